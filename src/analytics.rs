@@ -1,0 +1,301 @@
+//! The per-request record: declared once here, with its Analytics Engine layout (one index, named
+//! blobs and doubles in a fixed order) pinned by a test, and the same fields as a JSON log line.
+//! Prompt and completion text never enter it.
+//!
+//! Platform limits respected: 1 index of at most 96 bytes, at most 20 blobs and 20 doubles, and
+//! at most 16 KB of blobs in total (each blob here is short and capped).
+
+use crate::rules::Price;
+use serde_json::{json, Value};
+
+/// Blob order in the data point: `blob1` is `BLOBS[0]`, and so on. Never reorder: append.
+pub const BLOBS: [&str; 14] = [
+    "task",
+    "rule",
+    "target",
+    "provider",
+    "model",
+    "outcome",
+    "fallback_used",
+    "stream",
+    "rules_version",
+    "request_id",
+    "colo",
+    "country",
+    "key_id",
+    "cost_basis",
+];
+
+/// Double order in the data point: `double1` is `DOUBLES[0]`, and so on. Never reorder: append.
+pub const DOUBLES: [&str; 11] = [
+    "total_ms",
+    "upstream_ms",
+    "ttfb_ms",
+    "attempts",
+    "input_tokens",
+    "output_tokens",
+    "cached_input_tokens",
+    "cost_usd",
+    "classifier_score",
+    "prompt_bytes",
+    "status",
+];
+
+const MAX_INDEX_BYTES: usize = 96;
+const MAX_BLOB_BYTES: usize = 256;
+
+/// What one request did, filled in as the request goes.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct RequestRecord {
+    pub key_id: String,
+    pub task: String,
+    pub rule: String,
+    pub target: String,
+    pub provider: String,
+    pub model: String,
+    /// `ok`, or the error code the client got.
+    pub outcome: String,
+    pub fallback_used: bool,
+    pub stream: bool,
+    pub rules_version: Option<u64>,
+    pub request_id: String,
+    pub colo: String,
+    pub country: String,
+    pub status: u16,
+    pub total_ms: f64,
+    pub upstream_ms: f64,
+    pub ttfb_ms: f64,
+    pub attempts: u32,
+    pub usage: Option<Usage>,
+    pub cost_usd: f64,
+    pub classifier_score: f64,
+    pub prompt_bytes: usize,
+}
+
+/// Token counts as the provider reported them.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Usage {
+    pub input: u64,
+    pub output: u64,
+    pub cached_input: u64,
+}
+
+/// What the shell writes to Analytics Engine.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DataPoint {
+    pub index: String,
+    pub blobs: Vec<String>,
+    pub doubles: Vec<f64>,
+}
+
+impl Usage {
+    /// Read OpenAI-shaped `usage` (`prompt_tokens`, `completion_tokens`, `prompt_tokens_details.cached_tokens`).
+    pub fn from_openai(body: &Value) -> Option<Usage> {
+        let u = body.get("usage")?;
+        let n = |v: Option<&Value>| v.and_then(Value::as_u64).unwrap_or(0);
+        Some(Usage {
+            input: n(u.get("prompt_tokens")),
+            output: n(u.get("completion_tokens")),
+            cached_input: n(u.pointer("/prompt_tokens_details/cached_tokens")),
+        })
+    }
+
+    /// Cost in US dollars: cached input at its own price when the table has one.
+    pub fn cost(&self, price: &Price) -> f64 {
+        let cached = self.cached_input.min(self.input);
+        let cached_price = price.cached_input.unwrap_or(price.input);
+        ((self.input - cached) as f64 * price.input
+            + cached as f64 * cached_price
+            + self.output as f64 * price.output)
+            / 1_000_000.0
+    }
+}
+
+impl RequestRecord {
+    fn cost_basis(&self) -> &'static str {
+        if self.usage.is_some() {
+            "reported"
+        } else {
+            "none"
+        }
+    }
+
+    fn blob_values(&self) -> [String; 14] {
+        let yes_no = |b: bool| if b { "yes" } else { "no" }.to_string();
+        [
+            self.task.clone(),
+            self.rule.clone(),
+            self.target.clone(),
+            self.provider.clone(),
+            self.model.clone(),
+            self.outcome.clone(),
+            yes_no(self.fallback_used),
+            yes_no(self.stream),
+            self.rules_version
+                .map(|v| v.to_string())
+                .unwrap_or_default(),
+            self.request_id.clone(),
+            self.colo.clone(),
+            self.country.clone(),
+            self.key_id.clone(),
+            self.cost_basis().to_string(),
+        ]
+    }
+
+    fn double_values(&self) -> [f64; 11] {
+        let u = self.usage.unwrap_or_default();
+        [
+            self.total_ms,
+            self.upstream_ms,
+            self.ttfb_ms,
+            f64::from(self.attempts),
+            u.input as f64,
+            u.output as f64,
+            u.cached_input as f64,
+            self.cost_usd,
+            self.classifier_score,
+            self.prompt_bytes as f64,
+            f64::from(self.status),
+        ]
+    }
+
+    pub fn data_point(&self) -> DataPoint {
+        DataPoint {
+            index: truncate(&self.key_id, MAX_INDEX_BYTES),
+            blobs: self
+                .blob_values()
+                .iter()
+                .map(|b| truncate(b, MAX_BLOB_BYTES))
+                .collect(),
+            doubles: self.double_values().to_vec(),
+        }
+    }
+
+    /// One structured log line with the same fields, by name.
+    pub fn log_line(&self) -> String {
+        let mut fields = serde_json::Map::new();
+        fields.insert("event".into(), json!("request"));
+        for (name, value) in BLOBS.iter().zip(self.blob_values()) {
+            fields.insert((*name).into(), json!(value));
+        }
+        for (name, value) in DOUBLES.iter().zip(self.double_values()) {
+            fields.insert((*name).into(), json!(value));
+        }
+        Value::Object(fields).to_string()
+    }
+}
+
+/// Cut to at most `max` bytes on a character boundary.
+fn truncate(s: &str, max: usize) -> String {
+    if s.len() <= max {
+        return s.to_string();
+    }
+    let mut end = max;
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    s[..end].to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn record() -> RequestRecord {
+        RequestRecord {
+            key_id: "team-a".into(),
+            task: "faq".into(),
+            rule: "paid".into(),
+            target: "strong".into(),
+            provider: "openai".into(),
+            model: "gpt-4o".into(),
+            outcome: "ok".into(),
+            fallback_used: false,
+            stream: true,
+            rules_version: Some(7),
+            request_id: "req-1".into(),
+            colo: "AMS".into(),
+            country: "NL".into(),
+            status: 200,
+            total_ms: 120.0,
+            upstream_ms: 110.0,
+            ttfb_ms: 40.0,
+            attempts: 1,
+            usage: Some(Usage {
+                input: 1000,
+                output: 500,
+                cached_input: 200,
+            }),
+            cost_usd: 0.0125,
+            classifier_score: 0.0,
+            prompt_bytes: 2048,
+        }
+    }
+
+    #[test]
+    fn layout_is_pinned() {
+        let p = record().data_point();
+        assert_eq!(p.index, "team-a");
+        assert_eq!(
+            p.blobs,
+            [
+                "faq", "paid", "strong", "openai", "gpt-4o", "ok", "no", "yes", "7", "req-1",
+                "AMS", "NL", "team-a", "reported"
+            ]
+        );
+        assert_eq!(
+            p.doubles,
+            [120.0, 110.0, 40.0, 1.0, 1000.0, 500.0, 200.0, 0.0125, 0.0, 2048.0, 200.0]
+        );
+        assert!(BLOBS.len() <= 20 && DOUBLES.len() <= 20);
+    }
+
+    #[test]
+    fn platform_limits_hold_for_long_values() {
+        let mut r = record();
+        r.key_id = "k".repeat(500);
+        r.request_id = "é".repeat(500);
+        let p = r.data_point();
+        assert!(p.index.len() <= 96);
+        assert!(p.blobs.iter().all(|b| b.len() <= 256));
+        assert!(p.blobs.iter().map(String::len).sum::<usize>() <= 16 * 1024);
+    }
+
+    #[test]
+    fn log_line_names_every_field_and_no_text() {
+        let line: Value = serde_json::from_str(&record().log_line()).unwrap();
+        for name in BLOBS.iter().chain(DOUBLES.iter()) {
+            assert!(line.get(*name).is_some(), "{name}");
+        }
+        assert_eq!(line["cost_usd"], 0.0125);
+    }
+
+    #[test]
+    fn usage_and_cost() {
+        let body = serde_json::json!({"usage": {"prompt_tokens": 1000, "completion_tokens": 500,
+                                      "prompt_tokens_details": {"cached_tokens": 200}}});
+        let u = Usage::from_openai(&body).unwrap();
+        assert_eq!(
+            u,
+            Usage {
+                input: 1000,
+                output: 500,
+                cached_input: 200
+            }
+        );
+        let price = Price {
+            input: 2.5,
+            output: 10.0,
+            cached_input: Some(1.25),
+        };
+        // 800 * 2.5 + 200 * 1.25 + 500 * 10 = 2000 + 250 + 5000 = 7250 per million.
+        assert!((u.cost(&price) - 0.00725).abs() < 1e-12);
+        let no_cache_price = Price {
+            input: 2.5,
+            output: 10.0,
+            cached_input: None,
+        };
+        assert!((u.cost(&no_cache_price) - 0.0075).abs() < 1e-12);
+        assert_eq!(Usage::from_openai(&serde_json::json!({"id": "x"})), None);
+    }
+}

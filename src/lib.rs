@@ -1,0 +1,22 @@
+//! taskrouter: a task-based LLM router for Cloudflare Workers.
+//!
+//! Everything outside `shell` is the pure core: it compiles and is tested natively, and never sees
+//! the Workers SDK (the manifest declares `worker` only for wasm32, so the compiler enforces it).
+//! `shell` adapts Workers bindings (KV, fetch, Analytics Engine, secrets) to the traits in `ports`.
+
+pub mod analytics;
+pub mod auth;
+pub mod condition;
+pub mod error;
+pub mod facts;
+pub mod gateway;
+pub mod http;
+pub mod ports;
+pub mod providers;
+pub mod request;
+pub mod route;
+pub mod rules;
+pub mod rules_cache;
+
+#[cfg(target_arch = "wasm32")]
+mod shell;

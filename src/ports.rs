@@ -1,0 +1,122 @@
+//! What the core needs from the outside world, as small traits the Workers shell implements (and
+//! tests implement with in-memory doubles). `async fn` without `Send`: Workers bindings are JS
+//! handles, single-threaded by nature.
+
+use std::fmt;
+
+/// Read access to Workers KV (or any key-value store).
+#[expect(
+    async_fn_in_trait,
+    reason = "single-threaded runtime: no Send bound wanted"
+)]
+pub trait KvStore {
+    /// `Ok(None)` when the key does not exist.
+    async fn get_text(&self, key: &str) -> Result<Option<String>, StoreError>;
+}
+
+/// Provider keys and other secrets, by name.
+pub trait Secrets {
+    fn get(&self, name: &str) -> Option<Secret>;
+}
+
+/// Milliseconds since the Unix epoch. On wasm there is no std time: the shell supplies `Date.now()`.
+pub trait Clock {
+    fn now_ms(&self) -> f64;
+}
+
+/// Outgoing HTTP to providers. `Body` stays opaque so a streamed answer passes through untouched.
+#[expect(
+    async_fn_in_trait,
+    reason = "single-threaded runtime: no Send bound wanted"
+)]
+pub trait Upstream {
+    type Body;
+    async fn send(
+        &self,
+        request: UpstreamRequest,
+    ) -> Result<UpstreamResponse<Self::Body>, FetchError>;
+    async fn read_all(&self, body: Self::Body) -> Result<Vec<u8>, FetchError>;
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct UpstreamRequest {
+    pub url: String,
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+}
+
+#[derive(Debug)]
+pub struct UpstreamResponse<B> {
+    pub status: u16,
+    /// Names in lower case.
+    pub headers: Vec<(String, String)>,
+    pub body: B,
+}
+
+impl<B> UpstreamResponse<B> {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        header(&self.headers, name)
+    }
+}
+
+/// First value of a header whose name is stored in lower case.
+pub fn header<'a>(headers: &'a [(String, String)], name: &str) -> Option<&'a str> {
+    headers
+        .iter()
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v.as_str())
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum FetchError {
+    /// The connection failed or broke; the text is for logs, never for clients.
+    Network(String),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoreError(pub String);
+
+/// A secret value that never shows itself in logs, debug output or serialised data.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(value: impl Into<String>) -> Self {
+        Secret(value.into())
+    }
+    /// The only way to read the value: call sites are easy to audit.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("*****")
+    }
+}
+
+impl fmt::Display for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("*****")
+    }
+}
+
+impl serde::Serialize for Secret {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str("*****")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn secrets_never_print() {
+        let s = Secret::new("sk-live-123");
+        assert_eq!(format!("{s} {s:?}"), "***** *****");
+        assert_eq!(serde_json::to_string(&s).unwrap(), "\"*****\"");
+        assert_eq!(s.expose(), "sk-live-123");
+    }
+}

@@ -1,0 +1,123 @@
+//! Providers as a closed set. Each kind has one file holding its wire format; this module owns the
+//! kind enum (exhaustive matches, no `_` arm, so adding a kind is a compile error until every place
+//! handles it) and the policy for base URLs: https, or plain http only for loopback hosts.
+
+pub mod openai_compatible;
+
+use std::net::IpAddr;
+use url::{Host, Url};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ProviderKind {
+    /// api.openai.com.
+    OpenAi,
+    /// Any API that speaks OpenAI's chat-completions format (Groq, Together, Mistral, vLLM, ...).
+    OpenAiCompatible,
+}
+
+impl ProviderKind {
+    pub const SUPPORTED: [&'static str; 2] = ["openai", "openai_compatible"];
+    /// Kinds the product will speak; named so an operator gets a clear "not yet" rather than "unknown".
+    const PLANNED: [&'static str; 3] = ["anthropic", "gemini", "azure_openai"];
+
+    pub fn parse(kind: &str) -> Result<ProviderKind, String> {
+        match kind {
+            "openai" => Ok(ProviderKind::OpenAi),
+            "openai_compatible" => Ok(ProviderKind::OpenAiCompatible),
+            k if Self::PLANNED.contains(&k) => Err(format!(
+                "provider kind \"{k}\" is not supported by this version yet (supported: {})",
+                Self::SUPPORTED.join(", ")
+            )),
+            k => Err(format!(
+                "unknown provider kind \"{k}\" (supported: {})",
+                Self::SUPPORTED.join(", ")
+            )),
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ProviderKind::OpenAi => "openai",
+            ProviderKind::OpenAiCompatible => "openai_compatible",
+        }
+    }
+}
+
+/// Check a provider base URL and return it without a trailing slash.
+pub fn check_base_url(raw: &str) -> Result<String, String> {
+    let url = Url::parse(raw).map_err(|e| format!("not a valid URL: {e}"))?;
+    if !url.username().is_empty() || url.password().is_some() {
+        return Err("must not carry credentials; use api_key_secret".into());
+    }
+    if url.query().is_some() || url.fragment().is_some() {
+        return Err("must not have a query or fragment".into());
+    }
+    match url.scheme() {
+        "https" => {}
+        "http" if is_loopback(&url) => {}
+        "http" => {
+            return Err("must use https (plain http is allowed only for loopback hosts)".into())
+        }
+        other => return Err(format!("must use https, not {other}")),
+    }
+    Ok(url.as_str().trim_end_matches('/').to_string())
+}
+
+fn is_loopback(url: &Url) -> bool {
+    match url.host() {
+        Some(Host::Domain(d)) => d.eq_ignore_ascii_case("localhost"),
+        Some(Host::Ipv4(ip)) => IpAddr::V4(ip).is_loopback(),
+        Some(Host::Ipv6(ip)) => IpAddr::V6(ip).is_loopback(),
+        None => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn base_urls() {
+        let table = [
+            ("https://api.openai.com/v1", Ok("https://api.openai.com/v1")),
+            (
+                "https://api.groq.com/openai/v1/",
+                Ok("https://api.groq.com/openai/v1"),
+            ),
+            ("http://127.0.0.1:8788/v1", Ok("http://127.0.0.1:8788/v1")),
+            ("http://127.9.9.9/v1", Ok("http://127.9.9.9/v1")),
+            ("http://localhost:11434/v1", Ok("http://localhost:11434/v1")),
+            ("http://[::1]:8000/v1", Ok("http://[::1]:8000/v1")),
+            ("http://api.openai.com/v1", Err("must use https")),
+            ("http://10.0.0.1/v1", Err("must use https")),
+            ("ftp://x.example/v1", Err("must use https, not ftp")),
+            (
+                "https://user:pw@x.example/v1",
+                Err("must not carry credentials"),
+            ),
+            ("https://x.example/v1?key=1", Err("must not have a query")),
+            ("not a url", Err("not a valid URL")),
+        ];
+        for (raw, want) in table {
+            match (check_base_url(raw), want) {
+                (Ok(got), Ok(w)) => assert_eq!(got, w),
+                (Err(got), Err(w)) => assert!(got.starts_with(w), "{raw}: {got}"),
+                (got, w) => panic!("{raw}: got {got:?}, want {w:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn kinds() {
+        assert_eq!(ProviderKind::parse("openai"), Ok(ProviderKind::OpenAi));
+        assert!(ProviderKind::parse("anthropic")
+            .unwrap_err()
+            .contains("not supported by this version yet"));
+        assert!(ProviderKind::parse("grok")
+            .unwrap_err()
+            .starts_with("unknown provider kind"));
+        for k in ProviderKind::SUPPORTED {
+            assert_eq!(ProviderKind::parse(k).unwrap().as_str(), k);
+        }
+    }
+}

@@ -1,0 +1,580 @@
+//! Turning the text of a rules document into `Rules`: strict JSON (no duplicate keys), raw serde
+//! types per section (so one bad section does not hide the errors of another), then the checks that
+//! need the whole document: references, URLs, names, conditions. Every error names its path, and
+//! all of them are reported together.
+
+use super::json_strict::duplicate_keys;
+use super::model::{Model, Price, Provider, Route, Rules, Target};
+use super::raw::{RawModel, RawPrice, RawProvider, RawRoute, RawTarget, TOP_LEVEL_FIELDS};
+use crate::condition::Condition;
+use crate::providers::{check_base_url, ProviderKind};
+use serde::de::DeserializeOwned;
+use serde_json::{Map, Value};
+use std::collections::{BTreeMap, HashSet};
+use std::fmt;
+
+/// One problem in a rules document.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RulesError {
+    /// Where it is: `routes[2].then`, or empty for the document as a whole.
+    pub path: String,
+    pub message: String,
+}
+
+impl fmt::Display for RulesError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.path.is_empty() {
+            f.write_str(&self.message)
+        } else {
+            write!(f, "{}: {}", self.path, self.message)
+        }
+    }
+}
+
+/// Every error, joined for a one-line message (a 503 body, a log line).
+pub fn summarize(errors: &[RulesError]) -> String {
+    errors
+        .iter()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
+#[derive(Default)]
+struct Errors(Vec<RulesError>);
+
+impl Errors {
+    fn add(&mut self, path: impl Into<String>, message: impl Into<String>) {
+        self.0.push(RulesError {
+            path: path.into(),
+            message: message.into(),
+        });
+    }
+}
+
+/// Parse and validate a rules document.
+pub fn parse_rules(text: &str) -> Result<Rules, Vec<RulesError>> {
+    let mut errors = Errors::default();
+    let doc: Value = match serde_json::from_str(text) {
+        Ok(v) => v,
+        Err(e) => {
+            errors.add("", format!("not valid JSON: {e}"));
+            return Err(errors.0);
+        }
+    };
+    for path in duplicate_keys(text) {
+        errors.add(
+            path,
+            "duplicate key (JSON keeps only the last one, so this is refused)",
+        );
+    }
+    let Some(top) = doc.as_object() else {
+        errors.add("", "the rules document must be a JSON object");
+        return Err(errors.0);
+    };
+    for key in top.keys() {
+        if !TOP_LEVEL_FIELDS.contains(&key.as_str()) {
+            errors.add(
+                key.clone(),
+                format!(
+                    "unknown field, expected one of: {}",
+                    TOP_LEVEL_FIELDS.join(", ")
+                ),
+            );
+        }
+    }
+
+    let version = match top.get("version") {
+        Some(v) => v.as_u64().unwrap_or_else(|| {
+            errors.add("version", "must be a non-negative integer");
+            0
+        }),
+        None => {
+            errors.add("version", "missing field");
+            0
+        }
+    };
+    if let Some(d) = top.get("description") {
+        if !d.is_string() {
+            errors.add("description", "must be a string");
+        }
+    }
+
+    let raw_providers: BTreeMap<String, RawProvider> = section_map(top, "providers", &mut errors);
+    let raw_models: BTreeMap<String, RawModel> = section_map(top, "models", &mut errors);
+    let raw_routes: Vec<Option<RawRoute>> = section_list(top, "routes", &mut errors);
+    let raw_default: Option<RawTarget> = match top.get("default") {
+        Some(v) => typed(v, "default", &mut errors),
+        None => {
+            errors.add(
+                "default",
+                "missing field: where requests go when no route matches",
+            );
+            None
+        }
+    };
+
+    let providers = validate_providers(raw_providers, &mut errors);
+    let models = validate_models(raw_models, &providers, &mut errors);
+    let routes = validate_routes(raw_routes, &models, &mut errors);
+    let default = raw_default.and_then(|t| validate_target(t, "default", &models, &mut errors));
+
+    match default {
+        Some(default) if errors.0.is_empty() => Ok(Rules {
+            version,
+            providers,
+            models,
+            routes,
+            default,
+        }),
+        _ => Err(errors.0),
+    }
+}
+
+/// Deserialize one value into a raw type, with the path of the failing field in the error.
+fn typed<T: DeserializeOwned>(value: &Value, at: &str, errors: &mut Errors) -> Option<T> {
+    match serde_path_to_error::deserialize(value) {
+        Ok(t) => Some(t),
+        Err(e) => {
+            let inner = e.path().to_string();
+            let path = if inner == "." {
+                at.to_string()
+            } else {
+                format!("{at}.{inner}")
+            };
+            errors.add(path, e.into_inner().to_string());
+            None
+        }
+    }
+}
+
+fn section_map<T: DeserializeOwned>(
+    top: &Map<String, Value>,
+    name: &str,
+    errors: &mut Errors,
+) -> BTreeMap<String, T> {
+    let mut out = BTreeMap::new();
+    match top.get(name) {
+        None => errors.add(name, "missing field"),
+        Some(Value::Object(entries)) => {
+            if entries.is_empty() {
+                errors.add(name, "must name at least one entry");
+            }
+            for (key, value) in entries {
+                check_name(key, &format!("{name}.{key}"), errors);
+                if let Some(t) = typed(value, &format!("{name}.{key}"), errors) {
+                    out.insert(key.clone(), t);
+                }
+            }
+        }
+        Some(_) => errors.add(name, "must be an object keyed by name"),
+    }
+    out
+}
+
+fn section_list<T: DeserializeOwned>(
+    top: &Map<String, Value>,
+    name: &str,
+    errors: &mut Errors,
+) -> Vec<Option<T>> {
+    match top.get(name) {
+        None => Vec::new(),
+        Some(Value::Array(items)) => items
+            .iter()
+            .enumerate()
+            .map(|(i, v)| typed(v, &format!("{name}[{i}]"), errors))
+            .collect(),
+        Some(_) => {
+            errors.add(name, "must be an array");
+            Vec::new()
+        }
+    }
+}
+
+/// Names appear in headers and analytics: keep them short and plain.
+fn check_name(name: &str, at: &str, errors: &mut Errors) {
+    let ok = !name.is_empty()
+        && name.len() <= 64
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'));
+    if !ok {
+        errors.add(
+            at,
+            "names must be 1-64 characters of letters, digits, '-', '_' or '.'",
+        );
+    }
+}
+
+fn validate_providers(
+    raw: BTreeMap<String, RawProvider>,
+    errors: &mut Errors,
+) -> BTreeMap<String, Provider> {
+    let mut out = BTreeMap::new();
+    for (name, p) in raw {
+        let at = format!("providers.{name}");
+        let kind = match ProviderKind::parse(&p.kind) {
+            Ok(k) => Some(k),
+            Err(msg) => {
+                errors.add(format!("{at}.kind"), msg);
+                None
+            }
+        };
+        let base_url = match check_base_url(&p.base_url) {
+            Ok(u) => Some(u),
+            Err(msg) => {
+                errors.add(format!("{at}.base_url"), msg);
+                None
+            }
+        };
+        if let Some(secret) = &p.api_key_secret {
+            let ok = !secret.is_empty()
+                && secret
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '_');
+            if !ok {
+                errors.add(
+                    format!("{at}.api_key_secret"),
+                    "must be a Worker secret name (letters, digits, '_')",
+                );
+            }
+        }
+        for (header, value) in &p.headers {
+            let reserved = [
+                "authorization",
+                "content-type",
+                "content-length",
+                "host",
+                "api-key",
+                "x-api-key",
+            ];
+            if header.is_empty()
+                || !header
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-')
+            {
+                errors.add(format!("{at}.headers.{header}"), "not a valid header name");
+            } else if reserved.contains(&header.to_ascii_lowercase().as_str()) {
+                errors.add(
+                    format!("{at}.headers.{header}"),
+                    "set by the router; keys belong in api_key_secret",
+                );
+            }
+            if value.bytes().any(|b| b == b'\r' || b == b'\n') {
+                errors.add(
+                    format!("{at}.headers.{header}"),
+                    "header values cannot contain line breaks",
+                );
+            }
+        }
+        if let (Some(kind), Some(base_url)) = (kind, base_url) {
+            let headers = p.headers.into_iter().collect();
+            out.insert(
+                name.clone(),
+                Provider {
+                    name,
+                    kind,
+                    base_url,
+                    api_key_secret: p.api_key_secret,
+                    headers,
+                },
+            );
+        }
+    }
+    out
+}
+
+fn validate_models(
+    raw: BTreeMap<String, RawModel>,
+    providers: &BTreeMap<String, Provider>,
+    errors: &mut Errors,
+) -> BTreeMap<String, Model> {
+    let mut out = BTreeMap::new();
+    for (name, m) in raw {
+        let at = format!("models.{name}");
+        if name == "auto" {
+            errors.add(&at, "\"auto\" is reserved for routing by the rules");
+        }
+        if !providers.contains_key(&m.provider) {
+            errors.add(
+                format!("{at}.provider"),
+                format!("unknown provider \"{}\"", m.provider),
+            );
+        }
+        if m.model.trim().is_empty() {
+            errors.add(format!("{at}.model"), "must not be empty");
+        }
+        if m.context_window == Some(0) {
+            errors.add(format!("{at}.context_window"), "must be positive");
+        }
+        let price = m
+            .price_per_mtok
+            .map(|p| check_price(p, &format!("{at}.price_per_mtok"), errors));
+        out.insert(
+            name.clone(),
+            Model {
+                name,
+                provider: m.provider,
+                model: m.model,
+                context_window: m.context_window,
+                price,
+            },
+        );
+    }
+    out
+}
+
+fn check_price(p: RawPrice, at: &str, errors: &mut Errors) -> Price {
+    for (field, v) in [
+        ("input", Some(p.input)),
+        ("output", Some(p.output)),
+        ("cached_input", p.cached_input),
+    ] {
+        if let Some(v) = v {
+            if !v.is_finite() || v < 0.0 {
+                errors.add(
+                    format!("{at}.{field}"),
+                    "must be a non-negative number of US dollars",
+                );
+            }
+        }
+    }
+    Price {
+        input: p.input,
+        output: p.output,
+        cached_input: p.cached_input,
+    }
+}
+
+fn validate_routes(
+    raw: Vec<Option<RawRoute>>,
+    models: &BTreeMap<String, Model>,
+    errors: &mut Errors,
+) -> Vec<Route> {
+    let mut names = HashSet::new();
+    let mut out = Vec::new();
+    for (i, r) in raw.into_iter().enumerate() {
+        let Some(r) = r else { continue };
+        let at = format!("routes[{i}]");
+        check_name(&r.name, &format!("{at}.name"), errors);
+        if r.name == "default" {
+            errors.add(
+                format!("{at}.name"),
+                "\"default\" names the document's default target",
+            );
+        }
+        if !names.insert(r.name.clone()) {
+            errors.add(
+                format!("{at}.name"),
+                format!("route name \"{}\" is used twice", r.name),
+            );
+        }
+        let when = match &r.when {
+            None => Some(Condition::All(Vec::new())),
+            Some(v) => match Condition::parse(v, &format!("{at}.when")) {
+                Ok(c) => Some(c),
+                Err(list) => {
+                    for e in list {
+                        errors.add(e.path, e.message);
+                    }
+                    None
+                }
+            },
+        };
+        let then = validate_target(r.then, &format!("{at}.then"), models, errors);
+        if let (Some(when), Some(then)) = (when, then) {
+            out.push(Route {
+                name: r.name,
+                when,
+                then,
+            });
+        }
+    }
+    out
+}
+
+fn validate_target(
+    raw: RawTarget,
+    at: &str,
+    models: &BTreeMap<String, Model>,
+    errors: &mut Errors,
+) -> Option<Target> {
+    match raw {
+        RawTarget::Model(name) => {
+            if models.contains_key(&name) {
+                Some(Target::Model(name))
+            } else {
+                errors.add(at, format!("unknown model \"{name}\""));
+                None
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn base() -> Value {
+        json!({
+            "version": 3,
+            "providers": {
+                "mock": {"kind": "openai_compatible", "base_url": "http://127.0.0.1:8788/v1", "api_key_secret": "MOCK_API_KEY"},
+                "openai": {"kind": "openai", "base_url": "https://api.openai.com/v1/", "api_key_secret": "OPENAI_API_KEY",
+                           "headers": {"OpenAI-Organization": "org-1"}}
+            },
+            "models": {
+                "fast": {"provider": "mock", "model": "mock-fast", "context_window": 8192,
+                         "price_per_mtok": {"input": 0.05, "output": 0.08}},
+                "strong": {"provider": "openai", "model": "gpt-4o"}
+            },
+            "routes": [
+                {"name": "pro", "when": {"metadata.plan": {"$in": ["pro", "team"]}}, "then": "strong"},
+                {"name": "always", "then": "fast"}
+            ],
+            "default": "fast"
+        })
+    }
+
+    fn errors_of(doc: &Value) -> Vec<String> {
+        parse_rules(&doc.to_string())
+            .unwrap_err()
+            .iter()
+            .map(ToString::to_string)
+            .collect()
+    }
+
+    #[test]
+    fn a_good_document_validates() {
+        let rules = parse_rules(&base().to_string()).unwrap();
+        assert_eq!(rules.version, 3);
+        assert_eq!(rules.routes.len(), 2);
+        assert_eq!(rules.default, Target::Model("fast".into()));
+        let (model, provider) = rules.resolve("strong").unwrap();
+        assert_eq!(model.model, "gpt-4o");
+        assert_eq!(provider.base_url, "https://api.openai.com/v1");
+        assert_eq!(
+            provider.headers,
+            vec![("OpenAI-Organization".to_string(), "org-1".to_string())]
+        );
+        assert_eq!(rules.models["fast"].price.unwrap().output, 0.08);
+    }
+
+    #[test]
+    fn the_bundled_default_rules_validate() {
+        let text = include_str!("../../rules/default.json");
+        let rules = parse_rules(text).unwrap();
+        assert!(!rules.routes.is_empty());
+    }
+
+    #[test]
+    fn every_error_is_reported_with_its_path() {
+        let mut doc = base();
+        doc["providers"]["openai"]["base_url"] = json!("http://api.openai.com/v1");
+        doc["providers"]["mock"]["kind"] = json!("grok");
+        doc["models"]["fast"]["provider"] = json!("nope");
+        doc["models"]["strong"]["temperature"] = json!(1);
+        doc["routes"][0]["then"] = json!("strongg");
+        doc["routes"][1]["when"] = json!({"x": {"$bad": 1}});
+        doc["routes"][1]["name"] = json!("pro");
+        doc["default"] = json!("missing");
+        doc["extra"] = json!(true);
+        let errors = errors_of(&doc);
+        let want = [
+            "extra: unknown field",
+            "providers.openai.base_url: must use https",
+            "providers.mock.kind: unknown provider kind \"grok\"",
+            "models.fast.provider: unknown provider \"nope\"",
+            "models.strong.temperature: unknown field `temperature`",
+            "routes[0].then: unknown model \"strongg\"",
+            "routes[1].when.x.$bad: unknown operator $bad",
+            "routes[1].name: route name \"pro\" is used twice",
+            "default: unknown model \"missing\"",
+        ];
+        for w in want {
+            assert!(
+                errors.iter().any(|e| e.starts_with(w)),
+                "missing {w:?} in {errors:#?}"
+            );
+        }
+    }
+
+    #[test]
+    fn duplicate_keys_are_refused() {
+        let text = r#"{"version": 1, "version": 2, "providers": {"p": {"kind": "openai", "base_url": "https://x.example/v1"}},
+                       "models": {"m": {"provider": "p", "model": "a", "model": "b"}}, "default": "m"}"#;
+        let errors: Vec<String> = parse_rules(text)
+            .unwrap_err()
+            .iter()
+            .map(ToString::to_string)
+            .collect();
+        assert_eq!(errors.len(), 2, "{errors:?}");
+        assert!(errors[0].starts_with("version: duplicate key"));
+        assert!(errors[1].starts_with("models.m.model: duplicate key"));
+    }
+
+    #[test]
+    fn structural_problems_are_named() {
+        let table = [
+            (json!([]), "the rules document must be a JSON object"),
+            (
+                json!({"providers": {}, "models": {}}),
+                "version: missing field",
+            ),
+            (
+                json!({"version": -1}),
+                "version: must be a non-negative integer",
+            ),
+            (
+                json!({"version": 1, "providers": [], "models": {}, "default": "x"}),
+                "providers: must be an object",
+            ),
+            (
+                json!({"version": 1, "providers": {}, "models": {}, "default": "x"}),
+                "providers: must name at least one",
+            ),
+            (
+                json!({"version": 1, "routes": {}}),
+                "routes: must be an array",
+            ),
+            (json!({"version": 1}), "default: missing field"),
+        ];
+        for (doc, want) in table {
+            let errors = errors_of(&doc);
+            assert!(
+                errors.iter().any(|e| e.starts_with(want)),
+                "{want:?} not in {errors:?}"
+            );
+        }
+        let errors = parse_rules("{\"version\": 1,").unwrap_err();
+        assert!(errors[0].message.starts_with("not valid JSON"));
+    }
+
+    #[test]
+    fn values_are_checked() {
+        let mut doc = base();
+        doc["models"]["fast"]["price_per_mtok"]["input"] = json!(-1);
+        doc["models"]["fast"]["context_window"] = json!(0);
+        doc["models"]["auto"] = json!({"provider": "mock", "model": " "});
+        doc["providers"]["mock"]["api_key_secret"] = json!("bad name");
+        doc["providers"]["mock"]["headers"] = json!({"Authorization": "x", "X-Ok": "a\nb"});
+        doc["routes"][0]["name"] = json!("has space");
+        let errors = errors_of(&doc);
+        for w in [
+            "models.fast.price_per_mtok.input: must be a non-negative",
+            "models.fast.context_window: must be positive",
+            "models.auto: \"auto\" is reserved",
+            "models.auto.model: must not be empty",
+            "providers.mock.api_key_secret: must be a Worker secret name",
+            "providers.mock.headers.Authorization: set by the router",
+            "providers.mock.headers.X-Ok: header values cannot contain line breaks",
+            "routes[0].name: names must be",
+        ] {
+            assert!(
+                errors.iter().any(|e| e.starts_with(w)),
+                "missing {w:?} in {errors:#?}"
+            );
+        }
+    }
+}

@@ -1,0 +1,203 @@
+//! The rules as this isolate sees them: read from KV at most once per TTL, parsed and validated only
+//! when the text changed, and the last good document kept when KV holds a bad one (or cannot be
+//! read), with the reason reported so the caller can say so in a log line and a header.
+//!
+//! Interior mutability on purpose: Workers run one request at a time per isolate thread, and no
+//! borrow is held across an `.await`.
+
+use crate::error::{ApiError, ErrorCode};
+use crate::ports::KvStore;
+use crate::rules::{parse_rules, summarize, Rules};
+use std::cell::RefCell;
+use std::rc::Rc;
+
+/// The rules a request runs with.
+#[derive(Debug, Clone)]
+pub struct Loaded {
+    pub rules: Rc<Rules>,
+    /// Set when KV holds something unusable and the last good document is served instead.
+    pub stale_because: Option<String>,
+}
+
+struct Entry {
+    text: String,
+    rules: Rc<Rules>,
+    checked_at_ms: f64,
+    stale_because: Option<String>,
+}
+
+#[derive(Default)]
+pub struct RulesCache {
+    entry: RefCell<Option<Entry>>,
+}
+
+impl RulesCache {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// The rules to use now, refreshing from `kv` when the cached copy is older than `ttl_ms`.
+    pub async fn get(
+        &self,
+        kv: &impl KvStore,
+        key: &str,
+        now_ms: f64,
+        ttl_ms: f64,
+    ) -> Result<Loaded, ApiError> {
+        if let Some(fresh) = self.fresh(now_ms, ttl_ms) {
+            return Ok(fresh);
+        }
+        let read = kv.get_text(key).await;
+        let mut slot = self.entry.borrow_mut();
+        let problem = match read {
+            Ok(Some(text)) => {
+                if let Some(e) = slot.as_mut().filter(|e| e.text == text) {
+                    e.checked_at_ms = now_ms;
+                    e.stale_because = None;
+                    return Ok(loaded(e));
+                }
+                match parse_rules(&text) {
+                    Ok(rules) => {
+                        let e = slot.insert(Entry {
+                            text,
+                            rules: Rc::new(rules),
+                            checked_at_ms: now_ms,
+                            stale_because: None,
+                        });
+                        return Ok(loaded(e));
+                    }
+                    Err(errors) => ApiError::new(
+                        ErrorCode::RulesInvalid,
+                        format!("the rules in KV key \"{key}\" are invalid: {}", summarize(&errors)),
+                    ),
+                }
+            }
+            Ok(None) => ApiError::new(
+                ErrorCode::RulesMissing,
+                format!("no rules in KV key \"{key}\"; seed them with the rules CLI or `wrangler kv key put`"),
+            ),
+            Err(e) => ApiError::new(ErrorCode::RulesUnavailable, format!("reading the rules from KV failed: {}", e.0)),
+        };
+        match slot.as_mut() {
+            Some(e) => {
+                // Keep serving the last good document; look again after another TTL, not per request.
+                e.checked_at_ms = now_ms;
+                e.stale_because = Some(problem.message);
+                Ok(loaded(e))
+            }
+            None => Err(problem),
+        }
+    }
+
+    fn fresh(&self, now_ms: f64, ttl_ms: f64) -> Option<Loaded> {
+        let slot = self.entry.borrow();
+        let e = slot.as_ref()?;
+        (now_ms - e.checked_at_ms < ttl_ms && now_ms >= e.checked_at_ms).then(|| loaded(e))
+    }
+}
+
+fn loaded(e: &Entry) -> Loaded {
+    Loaded {
+        rules: Rc::clone(&e.rules),
+        stale_because: e.stale_because.clone(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ports::StoreError;
+    use futures::executor::block_on;
+    use std::cell::Cell;
+
+    #[derive(Default)]
+    struct FakeKv {
+        value: RefCell<Option<String>>,
+        fail: Cell<bool>,
+        reads: Cell<u32>,
+    }
+
+    impl KvStore for FakeKv {
+        async fn get_text(&self, _key: &str) -> Result<Option<String>, StoreError> {
+            self.reads.set(self.reads.get() + 1);
+            if self.fail.get() {
+                return Err(StoreError("boom".into()));
+            }
+            Ok(self.value.borrow().clone())
+        }
+    }
+
+    fn doc(version: u64) -> String {
+        format!(
+            r#"{{"version": {version}, "providers": {{"p": {{"kind": "openai", "base_url": "https://p.example/v1"}}}},
+                "models": {{"m": {{"provider": "p", "model": "x"}}}}, "default": "m"}}"#
+        )
+    }
+
+    #[test]
+    fn reads_once_per_ttl_and_picks_up_changes() {
+        let kv = FakeKv::default();
+        *kv.value.borrow_mut() = Some(doc(1));
+        let cache = RulesCache::new();
+        let v = |now| {
+            block_on(cache.get(&kv, "rules", now, 1000.0))
+                .unwrap()
+                .rules
+                .version
+        };
+        assert_eq!(v(0.0), 1);
+        assert_eq!(v(500.0), 1);
+        assert_eq!(kv.reads.get(), 1);
+        *kv.value.borrow_mut() = Some(doc(2));
+        assert_eq!(v(900.0), 1, "still within the TTL");
+        assert_eq!(v(1000.0), 2);
+        assert_eq!(kv.reads.get(), 2);
+    }
+
+    #[test]
+    fn keeps_the_last_good_document() {
+        let kv = FakeKv::default();
+        let cache = RulesCache::new();
+        let get = |now| block_on(cache.get(&kv, "rules", now, 10.0));
+        assert_eq!(get(0.0).unwrap_err().code, ErrorCode::RulesMissing);
+        *kv.value.borrow_mut() = Some("{\"version\": 2}".into());
+        let err = get(20.0).unwrap_err();
+        assert_eq!(err.code, ErrorCode::RulesInvalid);
+        assert!(
+            err.message.contains("providers: missing field"),
+            "{}",
+            err.message
+        );
+        *kv.value.borrow_mut() = Some(doc(3));
+        assert_eq!(get(40.0).unwrap().rules.version, 3);
+        *kv.value.borrow_mut() = Some("garbage".into());
+        let l = get(60.0).unwrap();
+        assert_eq!(l.rules.version, 3);
+        assert!(l.stale_because.unwrap().contains("invalid"));
+        kv.fail.set(true);
+        let l = get(80.0).unwrap();
+        assert!(l
+            .stale_because
+            .unwrap()
+            .contains("reading the rules from KV failed"));
+        kv.fail.set(false);
+        *kv.value.borrow_mut() = None;
+        assert!(get(100.0)
+            .unwrap()
+            .stale_because
+            .unwrap()
+            .contains("no rules"));
+        *kv.value.borrow_mut() = Some(doc(3));
+        assert_eq!(get(120.0).unwrap().stale_because, None);
+    }
+
+    #[test]
+    fn a_clock_going_backwards_forces_a_read() {
+        let kv = FakeKv::default();
+        *kv.value.borrow_mut() = Some(doc(1));
+        let cache = RulesCache::new();
+        block_on(cache.get(&kv, "rules", 1000.0, 100.0)).unwrap();
+        block_on(cache.get(&kv, "rules", 10.0, 100.0)).unwrap();
+        assert_eq!(kv.reads.get(), 2);
+    }
+}

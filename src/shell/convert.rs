@@ -1,0 +1,69 @@
+//! Converting between Workers requests/responses and the core's `Incoming`/`Reply`.
+
+use crate::http::{Body, Incoming, Method, Reply, ReplyBody};
+use worker::{Headers, Request, Response, Result};
+
+/// Read the request; the body only when its declared length is within `max_body_bytes`.
+pub async fn incoming(mut req: Request, max_body_bytes: usize) -> Incoming {
+    let headers: Vec<(String, String)> = req
+        .headers()
+        .entries()
+        .map(|(k, v)| (k.to_ascii_lowercase(), v))
+        .collect();
+    let declared =
+        crate::ports::header(&headers, "content-length").and_then(|v| v.trim().parse::<u64>().ok());
+    let body = match declared {
+        Some(n) if n > max_body_bytes as u64 => Body::TooLarge { declared: n },
+        // An unreadable body is treated as empty, which the parser reports as invalid JSON.
+        _ => Body::Bytes(req.bytes().await.unwrap_or_default()),
+    };
+    let cf = req.cf();
+    let request_id = crate::ports::header(&headers, "cf-ray")
+        .map(str::to_string)
+        .unwrap_or_else(random_id);
+    Incoming {
+        method: Method::parse(req.method().as_ref()),
+        path: req.path(),
+        body,
+        request_id,
+        colo: cf.map(|c| c.colo()).filter(|c| !c.is_empty()),
+        country: cf.and_then(|c| c.country()),
+        headers,
+    }
+}
+
+/// A request id when there is no `cf-ray` (local development): 16 hex digits from crypto.getRandomValues.
+fn random_id() -> String {
+    let mut bytes = [0u8; 8];
+    if getrandom_js(&mut bytes).is_err() {
+        let t = worker::Date::now().as_millis();
+        bytes = t.to_le_bytes();
+    }
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn getrandom_js(buf: &mut [u8]) -> std::result::Result<(), ()> {
+    use wasm_bindgen::JsCast;
+    let crypto = js_sys::Reflect::get(&js_sys::global(), &"crypto".into()).map_err(|_| ())?;
+    let get = js_sys::Reflect::get(&crypto, &"getRandomValues".into()).map_err(|_| ())?;
+    let get: js_sys::Function = get.dyn_into().map_err(|_| ())?;
+    let array = js_sys::Uint8Array::new_with_length(buf.len() as u32);
+    get.call1(&crypto, &array).map_err(|_| ())?;
+    array.copy_to(buf);
+    Ok(())
+}
+
+pub fn response(reply: Reply<Response>) -> Result<Response> {
+    let headers = Headers::new();
+    for (name, value) in &reply.headers {
+        headers.set(name, value)?;
+    }
+    let response = match reply.body {
+        ReplyBody::Bytes(bytes) => Response::from_bytes(bytes)?,
+        ReplyBody::Stream(upstream) => {
+            let (_, body) = upstream.into_parts();
+            Response::builder().body(body)
+        }
+    };
+    Ok(response.with_status(reply.status).with_headers(headers))
+}

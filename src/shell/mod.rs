@@ -1,0 +1,91 @@
+//! The Workers shell: the `fetch` entry point and the adapters from Workers bindings to the core's
+//! ports. It holds no routing logic: it converts the request, calls `gateway::handle`, converts the
+//! reply, and hands the analytics record to `ctx.wait_until` so it never delays the answer.
+//!
+//! Bindings (wrangler.toml): `RULES` (KV: rules and gateway keys), `ANALYTICS` (Analytics Engine);
+//! vars `RULES_KEY`, `CACHE_TTL_SECONDS`, `MAX_BODY_BYTES`; provider keys as secrets named by the rules.
+
+mod analytics;
+mod convert;
+mod fetch;
+mod kv;
+mod secrets;
+
+use crate::error::{ApiError, ErrorCode};
+use crate::gateway::{handle, Ports, Settings, State};
+use crate::http::Reply;
+use std::rc::Rc;
+use worker::{console_log, event, Context, Env, Request, Response, Result};
+
+pub const KV_BINDING: &str = "RULES";
+pub const ANALYTICS_BINDING: &str = "ANALYTICS";
+
+thread_local! {
+    /// Isolate memory: parsed rules and key records survive between requests.
+    static STATE: Rc<State> = Rc::new(State::default());
+}
+
+#[event(start)]
+fn start() {
+    console_error_panic_hook::set_once();
+}
+
+#[event(fetch)]
+async fn fetch(req: Request, env: Env, ctx: Context) -> Result<Response> {
+    let settings = settings(&env);
+    let incoming = convert::incoming(req, settings.max_body_bytes).await;
+    let kv = match env.kv(KV_BINDING) {
+        Ok(store) => kv::Kv::new(store),
+        Err(_) => {
+            let err = ApiError::new(
+                ErrorCode::RulesUnavailable,
+                format!("the Worker has no KV binding named {KV_BINDING}; see wrangler.toml"),
+            );
+            return convert::response(Reply::<worker::Response>::error(&err));
+        }
+    };
+    let secrets = secrets::EnvSecrets::new(&env);
+    let upstream = fetch::Fetcher;
+    let clock = WorkerClock;
+    let ports = Ports {
+        kv: &kv,
+        secrets: &secrets,
+        upstream: &upstream,
+        clock: &clock,
+    };
+    let state = STATE.with(Rc::clone);
+    let handled = handle(&state, &ports, &settings, incoming).await;
+    for line in &handled.logs {
+        console_log!("{line}");
+    }
+    if let Some(record) = handled.record {
+        let dataset = env.analytics_engine(ANALYTICS_BINDING).ok();
+        ctx.wait_until(async move { analytics::write(dataset, &record.data_point()) });
+    }
+    convert::response(handled.reply)
+}
+
+fn settings(env: &Env) -> Settings {
+    let var = |name: &str| env.var(name).ok().map(|v| v.to_string());
+    let defaults = Settings::default();
+    Settings {
+        rules_key: var("RULES_KEY")
+            .filter(|k| !k.is_empty())
+            .unwrap_or(defaults.rules_key),
+        cache_ttl_ms: var("CACHE_TTL_SECONDS")
+            .and_then(|v| v.parse::<f64>().ok())
+            .filter(|s| s.is_finite() && *s >= 0.0)
+            .map_or(defaults.cache_ttl_ms, |s| s * 1000.0),
+        max_body_bytes: var("MAX_BODY_BYTES")
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(defaults.max_body_bytes),
+    }
+}
+
+struct WorkerClock;
+
+impl crate::ports::Clock for WorkerClock {
+    fn now_ms(&self) -> f64 {
+        worker::Date::now().as_millis() as f64
+    }
+}
