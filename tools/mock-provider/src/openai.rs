@@ -1,0 +1,155 @@
+//! OpenAI chat-completions answers, whole and streamed, with deterministic content and usage so
+//! tests can compute what the router should report: the answer is `chunks` pieces `"tok{i} "`,
+//! `completion_tokens` is `chunks`, and `prompt_tokens` is the characters of all message text / 4,
+//! rounded up.
+
+use crate::behavior::Behavior;
+use serde_json::{json, Value};
+
+pub fn prompt_tokens(body: &Value) -> u64 {
+    let mut chars = 0usize;
+    for m in body
+        .get("messages")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+    {
+        match m.get("content") {
+            Some(Value::String(s)) => chars += s.chars().count(),
+            Some(Value::Array(parts)) => {
+                for p in parts {
+                    chars += p
+                        .get("text")
+                        .and_then(Value::as_str)
+                        .map_or(0, |t| t.chars().count());
+                }
+            }
+            _ => {}
+        }
+    }
+    (chars as u64).div_ceil(4).max(1)
+}
+
+pub fn pieces(b: &Behavior) -> Vec<String> {
+    (0..b.chunks).map(|i| format!("tok{i} ")).collect()
+}
+
+fn usage(prompt: u64, completion: u64) -> Value {
+    json!({
+        "prompt_tokens": prompt,
+        "completion_tokens": completion,
+        "total_tokens": prompt + completion,
+        "prompt_tokens_details": {"cached_tokens": 0}
+    })
+}
+
+pub fn completion(id: &str, created: u64, model: &str, body: &Value, b: &Behavior) -> Value {
+    let pieces = pieces(b);
+    let mut out = json!({
+        "id": id,
+        "object": "chat.completion",
+        "created": created,
+        "model": model,
+        "system_fingerprint": "fp_mock",
+        "choices": [{
+            "index": 0,
+            "message": {"role": "assistant", "content": pieces.concat(), "refusal": null},
+            "logprobs": null,
+            "finish_reason": "stop"
+        }],
+    });
+    if !b.no_usage {
+        out["usage"] = usage(prompt_tokens(body), pieces.len() as u64);
+    }
+    out
+}
+
+fn chunk(id: &str, created: u64, model: &str, delta: Value, finish: Value) -> Value {
+    json!({
+        "id": id, "object": "chat.completion.chunk", "created": created, "model": model,
+        "system_fingerprint": "fp_mock",
+        "choices": [{"index": 0, "delta": delta, "logprobs": null, "finish_reason": finish}]
+    })
+}
+
+/// The events of a streamed answer, each a full `data: ...\n\n` frame, in order.
+pub fn stream_events(
+    id: &str,
+    created: u64,
+    model: &str,
+    body: &Value,
+    b: &Behavior,
+) -> Vec<String> {
+    let frame = |v: Value| format!("data: {v}\n\n");
+    let mut events = vec![frame(chunk(
+        id,
+        created,
+        model,
+        json!({"role": "assistant", "content": ""}),
+        Value::Null,
+    ))];
+    let pieces = pieces(b);
+    for p in &pieces {
+        events.push(frame(chunk(
+            id,
+            created,
+            model,
+            json!({"content": p}),
+            Value::Null,
+        )));
+    }
+    events.push(frame(chunk(id, created, model, json!({}), json!("stop"))));
+    let wants_usage = body
+        .pointer("/stream_options/include_usage")
+        .and_then(Value::as_bool)
+        == Some(true);
+    if wants_usage && !b.no_usage {
+        events.push(frame(json!({
+            "id": id, "object": "chat.completion.chunk", "created": created, "model": model,
+            "choices": [], "usage": usage(prompt_tokens(body), pieces.len() as u64)
+        })));
+    }
+    events.push("data: [DONE]\n\n".to_string());
+    events
+}
+
+pub fn error_body(status: u16) -> Value {
+    let (kind, code) = match status {
+        400 => ("invalid_request_error", "invalid_request"),
+        401 => ("invalid_request_error", "invalid_api_key"),
+        429 => ("rate_limit_error", "rate_limit_exceeded"),
+        _ => ("server_error", "server_error"),
+    };
+    json!({"error": {"message": format!("mock provider answered {status} (upstream detail that must not reach clients)"),
+                     "type": kind, "param": null, "code": code}})
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn usage_is_predictable() {
+        let body = json!({"messages": [{"role": "user", "content": "12345678"}, {"role": "user",
+                          "content": [{"type": "text", "text": "1"}]}]});
+        assert_eq!(prompt_tokens(&body), 3);
+        let b = Behavior::default();
+        let c = completion("id", 1, "m", &body, &b);
+        assert_eq!(c["usage"]["completion_tokens"], 5);
+        assert_eq!(
+            c["choices"][0]["message"]["content"],
+            "tok0 tok1 tok2 tok3 tok4 "
+        );
+    }
+
+    #[test]
+    fn stream_has_role_content_finish_usage_done() {
+        let body = json!({"messages": [{"role": "user", "content": "hi"}], "stream_options": {"include_usage": true}});
+        let ev = stream_events("id", 1, "m", &body, &Behavior::default());
+        assert_eq!(ev.len(), 1 + 5 + 1 + 1 + 1);
+        assert!(ev[7].contains("\"usage\""));
+        assert_eq!(ev[8], "data: [DONE]\n\n");
+        let no_usage = stream_events("id", 1, "m", &json!({"messages": []}), &Behavior::default());
+        assert_eq!(no_usage.len(), 8);
+    }
+}
