@@ -60,7 +60,7 @@ async fn fetch(req: Request, env: Env, ctx: Context) -> Result<Response> {
     }
     if let Some(record) = handled.record {
         let dataset = env.analytics_engine(ANALYTICS_BINDING).ok();
-        ctx.wait_until(async move { analytics::write(dataset, &record.data_point()) });
+        ctx.wait_until(analytics::write(dataset, record.data_point()));
     }
     convert::response(handled.reply)
 }

@@ -1,0 +1,161 @@
+// Bad input and failing providers: every case gets an OpenAI-shaped JSON error with a stable code
+// and the right status, upstream bodies never reach the client, and each chat request still
+// writes its data point.
+import assert from "node:assert/strict";
+import { after, before, describe, test } from "node:test";
+import { startMock, startWorker, testRules, chat, userMessage, MOCK_API_KEY } from "./harness.mjs";
+
+async function expectError(response, status, code) {
+  assert.equal(response.status, status);
+  assert.match(response.headers.get("content-type"), /^application\/json/);
+  const body = await response.json();
+  assert.equal(body.error.code, code, JSON.stringify(body));
+  assert.equal(typeof body.error.message, "string");
+  assert.equal(typeof body.error.type, "string");
+  return body;
+}
+
+describe("bad input", () => {
+  let mock;
+  let worker;
+  before(async () => {
+    mock = await startMock();
+    worker = await startWorker({ rules: testRules(mock.url), vars: { MAX_BODY_BYTES: "4096" } });
+  });
+  after(async () => {
+    await worker?.stop();
+    await mock?.stop();
+  });
+
+  test("gateway key missing or wrong: 401", async () => {
+    await expectError(await chat(worker.url, { model: "auto", messages: userMessage() }, { key: null }), 401, "missing_api_key");
+    await expectError(await chat(worker.url, { model: "auto", messages: userMessage() }, { key: "nope" }), 401, "invalid_api_key");
+    const wrongScheme = await chat(worker.url, { model: "auto", messages: userMessage() }, { key: null, headers: { authorization: "Basic eDp5" } });
+    await expectError(wrongScheme, 401, "missing_api_key");
+  });
+
+  test("invalid JSON and invalid shapes: 400", async () => {
+    await expectError(await chat(worker.url, "{not json"), 400, "invalid_json");
+    await expectError(await chat(worker.url, ""), 400, "invalid_json");
+    await expectError(await chat(worker.url, { messages: userMessage() }), 400, "invalid_request");
+    await expectError(await chat(worker.url, { model: "auto", messages: [] }), 400, "invalid_request");
+    const badMeta = await chat(worker.url, { model: "auto", messages: userMessage() }, { headers: { "x-router-metadata": "{oops" } });
+    await expectError(badMeta, 400, "invalid_metadata");
+  });
+
+  test("a body over the size limit: 413", async () => {
+    const big = { model: "auto", messages: userMessage("x".repeat(5000)) };
+    await expectError(await chat(worker.url, big), 413, "request_too_large");
+  });
+
+  test("unknown paths and methods", async () => {
+    await expectError(await fetch(`${worker.url}/v2/nothing`), 404, "not_found");
+    await expectError(await fetch(`${worker.url}/v1/chat/completions`), 405, "method_not_allowed");
+  });
+
+  test("each rejected chat request still writes one data point naming its error", async () => {
+    const points = await worker.waitForDataPoints(8);
+    const outcomes = points.map((p) => p.blobs[5]);
+    for (const code of ["missing_api_key", "invalid_api_key", "invalid_json", "invalid_request", "invalid_metadata", "request_too_large"]) {
+      assert.ok(outcomes.includes(code), `${code} in ${outcomes}`);
+    }
+    assert.ok(points.filter((p) => p.blobs[5] === "missing_api_key").every((p) => p.indexes[0] === "anonymous"));
+  });
+});
+
+describe("rules problems: 503 naming the problem", () => {
+  test("no rules in KV", async () => {
+    const worker = await startWorker({});
+    try {
+      const body = await expectError(await chat(worker.url, { model: "auto", messages: userMessage() }), 503, "rules_missing");
+      assert.match(body.error.message, /no rules in KV key "rules"/);
+    } finally {
+      await worker.stop();
+    }
+  });
+
+  test("invalid rules, every error with its path", async () => {
+    const rules = testRules("http://127.0.0.1:9", { routes: [{ name: "r", when: { x: { $regexp: "a" } }, then: "strongg" }] });
+    const worker = await startWorker({ rules });
+    try {
+      const body = await expectError(await chat(worker.url, { model: "auto", messages: userMessage() }), 503, "rules_invalid");
+      assert.match(body.error.message, /routes\[0\]\.when\.x\.\$regexp: unknown operator \$regexp/);
+      assert.match(body.error.message, /routes\[0\]\.then: unknown model "strongg"/);
+    } finally {
+      await worker.stop();
+    }
+  });
+
+  test("rules that are not JSON", async () => {
+    const worker = await startWorker({ rules: "{version: 1" });
+    try {
+      const body = await expectError(await chat(worker.url, { model: "auto", messages: userMessage() }), 503, "rules_invalid");
+      assert.match(body.error.message, /not valid JSON/);
+    } finally {
+      await worker.stop();
+    }
+  });
+});
+
+describe("failing providers", () => {
+  let mock;
+  let worker;
+  const withModel = (model) => testRules(mock.url, { models: { fast: { provider: "mock", model } }, routes: [] });
+  before(async () => {
+    mock = await startMock();
+  });
+  after(async () => {
+    await worker?.stop();
+    await mock?.stop();
+  });
+
+  const table = [
+    ["mock-x+status=429+retry_after=7", 429, "upstream_rate_limited", "7"],
+    ["mock-x+status=500", 502, "upstream_error", null],
+    ["mock-x+status=503", 502, "upstream_error", null],
+    ["mock-x+status=400", 400, "upstream_rejected_request", null],
+    ["mock-x+malformed", 502, "upstream_error", null],
+  ];
+  for (const [model, status, code, retryAfter] of table) {
+    test(`${model} -> ${status} ${code}`, async () => {
+      await worker?.stop();
+      worker = await startWorker({ rules: withModel(model) });
+      const r = await chat(worker.url, { model: "auto", messages: userMessage() });
+      assert.equal(r.headers.get("retry-after"), retryAfter);
+      const body = await expectError(r, status, code);
+      assert.doesNotMatch(JSON.stringify(body), /upstream detail|mock provider answered/, "upstream bodies are never echoed");
+      const [point] = await worker.waitForDataPoints(1);
+      assert.equal(point.blobs[5], code);
+      assert.equal(point.doubles[10], status);
+    });
+  }
+
+  test("a provider that cannot be reached -> 502 upstream_unreachable", async () => {
+    await worker?.stop();
+    worker = await startWorker({ rules: testRules("http://127.0.0.1:9") });
+    await expectError(await chat(worker.url, { model: "auto", messages: userMessage() }), 502, "upstream_unreachable");
+  });
+
+  test("a provider whose key secret is not set fails clearly, without calling it", async () => {
+    await worker?.stop();
+    await mock.clear();
+    worker = await startWorker({ rules: testRules(mock.url), secrets: {} });
+    const body = await expectError(await chat(worker.url, { model: "auto", messages: userMessage() }), 500, "provider_key_missing");
+    assert.match(body.error.message, /MOCK_API_KEY/);
+    assert.equal((await mock.requests()).length, 0);
+  });
+
+  test("no secret value appears in any response, header, log line or data point", async () => {
+    await worker?.stop();
+    worker = await startWorker({ rules: testRules(mock.url) });
+    const responses = [
+      await chat(worker.url, { model: "auto", messages: userMessage() }),
+      await chat(worker.url, { model: "auto", stream: true, messages: userMessage() }),
+      await chat(worker.url, "{bad"),
+    ];
+    let seen = "";
+    for (const r of responses) seen += JSON.stringify([...r.headers]) + (await r.text());
+    seen += JSON.stringify(await worker.waitForDataPoints(3)) + worker.logs.join("\n");
+    assert.ok(!seen.includes(MOCK_API_KEY));
+  });
+});

@@ -1,0 +1,172 @@
+// End-to-end harness: the built Worker (build/index.js + build/index_bg.wasm) in workerd through
+// Miniflare's API, listening on 127.0.0.1, with local KV and an Analytics Engine binding wrapped by
+// a tiny recorder worker so tests read back every data point exactly as the Worker wrote it; and
+// the mock provider as a child process on 127.0.0.1. Everything a test starts, it stops.
+import { spawn } from "node:child_process";
+import { createHash } from "node:crypto";
+import { once } from "node:events";
+import path from "node:path";
+import { fileURLToPath } from "node:url";
+import { Miniflare } from "miniflare";
+
+export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
+export const GATEWAY_KEY = "tr-test-key-1";
+export const MOCK_API_KEY = "mock-secret-for-tests";
+const TARGET_DIR = process.env.CARGO_TARGET_DIR ?? path.join(ROOT, "target");
+export const MOCK_BIN = path.join(TARGET_DIR, "debug", "mock-provider");
+
+export const sha256 = (s) => createHash("sha256").update(s).digest("hex");
+
+/** Start the mock provider on a free port. */
+export async function startMock({ apiKey = MOCK_API_KEY } = {}) {
+  const args = ["--port", "0"];
+  if (apiKey) args.push("--api-key", apiKey);
+  const child = spawn(MOCK_BIN, args, { stdio: ["ignore", "pipe", "inherit"], env: { ...process.env, MOCK_API_KEY: "" } });
+  const url = await new Promise((resolve, reject) => {
+    let out = "";
+    const timer = setTimeout(() => reject(new Error(`mock-provider did not start: ${out}`)), 10_000);
+    child.stdout.on("data", (d) => {
+      out += d;
+      const m = out.match(/listening on (http:\/\/127\.0\.0\.1:\d+)/);
+      if (m) {
+        clearTimeout(timer);
+        resolve(m[1]);
+      }
+    });
+    child.once("exit", (code) => reject(new Error(`mock-provider exited with ${code}`)));
+  });
+  return {
+    url,
+    /** Every provider call the mock received, oldest first. */
+    requests: async () => (await fetch(`${url}/__mock/requests`)).json(),
+    clear: async () => void (await fetch(`${url}/__mock/requests`, { method: "DELETE" })),
+    script: async (model, behaviors) =>
+      void (await fetch(`${url}/__mock/script`, { method: "POST", body: JSON.stringify({ model, behaviors }) })),
+    stop: async () => {
+      if (child.exitCode === null) {
+        child.kill("SIGTERM");
+        await once(child, "exit");
+      }
+    },
+  };
+}
+
+/** Rules routing to the mock at `mockUrl`: `pro`/`team` plans to strong, everything else to fast. */
+export function testRules(mockUrl, overrides = {}) {
+  return {
+    version: 1,
+    providers: {
+      mock: { kind: "openai_compatible", base_url: `${mockUrl}/v1`, api_key_secret: "MOCK_API_KEY" },
+    },
+    models: {
+      fast: { provider: "mock", model: "mock-fast", context_window: 16384, price_per_mtok: { input: 0.5, output: 1.5 } },
+      strong: { provider: "mock", model: "mock-strong", context_window: 200000, price_per_mtok: { input: 3, output: 15 } },
+    },
+    routes: [{ name: "paid-plans", when: { "metadata.plan": { $in: ["pro", "team"] } }, then: "strong" }],
+    default: "fast",
+    ...overrides,
+  };
+}
+
+// The recorder behind the ANALYTICS binding: keeps each data point in its own KV namespace.
+const RECORDER = `
+let seq = 0;
+export default function (env) {
+  return {
+    writeDataPoint(point) {
+      const key = String(Date.now()).padStart(15, "0") + "-" + String(seq++).padStart(6, "0");
+      return env.POINTS.put(key, JSON.stringify(point ?? null)).catch((e) => console.error("recorder: " + e));
+    },
+  };
+}`;
+
+/**
+ * Start the Worker. `rules` (object or raw string) and `keys` ({key: record}) are seeded into KV;
+ * `vars` override wrangler.toml's; `secrets` are the Worker secrets.
+ */
+export async function startWorker({ rules, keys = { [GATEWAY_KEY]: { id: "test-key", name: "tests" } }, vars = {}, secrets = { MOCK_API_KEY } } = {}) {
+  const logs = [];
+  const collect = (stream) => {
+    let buf = "";
+    stream.on("data", (d) => {
+      buf += d;
+      let i;
+      while ((i = buf.indexOf("\n")) >= 0) {
+        logs.push(buf.slice(0, i));
+        buf = buf.slice(i + 1);
+      }
+    });
+  };
+  const mf = new Miniflare({
+    handleRuntimeStdio: (stdout, stderr) => {
+      collect(stdout);
+      collect(stderr);
+    },
+    host: "127.0.0.1",
+    port: 0,
+    workers: [
+      {
+        name: "taskrouter",
+        modulesRoot: path.join(ROOT, "build"),
+        modules: [
+          { type: "ESModule", path: path.join(ROOT, "build", "index.js") },
+          { type: "CompiledWasm", path: path.join(ROOT, "build", "index_bg.wasm") },
+        ],
+        compatibilityDate: "2026-04-26",
+        kvNamespaces: ["RULES"],
+        bindings: { RULES_KEY: "rules", CACHE_TTL_SECONDS: "30", MAX_BODY_BYTES: "1048576", ...vars, ...secrets },
+        wrappedBindings: { ANALYTICS: { scriptName: "ae-recorder" } },
+      },
+      {
+        name: "ae-recorder",
+        modules: [{ type: "ESModule", path: "recorder.mjs", contents: RECORDER }],
+        kvNamespaces: ["POINTS"],
+      },
+    ],
+  });
+  const url = (await mf.ready).toString().replace(/\/$/, "");
+  const kv = await mf.getKVNamespace("RULES", "taskrouter");
+  const points = await mf.getKVNamespace("POINTS", "ae-recorder");
+  if (rules !== undefined) await kv.put("rules", typeof rules === "string" ? rules : JSON.stringify(rules));
+  for (const [key, record] of Object.entries(keys)) {
+    await kv.put(`gateway-key:${sha256(key)}`, JSON.stringify(record));
+  }
+  return {
+    url,
+    kv,
+    /** Everything the Worker logged, a line each. */
+    logs,
+    /** Data points written so far, oldest first. */
+    async dataPoints() {
+      const { keys: list } = await points.list();
+      const out = [];
+      for (const { name } of list.sort((a, b) => a.name.localeCompare(b.name))) {
+        out.push(JSON.parse(await points.get(name)));
+      }
+      return out;
+    },
+    /** Wait until at least `n` data points exist (they are written after the response). */
+    async waitForDataPoints(n, timeoutMs = 5000) {
+      const deadline = Date.now() + timeoutMs;
+      for (;;) {
+        const got = await this.dataPoints();
+        if (got.length >= n || Date.now() > deadline) return got;
+        await new Promise((r) => setTimeout(r, 50));
+      }
+    },
+    stop: () => mf.dispose(),
+  };
+}
+
+/** POST a chat request through the Worker. */
+export function chat(url, body, { key = GATEWAY_KEY, headers = {} } = {}) {
+  const h = { "content-type": "application/json", ...headers };
+  if (key) h.authorization = `Bearer ${key}`;
+  return fetch(`${url}/v1/chat/completions`, {
+    method: "POST",
+    headers: h,
+    body: typeof body === "string" ? body : JSON.stringify(body),
+  });
+}
+
+export const userMessage = (content = "hello there") => [{ role: "user", content }];

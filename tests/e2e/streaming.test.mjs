@@ -1,0 +1,64 @@
+// Streaming pass-through: the provider's SSE reaches the client byte for byte, chunk by chunk as
+// produced (not gathered at the end), with the router's headers.
+import assert from "node:assert/strict";
+import { after, before, describe, test } from "node:test";
+import { startMock, startWorker, testRules, chat, userMessage } from "./harness.mjs";
+
+describe("streaming", () => {
+  let mock;
+  let worker;
+  before(async () => {
+    mock = await startMock();
+    const rules = testRules(mock.url, {
+      models: {
+        fast: { provider: "mock", model: "mock-fast" },
+        strong: { provider: "mock", model: "mock-slow+chunks=6+chunk_delay=250" },
+      },
+    });
+    worker = await startWorker({ rules });
+  });
+  after(async () => {
+    await worker?.stop();
+    await mock?.stop();
+  });
+
+  test("SSE comes back unchanged, ending in [DONE]", async () => {
+    const r = await chat(worker.url, { model: "auto", stream: true, messages: userMessage(), stream_options: { include_usage: true } });
+    assert.equal(r.status, 200);
+    assert.match(r.headers.get("content-type"), /^text\/event-stream/);
+    assert.equal(r.headers.get("x-router-target"), "fast");
+    const text = await r.text();
+    const events = text.split("\n\n").filter(Boolean);
+    assert.equal(events.at(-1), "data: [DONE]");
+    const chunks = events.slice(0, -1).map((e) => JSON.parse(e.replace(/^data: /, "")));
+    assert.ok(chunks.every((c) => c.object === "chat.completion.chunk" && c.model === "mock-fast"));
+    assert.equal(chunks.map((c) => c.choices[0]?.delta?.content ?? "").join(""), "tok0 tok1 tok2 tok3 tok4 ");
+    assert.equal(chunks.at(-1).usage.completion_tokens, 5);
+    const [point] = (await worker.waitForDataPoints(1)).filter((p) => p.blobs[9] === r.headers.get("x-router-request-id"));
+    assert.equal(point.blobs[7], "yes");
+  });
+
+  test("chunks arrive as they are produced, not all at the end", async () => {
+    // The mock waits 250 ms between events (6 content chunks, ~2 s in all). A buffering router
+    // would deliver everything at once; a streaming one delivers the first content chunk while
+    // the provider is still producing the rest.
+    const r = await chat(worker.url, { model: "auto", stream: true, messages: userMessage(), metadata: { plan: "pro" } });
+    assert.equal(r.headers.get("x-router-target"), "strong");
+    const reader = r.body.getReader();
+    const decoder = new TextDecoder();
+    const arrivals = [];
+    let text = "";
+    for (;;) {
+      const { done, value } = await reader.read();
+      if (done) break;
+      const piece = decoder.decode(value, { stream: true });
+      text += piece;
+      for (const m of piece.matchAll(/"content":"(tok\d) "/g)) arrivals.push([m[1], performance.now()]);
+    }
+    assert.deepEqual(arrivals.map(([t]) => t), ["tok0", "tok1", "tok2", "tok3", "tok4", "tok5"]);
+    assert.ok(text.endsWith("data: [DONE]\n\n"));
+    const spread = arrivals.at(-1)[1] - arrivals[0][1];
+    // Five gaps of 250 ms separate the first and last content chunk at the source.
+    assert.ok(spread > 750, `first and last chunk arrived ${spread.toFixed(0)} ms apart: the stream was buffered`);
+  });
+});
