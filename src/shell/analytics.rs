@@ -7,7 +7,10 @@ use worker::{console_error, AnalyticsEngineDataPointBuilder, AnalyticsEngineData
 
 pub async fn write(dataset: Option<AnalyticsEngineDataset>, point: DataPoint) {
     let Some(dataset) = dataset else {
-        console_error!("analytics: no Analytics Engine binding named {}", super::ANALYTICS_BINDING);
+        console_error!(
+            "analytics: no Analytics Engine binding named {}",
+            super::ANALYTICS_BINDING
+        );
         return;
     };
     if let Err(e) = write_point(&dataset, &point).await {
@@ -23,7 +26,8 @@ async fn write_point(dataset: &AnalyticsEngineDataset, point: &DataPoint) -> Res
         .build()
         .to_js_object()
         .map_err(JsValue::from)?;
-    let write: js_sys::Function = js_sys::Reflect::get(dataset.as_ref(), &"writeDataPoint".into())?.dyn_into()?;
+    let write: js_sys::Function =
+        js_sys::Reflect::get(dataset.as_ref(), &"writeDataPoint".into())?.dyn_into()?;
     let returned = write.call1(dataset.as_ref(), &js_point)?;
     // The platform's binding returns nothing; a binding that returns a promise (a wrapped binding in
     // tests, or a future platform change) is waited for so the write outlives the response.

@@ -1,0 +1,74 @@
+// The README's first command, as a newcomer runs it: scripts/dev.sh starts the mock and
+// `wrangler dev` on local KV with the default rules, and the curl line it prints works.
+import assert from "node:assert/strict";
+import { spawn } from "node:child_process";
+import { mkdtempSync, rmSync } from "node:fs";
+import { createServer } from "node:net";
+import { tmpdir } from "node:os";
+import path from "node:path";
+import { test } from "node:test";
+import { ROOT } from "./harness.mjs";
+
+function freePort() {
+  return new Promise((resolve, reject) => {
+    const srv = createServer();
+    srv.once("error", reject);
+    srv.listen(0, "127.0.0.1", () => {
+      const { port } = srv.address();
+      srv.close(() => resolve(port));
+    });
+  });
+}
+
+test("scripts/dev.sh serves the default rules through wrangler dev, keyless, and prints a working curl line", { timeout: 600_000 }, async () => {
+  const [port, mockPort] = [await freePort(), await freePort()];
+  const persist = mkdtempSync(path.join(tmpdir(), "taskrouter-dev-"));
+  const child = spawn("bash", ["scripts/dev.sh"], {
+    cwd: ROOT,
+    detached: true,
+    stdio: ["ignore", "pipe", "pipe"],
+    env: { ...process.env, PORT: String(port), MOCK_PORT: String(mockPort), PERSIST_DIR: persist },
+  });
+  let out = "";
+  child.stdout.on("data", (d) => (out += d));
+  child.stderr.on("data", (d) => (out += d));
+  try {
+    const line = await new Promise((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`dev.sh printed no curl line:\n${out}`)), 540_000);
+      const check = () => {
+        const m = out.match(/^curl -s http:\/\/127\.0\.0\.1:\d+\/v1\/chat\/completions .*$/m);
+        if (m) {
+          clearTimeout(timer);
+          resolve(m[0]);
+        }
+      };
+      child.stdout.on("data", check);
+      child.once("exit", (code) => reject(new Error(`dev.sh exited with ${code}:\n${out}`)));
+    });
+    // Run the printed line exactly as a newcomer would paste it.
+    const result = await new Promise((resolve) => {
+      const sh = spawn("bash", ["-c", `${line} -D -`], { stdio: ["ignore", "pipe", "inherit"] });
+      let text = "";
+      sh.stdout.on("data", (d) => (text += d));
+      sh.on("exit", () => resolve(text));
+    });
+    assert.match(result, /^HTTP\/1\.1 200/);
+    assert.match(result, /x-router-rule: paid-plans/i);
+    assert.match(result, /x-router-model: mock-strong/i);
+    const body = JSON.parse(result.slice(result.indexOf("{")));
+    assert.equal(body.object, "chat.completion");
+    const health = await fetch(`http://127.0.0.1:${port}/healthz`);
+    assert.equal(health.status, 200);
+  } finally {
+    try {
+      process.kill(-child.pid, "SIGTERM");
+    } catch {}
+    await new Promise((r) => (child.exitCode !== null ? r() : child.once("exit", r)));
+    rmSync(persist, { recursive: true, force: true });
+  }
+  // Everything it started is gone: the ports are free again.
+  for (const p of [port, mockPort]) {
+    const r = await fetch(`http://127.0.0.1:${p}/healthz`).then(() => "open", () => "closed");
+    assert.equal(r, "closed", `port ${p} still answers after dev.sh stopped`);
+  }
+});
