@@ -46,7 +46,8 @@ fi
 # 3. The wasm route.
 route=${TASKROUTER_WASM_ROUTE:-}
 if [ -z "$route" ]; then
-  if command -v rustup >/dev/null && rustup target add wasm32-unknown-unknown >/dev/null 2>&1; then
+  # A closed network may make rustup hang rather than fail: bound it.
+  if command -v rustup >/dev/null && timeout 180 rustup target add wasm32-unknown-unknown >/dev/null 2>&1; then
     route=rustup
   else
     route=offline
