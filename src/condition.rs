@@ -20,7 +20,12 @@ pub enum Condition {
     All(Vec<Condition>),
     Any(Vec<Condition>),
     Not(Box<Condition>),
-    Field { path: Vec<String>, op: FieldOp },
+    Field {
+        path: Vec<String>,
+        op: FieldOp,
+        /// The clause as written, for explain: `metadata.plan $in ["pro","team"]`.
+        text: String,
+    },
 }
 
 #[derive(Debug, Clone)]
@@ -64,9 +69,60 @@ impl Condition {
             Condition::All(list) => list.iter().all(|c| c.matches(facts)),
             Condition::Any(list) => list.iter().any(|c| c.matches(facts)),
             Condition::Not(inner) => !inner.matches(facts),
-            Condition::Field { path, op } => op.holds(lookup(facts, path)),
+            Condition::Field { path, op, .. } => op.holds(lookup(facts, path)),
         }
     }
+
+    /// Like `matches`, and when it does not hold, say which clauses failed (with the values seen).
+    pub fn explain(&self, facts: &Value, failed: &mut Vec<String>) -> bool {
+        match self {
+            // No short-circuit: every failing clause is reported.
+            Condition::All(list) => {
+                let mut ok = true;
+                for c in list {
+                    ok &= c.explain(facts, failed);
+                }
+                ok
+            }
+            Condition::Any(list) => {
+                let mut sub = Vec::new();
+                let mut ok = false;
+                for c in list {
+                    ok |= c.explain(facts, &mut sub);
+                }
+                if !ok {
+                    failed.push(format!("none of $or held: {}", sub.join("; ")));
+                }
+                ok
+            }
+            Condition::Not(inner) => {
+                let held = inner.matches(facts);
+                if held {
+                    failed.push("$not: the inner condition held".into());
+                }
+                !held
+            }
+            Condition::Field { path, op, text } => {
+                let value = lookup(facts, path);
+                let ok = op.holds(value);
+                if !ok {
+                    let seen =
+                        value.map_or_else(|| "missing".to_string(), |v| short(&v.to_string()));
+                    failed.push(format!("{text} (value: {seen})"));
+                }
+                ok
+            }
+        }
+    }
+}
+
+/// At most 80 characters of a value, for traces.
+fn short(s: &str) -> String {
+    if s.chars().count() <= 80 {
+        return s.to_string();
+    }
+    let cut: String = s.chars().take(77).collect();
+    format!("{cut}...")
 }
 
 /// Follow a dotted path through objects (and array indexes written as numbers).
@@ -170,6 +226,7 @@ fn parse_field(
             out.push(Condition::Field {
                 path,
                 op: FieldOp::Eq(other.clone()),
+                text: format!("{field} = {other}"),
             });
             return;
         }
@@ -188,6 +245,7 @@ fn parse_field(
             out.push(Condition::Field {
                 path: path.clone(),
                 op,
+                text: format!("{field} {name} {operand}"),
             });
         }
     }
@@ -469,6 +527,34 @@ mod tests {
         assert!(errors
             .iter()
             .any(|e| e.message.contains("unknown operator $regexp")));
+    }
+
+    #[test]
+    fn explain_names_the_failed_clauses() {
+        let when = json!({"metadata.plan": {"$in": ["team"]}, "model": "auto", "metadata.x": 1,
+                          "$or": [{"stream": true}, {"message_count": {"$gt": 9}}]});
+        let c = Condition::parse(&when, "w").unwrap();
+        let mut failed = Vec::new();
+        assert!(!c.explain(&facts(), &mut failed));
+        assert_eq!(
+            failed,
+            [
+                "$or held: stream = true (value: false); message_count $gt 9 (value: 4)"
+                    .replace("$or", "none of $or"),
+                "metadata.plan $in [\"team\"] (value: \"pro\")".to_string(),
+                "metadata.x = 1 (value: missing)".to_string(),
+            ]
+        );
+        let mut none = Vec::new();
+        assert!(Condition::parse(&json!({"model": "auto"}), "w")
+            .unwrap()
+            .explain(&facts(), &mut none));
+        assert!(none.is_empty());
+        let mut not = Vec::new();
+        assert!(!Condition::parse(&json!({"$not": {"model": "auto"}}), "w")
+            .unwrap()
+            .explain(&facts(), &mut not));
+        assert_eq!(not, ["$not: the inner condition held"]);
     }
 
     #[test]

@@ -5,12 +5,16 @@
 //! `shell` adapts Workers bindings (KV, fetch, Analytics Engine, secrets) to the traits in `ports`.
 
 pub mod analytics;
+pub mod attempt;
 pub mod auth;
+pub mod classify;
 pub mod condition;
 pub mod error;
+pub mod explain;
 pub mod facts;
 pub mod gateway;
 pub mod http;
+pub mod plan;
 pub mod ports;
 pub mod providers;
 pub mod request;

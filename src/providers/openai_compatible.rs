@@ -2,19 +2,24 @@
 //! request is the caller's body with the provider's model id, sent to `<base_url>/chat/completions`
 //! with a bearer key and the provider's configured extra headers. Unknown fields pass through.
 
+use crate::plan::Attempt;
 use crate::ports::{Secret, UpstreamRequest};
 use crate::request::ChatRequest;
-use crate::rules::{Model, Provider};
+use crate::rules::Provider;
 use serde_json::Value;
 
+/// The provider request for one attempt: the caller's body, the attempt's overrides, its model id.
 pub fn build_request(
     provider: &Provider,
-    model: &Model,
+    attempt: &Attempt,
     req: &ChatRequest,
     key: Option<&Secret>,
 ) -> UpstreamRequest {
     let mut body = req.body.clone();
-    body.insert("model".into(), Value::String(model.model.clone()));
+    for (k, v) in &attempt.overrides {
+        body.insert(k.clone(), v.clone());
+    }
+    body.insert("model".into(), Value::String(attempt.model_id.clone()));
     let mut headers = vec![("content-type".to_string(), "application/json".to_string())];
     if req.stream {
         headers.push(("accept".into(), "text/event-stream".into()));
@@ -36,6 +41,7 @@ mod tests {
     use crate::http::Body;
     use crate::providers::ProviderKind;
     use crate::request::parse_chat;
+    use crate::rules::{builtin_retry, FallbackOn};
     use serde_json::json;
 
     #[test]
@@ -47,23 +53,30 @@ mod tests {
             api_key_secret: Some("GROQ_API_KEY".into()),
             headers: vec![("x-extra".into(), "1".into())],
         };
-        let model = Model {
-            name: "fast".into(),
+        let attempt = Attempt {
+            target: "fast".into(),
             provider: "groq".into(),
-            model: "llama-3.1-8b-instant".into(),
-            context_window: None,
-            price: None,
+            model_id: "llama-3.1-8b-instant".into(),
+            overrides: json!({"max_tokens": 64, "seed": 1})
+                .as_object()
+                .unwrap()
+                .clone(),
+            retry: builtin_retry(),
+            timeout_ms: 1000,
+            fallback_on: FallbackOn::Default,
+            why: "test".into(),
         };
         let body = json!({"model": "auto", "stream": true, "seed": 7, "messages": [{"role": "user", "content": "hi"}],
                           "metadata": {"plan": "pro"}});
         let req = parse_chat(&Body::Bytes(body.to_string().into_bytes()), None, 10_000).unwrap();
-        let out = build_request(&provider, &model, &req, Some(&Secret::new("gsk-1")));
+        let out = build_request(&provider, &attempt, &req, Some(&Secret::new("gsk-1")));
         assert_eq!(out.url, "https://api.groq.com/openai/v1/chat/completions");
         let sent: Value = serde_json::from_slice(&out.body).unwrap();
         assert_eq!(
             sent,
-            json!({"model": "llama-3.1-8b-instant", "stream": true, "seed": 7,
-                   "messages": [{"role": "user", "content": "hi"}]})
+            json!({"model": "llama-3.1-8b-instant", "stream": true, "seed": 1, "max_tokens": 64,
+                   "messages": [{"role": "user", "content": "hi"}]}),
+            "overrides win over the caller's values"
         );
         assert!(out
             .headers
@@ -72,7 +85,7 @@ mod tests {
             .headers
             .contains(&("accept".into(), "text/event-stream".into())));
         assert!(out.headers.contains(&("x-extra".into(), "1".into())));
-        let keyless = build_request(&provider, &model, &req, None);
+        let keyless = build_request(&provider, &attempt, &req, None);
         assert!(!keyless.headers.iter().any(|(k, _)| k == "authorization"));
     }
 }

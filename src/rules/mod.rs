@@ -1,10 +1,17 @@
-//! The rules document: what operators write (`raw`), how it is checked (`validate`, `json_strict`),
-//! and what the router reads at run time (`model`).
+//! The rules document: what operators write (`raw`), how it is checked (`validate`, `targets`,
+//! `json_strict`), and what the router reads at run time (`model`).
 
 mod json_strict;
 pub mod model;
-mod raw;
+pub mod raw;
+mod targets;
 mod validate;
 
-pub use model::{Model, Price, Provider, Route, Rules, Target};
-pub use validate::{parse_rules, summarize, RulesError};
+pub use model::{
+    Defaults, FallbackOn, Model, Price, Provider, RetryPolicy, Route, Rules, Settings, Target,
+};
+pub use raw::rules_schema;
+pub use validate::{
+    builtin_retry, parse_rules, summarize, RulesError, DEFAULT_RETRY_STATUSES, DEFAULT_TIMEOUT_MS,
+    TOP_LEVEL_FIELDS,
+};

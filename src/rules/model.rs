@@ -1,17 +1,24 @@
 //! The validated rules: runtime types every other module reads. Built only by `validate.rs`, so
-//! holding a `Rules` means every reference in it resolves and every regex compiled.
+//! holding a `Rules` means every reference in it resolves, every regex compiled, and every
+//! keyword automaton is built (once per rules version, cached with the rules in the isolate).
 
+use crate::classify::Classifier;
 use crate::condition::Condition;
 use crate::providers::ProviderKind;
+use serde::Serialize;
+use serde_json::{Map, Value};
 use std::collections::BTreeMap;
 
 #[derive(Debug, Clone)]
 pub struct Rules {
     pub version: u64,
     pub providers: BTreeMap<String, Provider>,
+    /// Includes models a Portkey target named only by provider and model id (`provider/model`).
     pub models: BTreeMap<String, Model>,
+    pub classifier: Classifier,
     pub routes: Vec<Route>,
     pub default: Target,
+    pub defaults: Defaults,
 }
 
 #[derive(Debug, Clone)]
@@ -50,9 +57,68 @@ pub struct Route {
     pub then: Target,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// Retry and timeout for targets that do not set their own.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Defaults {
+    pub retry: RetryPolicy,
+    pub timeout_ms: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct RetryPolicy {
+    /// Retries after the first try (0: no retry), as in Portkey.
+    pub attempts: u32,
+    /// Statuses that are retried.
+    pub on_status: Vec<u16>,
+    /// First backoff; doubles each retry, with jitter.
+    pub backoff_ms: u64,
+    /// Use the provider's `retry-after` / `retry-after-ms` when present.
+    pub respect_retry_after: bool,
+}
+
+/// What a target node adds for everything beneath it; the innermost setting wins.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Settings {
+    pub retry: Option<RetryPolicy>,
+    pub timeout_ms: Option<u64>,
+    /// Request parameters to set (`max_tokens`, `temperature`, `model` for the provider's id, ...).
+    pub overrides: Map<String, Value>,
+}
+
+/// The routing tree.
+#[derive(Debug, Clone)]
 pub enum Target {
-    Model(String),
+    /// One model of the document.
+    Model { model: String, settings: Settings },
+    /// Each in order until one succeeds, moving on for the failures `on` names.
+    Fallback {
+        targets: Vec<Target>,
+        on: FallbackOn,
+        settings: Settings,
+    },
+    /// One of them, drawn by weight.
+    LoadBalance {
+        choices: Vec<(Target, f64)>,
+        settings: Settings,
+    },
+    /// The first branch whose condition holds, else the default.
+    Conditional {
+        branches: Vec<(Condition, Target)>,
+        default: Box<Target>,
+        settings: Settings,
+    },
+}
+
+/// Which failures move a fallback on to its next target. Timeouts and network errors always do.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FallbackOn {
+    /// Any failure except a request the provider rejected as invalid (another would reject it too).
+    Default,
+    /// Any non-2xx answer (Portkey's fallback without `on_status_codes`).
+    AnyFailure,
+    /// Only these statuses.
+    Statuses(Vec<u16>),
 }
 
 impl Rules {

@@ -1,35 +1,59 @@
-//! The rules document exactly as operators write it: serde types with `deny_unknown_fields`, no
-//! meaning attached yet. `validate.rs` turns them into the runtime types of `model.rs`.
+//! The rules document exactly as operators write it: serde shapes with `deny_unknown_fields`, no
+//! meaning attached yet. They are the single source of truth for field names: `validate.rs` and
+//! `targets.rs` read them, and the published JSON Schema (`docs/rules.schema.json`) is generated
+//! from them. Conditions and nested targets stay JSON (`ConditionValue`, `TargetValue`) so their
+//! parsers can name the path of every error.
 
+use schemars::{JsonSchema, Schema, SchemaGenerator};
 use serde::Deserialize;
+use serde_json::{json, Map, Value};
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 
-/// Top-level fields, checked by hand so that an error in one section does not hide the others.
-pub const TOP_LEVEL_FIELDS: [&str; 6] = [
-    "version",
-    "description",
-    "providers",
-    "models",
-    "routes",
-    "default",
-];
+/// The whole document. Parsed section by section (so one bad section does not hide the errors of
+/// another); this type names the sections and generates the schema.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+#[schemars(
+    title = "taskrouter rules document",
+    description = "Routing rules for taskrouter: providers, models, tasks, routes and defaults (docs/rules.md)."
+)]
+pub struct RawRules {
+    /// Shown in `x-router-rules-version` and analytics.
+    pub version: u64,
+    pub description: Option<String>,
+    pub providers: BTreeMap<String, RawProvider>,
+    pub models: BTreeMap<String, RawModel>,
+    #[serde(default)]
+    pub tasks: BTreeMap<String, RawTask>,
+    /// Tried in order for `model: "auto"`; the first whose `when` holds wins.
+    #[serde(default)]
+    pub routes: Vec<RawRoute>,
+    /// Where requests go when no route matches.
+    pub default: TargetValue,
+    pub defaults: Option<RawDefaults>,
+}
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RawProvider {
+    /// `openai` or `openai_compatible`.
     pub kind: String,
+    /// https, or plain http for loopback hosts only.
     pub base_url: String,
+    /// Name of the Worker secret holding the key.
     #[serde(default)]
     pub api_key_secret: Option<String>,
-    /// Extra headers sent to this provider on every call (for quirks such as OpenRouter's referer).
+    /// Extra headers sent to this provider on every call.
     #[serde(default)]
     pub headers: BTreeMap<String, String>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RawModel {
     pub provider: String,
+    /// The provider's model id.
     pub model: String,
     #[serde(default)]
     pub context_window: Option<u64>,
@@ -37,7 +61,8 @@ pub struct RawModel {
     pub price_per_mtok: Option<RawPrice>,
 }
 
-#[derive(Debug, Deserialize)]
+/// US dollars per million tokens.
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RawPrice {
     pub input: f64,
@@ -46,19 +71,221 @@ pub struct RawPrice {
     pub cached_input: Option<f64>,
 }
 
-#[derive(Debug, Deserialize)]
+/// How a task is recognised; see docs/rules.md for scoring.
+#[derive(Debug, Default, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RawTask {
+    pub description: Option<String>,
+    /// Phrases, matched case-insensitively.
+    #[serde(default)]
+    pub keywords: Vec<String>,
+    /// Rust `regex` patterns.
+    #[serde(default)]
+    pub regex: Vec<String>,
+    /// A condition over the request facts.
+    pub when: Option<ConditionValue>,
+    /// Breaks ties between equal scores: higher first.
+    #[serde(default)]
+    pub priority: i32,
+    /// Which text keywords and regexes read: `last_user` (default), `system` or `conversation`.
+    pub scope: Option<RawScope>,
+    /// Keywords match whole words only (default true).
+    pub whole_words: Option<bool>,
+    /// Least score for the task to be chosen (default 1).
+    pub min_score: Option<f64>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum RawScope {
+    LastUser,
+    System,
+    Conversation,
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RawRoute {
     pub name: String,
-    /// Kept as JSON: `condition.rs` parses it with paths in its errors.
+    /// Omitted: always.
     #[serde(default)]
-    pub when: Option<serde_json::Value>,
-    pub then: RawTarget,
+    pub when: Option<ConditionValue>,
+    pub then: TargetValue,
 }
 
-/// Where a route sends a request: for now the name of a model of the document.
-#[derive(Debug, Deserialize)]
-#[serde(untagged)]
-pub enum RawTarget {
-    Model(String),
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RawDefaults {
+    pub retry: Option<RawRetry>,
+    pub timeout_ms: Option<u64>,
+}
+
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RawRetry {
+    /// Retries after the first try, at most 5.
+    pub attempts: Option<u32>,
+    pub on_status: Option<Vec<u16>>,
+    pub backoff_ms: Option<u64>,
+    pub respect_retry_after: Option<bool>,
+}
+
+/// Fields every target object may carry.
+#[derive(Debug, Default, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RawModelTarget {
+    pub model: String,
+    #[serde(rename = "override")]
+    pub overrides: Option<Map<String, Value>>,
+    pub retry: Option<RawRetry>,
+    pub timeout_ms: Option<u64>,
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RawFallback {
+    pub fallback: Vec<TargetValue>,
+    /// Only these statuses move on to the next target (default: any failure).
+    pub on_status: Option<Vec<u16>>,
+    #[serde(rename = "override")]
+    pub overrides: Option<Map<String, Value>>,
+    pub retry: Option<RawRetry>,
+    pub timeout_ms: Option<u64>,
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RawLoadBalance {
+    pub loadbalance: Vec<RawWeighted>,
+    #[serde(rename = "override")]
+    pub overrides: Option<Map<String, Value>>,
+    pub retry: Option<RawRetry>,
+    pub timeout_ms: Option<u64>,
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RawWeighted {
+    pub target: TargetValue,
+    /// Positive; shares are weight / sum of weights.
+    pub weight: f64,
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RawConditional {
+    pub conditional: Vec<RawBranch>,
+    pub default: TargetValue,
+    #[serde(rename = "override")]
+    pub overrides: Option<Map<String, Value>>,
+    pub retry: Option<RawRetry>,
+    pub timeout_ms: Option<u64>,
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RawBranch {
+    pub when: ConditionValue,
+    pub then: TargetValue,
+}
+
+/// A Portkey gateway config (or one of its targets), accepted as a target.
+#[derive(Debug, Default, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PortkeyNode {
+    pub strategy: Option<PortkeyStrategy>,
+    pub targets: Option<Vec<PortkeyNode>>,
+    /// Names a provider of this document.
+    pub provider: Option<String>,
+    /// Names a provider of this document.
+    pub virtual_key: Option<String>,
+    pub name: Option<String>,
+    pub weight: Option<f64>,
+    pub retry: Option<PortkeyRetry>,
+    pub request_timeout: Option<u64>,
+    pub override_params: Option<Map<String, Value>>,
+    /// Refused: keys belong in Worker secrets.
+    pub api_key: Option<String>,
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PortkeyStrategy {
+    /// `single`, `fallback`, `loadbalance` or `conditional`.
+    pub mode: String,
+    pub on_status_codes: Option<Vec<u16>>,
+    pub conditions: Option<Vec<PortkeyCondition>>,
+    pub default: Option<String>,
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PortkeyCondition {
+    pub query: ConditionValue,
+    pub then: String,
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PortkeyRetry {
+    pub attempts: Option<u32>,
+    /// Older spelling of `attempts`.
+    pub count: Option<u32>,
+    pub on_status_codes: Option<Vec<u16>>,
+    pub use_retry_after_header: Option<bool>,
+    pub use_retry_after_headers: Option<bool>,
+}
+
+/// A condition, kept as JSON for `condition.rs`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(transparent)]
+pub struct ConditionValue(pub Value);
+
+/// A target, kept as JSON for `targets.rs`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(transparent)]
+pub struct TargetValue(pub Value);
+
+fn schema(v: Value) -> Schema {
+    match v {
+        Value::Object(m) => Schema::from(m),
+        _ => Schema::default(),
+    }
+}
+
+impl JsonSchema for ConditionValue {
+    fn schema_name() -> Cow<'static, str> {
+        "Condition".into()
+    }
+    fn json_schema(_: &mut SchemaGenerator) -> Schema {
+        schema(json!({
+            "type": "object",
+            "description": "MongoDB-style condition over request facts: {\"path\": value} or {\"path\": {\"$op\": operand}}, with $and/$or/$not. Operators: $eq $ne $in $nin $gt $gte $lt $lte $regex $exists $contains."
+        }))
+    }
+}
+
+impl JsonSchema for TargetValue {
+    fn schema_name() -> Cow<'static, str> {
+        "Target".into()
+    }
+    fn json_schema(generator: &mut SchemaGenerator) -> Schema {
+        let any_of = vec![
+            json!({"type": "string", "description": "A model name of this document."}),
+            generator.subschema_for::<RawModelTarget>().to_value(),
+            generator.subschema_for::<RawFallback>().to_value(),
+            generator.subschema_for::<RawLoadBalance>().to_value(),
+            generator.subschema_for::<RawConditional>().to_value(),
+            generator.subschema_for::<PortkeyNode>().to_value(),
+        ];
+        schema(json!({"anyOf": any_of}))
+    }
+}
+
+/// The JSON Schema of the rules document, pretty-printed.
+pub fn rules_schema() -> String {
+    let schema = schemars::generate::SchemaSettings::draft2020_12()
+        .into_generator()
+        .into_root_schema_for::<RawRules>();
+    serde_json::to_string_pretty(&schema).unwrap_or_default()
 }

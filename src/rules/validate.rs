@@ -4,14 +4,44 @@
 //! all of them are reported together.
 
 use super::json_strict::duplicate_keys;
-use super::model::{Model, Price, Provider, Route, Rules, Target};
-use super::raw::{RawModel, RawPrice, RawProvider, RawRoute, RawTarget, TOP_LEVEL_FIELDS};
+use super::model::{Defaults, Model, Price, Provider, RetryPolicy, Route, Rules};
+use super::raw::{RawDefaults, RawModel, RawPrice, RawProvider, RawRoute, RawTask, TargetValue};
+use super::targets::TargetParser;
+use crate::classify::{Classifier, TaskDef};
 use crate::condition::Condition;
 use crate::providers::{check_base_url, ProviderKind};
 use serde::de::DeserializeOwned;
 use serde_json::{Map, Value};
 use std::collections::{BTreeMap, HashSet};
 use std::fmt;
+
+/// Top-level fields, checked by hand so that an error in one section does not hide the others
+/// (kept equal to `RawRules`' fields by a test).
+pub const TOP_LEVEL_FIELDS: [&str; 8] = [
+    "version",
+    "description",
+    "providers",
+    "models",
+    "tasks",
+    "routes",
+    "default",
+    "defaults",
+];
+
+/// Statuses retried when a retry policy does not say.
+pub const DEFAULT_RETRY_STATUSES: [u16; 5] = [429, 500, 502, 503, 504];
+/// Per-attempt timeout when the rules do not say.
+pub const DEFAULT_TIMEOUT_MS: u64 = 60_000;
+
+/// The built-in retry policy: no retries unless the rules ask for them.
+pub fn builtin_retry() -> RetryPolicy {
+    RetryPolicy {
+        attempts: 0,
+        on_status: DEFAULT_RETRY_STATUSES.to_vec(),
+        backoff_ms: 200,
+        respect_retry_after: true,
+    }
+}
 
 /// One problem in a rules document.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -41,10 +71,10 @@ pub fn summarize(errors: &[RulesError]) -> String {
 }
 
 #[derive(Default)]
-struct Errors(Vec<RulesError>);
+pub(super) struct Errors(Vec<RulesError>);
 
 impl Errors {
-    fn add(&mut self, path: impl Into<String>, message: impl Into<String>) {
+    pub fn add(&mut self, path: impl Into<String>, message: impl Into<String>) {
         self.0.push(RulesError {
             path: path.into(),
             message: message.into(),
@@ -95,16 +125,18 @@ pub fn parse_rules(text: &str) -> Result<Rules, Vec<RulesError>> {
         }
     };
     if let Some(d) = top.get("description") {
-        if !d.is_string() {
+        if !d.is_string() && !d.is_null() {
             errors.add("description", "must be a string");
         }
     }
 
-    let raw_providers: BTreeMap<String, RawProvider> = section_map(top, "providers", &mut errors);
-    let raw_models: BTreeMap<String, RawModel> = section_map(top, "models", &mut errors);
+    let raw_providers: BTreeMap<String, RawProvider> =
+        section_map(top, "providers", true, &mut errors);
+    let raw_models: BTreeMap<String, RawModel> = section_map(top, "models", true, &mut errors);
+    let raw_tasks: BTreeMap<String, RawTask> = section_map(top, "tasks", false, &mut errors);
     let raw_routes: Vec<Option<RawRoute>> = section_list(top, "routes", &mut errors);
-    let raw_default: Option<RawTarget> = match top.get("default") {
-        Some(v) => typed(v, "default", &mut errors),
+    let raw_default: Option<TargetValue> = match top.get("default") {
+        Some(v) => Some(TargetValue(v.clone())),
         None => {
             errors.add(
                 "default",
@@ -113,26 +145,46 @@ pub fn parse_rules(text: &str) -> Result<Rules, Vec<RulesError>> {
             None
         }
     };
+    let raw_defaults: Option<RawDefaults> = top
+        .get("defaults")
+        .and_then(|v| typed(v, "defaults", &mut errors));
 
     let providers = validate_providers(raw_providers, &mut errors);
-    let models = validate_models(raw_models, &providers, &mut errors);
-    let routes = validate_routes(raw_routes, &models, &mut errors);
-    let default = raw_default.and_then(|t| validate_target(t, "default", &models, &mut errors));
+    let mut models = validate_models(raw_models, &providers, &mut errors);
+    let classifier = validate_tasks(raw_tasks, &models, &mut errors);
 
-    match default {
-        Some(default) if errors.0.is_empty() => Ok(Rules {
+    let mut parser = TargetParser {
+        providers: &providers,
+        models: &mut models,
+        errors: &mut errors,
+        default_retry: &builtin_retry(),
+    };
+    let defaults = validate_defaults(raw_defaults, &mut parser);
+    let default_retry = defaults.retry.clone();
+    parser.default_retry = &default_retry;
+    let routes = validate_routes(raw_routes, &mut parser);
+    let default = raw_default.and_then(|t| parser.parse(&t.0, "default"));
+
+    match (default, classifier) {
+        (Some(default), Some(classifier)) if errors.0.is_empty() => Ok(Rules {
             version,
             providers,
             models,
+            classifier,
             routes,
             default,
+            defaults,
         }),
         _ => Err(errors.0),
     }
 }
 
 /// Deserialize one value into a raw type, with the path of the failing field in the error.
-fn typed<T: DeserializeOwned>(value: &Value, at: &str, errors: &mut Errors) -> Option<T> {
+pub(super) fn typed<T: DeserializeOwned>(
+    value: &Value,
+    at: &str,
+    errors: &mut Errors,
+) -> Option<T> {
     match serde_path_to_error::deserialize(value) {
         Ok(t) => Some(t),
         Err(e) => {
@@ -151,13 +203,15 @@ fn typed<T: DeserializeOwned>(value: &Value, at: &str, errors: &mut Errors) -> O
 fn section_map<T: DeserializeOwned>(
     top: &Map<String, Value>,
     name: &str,
+    required: bool,
     errors: &mut Errors,
 ) -> BTreeMap<String, T> {
     let mut out = BTreeMap::new();
     match top.get(name) {
-        None => errors.add(name, "missing field"),
+        None if required => errors.add(name, "missing field"),
+        None => {}
         Some(Value::Object(entries)) => {
-            if entries.is_empty() {
+            if entries.is_empty() && required {
                 errors.add(name, "must name at least one entry");
             }
             for (key, value) in entries {
@@ -292,7 +346,7 @@ fn validate_models(
     let mut out = BTreeMap::new();
     for (name, m) in raw {
         let at = format!("models.{name}");
-        if name == "auto" {
+        if name == crate::route::AUTO {
             errors.add(&at, "\"auto\" is reserved for routing by the rules");
         }
         if !providers.contains_key(&m.provider) {
@@ -346,42 +400,127 @@ fn check_price(p: RawPrice, at: &str, errors: &mut Errors) -> Price {
     }
 }
 
-fn validate_routes(
-    raw: Vec<Option<RawRoute>>,
+fn validate_tasks(
+    raw: BTreeMap<String, RawTask>,
     models: &BTreeMap<String, Model>,
     errors: &mut Errors,
-) -> Vec<Route> {
+) -> Option<Classifier> {
+    let mut defs = Vec::new();
+    let before = errors.0.len();
+    for (name, t) in raw {
+        let at = format!("tasks.{name}");
+        if name == crate::route::AUTO || models.contains_key(&name) {
+            errors.add(&at, "task names must differ from model names and \"auto\" (both can be requested as `model`)");
+        }
+        if t.keywords.is_empty() && t.regex.is_empty() && t.when.is_none() {
+            errors.add(
+                &at,
+                "recognises nothing: give keywords, regex or when (or request it by name)",
+            );
+        }
+        for (i, k) in t.keywords.iter().enumerate() {
+            if k.trim().is_empty() {
+                errors.add(format!("{at}.keywords[{i}]"), "must not be empty");
+            }
+        }
+        for (i, r) in t.regex.iter().enumerate() {
+            if let Err(e) = regex::Regex::new(r) {
+                let msg = e
+                    .to_string()
+                    .split_whitespace()
+                    .collect::<Vec<_>>()
+                    .join(" ");
+                errors.add(format!("{at}.regex[{i}]"), format!("invalid regex: {msg}"));
+            }
+        }
+        let when =
+            t.when
+                .as_ref()
+                .and_then(|w| match Condition::parse(&w.0, &format!("{at}.when")) {
+                    Ok(c) => Some(c),
+                    Err(list) => {
+                        for e in list {
+                            errors.add(e.path, e.message);
+                        }
+                        None
+                    }
+                });
+        let min_score = t.min_score.unwrap_or(1.0);
+        if !(min_score.is_finite() && min_score > 0.0) {
+            errors.add(format!("{at}.min_score"), "must be a positive number");
+        }
+        defs.push(TaskDef {
+            name,
+            keywords: t.keywords,
+            regex: t.regex,
+            when,
+            priority: t.priority,
+            scope: t.scope.unwrap_or(super::raw::RawScope::LastUser),
+            whole_words: t.whole_words.unwrap_or(true),
+            min_score,
+        });
+    }
+    if errors.0.len() > before {
+        return None;
+    }
+    match Classifier::build(defs) {
+        Ok(c) => Some(c),
+        Err(e) => {
+            errors.add("tasks", e);
+            None
+        }
+    }
+}
+
+fn validate_defaults(raw: Option<RawDefaults>, parser: &mut TargetParser<'_>) -> Defaults {
+    let raw = raw.unwrap_or(RawDefaults {
+        retry: None,
+        timeout_ms: None,
+    });
+    let retry = match raw.retry {
+        Some(r) => parser.retry(r, "defaults.retry"),
+        None => builtin_retry(),
+    };
+    let timeout_ms = raw.timeout_ms.unwrap_or(DEFAULT_TIMEOUT_MS);
+    if timeout_ms == 0 || timeout_ms > 600_000 {
+        parser
+            .errors
+            .add("defaults.timeout_ms", "must be between 1 and 600000 ms");
+    }
+    Defaults { retry, timeout_ms }
+}
+
+fn validate_routes(raw: Vec<Option<RawRoute>>, parser: &mut TargetParser<'_>) -> Vec<Route> {
     let mut names = HashSet::new();
     let mut out = Vec::new();
     for (i, r) in raw.into_iter().enumerate() {
         let Some(r) = r else { continue };
         let at = format!("routes[{i}]");
-        check_name(&r.name, &format!("{at}.name"), errors);
-        if r.name == "default" {
-            errors.add(
-                format!("{at}.name"),
-                "\"default\" names the document's default target",
-            );
+        check_name(&r.name, &format!("{at}.name"), parser.errors);
+        if r.name == crate::route::DEFAULT_RULE || r.name == crate::route::EXPLICIT_RULE {
+            parser
+                .errors
+                .add(format!("{at}.name"), format!("\"{}\" is reserved", r.name));
         }
         if !names.insert(r.name.clone()) {
-            errors.add(
+            parser.errors.add(
                 format!("{at}.name"),
                 format!("route name \"{}\" is used twice", r.name),
             );
         }
         let when = match &r.when {
             None => Some(Condition::All(Vec::new())),
-            Some(v) => match Condition::parse(v, &format!("{at}.when")) {
+            Some(v) => match Condition::parse(&v.0, &format!("{at}.when")) {
                 Ok(c) => Some(c),
                 Err(list) => {
                     for e in list {
-                        errors.add(e.path, e.message);
+                        parser.errors.add(e.path, e.message);
                     }
                     None
                 }
             },
         };
-        let then = validate_target(r.then, &format!("{at}.then"), models, errors);
+        let then = parser.parse(&r.then.0, &format!("{at}.then"));
         if let (Some(when), Some(then)) = (when, then) {
             out.push(Route {
                 name: r.name,
@@ -393,27 +532,10 @@ fn validate_routes(
     out
 }
 
-fn validate_target(
-    raw: RawTarget,
-    at: &str,
-    models: &BTreeMap<String, Model>,
-    errors: &mut Errors,
-) -> Option<Target> {
-    match raw {
-        RawTarget::Model(name) => {
-            if models.contains_key(&name) {
-                Some(Target::Model(name))
-            } else {
-                errors.add(at, format!("unknown model \"{name}\""));
-                None
-            }
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::rules::Target;
     use serde_json::json;
 
     fn base() -> Value {
@@ -450,7 +572,7 @@ mod tests {
         let rules = parse_rules(&base().to_string()).unwrap();
         assert_eq!(rules.version, 3);
         assert_eq!(rules.routes.len(), 2);
-        assert_eq!(rules.default, Target::Model("fast".into()));
+        assert!(matches!(&rules.default, Target::Model { model, .. } if model == "fast"));
         let (model, provider) = rules.resolve("strong").unwrap();
         assert_eq!(model.model, "gpt-4o");
         assert_eq!(provider.base_url, "https://api.openai.com/v1");

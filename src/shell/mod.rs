@@ -52,6 +52,7 @@ async fn fetch(req: Request, env: Env, ctx: Context) -> Result<Response> {
         secrets: &secrets,
         upstream: &upstream,
         clock: &clock,
+        rng: &MathRandom,
     };
     let state = STATE.with(Rc::clone);
     let handled = handle(&state, &ports, &settings, incoming).await;
@@ -83,6 +84,15 @@ fn settings(env: &Env) -> Settings {
 }
 
 struct WorkerClock;
+
+/// Load-balancing draws: `Math.random()` is enough (not a security decision).
+struct MathRandom;
+
+impl crate::plan::Random for MathRandom {
+    fn next_f64(&self) -> f64 {
+        js_sys::Math::random()
+    }
+}
 
 impl crate::ports::Clock for WorkerClock {
     fn now_ms(&self) -> f64 {
