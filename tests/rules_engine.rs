@@ -273,12 +273,11 @@ fn portkey_leaves_map_to_models() {
     );
 }
 
+/// What an attempt does: target, model id, retries, timeout, fallback condition, overrides.
+type Behaviour = (String, String, u32, u64, FallbackOn, Value);
+
 /// Plans for the same facts and the same random draws.
-fn plans(
-    rules: &Rules,
-    facts: &Value,
-    seeds: std::ops::Range<u64>,
-) -> Vec<Vec<(String, String, u32, u64, FallbackOn, Value)>> {
+fn plans(rules: &Rules, facts: &Value, seeds: std::ops::Range<u64>) -> Vec<Vec<Behaviour>> {
     seeds
         .map(|seed| {
             plan(
