@@ -230,6 +230,18 @@ where
     if let Some(v) = record.rules_version {
         reply.set_header("x-router-rules-version", v.to_string());
     }
+    let named = [
+        ("x-router-task", &record.task),
+        ("x-router-rule", &record.rule),
+        ("x-router-target", &record.target),
+        ("x-router-provider", &record.provider),
+        ("x-router-model", &record.model),
+    ];
+    for (name, value) in named {
+        if !value.is_empty() {
+            reply.set_header(name, value.clone());
+        }
+    }
     if record.attempts > 0 {
         reply.set_header("x-router-attempts", record.attempts.to_string());
         reply.set_header(
@@ -302,15 +314,8 @@ where
                 if let (Some(usage), Some(price)) = (record.usage, price) {
                     record.cost_usd = usage.cost(&price);
                 }
-                // (6) Reply, with the router's headers.
+                // (6) Reply; `chat` adds the router's headers from the record.
                 let mut reply = success.reply;
-                reply.set_header("x-router-rule", decision.rule.clone());
-                reply.set_header("x-router-target", attempt.target.clone());
-                reply.set_header("x-router-provider", attempt.provider.clone());
-                reply.set_header("x-router-model", attempt.model_id.clone());
-                if let Some(task) = &decision.classification.task {
-                    reply.set_header("x-router-task", task.clone());
-                }
                 if loaded.stale_because.is_some() {
                     reply.set_header("x-router-rules-status", "stale");
                 }
