@@ -6,7 +6,7 @@ use crate::error::ApiError;
 use crate::facts::derive;
 use crate::plan::Random;
 use crate::request::ChatRequest;
-use crate::route::decide;
+use crate::route::{decide, Trace};
 use crate::rules::Rules;
 use serde_json::{json, Value};
 
@@ -17,7 +17,14 @@ pub fn explain(
     rng: &dyn Random,
 ) -> Result<Value, ApiError> {
     let mut derived = derive(chat, headers);
-    let decision = decide(rules, &chat.model, &mut derived.facts, &derived.texts, rng)?;
+    let decision = decide(
+        rules,
+        &chat.model,
+        &mut derived.facts,
+        &derived.texts,
+        rng,
+        Trace::On,
+    )?;
     Ok(json!({
         "object": "router.explanation",
         "rules_version": rules.version,

@@ -144,10 +144,25 @@ pub fn dominant_script(text: &str) -> &'static str {
         "korean",
         "other",
     ];
+    if text.is_ascii() {
+        return if text.bytes().any(|b| b.is_ascii_alphabetic()) {
+            "latin"
+        } else {
+            "none"
+        };
+    }
     let mut counts = [0usize; 11];
-    for c in text.chars().filter(|c| c.is_alphabetic()) {
+    for c in text.chars() {
+        // ASCII first: most prompts are mostly ASCII, and this avoids the Unicode tables.
+        if c.is_ascii() {
+            counts[0] += usize::from(c.is_ascii_alphabetic());
+            continue;
+        }
+        if !c.is_alphabetic() {
+            continue;
+        }
         let i = match c as u32 {
-            0x0041..=0x024F | 0x1E00..=0x1EFF => 0,
+            0x00C0..=0x024F | 0x1E00..=0x1EFF => 0,
             0x0400..=0x052F => 1,
             0x0370..=0x03FF => 2,
             0x0600..=0x06FF | 0x0750..=0x077F => 3,

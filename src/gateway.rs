@@ -15,7 +15,7 @@ use crate::http::{Incoming, Method, Reply};
 use crate::plan::Random;
 use crate::ports::{Clock, KvStore, Secrets, Upstream};
 use crate::request::{parse_chat, ChatRequest, DEFAULT_MAX_BODY_BYTES, METADATA_HEADER};
-use crate::route::decide;
+use crate::route::{decide, Trace};
 use crate::rules::Rules;
 use crate::rules_cache::{Loaded, RulesCache};
 use serde_json::json;
@@ -282,6 +282,7 @@ where
         &mut derived.facts,
         &derived.texts,
         ports.rng,
+        Trace::Off,
     )?;
     record.task = decision.classification.task.clone().unwrap_or_default();
     record.classifier_score = decision.classification.score;

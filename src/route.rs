@@ -32,8 +32,15 @@ pub struct Decision {
     pub rule: String,
     pub classification: Classification,
     pub plan: Vec<Attempt>,
-    /// Routes checked, in order, up to the one that matched.
+    /// Routes checked, in order, up to the one that matched (with `Trace::On`).
     pub checked: Vec<RouteCheck>,
+}
+
+/// Whether `decide` records why each route did not match (explain), or only decides (requests).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Trace {
+    Off,
+    On,
 }
 
 /// Classify, then decide. `facts` gets `task` and `task_score` filled in.
@@ -43,6 +50,7 @@ pub fn decide(
     facts: &mut Value,
     texts: &Texts,
     rng: &dyn Random,
+    trace: Trace,
 ) -> Result<Decision, ApiError> {
     let named_model = requested_model != AUTO && rules.models.contains_key(requested_model);
     let named_task =
@@ -93,13 +101,19 @@ pub fn decide(
     }
     let mut checked = Vec::new();
     for route in &rules.routes {
-        let mut failed = Vec::new();
-        let matched = route.when.explain(facts, &mut failed);
-        checked.push(RouteCheck {
-            route: route.name.clone(),
-            matched,
-            failed,
-        });
+        let matched = match trace {
+            Trace::Off => route.when.matches(facts),
+            Trace::On => {
+                let mut failed = Vec::new();
+                let matched = route.when.explain(facts, &mut failed);
+                checked.push(RouteCheck {
+                    route: route.name.clone(),
+                    matched,
+                    failed,
+                });
+                matched
+            }
+        };
         if matched {
             return Ok(Decision {
                 rule: route.name.clone(),
@@ -163,6 +177,7 @@ mod tests {
             &mut facts,
             &texts(text),
             &SeededRandom::new(1),
+            Trace::On,
         )
     }
 

@@ -5,7 +5,7 @@
 use serde_json::{json, Value};
 use taskrouter::classify::Texts;
 use taskrouter::plan::{plan, SeededRandom};
-use taskrouter::route::decide;
+use taskrouter::route::{decide, Trace};
 use taskrouter::rules::{parse_rules, rules_schema, FallbackOn, Rules};
 
 fn doc(default: Value) -> Value {
@@ -383,9 +383,16 @@ fn routing_by_metadata_task_and_classifier() {
             system: String::new(),
             conversation: text.into(),
         };
-        decide(&rules, "auto", &mut facts, &texts, &SeededRandom::new(1))
-            .unwrap()
-            .rule
+        decide(
+            &rules,
+            "auto",
+            &mut facts,
+            &texts,
+            &SeededRandom::new(1),
+            Trace::Off,
+        )
+        .unwrap()
+        .rule
     };
     assert_eq!(route("refactor this stack trace"), "code");
     assert_eq!(

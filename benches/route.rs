@@ -1,0 +1,130 @@
+//! Classification + routing on the host: a rules document of 100 routes and 2,000 keywords over 20
+//! tasks, and an 8 KB prompt. Budget (issue 3): under 50 µs per request. Measures the whole
+//! per-request path the Worker runs after parsing the body: facts, classification, route
+//! evaluation and the attempt plan. Two prompts: ordinary prose, and a worst case made only of
+//! words that start keywords (the keyword automaton can skip nothing).
+
+use criterion::{criterion_group, criterion_main, Criterion};
+use serde_json::{json, Value};
+use std::hint::black_box;
+use taskrouter::facts::derive;
+use taskrouter::http::Body;
+use taskrouter::plan::SeededRandom;
+use taskrouter::request::parse_chat;
+use taskrouter::route::{decide, Trace};
+use taskrouter::rules::{parse_rules, Rules};
+
+const WORDS: [&str; 24] = [
+    "deploy", "invoice", "latency", "refund", "kernel", "tensor", "ledger", "cursor", "webhook",
+    "schema", "quota", "tariff", "sprint", "backlog", "payload", "cluster", "shard", "replica",
+    "token", "vector", "lambda", "socket", "parser", "cache",
+];
+
+/// Keyword 0 of task13 and a ticket number its regex matches.
+const PLANTED: &str = "backlog deploy1300 ticket-1342 ";
+
+/// 20 tasks x 100 keywords (two-word phrases) and a regex each; 100 routes over tasks and metadata.
+fn big_rules() -> String {
+    let mut tasks = serde_json::Map::new();
+    for t in 0..20 {
+        let keywords: Vec<String> = (0..100)
+            .map(|k| format!("{} {}{}", WORDS[(t + k) % 24], WORDS[k % 24], t * 100 + k))
+            .collect();
+        tasks.insert(
+            format!("task{t}"),
+            json!({"keywords": keywords, "regex": [format!("(?i)\\bticket-{t}\\d+\\b")]}),
+        );
+    }
+    let routes: Vec<Value> = (0..100)
+        .map(|r| {
+            json!({"name": format!("route{r}"),
+                   "when": {"task": format!("task{}", r % 20), "metadata.tier": {"$in": [format!("tier{}", r % 5)]},
+                            "estimated_tokens": {"$lt": 100_000}},
+                   "then": {"fallback": ["strong", "fast"]}})
+        })
+        .collect();
+    json!({
+        "version": 1,
+        "providers": {"p": {"kind": "openai", "base_url": "https://p.example/v1"}},
+        "models": {"fast": {"provider": "p", "model": "f"}, "strong": {"provider": "p", "model": "s"}},
+        "tasks": tasks,
+        "routes": routes,
+        "default": "fast"
+    })
+    .to_string()
+}
+
+fn prose_8k() -> String {
+    const PROSE: &str = "Our team has been reviewing the quarterly roadmap and we would like a short summary of \
+        the open questions. The customers who wrote in last week mostly asked about onboarding, pricing \
+        tiers and how the export feature handles large files. Could you draft a friendly reply that \
+        explains the next steps, mentions the timeline we agreed on, and invites them to the webinar? ";
+    let mut text = String::new();
+    while text.len() < 8 * 1024 {
+        text.push_str(PROSE);
+        if text.len() > 4 * 1024 && !text.contains(PLANTED) {
+            text.push_str(PLANTED);
+        }
+    }
+    text
+}
+
+fn adversarial_8k() -> String {
+    let mut text = String::new();
+    let mut i = 0;
+    while text.len() < 8 * 1024 {
+        text.push_str(WORDS[i % 24]);
+        text.push(' ');
+        if i % 97 == 0 {
+            text.push_str(PLANTED);
+        }
+        i += 1;
+    }
+    text
+}
+
+fn one_prompt(c: &mut Criterion, rules: &Rules, name: &str, prompt: &str) {
+    let body = json!({"model": "auto", "messages": [{"role": "system", "content": "You are helpful."},
+                                                    {"role": "user", "content": prompt}],
+                      "metadata": {"tier": "tier3"}});
+    let chat = parse_chat(&Body::Bytes(body.to_string().into_bytes()), None, 1 << 20)
+        .unwrap_or_else(|e| panic!("{e:?}"));
+    let rng = SeededRandom::new(1);
+    let headers = vec![("content-type".to_string(), "application/json".to_string())];
+    // The prompt is classified and a route matches: the benchmark measures real work.
+    let mut d = derive(&chat, &headers);
+    let decision = decide(rules, "auto", &mut d.facts, &d.texts, &rng, Trace::Off)
+        .unwrap_or_else(|e| panic!("{e:?}"));
+    assert_eq!(decision.classification.task.as_deref(), Some("task13"));
+    assert_eq!(decision.rule, "route13");
+    c.bench_function(
+        &format!("classify+route: 100 routes, 2000 keywords, 8 KB {name} prompt"),
+        |b| {
+            b.iter(|| {
+                let mut d = derive(black_box(&chat), &headers);
+                black_box(decide(
+                    rules,
+                    "auto",
+                    &mut d.facts,
+                    &d.texts,
+                    &rng,
+                    Trace::Off,
+                ))
+            })
+        },
+    );
+}
+
+fn bench(c: &mut Criterion) {
+    let text = big_rules();
+    let rules = parse_rules(&text).unwrap_or_else(|e| panic!("{e:?}"));
+    one_prompt(c, &rules, "prose", &prose_8k());
+    one_prompt(c, &rules, "adversarial", &adversarial_8k());
+    c.bench_function(
+        "validate and compile the 100-route, 2000-keyword document",
+        |b| b.iter(|| black_box(parse_rules(black_box(&text)).is_ok())),
+    );
+}
+
+criterion_group!(benches, bench);
+criterion_main!(benches);
