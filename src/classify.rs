@@ -11,11 +11,10 @@
 
 use crate::condition::Condition;
 use crate::rules::raw::RawScope;
-use aho_corasick::{AhoCorasick, AhoCorasickBuilder, AhoCorasickKind, MatchKind};
+use aho_corasick::{AhoCorasick, AhoCorasickBuilder, MatchKind};
 use regex::RegexSet;
 use serde::Serialize;
 use serde_json::Value;
-use std::borrow::Cow;
 
 /// A task as the rules define it.
 #[derive(Debug, Clone)]
