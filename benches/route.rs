@@ -3,7 +3,10 @@
 //! per-request path the Worker runs after parsing the body: facts, classification, route
 //! evaluation and the attempt plan. Two prompts: ordinary prose, and a worst case made only of
 //! words that start keywords (the keyword automaton can skip nothing).
-#![expect(clippy::panic, reason = "a benchmark whose setup fails must stop loudly")]
+#![expect(
+    clippy::panic,
+    reason = "a benchmark whose setup fails must stop loudly"
+)]
 
 use criterion::{criterion_group, criterion_main, Criterion};
 use serde_json::{json, Value};

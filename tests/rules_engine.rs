@@ -437,3 +437,29 @@ fn the_published_schema_is_generated_from_the_types() {
 fn the_bundled_default_rules_validate() {
     ok(&serde_json::from_str(include_str!("../rules/default.json")).unwrap());
 }
+
+/// The first JSON block of a Markdown document.
+fn first_json_block(doc: &str) -> Value {
+    let start = doc.find("```json\n").map(|i| i + 8).unwrap();
+    let end = start + doc[start..].find("\n```").unwrap();
+    serde_json::from_str(&doc[start..end]).unwrap()
+}
+
+#[test]
+fn the_examples_in_docs_validate() {
+    let rules = ok(&first_json_block(include_str!("../docs/rules.md")));
+    assert_eq!(rules.routes.len(), 3);
+    let portkey = ok(&first_json_block(include_str!("../docs/portkey.md")));
+    let p = plan(
+        &portkey,
+        &portkey.default,
+        &json!({}),
+        &SeededRandom::new(1),
+        "default",
+    );
+    assert_eq!(
+        p.iter().map(|a| a.target.as_str()).collect::<Vec<_>>(),
+        ["gpt4o", "groq/llama-3.1-8b-instant"]
+    );
+    assert_eq!((p[0].retry.attempts, p[0].timeout_ms), (2, 20000));
+}
