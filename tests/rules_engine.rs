@@ -1,6 +1,10 @@
 //! The rules engine through its public API: every validation error of targets and tasks (with its
 //! path), Portkey configs meaning the same as native targets, and the published JSON Schema.
-#![expect(clippy::panic, clippy::unwrap_used, reason = "test helpers fail loudly")]
+#![expect(
+    clippy::panic,
+    clippy::unwrap_used,
+    reason = "test helpers fail loudly"
+)]
 
 use serde_json::{json, Value};
 use taskrouter::classify::Texts;
