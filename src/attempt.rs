@@ -1,48 +1,61 @@
 //! One provider call of an attempt plan: the key from its secret, the request in the provider's
-//! wire format, the call, and the answer judged: a failure (with its status, when there is one) or
-//! a reply, where a streamed answer passes through untouched and a whole one is read for its usage.
+//! wire format, the call under the attempt's timeout, and the answer judged: a `Failure` (with its
+//! normalised kind, status and retry-after) or a reply, where a streamed answer passes through
+//! untouched and a whole one is read for its usage.
 
 use crate::analytics::Usage;
 use crate::error::{ApiError, ErrorCode};
 use crate::http::{Reply, ReplyBody};
 use crate::plan::Attempt;
-use crate::ports::{Clock, Secrets, Upstream, UpstreamResponse};
+use crate::ports::{Clock, FetchError, Secrets, Upstream, UpstreamResponse};
+use crate::providers::errors::{classify_status, ErrorKind};
 use crate::providers::{openai_compatible, ProviderKind};
 use crate::request::ChatRequest;
-use crate::rules::{FallbackOn, Rules};
+use crate::resilience::{parse_retry_after, Failed};
+use crate::rules::Rules;
 
-/// Why an attempt failed, with what the client should be told beyond the error body.
+/// Why a call failed: what resilience decides on, and what the client is told.
 #[derive(Debug)]
 pub struct Failure {
     pub error: ApiError,
+    pub kind: ErrorKind,
     /// The provider's HTTP status, when it answered.
     pub status: Option<u16>,
-    /// The provider's `retry-after`, passed on with a rate-limit error.
+    /// The provider's `retry-after` header, passed on to the client with a rate-limit error.
     pub retry_after: Option<String>,
+    pub retry_after_ms: Option<u64>,
 }
 
-impl From<ApiError> for Failure {
-    fn from(error: ApiError) -> Self {
+impl Failure {
+    fn new(error: ApiError, kind: ErrorKind) -> Failure {
         Failure {
             error,
+            kind,
             status: None,
             retry_after: None,
+            retry_after_ms: None,
+        }
+    }
+
+    /// A failure that happened before any provider was involved (the request itself, the rules).
+    pub fn local(error: ApiError) -> Failure {
+        Failure::new(error, ErrorKind::BadRequest)
+    }
+
+    /// What `resilience::next_step` reads. Nothing has reached the client while we still decide.
+    pub fn failed(&self) -> Failed {
+        Failed {
+            kind: self.kind,
+            status: self.status,
+            retry_after_ms: self.retry_after_ms,
+            committed: false,
         }
     }
 }
 
-impl Failure {
-    /// Does this failure move a plan on to its next attempt?
-    pub fn moves_on(&self, on: &FallbackOn) -> bool {
-        let Some(status) = self.status else {
-            // Network errors, missing keys, malformed answers: always worth another target.
-            return true;
-        };
-        match on {
-            FallbackOn::Default => self.error.code != ErrorCode::UpstreamRejected,
-            FallbackOn::AnyFailure => true,
-            FallbackOn::Statuses(list) => list.contains(&status),
-        }
+impl From<ApiError> for Failure {
+    fn from(error: ApiError) -> Self {
+        Failure::local(error)
     }
 }
 
@@ -54,30 +67,40 @@ pub struct Success<B> {
     pub upstream_ms: f64,
 }
 
+/// What one call needs from the outside world.
+pub struct CallPorts<'a, S, U, C> {
+    pub secrets: &'a S,
+    pub upstream: &'a U,
+    pub clock: &'a C,
+}
+
 pub async fn call<S: Secrets, U: Upstream, C: Clock>(
     rules: &Rules,
     attempt: &Attempt,
     chat: &ChatRequest,
-    secrets: &S,
-    upstream: &U,
-    clock: &C,
+    ports: &CallPorts<'_, S, U, C>,
+    timeout_ms: u64,
     logs: &mut Vec<String>,
 ) -> Result<Success<U::Body>, Failure> {
     let provider = rules.providers.get(&attempt.provider).ok_or_else(|| {
-        Failure::from(ApiError::new(
+        Failure::local(ApiError::new(
             ErrorCode::Internal,
             "validated rules lost a provider",
         ))
     })?;
     let secret = match &provider.api_key_secret {
         None => None,
-        Some(name) => Some(secrets.get(name).ok_or_else(|| {
-            ApiError::new(
-                ErrorCode::ProviderKeyMissing,
-                format!(
-                    "provider \"{}\" needs the Worker secret {name}, which is not set",
-                    provider.name
+        Some(name) => Some(ports.secrets.get(name).ok_or_else(|| {
+            // Another target may have its key: this one fails as a configuration problem.
+            Failure::new(
+                ApiError::new(
+                    ErrorCode::ProviderKeyMissing,
+                    format!(
+                        "provider \"{}\" needs the Worker secret {name}, which is not set",
+                        provider.name
+                    ),
                 ),
+                ErrorKind::Auth,
             )
         })?),
     };
@@ -86,30 +109,49 @@ pub async fn call<S: Secrets, U: Upstream, C: Clock>(
             openai_compatible::build_request(provider, attempt, chat, secret.as_ref())
         }
     };
-    let sent_at = clock.now_ms();
-    let response = upstream.send(request).await.map_err(|e| {
-        logs.push(
-            serde_json::json!({"event": "upstream_network_error", "provider": provider.name,
-                                     "detail": format!("{e:?}")})
-            .to_string(),
-        );
-        ApiError::new(
-            ErrorCode::UpstreamUnreachable,
-            format!("could not reach provider \"{}\"", provider.name),
-        )
-    })?;
-    let ttfb_ms = clock.now_ms() - sent_at;
+    let fetch_failure = |e: FetchError, logs: &mut Vec<String>| {
+        let kind = match &e {
+            FetchError::Timeout => ErrorKind::Timeout,
+            FetchError::Network(detail) => {
+                logs.push(
+                    serde_json::json!({"event": "upstream_network_error", "provider": provider.name, "detail": detail})
+                        .to_string(),
+                );
+                ErrorKind::Network
+            }
+        };
+        Failure::new(kind.to_error(&provider.name, None), kind)
+    };
+    let sent_at = ports.clock.now_ms();
+    let response = match ports.upstream.send(request, timeout_ms).await {
+        Ok(r) => r,
+        Err(e) => return Err(fetch_failure(e, logs)),
+    };
+    let ttfb_ms = ports.clock.now_ms() - sent_at;
+    let remaining = |clock: &C| (timeout_ms as f64 - (clock.now_ms() - sent_at)).max(1.0) as u64;
     if !(200..300).contains(&response.status) {
         let status = response.status;
-        let retry_after = (status == 429)
-            .then(|| response.header("retry-after").map(str::to_string))
-            .flatten();
-        // Drain the body so the connection is released; its text is never shown to the client.
-        let _ = upstream.read_all(response.body).await;
+        let retry_after = response.header("retry-after").map(str::to_string);
+        let retry_after_ms = parse_retry_after(
+            response.header("retry-after-ms"),
+            retry_after.as_deref(),
+            ports.clock.now_ms(),
+        );
+        // Read to tell kinds apart (and release the connection); never shown to the client.
+        let body = ports
+            .upstream
+            .read_all(response.body, remaining(ports.clock))
+            .await
+            .unwrap_or_default();
+        let kind = classify_status(status, &body);
         return Err(Failure {
-            error: status_error(&provider.name, status),
+            error: kind.to_error(&provider.name, Some(status)),
+            kind,
             status: Some(status),
-            retry_after,
+            retry_after: (kind == ErrorKind::RateLimited)
+                .then_some(retry_after)
+                .flatten(),
+            retry_after_ms,
         });
     }
     if chat.stream && is_event_stream(&response) {
@@ -134,20 +176,25 @@ pub async fn call<S: Secrets, U: Upstream, C: Clock>(
         .header("content-type")
         .unwrap_or("application/json")
         .to_string();
-    let bytes = upstream.read_all(response.body).await.map_err(|_| {
-        ApiError::new(
-            ErrorCode::UpstreamUnreachable,
-            format!("provider \"{}\" broke off its answer", provider.name),
-        )
-    })?;
-    let upstream_ms = clock.now_ms() - sent_at;
+    let bytes = match ports
+        .upstream
+        .read_all(response.body, remaining(ports.clock))
+        .await
+    {
+        Ok(b) => b,
+        Err(e) => return Err(fetch_failure(e, logs)),
+    };
+    let upstream_ms = ports.clock.now_ms() - sent_at;
     let parsed: serde_json::Value = serde_json::from_slice(&bytes).map_err(|_| {
-        ApiError::new(
-            ErrorCode::UpstreamError,
-            format!(
-                "provider \"{}\" returned a malformed response",
-                provider.name
+        Failure::new(
+            ApiError::new(
+                ErrorCode::UpstreamError,
+                format!(
+                    "provider \"{}\" returned a malformed response",
+                    provider.name
+                ),
             ),
+            ErrorKind::ServerError,
         )
     })?;
     Ok(Success {
@@ -166,55 +213,4 @@ fn is_event_stream<B>(response: &UpstreamResponse<B>) -> bool {
     response
         .header("content-type")
         .is_some_and(|ct| ct.to_ascii_lowercase().starts_with("text/event-stream"))
-}
-
-/// A provider's non-2xx status as our error. Upstream bodies are never echoed.
-fn status_error(provider: &str, status: u16) -> ApiError {
-    match status {
-        429 => ApiError::new(
-            ErrorCode::UpstreamRateLimited,
-            format!("provider \"{provider}\" is rate limiting requests (HTTP 429)"),
-        ),
-        400 | 404 | 413 | 422 => ApiError::new(
-            ErrorCode::UpstreamRejected,
-            format!("provider \"{provider}\" rejected the request as invalid (HTTP {status})"),
-        ),
-        _ => ApiError::new(
-            ErrorCode::UpstreamError,
-            format!("provider \"{provider}\" failed (HTTP {status})"),
-        ),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn failure(code: ErrorCode, status: Option<u16>) -> Failure {
-        Failure {
-            error: ApiError::new(code, "x"),
-            status,
-            retry_after: None,
-        }
-    }
-
-    #[test]
-    fn which_failures_move_on() {
-        use ErrorCode::*;
-        let statuses = FallbackOn::Statuses(vec![429, 503]);
-        let table = [
-            (failure(UpstreamUnreachable, None), [true, true, true]),
-            (failure(ProviderKeyMissing, None), [true, true, true]),
-            (failure(UpstreamError, Some(500)), [true, true, false]),
-            (failure(UpstreamError, Some(503)), [true, true, true]),
-            (failure(UpstreamRateLimited, Some(429)), [true, true, true]),
-            (failure(UpstreamRejected, Some(400)), [false, true, false]),
-            (failure(UpstreamError, Some(401)), [true, true, false]),
-        ];
-        for (f, [default, any, listed]) in table {
-            assert_eq!(f.moves_on(&FallbackOn::Default), default, "{f:?} default");
-            assert_eq!(f.moves_on(&FallbackOn::AnyFailure), any, "{f:?} any");
-            assert_eq!(f.moves_on(&statuses), listed, "{f:?} statuses");
-        }
-    }
 }

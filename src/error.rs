@@ -25,6 +25,11 @@ pub enum ErrorCode {
     ProviderKeyMissing,
     UpstreamRateLimited,
     UpstreamRejected,
+    ContextLengthExceeded,
+    ContentFiltered,
+    UpstreamAuth,
+    UpstreamTimeout,
+    AllTargetsFailed,
     UpstreamError,
     UpstreamUnreachable,
     Internal,
@@ -38,7 +43,9 @@ impl ErrorCode {
             ErrorCode::InvalidJson
             | ErrorCode::InvalidRequest
             | ErrorCode::InvalidMetadata
-            | ErrorCode::UpstreamRejected => 400,
+            | ErrorCode::UpstreamRejected
+            | ErrorCode::ContextLengthExceeded
+            | ErrorCode::ContentFiltered => 400,
             ErrorCode::RequestTooLarge => 413,
             ErrorCode::ModelNotFound | ErrorCode::NotFound => 404,
             ErrorCode::MethodNotAllowed => 405,
@@ -47,7 +54,11 @@ impl ErrorCode {
             | ErrorCode::RulesUnavailable
             | ErrorCode::KeyStoreUnavailable => 503,
             ErrorCode::UpstreamRateLimited => 429,
-            ErrorCode::UpstreamError | ErrorCode::UpstreamUnreachable => 502,
+            ErrorCode::UpstreamError
+            | ErrorCode::UpstreamUnreachable
+            | ErrorCode::UpstreamAuth
+            | ErrorCode::AllTargetsFailed => 502,
+            ErrorCode::UpstreamTimeout => 504,
             ErrorCode::ProviderKeyMissing | ErrorCode::Internal => 500,
         }
     }
@@ -63,7 +74,9 @@ impl ErrorCode {
             | ErrorCode::ModelNotFound
             | ErrorCode::NotFound
             | ErrorCode::MethodNotAllowed
-            | ErrorCode::UpstreamRejected => "invalid_request_error",
+            | ErrorCode::UpstreamRejected
+            | ErrorCode::ContextLengthExceeded
+            | ErrorCode::ContentFiltered => "invalid_request_error",
             ErrorCode::UpstreamRateLimited => "rate_limit_error",
             ErrorCode::RulesMissing
             | ErrorCode::RulesInvalid
@@ -72,6 +85,9 @@ impl ErrorCode {
             | ErrorCode::ProviderKeyMissing
             | ErrorCode::UpstreamError
             | ErrorCode::UpstreamUnreachable
+            | ErrorCode::UpstreamAuth
+            | ErrorCode::UpstreamTimeout
+            | ErrorCode::AllTargetsFailed
             | ErrorCode::Internal => "server_error",
         }
     }
@@ -95,6 +111,11 @@ impl ErrorCode {
             ErrorCode::ProviderKeyMissing => "provider_key_missing",
             ErrorCode::UpstreamRateLimited => "upstream_rate_limited",
             ErrorCode::UpstreamRejected => "upstream_rejected_request",
+            ErrorCode::ContextLengthExceeded => "context_length_exceeded",
+            ErrorCode::ContentFiltered => "content_filtered",
+            ErrorCode::UpstreamAuth => "upstream_auth_failed",
+            ErrorCode::UpstreamTimeout => "upstream_timeout",
+            ErrorCode::AllTargetsFailed => "all_targets_failed",
             ErrorCode::UpstreamError => "upstream_error",
             ErrorCode::UpstreamUnreachable => "upstream_unreachable",
             ErrorCode::Internal => "internal_error",
@@ -140,7 +161,7 @@ impl ApiError {
 mod tests {
     use super::*;
 
-    const ALL: [ErrorCode; 19] = [
+    const ALL: [ErrorCode; 24] = [
         ErrorCode::MissingApiKey,
         ErrorCode::InvalidApiKey,
         ErrorCode::InvalidJson,
@@ -157,6 +178,11 @@ mod tests {
         ErrorCode::ProviderKeyMissing,
         ErrorCode::UpstreamRateLimited,
         ErrorCode::UpstreamRejected,
+        ErrorCode::ContextLengthExceeded,
+        ErrorCode::ContentFiltered,
+        ErrorCode::UpstreamAuth,
+        ErrorCode::UpstreamTimeout,
+        ErrorCode::AllTargetsFailed,
         ErrorCode::UpstreamError,
         ErrorCode::UpstreamUnreachable,
         ErrorCode::Internal,

@@ -34,6 +34,7 @@ pub fn explain(
         "routes_checked": decision.checked,
         "rule": decision.rule,
         "plan": decision.plan,
+        "skipped": decision.skipped,
     }))
 }
 

@@ -6,15 +6,18 @@
 //! Every chat request yields one `RequestRecord`, whatever its outcome.
 
 use crate::analytics::RequestRecord;
-use crate::attempt::{self, Failure};
+use crate::attempt::{self, CallPorts, Failure};
 use crate::auth::KeyCache;
+use crate::breaker::{Breakers, Gate};
 use crate::error::{ApiError, ErrorCode};
 use crate::explain::explain;
 use crate::facts::derive;
 use crate::http::{Incoming, Method, Reply};
 use crate::plan::Random;
 use crate::ports::{Clock, KvStore, Secrets, Upstream};
+use crate::providers::errors::ErrorKind;
 use crate::request::{parse_chat, ChatRequest, DEFAULT_MAX_BODY_BYTES, METADATA_HEADER};
+use crate::resilience::{next_step, Budget, Next};
 use crate::route::{decide, Trace};
 use crate::rules::Rules;
 use crate::rules_cache::{Loaded, RulesCache};
@@ -52,6 +55,7 @@ impl Default for Settings {
 pub struct State {
     pub rules: RulesCache,
     pub keys: KeyCache,
+    pub breakers: Breakers,
 }
 
 /// The outside world, borrowed for one request.
@@ -272,6 +276,7 @@ where
     C: Clock,
     R: Random,
 {
+    let started = ports.clock.now_ms();
     let (chat, rules, loaded) = admit(state, ports, settings, req, record, logs).await?;
 
     // (4) Facts, classification, decision.
@@ -288,26 +293,75 @@ where
     record.classifier_score = decision.classification.score;
     record.rule = decision.rule.clone();
 
-    // (5) The attempts, in order.
-    let mut last: Option<Failure> = None;
-    for (i, attempt) in decision.plan.iter().enumerate() {
+    if !decision.skipped.is_empty() {
+        logs.push(json!({"event": "targets_skipped", "request_id": record.request_id, "skipped": decision.skipped}).to_string());
+    }
+
+    // (5) The attempts, in order, as `resilience::next_step` directs.
+    let call_ports = CallPorts {
+        secrets: ports.secrets,
+        upstream: ports.upstream,
+        clock: ports.clock,
+    };
+    let defaults = &rules.defaults;
+    let plan = &decision.plan;
+    let mut history: Vec<String> = Vec::new();
+    let mut retries = 0u32;
+    // After a context-length failure, only larger windows are worth trying.
+    let mut window_floor: Option<u64> = None;
+    let mut i = 0;
+    while i < plan.len() {
+        let attempt = &plan[i];
+        let window = rules
+            .models
+            .get(&attempt.target)
+            .and_then(|m| m.context_window);
+        let has_next = i + 1 < plan.len();
+        if let (Some(floor), Some(w)) = (window_floor, window) {
+            if w <= floor && has_next {
+                history.push(format!(
+                    "{}: skipped (context window {w} <= {floor})",
+                    attempt.target
+                ));
+                i += 1;
+                continue;
+            }
+        }
+        let breaker_key = format!("{}/{}", attempt.provider, attempt.model_id);
+        let now = ports.clock.now_ms();
+        if retries == 0
+            && has_next
+            && state.breakers.gate(&breaker_key, defaults.cooldown, now) == Gate::Open
+        {
+            history.push(format!(
+                "{}: skipped (cooling down after repeated failures)",
+                attempt.target
+            ));
+            i += 1;
+            continue;
+        }
+        let elapsed = now - started;
+        let remaining = (defaults.deadline_ms as f64 - elapsed).max(1.0) as u64;
         record.attempts += 1;
         record.fallback_used = i > 0;
         record.target = attempt.target.clone();
         record.provider = attempt.provider.clone();
         record.model = attempt.model_id.clone();
-        match attempt::call(
+        let result = attempt::call(
             &rules,
             attempt,
             &chat,
-            ports.secrets,
-            ports.upstream,
-            ports.clock,
+            &call_ports,
+            attempt.timeout_ms.min(remaining),
             logs,
         )
-        .await
-        {
+        .await;
+        let done_at = ports.clock.now_ms();
+        match result {
             Ok(success) => {
+                state
+                    .breakers
+                    .record(&breaker_key, defaults.cooldown, false, done_at);
                 record.ttfb_ms = success.ttfb_ms;
                 record.upstream_ms += success.upstream_ms;
                 record.usage = success.usage;
@@ -323,20 +377,99 @@ where
                 return Ok(reply);
             }
             Err(failure) => {
+                state.breakers.record(
+                    &breaker_key,
+                    defaults.cooldown,
+                    failure.kind.is_transient(),
+                    done_at,
+                );
+                let status = failure
+                    .status
+                    .map(|s| format!(" HTTP {s}"))
+                    .unwrap_or_default();
+                history.push(format!(
+                    "{}: {}{status}",
+                    attempt.target,
+                    failure.kind.as_str()
+                ));
                 logs.push(
-                    json!({"event": "attempt_failed", "request_id": record.request_id, "attempt": i + 1,
+                    json!({"event": "attempt_failed", "request_id": record.request_id, "attempt": record.attempts,
                            "target": attempt.target, "provider": attempt.provider,
-                           "code": failure.error.code.code(), "status": failure.status})
+                           "kind": failure.kind.as_str(), "status": failure.status})
                     .to_string(),
                 );
-                let more = i + 1 < decision.plan.len();
-                if !(more && failure.moves_on(&attempt.fallback_on)) {
-                    return Err(failure);
+                let budget = Budget {
+                    elapsed_ms: done_at - started,
+                    deadline_ms: defaults.deadline_ms,
+                    calls_made: record.attempts,
+                    max_calls: defaults.max_provider_calls,
+                };
+                match next_step(
+                    attempt,
+                    retries,
+                    has_next,
+                    &failure.failed(),
+                    budget,
+                    ports.rng.next_f64(),
+                ) {
+                    Next::Retry { delay_ms } => {
+                        ports.clock.sleep(delay_ms).await;
+                        retries += 1;
+                    }
+                    Next::NextTarget => {
+                        if failure.kind == ErrorKind::ContextLengthExceeded {
+                            window_floor = window_floor.max(window);
+                        }
+                        retries = 0;
+                        i += 1;
+                    }
+                    Next::GiveUp => return Err(final_failure(failure, &history, record)),
                 }
-                last = Some(failure);
             }
         }
     }
-    Err(last
-        .unwrap_or_else(|| ApiError::new(ErrorCode::Internal, "the attempt plan was empty").into()))
+    Err(Failure::local(ApiError::new(
+        ErrorCode::AllTargetsFailed,
+        format!("no target could serve the request: {}", history.join("; ")),
+    )))
+}
+
+/// The error for a request that failed: the last failure, and with more than one call, every
+/// attempt in order. Rate limiting stays a 429; failures across targets become
+/// `all_targets_failed`; a request the provider found invalid keeps its own code.
+fn final_failure(last: Failure, history: &[String], record: &RequestRecord) -> Failure {
+    if history.len() <= 1 {
+        return last;
+    }
+    let code = match last.kind {
+        ErrorKind::RateLimited => ErrorCode::UpstreamRateLimited,
+        ErrorKind::BadRequest
+        | ErrorKind::ContextLengthExceeded
+        | ErrorKind::ContentFiltered
+        | ErrorKind::NotFound => last.error.code,
+        ErrorKind::Auth
+        | ErrorKind::Permission
+        | ErrorKind::ServerError
+        | ErrorKind::Overloaded
+        | ErrorKind::Timeout
+        | ErrorKind::Network => {
+            if record.fallback_used {
+                ErrorCode::AllTargetsFailed
+            } else {
+                last.error.code
+            }
+        }
+    };
+    Failure {
+        error: ApiError::new(
+            code,
+            format!(
+                "{} after {} attempts: {}",
+                last.error.message,
+                record.attempts,
+                history.join("; ")
+            ),
+        ),
+        ..last
+    }
 }

@@ -7,6 +7,7 @@
 pub mod analytics;
 pub mod attempt;
 pub mod auth;
+pub mod breaker;
 pub mod classify;
 pub mod condition;
 pub mod error;
@@ -18,6 +19,7 @@ pub mod plan;
 pub mod ports;
 pub mod providers;
 pub mod request;
+pub mod resilience;
 pub mod route;
 pub mod rules;
 pub mod rules_cache;

@@ -19,9 +19,16 @@ pub trait Secrets {
     fn get(&self, name: &str) -> Option<Secret>;
 }
 
-/// Milliseconds since the Unix epoch. On wasm there is no std time: the shell supplies `Date.now()`.
+/// Time. On wasm there is no std time: the shell supplies `Date.now()` and timers.
+#[expect(
+    async_fn_in_trait,
+    reason = "single-threaded runtime: no Send bound wanted"
+)]
 pub trait Clock {
+    /// Milliseconds since the Unix epoch.
     fn now_ms(&self) -> f64;
+    /// Wait (retry backoff).
+    async fn sleep(&self, ms: u64);
 }
 
 /// Outgoing HTTP to providers. `Body` stays opaque so a streamed answer passes through untouched.
@@ -31,11 +38,14 @@ pub trait Clock {
 )]
 pub trait Upstream {
     type Body;
+    /// Send, giving up (and aborting the fetch) after `timeout_ms` without response headers.
     async fn send(
         &self,
         request: UpstreamRequest,
+        timeout_ms: u64,
     ) -> Result<UpstreamResponse<Self::Body>, FetchError>;
-    async fn read_all(&self, body: Self::Body) -> Result<Vec<u8>, FetchError>;
+    /// Read a whole body, giving up (and aborting) after `timeout_ms`.
+    async fn read_all(&self, body: Self::Body, timeout_ms: u64) -> Result<Vec<u8>, FetchError>;
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -71,6 +81,8 @@ pub fn header<'a>(headers: &'a [(String, String)], name: &str) -> Option<&'a str
 pub enum FetchError {
     /// The connection failed or broke; the text is for logs, never for clients.
     Network(String),
+    /// No answer within the time allowed; the fetch was aborted.
+    Timeout,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

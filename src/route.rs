@@ -26,6 +26,13 @@ pub struct RouteCheck {
     pub failed: Vec<String>,
 }
 
+/// An attempt dropped before any call, and why.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Skipped {
+    pub target: String,
+    pub reason: String,
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Decision {
     /// The route that matched, `default`, or `explicit`.
@@ -34,6 +41,52 @@ pub struct Decision {
     pub plan: Vec<Attempt>,
     /// Routes checked, in order, up to the one that matched (with `Trace::On`).
     pub checked: Vec<RouteCheck>,
+    /// Attempts dropped because the model's context window cannot hold the request.
+    pub skipped: Vec<Skipped>,
+}
+
+/// Drop attempts whose model cannot hold the estimated prompt plus the answer asked for. When none
+/// is left, the request cannot be served: say so with the numbers.
+fn fit_context(rules: &Rules, decision: &mut Decision, facts: &Value) -> Result<(), ApiError> {
+    let prompt = facts
+        .get("estimated_tokens")
+        .and_then(Value::as_u64)
+        .unwrap_or(0);
+    let asked = facts.get("max_tokens").and_then(Value::as_u64).unwrap_or(0);
+    let mut largest = 0;
+    let plan = std::mem::take(&mut decision.plan);
+    for attempt in plan {
+        let answer = ["max_completion_tokens", "max_tokens"]
+            .iter()
+            .find_map(|k| attempt.overrides.get(*k).and_then(Value::as_u64))
+            .unwrap_or(asked);
+        let window = rules
+            .models
+            .get(&attempt.target)
+            .and_then(|m| m.context_window);
+        match window {
+            Some(w) if prompt + answer > w => {
+                largest = largest.max(w);
+                decision.skipped.push(Skipped {
+                    target: attempt.target.clone(),
+                    reason: format!(
+                        "context window {w} tokens < ~{prompt} prompt + {answer} answer tokens"
+                    ),
+                });
+            }
+            _ => decision.plan.push(attempt),
+        }
+    }
+    if decision.plan.is_empty() && !decision.skipped.is_empty() {
+        return Err(ApiError::new(
+            ErrorCode::ContextLengthExceeded,
+            format!(
+                "the request needs about {} tokens (prompt ~{prompt} + answer {asked}); the largest context window among its targets is {largest}",
+                prompt + asked
+            ),
+        ));
+    }
+    Ok(())
 }
 
 /// Whether `decide` records why each route did not match (explain), or only decides (requests).
@@ -92,12 +145,15 @@ pub fn decide(
             model: requested_model.to_string(),
             settings: Settings::default(),
         };
-        return Ok(Decision {
+        let mut decision = Decision {
             rule: EXPLICIT_RULE.into(),
             plan: plan(rules, &target, facts, rng, EXPLICIT_RULE),
             classification,
             checked: Vec::new(),
-        });
+            skipped: Vec::new(),
+        };
+        fit_context(rules, &mut decision, facts)?;
+        return Ok(decision);
     }
     let mut checked = Vec::new();
     for route in &rules.routes {
@@ -115,7 +171,7 @@ pub fn decide(
             }
         };
         if matched {
-            return Ok(Decision {
+            let mut decision = Decision {
                 rule: route.name.clone(),
                 plan: plan(
                     rules,
@@ -126,15 +182,21 @@ pub fn decide(
                 ),
                 classification,
                 checked,
-            });
+                skipped: Vec::new(),
+            };
+            fit_context(rules, &mut decision, facts)?;
+            return Ok(decision);
         }
     }
-    Ok(Decision {
+    let mut decision = Decision {
         rule: DEFAULT_RULE.into(),
         plan: plan(rules, &rules.default, facts, rng, DEFAULT_RULE),
         classification,
         checked,
-    })
+        skipped: Vec::new(),
+    };
+    fit_context(rules, &mut decision, facts)?;
+    Ok(decision)
 }
 
 #[cfg(test)]
@@ -225,6 +287,79 @@ mod tests {
         );
         let d = run("auto", json!({"metadata": {"task": "code"}}), "hello").unwrap();
         assert_eq!(d.rule, "code");
+    }
+
+    #[test]
+    fn targets_too_small_for_the_request_are_skipped() {
+        let small = parse_rules(
+            &json!({
+                "version": 1,
+                "providers": {"p": {"kind": "openai", "base_url": "https://p.example/v1"}},
+                "models": {"small": {"provider": "p", "model": "s", "context_window": 1000},
+                           "big": {"provider": "p", "model": "b", "context_window": 100000},
+                           "unknown": {"provider": "p", "model": "u"}},
+                "default": {"fallback": ["small", {"model": "big", "override": {"max_tokens": 99000}}, "unknown"]}
+            })
+            .to_string(),
+        )
+        .unwrap();
+        let run = |tokens: u64, max: u64| {
+            let mut facts = json!({"metadata": {}, "estimated_tokens": tokens, "max_tokens": max});
+            decide(
+                &small,
+                "auto",
+                &mut facts,
+                &texts("x"),
+                &SeededRandom::new(1),
+                Trace::On,
+            )
+        };
+        let d = run(100, 100).unwrap();
+        assert_eq!(
+            d.plan.iter().map(|a| a.target.as_str()).collect::<Vec<_>>(),
+            ["small", "big", "unknown"]
+        );
+        let d = run(950, 100).unwrap();
+        assert_eq!(
+            d.plan.iter().map(|a| a.target.as_str()).collect::<Vec<_>>(),
+            ["big", "unknown"]
+        );
+        assert_eq!(
+            d.skipped[0].reason,
+            "context window 1000 tokens < ~950 prompt + 100 answer tokens"
+        );
+        let d = run(2000, 0).unwrap();
+        assert_eq!(
+            d.skipped
+                .iter()
+                .map(|s| s.target.as_str())
+                .collect::<Vec<_>>(),
+            ["small", "big"],
+            "99000 + 2000 > 100000"
+        );
+        let small_only = parse_rules(
+            &json!({"version": 1, "providers": {"p": {"kind": "openai", "base_url": "https://p.example/v1"}},
+                    "models": {"small": {"provider": "p", "model": "s", "context_window": 1000}}, "default": "small"})
+            .to_string(),
+        )
+        .unwrap();
+        let mut facts = json!({"metadata": {}, "estimated_tokens": 5000});
+        let e = decide(
+            &small_only,
+            "auto",
+            &mut facts,
+            &texts("x"),
+            &SeededRandom::new(1),
+            Trace::Off,
+        )
+        .unwrap_err();
+        assert_eq!(e.code, ErrorCode::ContextLengthExceeded);
+        assert!(
+            e.message
+                .contains("largest context window among its targets is 1000"),
+            "{}",
+            e.message
+        );
     }
 
     #[test]

@@ -2,6 +2,7 @@
 //! kind enum (exhaustive matches, no `_` arm, so adding a kind is a compile error until every place
 //! handles it) and the policy for base URLs: https, or plain http only for loopback hosts.
 
+pub mod errors;
 pub mod openai_compatible;
 
 use std::net::IpAddr;

@@ -8,7 +8,8 @@ mod targets;
 mod validate;
 
 pub use model::{
-    Defaults, FallbackOn, Model, Price, Provider, RetryPolicy, Route, Rules, Settings, Target,
+    Cooldown, Defaults, FallbackOn, Model, Price, Provider, RetryPolicy, Route, Rules, Settings,
+    Target,
 };
 pub use raw::rules_schema;
 pub use validate::{

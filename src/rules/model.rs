@@ -57,11 +57,21 @@ pub struct Route {
     pub then: Target,
 }
 
-/// Retry and timeout for targets that do not set their own.
+/// Retry and timeout for targets that do not set their own, and the request's overall limits.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Defaults {
     pub retry: RetryPolicy,
     pub timeout_ms: u64,
+    pub deadline_ms: u64,
+    pub max_provider_calls: u32,
+    pub cooldown: Cooldown,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct Cooldown {
+    /// 0: no circuit breaker.
+    pub after_failures: u32,
+    pub cooldown_ms: u64,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]

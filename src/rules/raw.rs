@@ -117,7 +117,23 @@ pub struct RawRoute {
 #[serde(deny_unknown_fields)]
 pub struct RawDefaults {
     pub retry: Option<RawRetry>,
+    /// Per attempt.
     pub timeout_ms: Option<u64>,
+    /// For the whole request, all attempts and waits included.
+    pub deadline_ms: Option<u64>,
+    /// Provider calls one request may make (the Workers Free plan allows 50 subrequests).
+    pub max_provider_calls: Option<u32>,
+    pub cooldown: Option<RawCooldown>,
+}
+
+/// A target that keeps failing is skipped for a while within each isolate (a circuit breaker).
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RawCooldown {
+    /// Consecutive transient failures that open the breaker (0 turns it off).
+    pub after_failures: u32,
+    /// How long the target is skipped; then one probe request is let through.
+    pub cooldown_ms: u64,
 }
 
 #[derive(Debug, Clone, Deserialize, JsonSchema)]

@@ -4,7 +4,7 @@
 //! all of them are reported together.
 
 use super::json_strict::duplicate_keys;
-use super::model::{Defaults, Model, Price, Provider, RetryPolicy, Route, Rules};
+use super::model::{Cooldown, Defaults, Model, Price, Provider, RetryPolicy, Route, Rules};
 use super::raw::{RawDefaults, RawModel, RawPrice, RawProvider, RawRoute, RawTask, TargetValue};
 use super::targets::TargetParser;
 use crate::classify::{Classifier, TaskDef};
@@ -32,6 +32,15 @@ pub const TOP_LEVEL_FIELDS: [&str; 8] = [
 pub const DEFAULT_RETRY_STATUSES: [u16; 5] = [429, 500, 502, 503, 504];
 /// Per-attempt timeout when the rules do not say.
 pub const DEFAULT_TIMEOUT_MS: u64 = 60_000;
+/// Whole-request deadline when the rules do not say.
+pub const DEFAULT_DEADLINE_MS: u64 = 120_000;
+/// Provider calls per request when the rules do not say: the Workers Free plan's subrequest limit.
+pub const DEFAULT_MAX_PROVIDER_CALLS: u32 = 50;
+/// Circuit breaker when the rules do not say: 5 transient failures in a row, 30 s off.
+pub const DEFAULT_COOLDOWN: Cooldown = Cooldown {
+    after_failures: 5,
+    cooldown_ms: 30_000,
+};
 
 /// The built-in retry policy: no retries unless the rules ask for them.
 pub fn builtin_retry() -> RetryPolicy {
@@ -476,6 +485,9 @@ fn validate_defaults(raw: Option<RawDefaults>, parser: &mut TargetParser<'_>) ->
     let raw = raw.unwrap_or(RawDefaults {
         retry: None,
         timeout_ms: None,
+        deadline_ms: None,
+        max_provider_calls: None,
+        cooldown: None,
     });
     let retry = match raw.retry {
         Some(r) => parser.retry(r, "defaults.retry"),
@@ -487,7 +499,38 @@ fn validate_defaults(raw: Option<RawDefaults>, parser: &mut TargetParser<'_>) ->
             .errors
             .add("defaults.timeout_ms", "must be between 1 and 600000 ms");
     }
-    Defaults { retry, timeout_ms }
+    let deadline_ms = raw
+        .deadline_ms
+        .unwrap_or(DEFAULT_DEADLINE_MS.max(timeout_ms));
+    if deadline_ms < timeout_ms || deadline_ms > 900_000 {
+        parser.errors.add(
+            "defaults.deadline_ms",
+            "must be at least timeout_ms and at most 900000 ms",
+        );
+    }
+    let max_provider_calls = raw.max_provider_calls.unwrap_or(DEFAULT_MAX_PROVIDER_CALLS);
+    if !(1..=1000).contains(&max_provider_calls) {
+        parser
+            .errors
+            .add("defaults.max_provider_calls", "must be between 1 and 1000");
+    }
+    let cooldown = raw.cooldown.map_or(DEFAULT_COOLDOWN, |c| Cooldown {
+        after_failures: c.after_failures,
+        cooldown_ms: c.cooldown_ms,
+    });
+    if cooldown.after_failures > 0 && !(1..=3_600_000).contains(&cooldown.cooldown_ms) {
+        parser.errors.add(
+            "defaults.cooldown.cooldown_ms",
+            "must be between 1 and 3600000 ms",
+        );
+    }
+    Defaults {
+        retry,
+        timeout_ms,
+        deadline_ms,
+        max_provider_calls,
+        cooldown,
+    }
 }
 
 fn validate_routes(raw: Vec<Option<RawRoute>>, parser: &mut TargetParser<'_>) -> Vec<Route> {

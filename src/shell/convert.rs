@@ -1,5 +1,6 @@
 //! Converting between Workers requests/responses and the core's `Incoming`/`Reply`.
 
+use super::fetch::UpstreamBody;
 use crate::http::{Body, Incoming, Method, Reply, ReplyBody};
 use worker::{Headers, Request, Response, Result};
 
@@ -53,7 +54,7 @@ fn getrandom_js(buf: &mut [u8]) -> std::result::Result<(), ()> {
     Ok(())
 }
 
-pub fn response(reply: Reply<Response>) -> Result<Response> {
+pub fn response(reply: Reply<UpstreamBody>) -> Result<Response> {
     let headers = Headers::new();
     for (name, value) in &reply.headers {
         headers.set(name, value)?;
@@ -61,7 +62,7 @@ pub fn response(reply: Reply<Response>) -> Result<Response> {
     let response = match reply.body {
         ReplyBody::Bytes(bytes) => Response::from_bytes(bytes)?,
         ReplyBody::Stream(upstream) => {
-            let (_, body) = upstream.into_parts();
+            let (_, body) = upstream.response.into_parts();
             Response::builder().body(body)
         }
     };

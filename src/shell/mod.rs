@@ -41,7 +41,7 @@ async fn fetch(req: Request, env: Env, ctx: Context) -> Result<Response> {
                 ErrorCode::RulesUnavailable,
                 format!("the Worker has no KV binding named {KV_BINDING}; see wrangler.toml"),
             );
-            return convert::response(Reply::<worker::Response>::error(&err));
+            return convert::response(Reply::<fetch::UpstreamBody>::error(&err));
         }
     };
     let secrets = secrets::EnvSecrets::new(&env);
@@ -97,5 +97,9 @@ impl crate::plan::Random for MathRandom {
 impl crate::ports::Clock for WorkerClock {
     fn now_ms(&self) -> f64 {
         worker::Date::now().as_millis() as f64
+    }
+
+    async fn sleep(&self, ms: u64) {
+        worker::Delay::from(std::time::Duration::from_millis(ms)).await;
     }
 }
