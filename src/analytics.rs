@@ -6,6 +6,7 @@
 //! at most 16 KB of blobs in total (each blob here is short and capped).
 
 use crate::rules::Price;
+use crate::stream::{Outcome, StreamWatch};
 use serde_json::{json, Value};
 
 /// Blob order in the data point: `blob1` is `BLOBS[0]`, and so on. Never reorder: append.
@@ -157,6 +158,19 @@ impl RequestRecord {
             self.prompt_bytes as f64,
             f64::from(self.status),
         ]
+    }
+
+    /// Complete the record of a streamed answer once the stream has ended (or the client left).
+    pub fn finish_stream(&mut self, watch: &StreamWatch, price: Option<Price>, client_left: bool) {
+        self.usage = watch.usage;
+        if let (Some(usage), Some(price)) = (self.usage, price) {
+            self.cost_usd = usage.cost(&price);
+        }
+        self.outcome = match (&watch.outcome, client_left) {
+            (Outcome::Broken(_), _) => crate::stream::INTERRUPTED.to_string(),
+            (Outcome::Running, true) => "client_disconnected".to_string(),
+            (Outcome::Running | Outcome::Completed, _) => self.outcome.clone(),
+        };
     }
 
     pub fn data_point(&self) -> DataPoint {

@@ -5,7 +5,7 @@
 
 use crate::analytics::Usage;
 use crate::error::{ApiError, ErrorCode};
-use crate::http::{Reply, ReplyBody};
+use crate::http::{Reply, ReplyBody, Streamed};
 use crate::plan::Attempt;
 use crate::ports::{Clock, FetchError, Secrets, Upstream, UpstreamResponse};
 use crate::providers::errors::{classify_status, ErrorKind};
@@ -13,6 +13,7 @@ use crate::providers::{openai_compatible, ProviderKind};
 use crate::request::ChatRequest;
 use crate::resilience::{parse_retry_after, Failed};
 use crate::rules::Rules;
+use crate::stream::{First, StreamWatch};
 
 /// Why a call failed: what resilience decides on, and what the client is told.
 #[derive(Debug)]
@@ -155,6 +156,55 @@ pub async fn call<S: Secrets, U: Upstream, C: Clock>(
         });
     }
     if chat.stream && is_event_stream(&response) {
+        // Read up to the first real event before committing: an error inside the 200 stream, or
+        // an end before any content, is a failed attempt the plan can still recover from.
+        let mut body = response.body;
+        let wants_usage = chat
+            .body
+            .get("stream_options")
+            .and_then(|o| o.get("include_usage"))
+            .and_then(serde_json::Value::as_bool)
+            == Some(true);
+        let mut watch = StreamWatch::new(wants_usage);
+        let mut prefix = Vec::new();
+        loop {
+            match ports
+                .upstream
+                .next_chunk(&mut body, remaining(ports.clock))
+                .await
+            {
+                Ok(Some(bytes)) => prefix.extend(watch.on_chunk(&bytes)),
+                Ok(None) => {
+                    let error = ApiError::new(
+                        ErrorCode::UpstreamError,
+                        format!(
+                            "provider \"{}\" closed its stream before any content",
+                            provider.name
+                        ),
+                    );
+                    return Err(Failure::new(error, ErrorKind::ServerError));
+                }
+                Err(e) => return Err(fetch_failure(e, logs)),
+            }
+            match watch.first() {
+                None => continue,
+                Some(First::Content) => break,
+                Some(First::Error(kind)) => {
+                    return Err(Failure::new(kind.to_error(&provider.name, None), kind))
+                }
+                Some(First::Empty) => {
+                    let error = ApiError::new(
+                        ErrorCode::UpstreamError,
+                        format!(
+                            "provider \"{}\" ended its stream without any content",
+                            provider.name
+                        ),
+                    );
+                    return Err(Failure::new(error, ErrorKind::ServerError));
+                }
+            }
+        }
+        let first_event_ms = ports.clock.now_ms() - sent_at;
         return Ok(Success {
             reply: Reply {
                 status: 200,
@@ -165,11 +215,17 @@ pub async fn call<S: Secrets, U: Upstream, C: Clock>(
                     ),
                     ("cache-control".into(), "no-cache".into()),
                 ],
-                body: ReplyBody::Stream(response.body),
+                body: ReplyBody::Stream(Streamed {
+                    prefix,
+                    body,
+                    watch,
+                    idle_timeout_ms: timeout_ms,
+                    price: rules.models.get(&attempt.target).and_then(|m| m.price),
+                }),
             },
             usage: None,
-            ttfb_ms,
-            upstream_ms: ttfb_ms,
+            ttfb_ms: first_event_ms,
+            upstream_ms: first_event_ms,
         });
     }
     let content_type = response

@@ -12,7 +12,7 @@ use crate::breaker::{Breakers, Gate};
 use crate::error::{ApiError, ErrorCode};
 use crate::explain::explain;
 use crate::facts::derive;
-use crate::http::{Incoming, Method, Reply};
+use crate::http::{Incoming, Method, Reply, ReplyBody};
 use crate::plan::Random;
 use crate::ports::{Clock, KvStore, Secrets, Upstream};
 use crate::providers::errors::ErrorKind;
@@ -253,7 +253,10 @@ where
             if record.fallback_used { "yes" } else { "no" },
         );
     }
-    logs.push(record.log_line());
+    // A streamed answer's record is finished, logged and written when the stream ends.
+    if !matches!(reply.body, ReplyBody::Stream(_)) {
+        logs.push(record.log_line());
+    }
     Handled {
         reply,
         record: Some(record),

@@ -51,8 +51,23 @@ impl Incoming {
 #[derive(Debug)]
 pub enum ReplyBody<B> {
     Bytes(Vec<u8>),
-    /// An upstream body passed through untouched (a streamed answer).
-    Stream(B),
+    /// A streamed answer: what was read while deciding to commit, then the rest of the upstream body.
+    Stream(Streamed<B>),
+}
+
+/// A streamed answer the router has committed to.
+#[derive(Debug)]
+pub struct Streamed<B> {
+    /// Client bytes already produced from the first upstream chunks.
+    pub prefix: Vec<u8>,
+    /// The rest of the upstream body.
+    pub body: B,
+    /// Decides what each further chunk becomes, and how the stream ended.
+    pub watch: crate::stream::StreamWatch,
+    /// Chunk wait limit once streaming (the attempt's timeout).
+    pub idle_timeout_ms: u64,
+    /// For the cost, once the final usage is known.
+    pub price: Option<crate::rules::Price>,
 }
 
 #[derive(Debug)]

@@ -23,6 +23,8 @@ pub mod resilience;
 pub mod route;
 pub mod rules;
 pub mod rules_cache;
+pub mod sse;
+pub mod stream;
 
 #[cfg(target_arch = "wasm32")]
 mod shell;

@@ -46,6 +46,12 @@ pub trait Upstream {
     ) -> Result<UpstreamResponse<Self::Body>, FetchError>;
     /// Read a whole body, giving up (and aborting) after `timeout_ms`.
     async fn read_all(&self, body: Self::Body, timeout_ms: u64) -> Result<Vec<u8>, FetchError>;
+    /// The next piece of a streamed body (`None` at its end), waiting at most `timeout_ms`.
+    async fn next_chunk(
+        &self,
+        body: &mut Self::Body,
+        timeout_ms: u64,
+    ) -> Result<Option<Vec<u8>>, FetchError>;
 }
 
 #[derive(Debug, Clone, PartialEq)]

@@ -108,6 +108,13 @@ impl Upstream for Script<'_> {
     async fn read_all(&self, body: Vec<u8>, _timeout_ms: u64) -> Result<Vec<u8>, FetchError> {
         Ok(body)
     }
+    async fn next_chunk(
+        &self,
+        body: &mut Vec<u8>,
+        _timeout_ms: u64,
+    ) -> Result<Option<Vec<u8>>, FetchError> {
+        Ok((!body.is_empty()).then(|| std::mem::take(body)))
+    }
 }
 
 fn rules(default: Value, defaults: Value) -> String {

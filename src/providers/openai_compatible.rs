@@ -20,6 +20,16 @@ pub fn build_request(
         body.insert(k.clone(), v.clone());
     }
     body.insert("model".into(), Value::String(attempt.model_id.clone()));
+    if req.stream {
+        // Ask for the final usage event (for cost); the stream watcher removes it again when the
+        // client did not ask for it.
+        let mut options = match body.remove("stream_options") {
+            Some(Value::Object(o)) => o,
+            _ => serde_json::Map::new(),
+        };
+        options.insert("include_usage".into(), Value::Bool(true));
+        body.insert("stream_options".into(), Value::Object(options));
+    }
     let mut headers = vec![("content-type".to_string(), "application/json".to_string())];
     if req.stream {
         headers.push(("accept".into(), "text/event-stream".into()));
@@ -75,6 +85,7 @@ mod tests {
         assert_eq!(
             sent,
             json!({"model": "llama-3.1-8b-instant", "stream": true, "seed": 1, "max_tokens": 64,
+                   "stream_options": {"include_usage": true},
                    "messages": [{"role": "user", "content": "hi"}]}),
             "overrides win over the caller's values"
         );

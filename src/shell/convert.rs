@@ -1,8 +1,7 @@
 //! Converting between Workers requests/responses and the core's `Incoming`/`Reply`.
 
-use super::fetch::UpstreamBody;
-use crate::http::{Body, Incoming, Method, Reply, ReplyBody};
-use worker::{Headers, Request, Response, Result};
+use crate::http::{Body, Incoming, Method};
+use worker::{Headers, Request, Result};
 
 /// Read the request; the body only when its declared length is within `max_body_bytes`.
 pub async fn incoming(mut req: Request, max_body_bytes: usize) -> Incoming {
@@ -54,17 +53,10 @@ fn getrandom_js(buf: &mut [u8]) -> std::result::Result<(), ()> {
     Ok(())
 }
 
-pub fn response(reply: Reply<UpstreamBody>) -> Result<Response> {
+pub fn headers(list: &[(String, String)]) -> Result<Headers> {
     let headers = Headers::new();
-    for (name, value) in &reply.headers {
+    for (name, value) in list {
         headers.set(name, value)?;
     }
-    let response = match reply.body {
-        ReplyBody::Bytes(bytes) => Response::from_bytes(bytes)?,
-        ReplyBody::Stream(upstream) => {
-            let (_, body) = upstream.response.into_parts();
-            Response::builder().body(body)
-        }
-    };
-    Ok(response.with_status(reply.status).with_headers(headers))
+    Ok(headers)
 }

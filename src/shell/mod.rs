@@ -10,10 +10,13 @@ mod convert;
 mod fetch;
 mod kv;
 mod secrets;
+mod stream;
 
 use crate::error::{ApiError, ErrorCode};
-use crate::gateway::{handle, Ports, Settings, State};
-use crate::http::Reply;
+use crate::gateway::{handle, Handled, Ports, Settings, State};
+use crate::http::{Reply, ReplyBody};
+use futures_channel::oneshot;
+use std::cell::RefCell;
 use std::rc::Rc;
 use worker::{console_log, event, Context, Env, Request, Response, Result};
 
@@ -41,7 +44,13 @@ async fn fetch(req: Request, env: Env, ctx: Context) -> Result<Response> {
                 ErrorCode::RulesUnavailable,
                 format!("the Worker has no KV binding named {KV_BINDING}; see wrangler.toml"),
             );
-            return convert::response(Reply::<fetch::UpstreamBody>::error(&err));
+            let reply = Reply::<fetch::UpstreamBody>::error(&err);
+            let ReplyBody::Bytes(bytes) = reply.body else {
+                return Response::error("internal error", 500);
+            };
+            return Ok(Response::from_bytes(bytes)?
+                .with_status(reply.status)
+                .with_headers(convert::headers(&reply.headers)?));
         }
     };
     let secrets = secrets::EnvSecrets::new(&env);
@@ -55,15 +64,50 @@ async fn fetch(req: Request, env: Env, ctx: Context) -> Result<Response> {
         rng: &MathRandom,
     };
     let state = STATE.with(Rc::clone);
-    let handled = handle(&state, &ports, &settings, incoming).await;
-    for line in &handled.logs {
+    let Handled {
+        reply,
+        record,
+        logs,
+    } = handle(&state, &ports, &settings, incoming).await;
+    for line in &logs {
         console_log!("{line}");
     }
-    if let Some(record) = handled.record {
-        let dataset = env.analytics_engine(ANALYTICS_BINDING).ok();
-        ctx.wait_until(analytics::write(dataset, record.data_point()));
-    }
-    convert::response(handled.reply)
+    let dataset = env.analytics_engine(ANALYTICS_BINDING).ok();
+    let Reply {
+        status,
+        headers,
+        body,
+    } = reply;
+    let response = match body {
+        ReplyBody::Bytes(bytes) => {
+            if let Some(record) = record {
+                ctx.wait_until(analytics::write(dataset, record.data_point()));
+            }
+            Response::from_bytes(bytes)?
+        }
+        ReplyBody::Stream(streamed) => {
+            // The record is finished when the stream ends (or cancelled if the client leaves).
+            let record = Rc::new(RefCell::new(record.unwrap_or_default()));
+            let (ended, when_ended) = oneshot::channel();
+            let client_stream = stream::pump(streamed, Rc::clone(&record), ended);
+            ctx.wait_until(async move {
+                let completed = when_ended.await.is_ok();
+                let point = {
+                    let mut r = record.borrow_mut();
+                    if !completed && r.outcome == "ok" {
+                        r.outcome = "client_disconnected".into();
+                    }
+                    console_log!("{}", r.log_line());
+                    r.data_point()
+                };
+                analytics::write(dataset, point).await;
+            });
+            Response::from_stream(client_stream)?
+        }
+    };
+    Ok(response
+        .with_status(status)
+        .with_headers(convert::headers(&headers)?))
 }
 
 fn settings(env: &Env) -> Settings {

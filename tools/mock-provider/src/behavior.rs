@@ -22,6 +22,8 @@ pub struct Behavior {
     pub cut_after: Option<usize>,
     /// Streamed answers: an error event inside the 200 stream, before any content.
     pub stream_error: bool,
+    /// Streamed answers: a 200 stream that ends with `[DONE]` before any content.
+    pub empty_stream: bool,
     /// Leave out `usage` from the answer.
     pub no_usage: bool,
 }
@@ -37,6 +39,7 @@ impl Default for Behavior {
             chunk_delay_ms: 0,
             cut_after: None,
             stream_error: false,
+            empty_stream: false,
             no_usage: false,
         }
     }
@@ -70,6 +73,7 @@ impl Behavior {
                 "chunk_delay" => b.chunk_delay_ms = num()?,
                 "cut" => b.cut_after = Some(num()? as usize),
                 "stream_error" => b.stream_error = true,
+                "empty_stream" => b.empty_stream = true,
                 "no_usage" => b.no_usage = true,
                 other => return Err(format!("unknown mock directive \"{other}\"")),
             }

@@ -259,6 +259,10 @@ fn chat(
         ("cache-control", "no-cache".to_string()),
     ];
     http::start_chunked(out, 200, &headers)?;
+    if behavior.empty_stream {
+        http::write_chunk(out, b"data: [DONE]\n\n")?;
+        return http::end_chunked(out).map(|()| true);
+    }
     if behavior.stream_error {
         let ev = format!("data: {}\n\n", openai::error_body(500));
         http::write_chunk(out, ev.as_bytes())?;

@@ -1,0 +1,244 @@
+//! Watching a streamed (SSE) answer on its way to the client, as a pure state machine: upstream
+//! bytes in, client bytes out. It decides whether the stream may be committed to (its first event
+//! is content, not an error or an early end), captures the usage of the final event, drops the usage
+//! chunk the router asked for when the client did not, and turns a stream that breaks after bytes
+//! reached the client into an error event the OpenAI SDKs surface, never a clean `[DONE]`.
+
+use crate::analytics::Usage;
+use crate::providers::errors::{classify_status, ErrorKind};
+use crate::sse::{Event, SseParser};
+use serde_json::{json, Value};
+
+/// What the first meaningful event says.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum First {
+    Content,
+    /// An error delivered inside a 200 event stream.
+    Error(ErrorKind),
+    /// `[DONE]` before any content.
+    Empty,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    Running,
+    Completed,
+    /// Broke after bytes reached the client: the reason, for logs and analytics.
+    Broken(String),
+}
+
+#[derive(Debug)]
+pub struct StreamWatch {
+    parser: SseParser,
+    client_wants_usage: bool,
+    first: Option<First>,
+    pub usage: Option<Usage>,
+    pub outcome: Outcome,
+    pub bytes_out: u64,
+}
+
+/// The code of the error event that ends a broken stream.
+pub const INTERRUPTED: &str = "stream_interrupted";
+
+impl StreamWatch {
+    pub fn new(client_wants_usage: bool) -> Self {
+        StreamWatch {
+            parser: SseParser::new(),
+            client_wants_usage,
+            first: None,
+            usage: None,
+            outcome: Outcome::Running,
+            bytes_out: 0,
+        }
+    }
+
+    pub fn first(&self) -> Option<First> {
+        self.first
+    }
+
+    /// Feed upstream bytes; the bytes to send on to the client.
+    pub fn on_chunk(&mut self, bytes: &[u8]) -> Vec<u8> {
+        if self.outcome != Outcome::Running {
+            return Vec::new();
+        }
+        let events = match self.parser.push(bytes) {
+            Ok(events) => events,
+            Err(why) => return self.break_off(&why),
+        };
+        let mut out = Vec::new();
+        for event in events {
+            out.extend(self.on_event(event));
+            if self.outcome != Outcome::Running {
+                break;
+            }
+        }
+        self.bytes_out += out.len() as u64;
+        out
+    }
+
+    fn on_event(&mut self, event: Event) -> Vec<u8> {
+        let data = event.data.trim();
+        if data.is_empty() {
+            return event.raw;
+        }
+        if data == "[DONE]" {
+            self.first.get_or_insert(First::Empty);
+            self.outcome = Outcome::Completed;
+            return event.raw;
+        }
+        let parsed: Value = serde_json::from_str(data).unwrap_or(Value::Null);
+        if parsed.get("error").is_some() || event.event.as_deref() == Some("error") {
+            let kind = classify_status(502, data.as_bytes());
+            if self.first.is_none() {
+                self.first = Some(First::Error(kind));
+                return Vec::new();
+            }
+            // The provider's error text is never passed on: our own error event ends the stream.
+            return self.break_off(&format!(
+                "the provider sent an error event ({})",
+                kind.as_str()
+            ));
+        }
+        if parsed.is_null() {
+            return self.break_off("the provider sent an event that is not JSON");
+        }
+        self.first.get_or_insert(First::Content);
+        if let Some(usage) = Usage::from_openai(&parsed).filter(|_| !parsed["usage"].is_null()) {
+            self.usage = Some(usage);
+            let usage_only = parsed
+                .get("choices")
+                .and_then(Value::as_array)
+                .is_some_and(|c| c.is_empty());
+            if usage_only && !self.client_wants_usage {
+                return Vec::new();
+            }
+        }
+        event.raw
+    }
+
+    /// The upstream ended (EOF): anything still owed to the client. A stream that ends without
+    /// `[DONE]` was cut off.
+    pub fn on_end(&mut self) -> Vec<u8> {
+        match self.outcome {
+            Outcome::Running => self.break_off("the provider's stream ended before [DONE]"),
+            Outcome::Completed | Outcome::Broken(_) => Vec::new(),
+        }
+    }
+
+    /// The upstream broke (network error, timeout): an error event for the client.
+    pub fn on_error(&mut self, why: &str) -> Vec<u8> {
+        match self.outcome {
+            Outcome::Running => self.break_off(why),
+            Outcome::Completed | Outcome::Broken(_) => Vec::new(),
+        }
+    }
+
+    fn break_off(&mut self, why: &str) -> Vec<u8> {
+        self.outcome = Outcome::Broken(why.to_string());
+        let event = json!({"error": {
+            "message": "the provider's answer broke off before it was complete; retry the request",
+            "type": "server_error",
+            "param": null,
+            "code": INTERRUPTED,
+        }});
+        let bytes = format!("data: {event}\n\n").into_bytes();
+        self.bytes_out += bytes.len() as u64;
+        bytes
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const ROLE: &str = "data: {\"choices\":[{\"index\":0,\"delta\":{\"role\":\"assistant\",\"content\":\"\"}}]}\n\n";
+    const TOK: &str = "data: {\"choices\":[{\"index\":0,\"delta\":{\"content\":\"hi\"}}]}\n\n";
+    const USAGE: &str =
+        "data: {\"choices\":[],\"usage\":{\"prompt_tokens\":7,\"completion_tokens\":2}}\n\n";
+    const DONE: &str = "data: [DONE]\n\n";
+
+    fn text(b: Vec<u8>) -> String {
+        String::from_utf8(b).unwrap()
+    }
+
+    #[test]
+    fn a_clean_stream_passes_unchanged_and_yields_usage() {
+        let mut w = StreamWatch::new(true);
+        let all = format!("{ROLE}{TOK}{USAGE}{DONE}");
+        let mut out = String::new();
+        for piece in all.as_bytes().chunks(7) {
+            out += &text(w.on_chunk(piece));
+        }
+        out += &text(w.on_end());
+        assert_eq!(out, all);
+        assert_eq!(w.first(), Some(First::Content));
+        assert_eq!(w.outcome, Outcome::Completed);
+        assert_eq!(
+            w.usage,
+            Some(Usage {
+                input: 7,
+                output: 2,
+                cached_input: 0
+            })
+        );
+        assert_eq!(w.bytes_out, all.len() as u64);
+    }
+
+    #[test]
+    fn the_usage_chunk_is_dropped_when_the_client_did_not_ask() {
+        let mut w = StreamWatch::new(false);
+        let out = text(w.on_chunk(format!("{ROLE}{TOK}{USAGE}{DONE}").as_bytes()));
+        assert_eq!(out, format!("{ROLE}{TOK}{DONE}"));
+        assert_eq!(w.usage.unwrap().output, 2);
+    }
+
+    #[test]
+    fn first_event_verdicts() {
+        let mut w = StreamWatch::new(false);
+        assert!(!w.on_chunk(b": ping\n\n").is_empty());
+        assert_eq!(w.first(), None, "comments are not content");
+        assert!(w
+            .on_chunk(
+                b"data: {\"error\": {\"message\": \"overloaded\", \"type\": \"server_error\"}}\n\n"
+            )
+            .is_empty());
+        assert_eq!(w.first(), Some(First::Error(ErrorKind::ServerError)));
+        let mut w = StreamWatch::new(false);
+        w.on_chunk(DONE.as_bytes());
+        assert_eq!(w.first(), Some(First::Empty));
+    }
+
+    #[test]
+    fn breaks_become_error_events_never_done() {
+        type Break = Box<dyn Fn(&mut StreamWatch) -> Vec<u8>>;
+        let cases: Vec<(&str, Break)> = vec![
+            ("cut", Box::new(|w| w.on_end())),
+            ("network", Box::new(|w| w.on_error("connection reset"))),
+            (
+                "error event",
+                Box::new(|w| {
+                    w.on_chunk(b"data: {\"error\": {\"message\": \"secret detail\"}}\n\n")
+                }),
+            ),
+            ("garbage", Box::new(|w| w.on_chunk(b"data: {not json\n\n"))),
+        ];
+        for (name, f) in cases {
+            let mut w = StreamWatch::new(false);
+            w.on_chunk(format!("{ROLE}{TOK}").as_bytes());
+            let tail = text(f(&mut w));
+            assert!(tail.starts_with("data: {\"error\""), "{name}: {tail}");
+            assert!(
+                tail.contains(INTERRUPTED)
+                    && !tail.contains("[DONE]")
+                    && !tail.contains("secret detail"),
+                "{name}"
+            );
+            assert!(matches!(w.outcome, Outcome::Broken(_)), "{name}");
+            assert!(
+                w.on_chunk(DONE.as_bytes()).is_empty(),
+                "{name}: nothing after the break"
+            );
+            assert!(w.on_end().is_empty());
+        }
+    }
+}
