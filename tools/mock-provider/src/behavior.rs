@@ -26,6 +26,8 @@ pub struct Behavior {
     pub empty_stream: bool,
     /// Leave out `usage` from the answer.
     pub no_usage: bool,
+    /// Answer 400 with OpenAI's context_length_exceeded error.
+    pub context_length: bool,
 }
 
 impl Default for Behavior {
@@ -41,6 +43,7 @@ impl Default for Behavior {
             stream_error: false,
             empty_stream: false,
             no_usage: false,
+            context_length: false,
         }
     }
 }
@@ -75,6 +78,10 @@ impl Behavior {
                 "stream_error" => b.stream_error = true,
                 "empty_stream" => b.empty_stream = true,
                 "no_usage" => b.no_usage = true,
+                "context_length" => {
+                    b.context_length = true;
+                    b.status = 400;
+                }
                 other => return Err(format!("unknown mock directive \"{other}\"")),
             }
         }

@@ -235,8 +235,13 @@ fn chat(
         if let Some(ra) = &behavior.retry_after {
             headers.push(("retry-after", ra.clone()));
         }
-        let body = openai::error_body(behavior.status).to_string();
-        return http::write_full(out, behavior.status, &headers, body.as_bytes()).map(|()| true);
+        let body = if behavior.context_length {
+            openai::context_length_body()
+        } else {
+            openai::error_body(behavior.status)
+        };
+        return http::write_full(out, behavior.status, &headers, body.to_string().as_bytes())
+            .map(|()| true);
     }
     let id = format!("chatcmpl-mock-{seq}");
     let created = (now_ms() / 1000) as u64;

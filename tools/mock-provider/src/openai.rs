@@ -113,6 +113,11 @@ pub fn stream_events(
     events
 }
 
+pub fn context_length_body() -> Value {
+    json!({"error": {"message": "This model's maximum context length is 4096 tokens. However, your messages resulted in 9000 tokens.",
+                     "type": "invalid_request_error", "param": "messages", "code": "context_length_exceeded"}})
+}
+
 pub fn error_body(status: u16) -> Value {
     let (kind, code) = match status {
         400 => ("invalid_request_error", "invalid_request"),
