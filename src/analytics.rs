@@ -68,6 +68,10 @@ pub struct RequestRecord {
     pub ttfb_ms: f64,
     pub attempts: u32,
     pub usage: Option<Usage>,
+    /// True when `usage` is our estimate because the provider reported none.
+    pub usage_estimated: bool,
+    /// The prompt's estimated tokens, for estimating usage the provider did not report.
+    pub estimated_prompt_tokens: u64,
     pub cost_usd: f64,
     pub classifier_score: f64,
     pub prompt_bytes: usize,
@@ -87,6 +91,40 @@ pub struct DataPoint {
     pub index: String,
     pub blobs: Vec<String>,
     pub doubles: Vec<f64>,
+}
+
+/// Characters of answer text in an OpenAI-shaped completion: message content and tool-call
+/// arguments of every choice (for estimating output tokens).
+pub fn answer_chars(completion: &Value) -> u64 {
+    let mut n = 0usize;
+    for choice in completion
+        .get("choices")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+    {
+        for part in [choice.get("message"), choice.get("delta")]
+            .into_iter()
+            .flatten()
+        {
+            n += part
+                .get("content")
+                .and_then(Value::as_str)
+                .map_or(0, |s| s.chars().count());
+            for call in part
+                .get("tool_calls")
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+            {
+                n += call
+                    .pointer("/function/arguments")
+                    .and_then(Value::as_str)
+                    .map_or(0, |s| s.chars().count());
+            }
+        }
+    }
+    n as u64
 }
 
 impl Usage {
@@ -114,10 +152,37 @@ impl Usage {
 
 impl RequestRecord {
     fn cost_basis(&self) -> &'static str {
-        if self.usage.is_some() {
-            "reported"
-        } else {
-            "none"
+        match (self.usage.is_some(), self.usage_estimated) {
+            (true, false) => "reported",
+            (true, true) => "estimated",
+            (false, _) => "none",
+        }
+    }
+
+    /// Usage and cost of a served answer: as the provider reported it, or else estimated from the
+    /// prompt estimate and the answer's characters (about four per token) and marked as such.
+    pub fn settle_usage(
+        &mut self,
+        reported: Option<Usage>,
+        answer_chars: u64,
+        price: Option<Price>,
+    ) {
+        match reported {
+            Some(u) => {
+                self.usage = Some(u);
+                self.usage_estimated = false;
+            }
+            None => {
+                self.usage = Some(Usage {
+                    input: self.estimated_prompt_tokens,
+                    output: answer_chars.div_ceil(4),
+                    cached_input: 0,
+                });
+                self.usage_estimated = true;
+            }
+        }
+        if let (Some(usage), Some(price)) = (self.usage, price) {
+            self.cost_usd = usage.cost(&price);
         }
     }
 
@@ -162,10 +227,7 @@ impl RequestRecord {
 
     /// Complete the record of a streamed answer once the stream has ended (or the client left).
     pub fn finish_stream(&mut self, watch: &StreamWatch, price: Option<Price>, client_left: bool) {
-        self.usage = watch.usage;
-        if let (Some(usage), Some(price)) = (self.usage, price) {
-            self.cost_usd = usage.cost(&price);
-        }
+        self.settle_usage(watch.usage, watch.answer_chars, price);
         self.outcome = match (&watch.outcome, client_left) {
             (Outcome::Broken(_), _) => crate::stream::INTERRUPTED.to_string(),
             (Outcome::Running, true) => "client_disconnected".to_string(),
@@ -240,6 +302,8 @@ mod tests {
                 output: 500,
                 cached_input: 200,
             }),
+            usage_estimated: false,
+            estimated_prompt_tokens: 900,
             cost_usd: 0.0125,
             classifier_score: 0.0,
             prompt_bytes: 2048,
@@ -282,6 +346,47 @@ mod tests {
             assert!(line.get(*name).is_some(), "{name}");
         }
         assert_eq!(line["cost_usd"], 0.0125);
+    }
+
+    #[test]
+    fn usage_is_estimated_when_not_reported() {
+        let price = Price {
+            input: 1.0,
+            output: 2.0,
+            cached_input: None,
+        };
+        let mut r = RequestRecord {
+            estimated_prompt_tokens: 100,
+            ..RequestRecord::default()
+        };
+        let body = serde_json::json!({"choices": [{"message": {"content": "twelve chars", "tool_calls": [
+            {"function": {"name": "f", "arguments": "{\"a\":1}"}}]}}]});
+        r.settle_usage(None, answer_chars(&body), Some(price));
+        assert_eq!(
+            r.usage,
+            Some(Usage {
+                input: 100,
+                output: 5,
+                cached_input: 0
+            }),
+            "(12 + 7) chars / 4, rounded up"
+        );
+        assert!((r.cost_usd - (100.0 + 10.0) / 1e6).abs() < 1e-15);
+        assert_eq!(r.data_point().blobs[13], "estimated");
+        r.settle_usage(
+            Some(Usage {
+                input: 3,
+                output: 4,
+                cached_input: 0,
+            }),
+            999,
+            Some(price),
+        );
+        assert_eq!(
+            (r.usage.unwrap().output, r.data_point().blobs[13].as_str()),
+            (4, "reported")
+        );
+        assert_eq!(RequestRecord::default().data_point().blobs[13], "none");
     }
 
     #[test]

@@ -64,6 +64,8 @@ impl From<ApiError> for Failure {
 pub struct Success<B> {
     pub reply: Reply<B>,
     pub usage: Option<Usage>,
+    /// Characters of answer text (whole answers), for estimating usage not reported.
+    pub answer_chars: u64,
     pub ttfb_ms: f64,
     pub upstream_ms: f64,
 }
@@ -224,6 +226,7 @@ pub async fn call<S: Secrets, U: Upstream, C: Clock>(
                 }),
             },
             usage: None,
+            answer_chars: 0,
             ttfb_ms: first_event_ms,
             upstream_ms: first_event_ms,
         });
@@ -260,6 +263,7 @@ pub async fn call<S: Secrets, U: Upstream, C: Clock>(
             body: ReplyBody::Bytes(bytes),
         },
         usage: Usage::from_openai(&parsed),
+        answer_chars: crate::analytics::answer_chars(&parsed),
         ttfb_ms,
         upstream_ms,
     })

@@ -284,6 +284,7 @@ where
 
     // (4) Facts, classification, decision.
     let mut derived = derive(&chat, &req.headers);
+    record.estimated_prompt_tokens = derived.facts["estimated_tokens"].as_u64().unwrap_or(0);
     let decision = decide(
         &rules,
         &chat.model,
@@ -367,10 +368,9 @@ where
                     .record(&breaker_key, defaults.cooldown, false, done_at);
                 record.ttfb_ms = success.ttfb_ms;
                 record.upstream_ms += success.upstream_ms;
-                record.usage = success.usage;
-                let price = rules.models.get(&attempt.target).and_then(|m| m.price);
-                if let (Some(usage), Some(price)) = (record.usage, price) {
-                    record.cost_usd = usage.cost(&price);
+                if matches!(success.reply.body, ReplyBody::Bytes(_)) {
+                    let price = rules.models.get(&attempt.target).and_then(|m| m.price);
+                    record.settle_usage(success.usage, success.answer_chars, price);
                 }
                 // (6) Reply; `chat` adds the router's headers from the record.
                 let mut reply = success.reply;

@@ -33,6 +33,8 @@ pub struct StreamWatch {
     client_wants_usage: bool,
     first: Option<First>,
     pub usage: Option<Usage>,
+    /// Characters of answer text seen, for estimating usage a provider did not report.
+    pub answer_chars: u64,
     pub outcome: Outcome,
     pub bytes_out: u64,
 }
@@ -47,6 +49,7 @@ impl StreamWatch {
             client_wants_usage,
             first: None,
             usage: None,
+            answer_chars: 0,
             outcome: Outcome::Running,
             bytes_out: 0,
         }
@@ -103,6 +106,7 @@ impl StreamWatch {
             return self.break_off("the provider sent an event that is not JSON");
         }
         self.first.get_or_insert(First::Content);
+        self.answer_chars += crate::analytics::answer_chars(&parsed);
         if let Some(usage) = Usage::from_openai(&parsed).filter(|_| !parsed["usage"].is_null()) {
             self.usage = Some(usage);
             let usage_only = parsed

@@ -26,6 +26,7 @@ describe("resilience", () => {
         small: model("mock-small+context_length", { context_window: 4096 }),
         tiny: model("mock-tiny", { context_window: 64 }),
         picky: model("mock-picky+status=400"),
+        quiet: model("mock-quiet+no_usage", { price_per_mtok: { input: 1, output: 2 } }),
       },
       providers: {
         mock: { kind: "openai_compatible", base_url: `${mock.url}/v1`, api_key_secret: "MOCK_API_KEY" },
@@ -183,6 +184,17 @@ describe("resilience", () => {
     assert.equal(r.headers.get("x-router-attempts"), "3");
     const p = await pointFor(r);
     assert.deepEqual([p.blobs[5], p.blobs[6], p.doubles[3], p.doubles[10]], ["all_targets_failed", "yes", 3, 502]);
+  });
+
+  test("a provider that reports no usage: tokens and cost are estimated, and marked so", async () => {
+    for (const stream of [false, true]) {
+      const r = await chat(worker.url, { model: "quiet", stream, messages: userMessage("x".repeat(40)) });
+      await r.text();
+      const p = await pointFor(r);
+      // ~40 characters of prompt -> 10 tokens; the answer "tok0 tok1 tok2 tok3 tok4 " is 25 characters -> 7.
+      assert.deepEqual([p.blobs[13], p.doubles[4], p.doubles[5]], ["estimated", 10, 7], `stream=${stream}`);
+      assert.ok(Math.abs(p.doubles[7] - (10 * 1 + 7 * 2) / 1e6) < 1e-12);
+    }
   });
 
   test("a streamed answer's usage and cost come from its final event", async () => {

@@ -1,0 +1,53 @@
+//! `taskrouter`: the operator's command line, sharing the Worker's core.
+//!
+//! ```text
+//! taskrouter validate <rules.json> [--json]        exit 0 valid, 1 invalid, 2 usage/IO error
+//! taskrouter explain <rules.json> <request.json> [--metadata JSON]
+//! taskrouter schema                                the rules document's JSON Schema
+//! taskrouter report [--since 7d] [--dataset NAME] [--chart out.png] [--json] [--print-sql]
+//!     (CLOUDFLARE_ACCOUNT_ID, CLOUDFLARE_API_TOKEN; CLOUDFLARE_API_BASE to point elsewhere)
+//! ```
+
+mod chart;
+mod report;
+mod rules_cmds;
+
+use rules_cmds::{flag, has, USAGE};
+
+const HELP: &str = "usage:
+  taskrouter validate <rules.json> [--json]
+  taskrouter explain <rules.json> <request.json> [--metadata JSON]
+  taskrouter schema
+  taskrouter report [--since 7d|24h|30m] [--dataset taskrouter_requests] [--chart out.png] [--json] [--print-sql]";
+
+fn main() {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    // Positional words: not flags, and not the value of a flag that takes one.
+    const VALUED: [&str; 4] = ["--metadata", "--since", "--dataset", "--chart"];
+    let positional: Vec<&str> = args
+        .iter()
+        .enumerate()
+        .filter(|(i, a)| {
+            let is_value = *i > 0 && VALUED.contains(&args[i - 1].as_str());
+            !a.starts_with("--") && !is_value
+        })
+        .map(|(_, a)| a.as_str())
+        .collect();
+    let code = match positional.as_slice() {
+        ["validate", file] => rules_cmds::validate(file, has(&args, "--json")),
+        ["explain", rules, request] => {
+            rules_cmds::explain_cmd(rules, request, flag(&args, "--metadata"))
+        }
+        ["schema"] => rules_cmds::schema(),
+        ["report"] => report::report(&args),
+        _ if has(&args, "--help") || has(&args, "-h") => {
+            println!("{HELP}");
+            0
+        }
+        _ => {
+            eprintln!("{HELP}");
+            USAGE
+        }
+    };
+    std::process::exit(code);
+}
