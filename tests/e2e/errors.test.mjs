@@ -145,6 +145,20 @@ describe("failing providers", () => {
     assert.equal((await mock.requests()).length, 0);
   });
 
+  test("prompt and completion text never reach a data point or a log line", async () => {
+    await worker?.stop();
+    worker = await startWorker({ rules: testRules(mock.url) });
+    const secretPrompt = "PROMPT-CANARY-7f3a9 please summarise";
+    for (const stream of [false, true]) {
+      const r = await chat(worker.url, { model: "auto", stream, messages: userMessage(secretPrompt) });
+      assert.match(await r.text(), /tok0/);
+    }
+    const recorded = JSON.stringify(await worker.waitForDataPoints(2)) + worker.logs.join("\n");
+    assert.ok(worker.logs.some((l) => l.includes('"event":"request"')), "the request log lines are there");
+    assert.ok(!recorded.includes("PROMPT-CANARY"), "prompt text leaked");
+    assert.ok(!recorded.includes("tok0"), "completion text leaked");
+  });
+
   test("no secret value appears in any response, header, log line or data point", async () => {
     await worker?.stop();
     worker = await startWorker({ rules: testRules(mock.url) });
