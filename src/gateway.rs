@@ -38,6 +38,8 @@ pub struct Settings {
     /// How long rules and key records are trusted before KV is read again.
     pub cache_ttl_ms: f64,
     pub max_body_bytes: usize,
+    /// Write one structured log line per request (`REQUEST_LOG` = `off` turns it off).
+    pub request_log: bool,
 }
 
 impl Default for Settings {
@@ -46,6 +48,7 @@ impl Default for Settings {
             rules_key: DEFAULT_RULES_KEY.into(),
             cache_ttl_ms: DEFAULT_CACHE_TTL_MS,
             max_body_bytes: DEFAULT_MAX_BODY_BYTES,
+            request_log: true,
         }
     }
 }
@@ -73,7 +76,8 @@ pub struct Handled<B> {
     pub reply: Reply<B>,
     /// The analytics record (chat requests only).
     pub record: Option<RequestRecord>,
-    /// Log lines: the request's structured line and any warnings. Never prompt text.
+    /// Warnings for the log (stale rules, failed attempts). Never prompt text. The request's own
+    /// structured line is `record.log_line()`, written by the shell with the data point.
     pub logs: Vec<String>,
 }
 
@@ -252,10 +256,6 @@ where
             "x-router-fallback",
             if record.fallback_used { "yes" } else { "no" },
         );
-    }
-    // A streamed answer's record is finished, logged and written when the stream ends.
-    if !matches!(reply.body, ReplyBody::Stream(_)) {
-        logs.push(record.log_line());
     }
     Handled {
         reply,

@@ -81,6 +81,9 @@ async fn fetch(req: Request, env: Env, ctx: Context) -> Result<Response> {
     let response = match body {
         ReplyBody::Bytes(bytes) => {
             if let Some(record) = record {
+                if settings.request_log {
+                    console_log!("{}", record.log_line());
+                }
                 ctx.wait_until(analytics::write(dataset, record.data_point()));
             }
             Response::from_bytes(bytes)?
@@ -90,6 +93,7 @@ async fn fetch(req: Request, env: Env, ctx: Context) -> Result<Response> {
             let record = Rc::new(RefCell::new(record.unwrap_or_default()));
             let (ended, when_ended) = oneshot::channel();
             let client_stream = stream::pump(streamed, Rc::clone(&record), ended);
+            let request_log = settings.request_log;
             ctx.wait_until(async move {
                 let completed = when_ended.await.is_ok();
                 let point = {
@@ -97,7 +101,9 @@ async fn fetch(req: Request, env: Env, ctx: Context) -> Result<Response> {
                     if !completed && r.outcome == "ok" {
                         r.outcome = "client_disconnected".into();
                     }
-                    console_log!("{}", r.log_line());
+                    if request_log {
+                        console_log!("{}", r.log_line());
+                    }
                     r.data_point()
                 };
                 analytics::write(dataset, point).await;
@@ -124,6 +130,7 @@ fn settings(env: &Env) -> Settings {
         max_body_bytes: var("MAX_BODY_BYTES")
             .and_then(|v| v.parse().ok())
             .unwrap_or(defaults.max_body_bytes),
+        request_log: var("REQUEST_LOG").is_none_or(|v| v != "off"),
     }
 }
 

@@ -13,7 +13,7 @@ export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "
 export const GATEWAY_KEY = "tr-test-key-1";
 export const MOCK_API_KEY = "mock-secret-for-tests";
 const TARGET_DIR = process.env.CARGO_TARGET_DIR ?? path.join(ROOT, "target");
-export const MOCK_BIN = path.join(TARGET_DIR, "debug", "mock-provider");
+export const MOCK_BIN = process.env.MOCK_PROVIDER_BIN ?? path.join(TARGET_DIR, "debug", "mock-provider");
 
 export const sha256 = (s) => createHash("sha256").update(s).digest("hex");
 
@@ -80,11 +80,13 @@ export default function (env) {
   };
 }`;
 
+const DISCARD = `export default function () { return { writeDataPoint() {} }; }`;
+
 /**
  * Start the Worker. `rules` (object or raw string) and `keys` ({key: record}) are seeded into KV;
  * `vars` override wrangler.toml's; `secrets` are the Worker secrets.
  */
-export async function startWorker({ rules, keys = { [GATEWAY_KEY]: { id: "test-key", name: "tests" } }, vars = {}, secrets = { MOCK_API_KEY } } = {}) {
+export async function startWorker({ rules, keys = { [GATEWAY_KEY]: { id: "test-key", name: "tests" } }, vars = {}, secrets = { MOCK_API_KEY }, recordAnalytics = true, quiet = false } = {}) {
   const logs = [];
   const collect = (stream) => {
     let buf = "";
@@ -99,6 +101,11 @@ export async function startWorker({ rules, keys = { [GATEWAY_KEY]: { id: "test-k
   };
   const mf = new Miniflare({
     handleRuntimeStdio: (stdout, stderr) => {
+      if (quiet) {
+        stdout.resume();
+        stderr.resume();
+        return;
+      }
       collect(stdout);
       collect(stderr);
     },
@@ -119,7 +126,9 @@ export async function startWorker({ rules, keys = { [GATEWAY_KEY]: { id: "test-k
       },
       {
         name: "ae-recorder",
-        modules: [{ type: "ESModule", path: "recorder.mjs", contents: RECORDER }],
+        // The platform's writeDataPoint is a cheap fire-and-forget call; benchmarks discard points
+        // rather than pay for the test recorder's KV writes.
+        modules: [{ type: "ESModule", path: "recorder.mjs", contents: recordAnalytics ? RECORDER : DISCARD }],
         kvNamespaces: ["POINTS"],
       },
     ],

@@ -1,0 +1,305 @@
+// Performance harness: measures the router against the mock provider on 127.0.0.1, in workerd
+// (through Miniflare's API, without wrangler dev's proxy). Every loop is bounded in count and time.
+// Usage: node perf/harness.mjs [--quick] [--out target/perf/results.json]   (scripts/perf.sh runs it)
+import http from "node:http";
+import { execFileSync } from "node:child_process";
+import { mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import path from "node:path";
+import { gzipSync } from "node:zlib";
+import { Miniflare } from "miniflare";
+import { startMock, startWorker, testRules, GATEWAY_KEY, ROOT } from "../tests/e2e/harness.mjs";
+
+const QUICK = process.argv.includes("--quick");
+// `--cpu-only VAR=VALUE,...`: only the CPU cases, with extra Worker vars (for experiments).
+const cpuOnlyArg = process.argv.indexOf("--cpu-only");
+const CPU_ONLY = cpuOnlyArg > 0 ? Object.fromEntries((process.argv[cpuOnlyArg + 1] ?? "").split(",").filter(Boolean).map((kv) => kv.split("="))) : null;
+const outArg = process.argv.indexOf("--out");
+const OUT = outArg > 0 ? process.argv[outArg + 1] : path.join(ROOT, "target/perf/results.json");
+const scale = (n) => (QUICK ? Math.max(10, Math.round(n / 5)) : n);
+
+const agent = new http.Agent({ keepAlive: true, maxSockets: 64 });
+
+/** POST JSON; resolve with [ms to first byte, ms total, status]. */
+function post(url, body, headers = {}) {
+  return new Promise((resolve, reject) => {
+    const u = new URL(url);
+    const data = Buffer.from(typeof body === "string" ? body : JSON.stringify(body));
+    const t0 = performance.now();
+    let first = 0;
+    const req = http.request(
+      { host: u.hostname, port: u.port, path: u.pathname, method: "POST", agent,
+        headers: { "content-type": "application/json", "content-length": data.length, ...headers } },
+      (res) => {
+        res.once("data", () => (first = performance.now() - t0));
+        res.on("data", () => {});
+        res.on("end", () => resolve([first || performance.now() - t0, performance.now() - t0, res.statusCode]));
+      },
+    );
+    req.setTimeout(30_000, () => req.destroy(new Error("request timed out")));
+    req.on("error", reject);
+    req.end(data);
+  });
+}
+
+const pct = (xs, p) => {
+  const s = [...xs].sort((a, b) => a - b);
+  return s.length ? s[Math.min(s.length - 1, Math.floor((p / 100) * s.length))] : NaN;
+};
+const stats = (xs, seconds) => ({
+  n: xs.length, p50: pct(xs, 50), p90: pct(xs, 90), p99: pct(xs, 99),
+  rps: seconds ? xs.length / seconds : undefined,
+});
+const round = (x, d = 3) => (Number.isFinite(x) ? Math.round(x * 10 ** d) / 10 ** d : x);
+
+function workerdPid() {
+  const out = execFileSync("ps", ["-eo", "pid,ppid,rss,comm"], { encoding: "utf8" });
+  const rows = out.trim().split("\n").slice(1).map((l) => l.trim().split(/\s+/));
+  const mine = rows.filter((r) => r[3] === "workerd" && Number(r[1]) === process.pid);
+  return mine.length ? Number(mine.at(-1)[0]) : null;
+}
+const cpuMs = (pid) => {
+  const f = readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1].split(" ");
+  return ((Number(f[11]) + Number(f[12])) * 1000) / 100; // utime + stime, at 100 ticks per second
+};
+const rssMb = (pid) => Number(readFileSync(`/proc/${pid}/status`, "utf8").match(/VmRSS:\s+(\d+)/)[1]) / 1024;
+
+const chatBody = (model, content = "hello there", extra = {}) => ({ model, messages: [{ role: "user", content }], ...extra });
+const auth = { authorization: `Bearer ${GATEWAY_KEY}` };
+
+/** Sequential A/B: alternate one direct and one routed request, `pairs` times (at most `maxS` seconds). */
+async function abSequential(direct, routed, pairs, maxS) {
+  const a = [], b = [];
+  const end = performance.now() + maxS * 1000;
+  for (let i = 0; i < pairs && performance.now() < end; i++) {
+    const [, ta] = await direct();
+    const [, tb] = await routed();
+    a.push(ta);
+    b.push(tb);
+  }
+  return [a, b];
+}
+
+/** Concurrent: `conns` requests in flight, `total` requests (at most `maxS` s); latencies and seconds. */
+async function concurrent(send, conns, total, maxS) {
+  const lat = [];
+  let issued = 0;
+  const end = performance.now() + maxS * 1000;
+  const t0 = performance.now();
+  await Promise.all(
+    Array.from({ length: conns }, async () => {
+      while (issued < total && performance.now() < end) {
+        issued++;
+        const [, t] = await send();
+        lat.push(t);
+      }
+    }),
+  );
+  return [lat, (performance.now() - t0) / 1000];
+}
+
+function bigRules(mockUrl) {
+  const WORDS = ["deploy", "invoice", "latency", "refund", "kernel", "tensor", "ledger", "cursor", "webhook", "schema", "quota",
+    "tariff", "sprint", "backlog", "payload", "cluster", "shard", "replica", "token", "vector", "lambda", "socket", "parser", "cache"];
+  const tasks = {};
+  for (let t = 0; t < 20; t++) {
+    tasks[`task${t}`] = {
+      keywords: Array.from({ length: 100 }, (_, k) => `${WORDS[(t + k) % 24]} ${WORDS[k % 24]}${t * 100 + k}`),
+      regex: [`(?i)\\bticket-${t}\\d+\\b`],
+    };
+  }
+  const routes = Array.from({ length: 100 }, (_, r) => ({
+    name: `route${r}`,
+    when: { task: `task${r % 20}`, "metadata.tier": { $in: [`tier${r % 5}`] }, estimated_tokens: { $lt: 100000 } },
+    then: { fallback: ["fast", "fast"] },
+  }));
+  return testRules(mockUrl, { tasks, routes, default: "fast" });
+}
+
+function prose8k() {
+  const PROSE = "Our team has been reviewing the quarterly roadmap and we would like a short summary of the open questions. The customers who wrote in last week mostly asked about onboarding, pricing tiers and how the export feature handles large files. Could you draft a friendly reply that explains the next steps, mentions the timeline we agreed on, and invites them to the webinar? ";
+  let s = "";
+  while (s.length < 8192) s += PROSE + (s.length > 4096 && !s.includes("ticket-1342") ? "backlog deploy1300 ticket-1342 " : "");
+  return s;
+}
+
+const results = { when: new Date().toISOString(), quick: QUICK, machine: { cpus: (await import("node:os")).cpus().length } };
+const mock = await startMock({ apiKey: null });
+
+// (1) Overhead: direct to the mock vs through the Worker; sequential and 10 connections; plus a 30 ms provider.
+if (!CPU_ONLY) {
+  const rules = testRules(mock.url, {
+    models: { fast: { provider: "mock", model: "mock-fast" }, strong: { provider: "mock", model: "mock-slow+delay=30" } },
+    routes: [], default: "fast",
+  });
+  const worker = await startWorker({ rules, secrets: { MOCK_API_KEY: "unused" }, recordAnalytics: false, quiet: true });
+  const direct = () => post(`${mock.url}/v1/chat/completions`, chatBody("mock-fast"));
+  const routed = () => post(`${worker.url}/v1/chat/completions`, chatBody("auto"), auth);
+  for (let i = 0; i < 50; i++) { await direct(); await routed(); } // warm up both paths
+  const [sd, sw] = await abSequential(direct, routed, scale(1000), 40);
+  const cd = await concurrent(direct, 10, scale(3000), 20);
+  const cw = await concurrent(routed, 10, scale(3000), 20);
+  const slowDirect = () => post(`${mock.url}/v1/chat/completions`, chatBody("mock-slow+delay=30"));
+  const slowRouted = () => post(`${worker.url}/v1/chat/completions`, chatBody("strong"), auth);
+  const [s30d, s30w] = await abSequential(slowDirect, slowRouted, scale(200), 30);
+  results.overhead = {
+    sequential: { direct: stats(sd), worker: stats(sw), added_median_ms: pct(sw, 50) - pct(sd, 50) },
+    concurrent_10: { direct: stats(cd[0], cd[1]), worker: stats(cw[0], cw[1]), added_median_ms: pct(cw[0], 50) - pct(cd[0], 50) },
+    provider_30ms: { direct: stats(s30d), worker: stats(s30w), added_median_ms: pct(s30w, 50) - pct(s30d, 50),
+                     added_pct: (100 * (pct(s30w, 50) - pct(s30d, 50))) / pct(s30d, 50) },
+  };
+
+  // (2) Streaming: time to first byte, direct vs through the Worker; workerd memory over long streams.
+  const streamModel = "mock-stream+chunks=20+chunk_delay=5";
+  const ttfbD = [], ttfbW = [];
+  for (let i = 0; i < scale(100); i++) {
+    ttfbD.push((await post(`${mock.url}/v1/chat/completions`, chatBody(streamModel, "hi", { stream: true })))[0]);
+    ttfbW.push((await post(`${worker.url}/v1/chat/completions`, chatBody(streamModel, "hi", { stream: true }), auth))[0]);
+  }
+  await worker.stop();
+  const streamRules = testRules(mock.url, {
+    models: { fast: { provider: "mock", model: "mock-fast" },
+              long: { provider: "mock", model: "mock-long+chunks=10000" }, short: { provider: "mock", model: "mock-short+chunks=1000" },
+              longer: { provider: "mock", model: "mock-longer+chunks=50000" } },
+    routes: [], default: "fast",
+  });
+  const sworker = await startWorker({ rules: streamRules, secrets: { MOCK_API_KEY: "unused" }, recordAnalytics: false, quiet: true });
+  const pid = workerdPid();
+  const peakDuring = async (model) => {
+    let peak = rssMb(pid);
+    const timer = setInterval(() => (peak = Math.max(peak, rssMb(pid))), 10);
+    const [, total] = await post(`${sworker.url}/v1/chat/completions`, chatBody(model, "hi", { stream: true }), auth);
+    clearInterval(timer);
+    return [peak, total];
+  };
+  for (let i = 0; i < 3; i++) await peakDuring("short"); // warm
+  const base = rssMb(pid);
+  const [peak1k, t1k] = await peakDuring("short");
+  const [peak10k, t10k] = await peakDuring("long");
+  const [peak50k, t50k] = await peakDuring("longer");
+  await sworker.stop();
+  results.streaming = {
+    ttfb: { direct: stats(ttfbD), worker: stats(ttfbW), added_median_ms: pct(ttfbW, 50) - pct(ttfbD, 50) },
+    workerd_rss_mb: { before: base, peak_1000_chunks: peak1k, peak_10000_chunks: peak10k, peak_50000_chunks: peak50k,
+                      growth_10k_vs_1k: peak10k - peak1k, growth_50k_vs_10k: peak50k - peak10k },
+    stream_ms: { chunks_1000: t1k, chunks_10000: t10k, chunks_50000: t50k },
+  };
+}
+
+// (3) CPU per request in workerd: a fixed run, process CPU time / requests.
+{
+  const worker = await startWorker({ rules: bigRules(mock.url), secrets: { MOCK_API_KEY: "unused" }, recordAnalytics: false, quiet: true, vars: CPU_ONLY ?? {} });
+  const pid = workerdPid();
+  const cases = {
+    small_prompt: chatBody("auto", "hello there", { metadata: { tier: "tier3" } }),
+    prompt_8k_100_routes_2000_keywords: chatBody("auto", prose8k(), { metadata: { tier: "tier3" } }),
+  };
+  results.cpu_per_request_ms = {};
+  for (const [name, body] of Object.entries(cases)) {
+    const payload = JSON.stringify(body);
+    for (let i = 0; i < 300; i++) await post(`${worker.url}/v1/chat/completions`, payload, auth);
+    const n = scale(1000);
+    const c0 = cpuMs(pid);
+    for (let i = 0; i < n; i++) {
+      const [, , status] = await post(`${worker.url}/v1/chat/completions`, payload, auth);
+      if (status !== 200) throw new Error(`${name}: HTTP ${status}`);
+    }
+    results.cpu_per_request_ms[name] = (cpuMs(pid) - c0) / n;
+  }
+  // The same workerd process answering /healthz: the runtime's own share, with no routing at all.
+  const c0 = cpuMs(pid);
+  const n = scale(1000);
+  for (let i = 0; i < n; i++) await new Promise((res) => http.get(`${worker.url}/healthz`, { agent }, (r) => r.resume().on("end", res)));
+  results.cpu_per_request_ms.healthz_baseline = (cpuMs(pid) - c0) / n;
+  await worker.stop();
+}
+if (CPU_ONLY) {
+  console.log(JSON.stringify(results.cpu_per_request_ms));
+  await mock.stop();
+  agent.destroy();
+  process.exit(0);
+}
+
+// (3b) The runtime's floor: a minimal JavaScript Worker that only forwards the request to the mock
+// (parse, set the model, fetch, return). Its CPU and added latency are what any Worker pays here.
+{
+  const script = `export default { async fetch(req) { const j = await req.json(); j.model = "mock-fast";
+    const r = await fetch("${mock.url}/v1/chat/completions", { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(j) });
+    return new Response(await r.text(), { headers: { "content-type": "application/json" } }); } }`;
+  const mf = new Miniflare({ modules: true, script, host: "127.0.0.1", port: 0, compatibilityDate: "2026-04-26",
+                             handleRuntimeStdio: (o, e) => { o.resume(); e.resume(); } });
+  const url = (await mf.ready).toString().replace(/\/$/, "");
+  const pid = workerdPid();
+  const direct = () => post(`${mock.url}/v1/chat/completions`, chatBody("mock-fast"));
+  const proxied = () => post(`${url}/v1/chat/completions`, chatBody("auto"));
+  for (let i = 0; i < 50; i++) { await direct(); await proxied(); }
+  const c0 = cpuMs(pid);
+  const [d, p] = await abSequential(direct, proxied, scale(1000), 30);
+  results.floor_js_proxy = { cpu_per_request_ms: (cpuMs(pid) - c0) / p.length, added_median_ms: pct(p, 50) - pct(d, 50) };
+  await mf.dispose();
+  results.router_share = {
+    cpu_8k_above_floor_ms: results.cpu_per_request_ms.prompt_8k_100_routes_2000_keywords - results.floor_js_proxy.cpu_per_request_ms,
+    cpu_small_above_floor_ms: results.cpu_per_request_ms.small_prompt - results.floor_js_proxy.cpu_per_request_ms,
+  };
+}
+
+// (4) Cold start: a new workerd until the first chat answer.
+{
+  const times = [];
+  for (let i = 0; i < (QUICK ? 1 : 3); i++) {
+    const t0 = performance.now();
+    const w = await startWorker({ rules: testRules(mock.url), secrets: { MOCK_API_KEY: "unused" }, recordAnalytics: false, quiet: true });
+    const [, , status] = await post(`${w.url}/v1/chat/completions`, chatBody("auto"), auth);
+    if (status !== 200) throw new Error(`cold start: HTTP ${status}`);
+    times.push(performance.now() - t0);
+    await w.stop();
+  }
+  results.cold_start_ms = { runs: times, median: pct(times, 50) };
+}
+await mock.stop();
+agent.destroy();
+
+// (5) Size: the wasm after wasm-opt, and what `wrangler deploy` would upload.
+{
+  const wasm = readFileSync(path.join(ROOT, "build/index_bg.wasm"));
+  const outdir = mkdtempSync(path.join(tmpdir(), "taskrouter-perf-"));
+  execFileSync("npx", ["wrangler", "deploy", "--dry-run", "--outdir", outdir], { cwd: ROOT, stdio: "ignore", env: { ...process.env, WRANGLER_SEND_METRICS: "false" } });
+  const files = readdirSync(outdir);
+  const bundle = files.reduce((s, f) => s + statSync(path.join(outdir, f)).size, 0);
+  const bundleGz = files.reduce((s, f) => s + gzipSync(readFileSync(path.join(outdir, f)), { level: 9 }).length, 0);
+  rmSync(outdir, { recursive: true, force: true });
+  results.size_bytes = { wasm: wasm.length, wasm_gzip: gzipSync(wasm, { level: 9 }).length, upload_bundle: bundle, upload_bundle_gzip: bundleGz };
+}
+
+// Budgets (issue 8).
+const o = results.overhead, s = results.streaming;
+results.budgets = [
+  ["added median latency, sequential <= 1 ms", o.sequential.added_median_ms, o.sequential.added_median_ms <= 1],
+  ["added median latency <= 3% of a 30 ms call", o.provider_30ms.added_pct, o.provider_30ms.added_pct <= 3],
+  ["CPU per request, 8 KB / 100 routes / 2000 keywords <= 0.5 ms", results.cpu_per_request_ms.prompt_8k_100_routes_2000_keywords, results.cpu_per_request_ms.prompt_8k_100_routes_2000_keywords <= 0.5],
+  ["wasm after wasm-opt <= 1 MB gzip", results.size_bytes.wasm_gzip, results.size_bytes.wasm_gzip <= 1024 * 1024],
+  ["streaming TTFB within 1 ms of direct", s.ttfb.added_median_ms, s.ttfb.added_median_ms <= 1],
+  // Peak RSS includes garbage V8 has not collected yet: flat means it stops growing with length.
+  ["workerd memory flat in stream length (peak at 50k chunks vs 10k < 5 MB)", s.workerd_rss_mb.growth_50k_vs_10k, s.workerd_rss_mb.growth_50k_vs_10k < 5],
+].map(([budget, value, met]) => ({ budget, value: round(value), met }));
+
+mkdirSync(path.dirname(OUT), { recursive: true });
+writeFileSync(OUT, JSON.stringify(results, null, 2));
+const row = (label, st) => `${label.padEnd(34)} ${String(round(st.p50)).padStart(8)} ${String(round(st.p90)).padStart(8)} ${String(round(st.p99)).padStart(8)} ${st.rps ? String(round(st.rps, 0)).padStart(8) : "       -"}`;
+console.log(`\n${"latency (ms)".padEnd(34)} ${"p50".padStart(8)} ${"p90".padStart(8)} ${"p99".padStart(8)} ${"req/s".padStart(8)}`);
+console.log(row("sequential, direct", o.sequential.direct));
+console.log(row("sequential, through the Worker", o.sequential.worker));
+console.log(row("10 connections, direct", o.concurrent_10.direct));
+console.log(row("10 connections, through the Worker", o.concurrent_10.worker));
+console.log(row("30 ms provider, direct", o.provider_30ms.direct));
+console.log(row("30 ms provider, through the Worker", o.provider_30ms.worker));
+console.log(row("stream TTFB, direct", s.ttfb.direct));
+console.log(row("stream TTFB, through the Worker", s.ttfb.worker));
+console.log(`\nruntime floor (a JS Worker that only forwards): CPU ${round(results.floor_js_proxy.cpu_per_request_ms)} ms/request, added median ${round(results.floor_js_proxy.added_median_ms)} ms`);
+console.log(`router above the floor: CPU ${JSON.stringify(Object.fromEntries(Object.entries(results.router_share).map(([k, v]) => [k, round(v)])))}`);
+console.log(`CPU per request in workerd (ms): ${JSON.stringify(Object.fromEntries(Object.entries(results.cpu_per_request_ms).map(([k, v]) => [k, round(v)])))}`);
+console.log(`workerd RSS (MB): ${JSON.stringify(Object.fromEntries(Object.entries(s.workerd_rss_mb).map(([k, v]) => [k, round(v, 1)])))}`);
+console.log(`cold start (ms): median ${round(results.cold_start_ms.median, 0)}; sizes (bytes): ${JSON.stringify(results.size_bytes)}`);
+console.log("\nbudgets:");
+for (const b of results.budgets) console.log(`  ${b.met ? "met " : "MISS"}  ${b.budget}: ${b.value}`);
+console.log(`\nJSON: ${OUT}`);
