@@ -9,7 +9,7 @@ use crate::http::{Reply, ReplyBody, Streamed};
 use crate::plan::Attempt;
 use crate::ports::{Clock, FetchError, Secrets, Upstream, UpstreamResponse};
 use crate::providers::errors::{classify_status, ErrorKind};
-use crate::providers::{openai_compatible, ProviderKind};
+use crate::providers::{anthropic, openai_compatible, ProviderKind};
 use crate::request::ChatRequest;
 use crate::resilience::{parse_retry_after, Failed};
 use crate::rules::Rules;
@@ -111,6 +111,9 @@ pub async fn call<S: Secrets, U: Upstream, C: Clock>(
         ProviderKind::OpenAi | ProviderKind::OpenAiCompatible => {
             openai_compatible::build_request(provider, attempt, chat, secret.as_ref())
         }
+        ProviderKind::Anthropic => {
+            anthropic::build_request(provider, attempt, chat, secret.as_ref())
+        }
     };
     let fetch_failure = |e: FetchError, logs: &mut Vec<String>| {
         let kind = match &e {
@@ -167,7 +170,12 @@ pub async fn call<S: Secrets, U: Upstream, C: Clock>(
             .and_then(|o| o.get("include_usage"))
             .and_then(serde_json::Value::as_bool)
             == Some(true);
-        let mut watch = StreamWatch::new(wants_usage);
+        let mut watch = match provider.kind {
+            ProviderKind::OpenAi | ProviderKind::OpenAiCompatible => StreamWatch::new(wants_usage),
+            ProviderKind::Anthropic => {
+                StreamWatch::anthropic(wants_usage, (sent_at / 1000.0) as u64)
+            }
+        };
         let mut prefix = Vec::new();
         loop {
             match ports
@@ -217,13 +225,13 @@ pub async fn call<S: Secrets, U: Upstream, C: Clock>(
                     ),
                     ("cache-control".into(), "no-cache".into()),
                 ],
-                body: ReplyBody::Stream(Streamed {
+                body: ReplyBody::Stream(Box::new(Streamed {
                     prefix,
                     body,
                     watch,
                     idle_timeout_ms: timeout_ms,
                     price: rules.models.get(&attempt.target).and_then(|m| m.price),
-                }),
+                })),
             },
             usage: None,
             answer_chars: 0,
@@ -256,6 +264,16 @@ pub async fn call<S: Secrets, U: Upstream, C: Clock>(
             ErrorKind::ServerError,
         )
     })?;
+    // Answers come back in OpenAI's shape: unchanged from OpenAI-compatible providers, translated
+    // from the others.
+    let (parsed, bytes, content_type) = match provider.kind {
+        ProviderKind::OpenAi | ProviderKind::OpenAiCompatible => (parsed, bytes, content_type),
+        ProviderKind::Anthropic => {
+            let openai = anthropic::response_to_openai(&parsed, (sent_at / 1000.0) as u64);
+            let bytes = openai.to_string().into_bytes();
+            (openai, bytes, "application/json".to_string())
+        }
+    };
     Ok(Success {
         reply: Reply {
             status: 200,

@@ -52,7 +52,7 @@ impl Incoming {
 pub enum ReplyBody<B> {
     Bytes(Vec<u8>),
     /// A streamed answer: what was read while deciding to commit, then the rest of the upstream body.
-    Stream(Streamed<B>),
+    Stream(Box<Streamed<B>>),
 }
 
 /// A streamed answer the router has committed to.

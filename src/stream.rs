@@ -5,6 +5,7 @@
 //! reached the client into an error event the OpenAI SDKs surface, never a clean `[DONE]`.
 
 use crate::analytics::Usage;
+use crate::providers::anthropic::{StreamTranslator, Translated};
 use crate::providers::errors::{classify_status, ErrorKind};
 use crate::sse::{Event, SseParser};
 use serde_json::{json, Value};
@@ -30,6 +31,8 @@ pub enum Outcome {
 #[derive(Debug)]
 pub struct StreamWatch {
     parser: SseParser,
+    /// Set when the provider streams Anthropic events, which become OpenAI chunks here.
+    anthropic: Option<StreamTranslator>,
     client_wants_usage: bool,
     first: Option<First>,
     pub usage: Option<Usage>,
@@ -46,12 +49,21 @@ impl StreamWatch {
     pub fn new(client_wants_usage: bool) -> Self {
         StreamWatch {
             parser: SseParser::new(),
+            anthropic: None,
             client_wants_usage,
             first: None,
             usage: None,
             answer_chars: 0,
             outcome: Outcome::Running,
             bytes_out: 0,
+        }
+    }
+
+    /// A watch that translates an Anthropic event stream into OpenAI chunks.
+    pub fn anthropic(client_wants_usage: bool, created: u64) -> Self {
+        StreamWatch {
+            anthropic: Some(StreamTranslator::new(created)),
+            ..StreamWatch::new(client_wants_usage)
         }
     }
 
@@ -80,6 +92,9 @@ impl StreamWatch {
     }
 
     fn on_event(&mut self, event: Event) -> Vec<u8> {
+        if self.anthropic.is_some() {
+            return self.on_anthropic_event(event);
+        }
         let data = event.data.trim();
         if data.is_empty() {
             return event.raw;
@@ -118,6 +133,60 @@ impl StreamWatch {
             }
         }
         event.raw
+    }
+
+    fn on_anthropic_event(&mut self, event: Event) -> Vec<u8> {
+        let data = event.data.trim();
+        if data.is_empty() {
+            return Vec::new();
+        }
+        let Ok(parsed) = serde_json::from_str::<Value>(data) else {
+            return self.break_off("the provider sent an event that is not JSON");
+        };
+        let Some(t) = self.anthropic.as_mut() else {
+            return Vec::new();
+        };
+        let translated = t.on_event(&parsed);
+        let usage = t.usage;
+        let usage_chunk = t.usage_chunk();
+        let frames = |chunks: &[Value]| {
+            chunks
+                .iter()
+                .flat_map(|c| format!("data: {c}\n\n").into_bytes())
+                .collect::<Vec<u8>>()
+        };
+        match translated {
+            Translated::Chunks(chunks) => frames(&chunks),
+            Translated::Content(chunks) => {
+                self.first.get_or_insert(First::Content);
+                for c in &chunks {
+                    self.answer_chars += crate::analytics::answer_chars(c);
+                }
+                frames(&chunks)
+            }
+            Translated::Done(chunks) => {
+                self.first.get_or_insert(First::Empty);
+                self.outcome = Outcome::Completed;
+                self.usage = Some(usage);
+                let mut out = frames(&chunks);
+                if self.client_wants_usage {
+                    out.extend(frames(&[usage_chunk]));
+                }
+                out.extend(b"data: [DONE]\n\n");
+                out
+            }
+            Translated::Error => {
+                let kind = classify_status(502, data.as_bytes());
+                if self.first.is_none() {
+                    self.first = Some(First::Error(kind));
+                    return Vec::new();
+                }
+                self.break_off(&format!(
+                    "the provider sent an error event ({})",
+                    kind.as_str()
+                ))
+            }
+        }
     }
 
     /// The upstream ended (EOF): anything still owed to the client. A stream that ends without
@@ -210,6 +279,60 @@ mod tests {
         let mut w = StreamWatch::new(false);
         w.on_chunk(DONE.as_bytes());
         assert_eq!(w.first(), Some(First::Empty));
+    }
+
+    #[test]
+    fn anthropic_streams_become_openai_chunks() {
+        let events = concat!(
+            "event: message_start\ndata: {\"type\":\"message_start\",\"message\":{\"id\":\"msg_1\",\"model\":\"claude\",\"usage\":{\"input_tokens\":12,\"output_tokens\":1}}}\n\n",
+            "event: content_block_start\ndata: {\"type\":\"content_block_start\",\"index\":0,\"content_block\":{\"type\":\"text\",\"text\":\"\"}}\n\n",
+            "event: ping\ndata: {\"type\": \"ping\"}\n\n",
+            "event: content_block_delta\ndata: {\"type\":\"content_block_delta\",\"index\":0,\"delta\":{\"type\":\"text_delta\",\"text\":\"Hi there\"}}\n\n",
+            "event: content_block_stop\ndata: {\"type\":\"content_block_stop\",\"index\":0}\n\n",
+            "event: message_delta\ndata: {\"type\":\"message_delta\",\"delta\":{\"stop_reason\":\"end_turn\"},\"usage\":{\"output_tokens\":3}}\n\n",
+            "event: message_stop\ndata: {\"type\":\"message_stop\"}\n\n",
+        );
+        for wants_usage in [false, true] {
+            let mut w = StreamWatch::anthropic(wants_usage, 5);
+            let out = text(w.on_chunk(events.as_bytes()));
+            let frames: Vec<&str> = out.split("\n\n").filter(|f| !f.is_empty()).collect();
+            assert_eq!(frames.last(), Some(&"data: [DONE]"));
+            let chunks: Vec<Value> = frames[..frames.len() - 1]
+                .iter()
+                .map(|f| serde_json::from_str(f.trim_start_matches("data: ")).unwrap())
+                .collect();
+            assert!(chunks
+                .iter()
+                .all(|c| c["object"] == "chat.completion.chunk" && c["id"] == "msg_1"));
+            assert_eq!(chunks[0]["choices"][0]["delta"]["role"], "assistant");
+            assert_eq!(chunks[1]["choices"][0]["delta"]["content"], "Hi there");
+            assert_eq!(chunks[2]["choices"][0]["finish_reason"], "stop");
+            assert_eq!(chunks.len(), if wants_usage { 4 } else { 3 });
+            if wants_usage {
+                assert_eq!(chunks[3]["usage"]["completion_tokens"], 3);
+            }
+            assert_eq!(
+                w.usage,
+                Some(Usage {
+                    input: 12,
+                    output: 3,
+                    cached_input: 0
+                })
+            );
+            assert_eq!(
+                (w.first(), w.outcome.clone(), w.answer_chars),
+                (Some(First::Content), Outcome::Completed, 8)
+            );
+        }
+        let mut w = StreamWatch::anthropic(false, 5);
+        assert!(w.on_chunk(b"event: error\ndata: {\"type\":\"error\",\"error\":{\"type\":\"overloaded_error\",\"message\":\"Overloaded\"}}\n\n").is_empty());
+        assert!(matches!(w.first(), Some(First::Error(_))));
+        let mut w = StreamWatch::anthropic(false, 5);
+        w.on_chunk(&events.as_bytes()[..events.find("event: content_block_stop").unwrap()]);
+        assert!(
+            text(w.on_end()).contains(INTERRUPTED),
+            "no message_stop: cut off"
+        );
     }
 
     #[test]

@@ -2,6 +2,7 @@
 //! kind enum (exhaustive matches, no `_` arm, so adding a kind is a compile error until every place
 //! handles it) and the policy for base URLs: https, or plain http only for loopback hosts.
 
+pub mod anthropic;
 pub mod errors;
 pub mod openai_compatible;
 
@@ -14,17 +15,20 @@ pub enum ProviderKind {
     OpenAi,
     /// Any API that speaks OpenAI's chat-completions format (Groq, Together, Mistral, vLLM, ...).
     OpenAiCompatible,
+    /// Anthropic's Messages API.
+    Anthropic,
 }
 
 impl ProviderKind {
-    pub const SUPPORTED: [&'static str; 2] = ["openai", "openai_compatible"];
+    pub const SUPPORTED: [&'static str; 3] = ["openai", "openai_compatible", "anthropic"];
     /// Kinds the product will speak; named so an operator gets a clear "not yet" rather than "unknown".
-    const PLANNED: [&'static str; 3] = ["anthropic", "gemini", "azure_openai"];
+    const PLANNED: [&'static str; 2] = ["gemini", "azure_openai"];
 
     pub fn parse(kind: &str) -> Result<ProviderKind, String> {
         match kind {
             "openai" => Ok(ProviderKind::OpenAi),
             "openai_compatible" => Ok(ProviderKind::OpenAiCompatible),
+            "anthropic" => Ok(ProviderKind::Anthropic),
             k if Self::PLANNED.contains(&k) => Err(format!(
                 "provider kind \"{k}\" is not supported by this version yet (supported: {})",
                 Self::SUPPORTED.join(", ")
@@ -40,6 +44,7 @@ impl ProviderKind {
         match self {
             ProviderKind::OpenAi => "openai",
             ProviderKind::OpenAiCompatible => "openai_compatible",
+            ProviderKind::Anthropic => "anthropic",
         }
     }
 }
@@ -111,7 +116,7 @@ mod tests {
     #[test]
     fn kinds() {
         assert_eq!(ProviderKind::parse("openai"), Ok(ProviderKind::OpenAi));
-        assert!(ProviderKind::parse("anthropic")
+        assert!(ProviderKind::parse("gemini")
             .unwrap_err()
             .contains("not supported by this version yet"));
         assert!(ProviderKind::parse("grok")

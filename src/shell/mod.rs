@@ -92,7 +92,7 @@ async fn fetch(req: Request, env: Env, ctx: Context) -> Result<Response> {
             // The record is finished when the stream ends (or cancelled if the client leaves).
             let record = Rc::new(RefCell::new(record.unwrap_or_default()));
             let (ended, when_ended) = oneshot::channel();
-            let client_stream = stream::pump(streamed, Rc::clone(&record), ended);
+            let client_stream = stream::pump(*streamed, Rc::clone(&record), ended);
             let request_log = settings.request_log;
             ctx.wait_until(async move {
                 let completed = when_ended.await.is_ok();

@@ -6,6 +6,7 @@
 //! `mock-provider listening on http://127.0.0.1:PORT` once ready. Control endpoints:
 //! `GET /__mock/requests`, `DELETE /__mock/requests`, `POST /__mock/script`, `GET /healthz`.
 
+mod anthropic;
 mod behavior;
 mod http;
 mod openai;
@@ -163,7 +164,8 @@ fn respond(
                 }
             }
         }
-        ("POST", "/v1/chat/completions") => chat(out, req, shared, api_key),
+        ("POST", "/v1/chat/completions") => chat(out, req, shared, api_key, Wire::OpenAi),
+        ("POST", "/v1/messages") => chat(out, req, shared, api_key, Wire::Anthropic),
         ("GET", "/v1/models") => {
             let body = json!({"object": "list", "data": [{"id": "mock-fast", "object": "model", "owned_by": "mock"}]});
             http::write_full(out, 200, &json_headers(), body.to_string().as_bytes()).map(|()| true)
@@ -182,11 +184,19 @@ fn now_ms() -> u128 {
         .unwrap_or(0)
 }
 
+/// Which provider's wire format a request came in (and is answered in).
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Wire {
+    OpenAi,
+    Anthropic,
+}
+
 fn chat(
     out: &mut TcpStream,
     req: &http::Request,
     shared: &Mutex<Shared>,
     api_key: Option<&str>,
+    wire: Wire,
 ) -> io::Result<bool> {
     let body: Value = serde_json::from_slice(&req.body).unwrap_or(Value::Null);
     let model = body
@@ -218,15 +228,17 @@ fn chat(
         }
     };
     if let Some(key) = api_key {
-        let sent = req.header("authorization").unwrap_or("");
-        if sent != format!("Bearer {key}") {
-            return http::write_full(
-                out,
-                401,
-                &json_headers(),
-                openai::error_body(401).to_string().as_bytes(),
-            )
-            .map(|()| true);
+        let authorised = match wire {
+            Wire::OpenAi => req.header("authorization") == Some(format!("Bearer {key}").as_str()),
+            Wire::Anthropic => req.header("x-api-key") == Some(key),
+        };
+        if !authorised {
+            let body = match wire {
+                Wire::OpenAi => openai::error_body(401),
+                Wire::Anthropic => anthropic::error_body(401, false),
+            };
+            return http::write_full(out, 401, &json_headers(), body.to_string().as_bytes())
+                .map(|()| true);
         }
     }
     thread::sleep(Duration::from_millis(behavior.delay_ms));
@@ -235,10 +247,10 @@ fn chat(
         if let Some(ra) = &behavior.retry_after {
             headers.push(("retry-after", ra.clone()));
         }
-        let body = if behavior.context_length {
-            openai::context_length_body()
-        } else {
-            openai::error_body(behavior.status)
+        let body = match (wire, behavior.context_length) {
+            (Wire::OpenAi, true) => openai::context_length_body(),
+            (Wire::OpenAi, false) => openai::error_body(behavior.status),
+            (Wire::Anthropic, ctx) => anthropic::error_body(behavior.status, ctx),
         };
         return http::write_full(out, behavior.status, &headers, body.to_string().as_bytes())
             .map(|()| true);
@@ -250,9 +262,12 @@ fn chat(
         let answer = if behavior.malformed {
             b"{\"id\": \"chatcmpl-broken\", \"choices\": [".to_vec()
         } else {
-            openai::completion(&id, created, &model, &body, &behavior)
-                .to_string()
-                .into_bytes()
+            match wire {
+                Wire::OpenAi => openai::completion(&id, created, &model, &body, &behavior),
+                Wire::Anthropic => anthropic::message(&id, &model, &body, &behavior),
+            }
+            .to_string()
+            .into_bytes()
         };
         return http::write_full(out, 200, &json_headers(), &answer).map(|()| true);
     }
@@ -269,11 +284,20 @@ fn chat(
         return http::end_chunked(out).map(|()| true);
     }
     if behavior.stream_error {
-        let ev = format!("data: {}\n\n", openai::error_body(500));
+        let ev = match wire {
+            Wire::OpenAi => format!("data: {}\n\n", openai::error_body(500)),
+            Wire::Anthropic => format!(
+                "event: error\ndata: {}\n\n",
+                anthropic::error_body(529, false)
+            ),
+        };
         http::write_chunk(out, ev.as_bytes())?;
         return http::end_chunked(out).map(|()| true);
     }
-    let events = openai::stream_events(&id, created, &model, &body, &behavior);
+    let events = match wire {
+        Wire::OpenAi => openai::stream_events(&id, created, &model, &body, &behavior),
+        Wire::Anthropic => anthropic::stream_events(&id, &model, &body, &behavior),
+    };
     for (i, ev) in events.iter().enumerate() {
         // Event 0 is the role chunk; content chunk k is event k.
         if behavior.cut_after.is_some_and(|n| i > n) {

@@ -1,0 +1,134 @@
+// Anthropic's Messages API behind the OpenAI front door, end to end through the Worker with the
+// mock speaking Anthropic's wire format: requests translated (system, images, tools, max_tokens,
+// headers), answers and streams translated back, usage and cost, and errors normalised.
+import assert from "node:assert/strict";
+import { after, before, describe, test } from "node:test";
+import { startMock, startWorker, testRules, chat, userMessage, MOCK_API_KEY } from "./harness.mjs";
+
+describe("anthropic provider", () => {
+  let mock;
+  let worker;
+  const claude = (model, extra = {}) => ({ provider: "claude", model, price_per_mtok: { input: 3, output: 15 }, ...extra });
+  before(async () => {
+    mock = await startMock();
+    const rules = testRules(mock.url, {
+      providers: {
+        mock: { kind: "openai_compatible", base_url: `${mock.url}/v1`, api_key_secret: "MOCK_API_KEY" },
+        claude: { kind: "anthropic", base_url: mock.url, api_key_secret: "MOCK_API_KEY" },
+      },
+      models: {
+        sonnet: claude("claude-sonnet"),
+        limited: claude("claude-limited+status=429+retry_after=4"),
+        busy: claude("claude-busy+status=529"),
+        huge: claude("claude-huge+context_length"),
+        streamerr: claude("claude-streamerr+stream_error"),
+        cut: claude("claude-cut+cut=3+chunks=8"),
+        fast: { provider: "mock", model: "mock-fast" },
+      },
+      routes: [
+        { name: "busy", when: { "metadata.case": "busy" }, then: { fallback: ["busy", "fast"] } },
+        { name: "streamerr", when: { "metadata.case": "streamerr" }, then: { fallback: ["streamerr", "fast"] } },
+      ],
+      default: "sonnet",
+    });
+    worker = await startWorker({ rules });
+  });
+  after(async () => {
+    await worker?.stop();
+    await mock?.stop();
+  });
+  const lastSent = async () => (await mock.requests()).at(-1);
+
+  test("a chat request becomes an Anthropic request and the answer comes back in OpenAI's shape", async () => {
+    await mock.clear();
+    const r = await chat(worker.url, {
+      model: "auto", temperature: 0.3, stop: "END",
+      messages: [
+        { role: "system", content: "Be brief." },
+        { role: "user", content: [{ type: "text", text: "What is this?" }, { type: "image_url", image_url: { url: "data:image/png;base64,iVBORw0KGgo=" } }] },
+      ],
+    });
+    assert.equal(r.status, 200, await r.clone().text());
+    assert.equal(r.headers.get("x-router-provider"), "claude");
+    const body = await r.json();
+    assert.equal(body.object, "chat.completion");
+    assert.equal(body.choices[0].message.content, "tok0 tok1 tok2 tok3 tok4 ");
+    assert.equal(body.choices[0].finish_reason, "stop");
+    assert.equal(body.usage.completion_tokens, 5);
+    const sent = await lastSent();
+    assert.equal(sent.path, "/v1/messages");
+    assert.equal(sent.headers["x-api-key"], MOCK_API_KEY);
+    assert.equal(sent.headers["anthropic-version"], "2023-06-01");
+    assert.equal(sent.headers.authorization, undefined);
+    assert.equal(sent.body.system, "Be brief.");
+    assert.equal(sent.body.max_tokens, 4096);
+    assert.deepEqual(sent.body.stop_sequences, ["END"]);
+    assert.deepEqual(sent.body.messages[0].content[1], { type: "image", source: { type: "base64", media_type: "image/png", data: "iVBORw0KGgo=" } });
+    const p = (await worker.waitForDataPoints(1)).at(-1);
+    assert.deepEqual([p.blobs[3], p.blobs[4], p.blobs[13]], ["claude", "claude-sonnet", "reported"]);
+    const cost = (body.usage.prompt_tokens * 3 + body.usage.completion_tokens * 15) / 1e6;
+    assert.ok(Math.abs(p.doubles[7] - cost) < 1e-12);
+  });
+
+  test("tools and tool calls translate both ways", async () => {
+    const r = await chat(worker.url, {
+      model: "sonnet", tool_choice: "required",
+      messages: userMessage("Weather in Paris?"),
+      tools: [{ type: "function", function: { name: "get_weather", parameters: { type: "object", properties: { city: { type: "string" } } } } }],
+    });
+    const body = await r.json();
+    assert.equal(body.choices[0].finish_reason, "tool_calls");
+    assert.deepEqual(body.choices[0].message.tool_calls[0], {
+      id: "toolu_mock_1", type: "function", function: { name: "get_weather", arguments: '{"city":"Paris"}' },
+    });
+    const sent = await lastSent();
+    assert.deepEqual(sent.body.tools[0], { name: "get_weather", input_schema: { type: "object", properties: { city: { type: "string" } } } });
+    assert.deepEqual(sent.body.tool_choice, { type: "any" });
+  });
+
+  test("a streamed answer arrives as OpenAI chunks ending in [DONE], with usage for analytics", async () => {
+    const r = await chat(worker.url, { model: "auto", stream: true, stream_options: { include_usage: true }, messages: userMessage("12345678") });
+    assert.match(r.headers.get("content-type"), /^text\/event-stream/);
+    const text = await r.text();
+    const frames = text.split("\n\n").filter(Boolean);
+    assert.equal(frames.at(-1), "data: [DONE]");
+    const chunks = frames.slice(0, -1).map((f) => JSON.parse(f.replace(/^data: /, "")));
+    assert.ok(chunks.every((c) => c.object === "chat.completion.chunk"));
+    assert.equal(chunks.map((c) => c.choices[0]?.delta?.content ?? "").join(""), "tok0 tok1 tok2 tok3 tok4 ");
+    assert.equal(chunks.at(-2).choices[0].finish_reason, "stop");
+    assert.equal(chunks.at(-1).usage.completion_tokens, 5);
+    assert.ok(!text.includes("message_start"), "no Anthropic event reaches the client");
+    const id = r.headers.get("x-router-request-id");
+    let p;
+    for (let i = 0; i < 100 && !p; i++) {
+      p = (await worker.dataPoints()).find((x) => x.blobs[9] === id);
+      if (!p) await new Promise((res) => setTimeout(res, 50));
+    }
+    assert.deepEqual([p.doubles[4], p.doubles[5], p.blobs[13]], [2, 5, "reported"]);
+  });
+
+  test("errors are normalised: 429 passes retry-after, 529 falls back, context length is named", async () => {
+    const limited = await chat(worker.url, { model: "limited", messages: userMessage() });
+    assert.equal(limited.status, 429);
+    assert.equal(limited.headers.get("retry-after"), "4");
+    assert.equal((await limited.json()).error.code, "upstream_rate_limited");
+    const busy = await chat(worker.url, { model: "auto", messages: userMessage(), metadata: { case: "busy" } });
+    assert.equal(busy.status, 200);
+    assert.equal(busy.headers.get("x-router-target"), "fast");
+    const huge = await chat(worker.url, { model: "huge", messages: userMessage() });
+    assert.equal(huge.status, 400);
+    const err = await huge.json();
+    assert.equal(err.error.code, "context_length_exceeded");
+    assert.doesNotMatch(JSON.stringify(err), /210000/, "the upstream message is not echoed");
+  });
+
+  test("an error event opening the stream falls back; a cut stream ends with an error event", async () => {
+    const r = await chat(worker.url, { model: "auto", stream: true, messages: userMessage(), metadata: { case: "streamerr" } });
+    assert.equal(r.headers.get("x-router-target"), "fast");
+    assert.ok((await r.text()).endsWith("data: [DONE]\n\n"));
+    const cut = await chat(worker.url, { model: "cut", stream: true, messages: userMessage() });
+    const text = await cut.text();
+    assert.ok(text.includes('"content":"tok0 "') && !text.includes("[DONE]"));
+    assert.match(text.trim().split("\n\n").at(-1), /stream_interrupted/);
+  });
+});
