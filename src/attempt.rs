@@ -9,7 +9,7 @@ use crate::http::{Reply, ReplyBody, Streamed};
 use crate::plan::Attempt;
 use crate::ports::{Clock, FetchError, Secrets, Upstream, UpstreamResponse};
 use crate::providers::errors::{classify_status, ErrorKind};
-use crate::providers::{anthropic, openai_compatible, ProviderKind};
+use crate::providers::{anthropic, azure_openai, openai_compatible, ProviderKind};
 use crate::request::ChatRequest;
 use crate::resilience::{parse_retry_after, Failed};
 use crate::rules::Rules;
@@ -114,6 +114,9 @@ pub async fn call<S: Secrets, U: Upstream, C: Clock>(
         ProviderKind::Anthropic => {
             anthropic::build_request(provider, attempt, chat, secret.as_ref())
         }
+        ProviderKind::AzureOpenAi => {
+            azure_openai::build_request(provider, attempt, chat, secret.as_ref())
+        }
     };
     let fetch_failure = |e: FetchError, logs: &mut Vec<String>| {
         let kind = match &e {
@@ -171,7 +174,9 @@ pub async fn call<S: Secrets, U: Upstream, C: Clock>(
             .and_then(serde_json::Value::as_bool)
             == Some(true);
         let mut watch = match provider.kind {
-            ProviderKind::OpenAi | ProviderKind::OpenAiCompatible => StreamWatch::new(wants_usage),
+            ProviderKind::OpenAi | ProviderKind::OpenAiCompatible | ProviderKind::AzureOpenAi => {
+                StreamWatch::new(wants_usage)
+            }
             ProviderKind::Anthropic => {
                 StreamWatch::anthropic(wants_usage, (sent_at / 1000.0) as u64)
             }
@@ -267,7 +272,9 @@ pub async fn call<S: Secrets, U: Upstream, C: Clock>(
     // Answers come back in OpenAI's shape: unchanged from OpenAI-compatible providers, translated
     // from the others.
     let (parsed, bytes, content_type) = match provider.kind {
-        ProviderKind::OpenAi | ProviderKind::OpenAiCompatible => (parsed, bytes, content_type),
+        ProviderKind::OpenAi | ProviderKind::OpenAiCompatible | ProviderKind::AzureOpenAi => {
+            (parsed, bytes, content_type)
+        }
         ProviderKind::Anthropic => {
             let openai = anthropic::response_to_openai(&parsed, (sent_at / 1000.0) as u64);
             let bytes = openai.to_string().into_bytes();

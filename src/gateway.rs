@@ -26,6 +26,7 @@ use std::rc::Rc;
 
 pub const CHAT_PATH: &str = "/v1/chat/completions";
 pub const EXPLAIN_PATH: &str = "/v1/router/explain";
+pub const MODELS_PATH: &str = "/v1/models";
 pub const HEALTH_PATH: &str = "/healthz";
 /// KV key of the live rules document.
 pub const DEFAULT_RULES_KEY: &str = "rules";
@@ -112,7 +113,15 @@ where
             };
             simple(reply, logs)
         }
-        (HEALTH_PATH | CHAT_PATH | EXPLAIN_PATH, _) => simple(
+        (MODELS_PATH, Method::Get) => {
+            let mut logs = Vec::new();
+            let reply = match models_steps(state, ports, settings, &req, &mut logs).await {
+                Ok(reply) => reply,
+                Err(e) => Reply::error(&e),
+            };
+            simple(reply, logs)
+        }
+        (HEALTH_PATH | CHAT_PATH | EXPLAIN_PATH | MODELS_PATH, _) => simple(
             Reply::error(&ApiError::new(
                 ErrorCode::MethodNotAllowed,
                 format!("{} does not accept this method", req.path),
@@ -170,6 +179,58 @@ where
         );
     }
     Ok((chat, Rc::clone(&loaded.rules), loaded))
+}
+
+/// `GET /v1/models`: what callers may name as `model`, in OpenAI's list shape: `auto`, the tasks
+/// of the rules, and their models.
+async fn models_steps<K, S, U, C, R>(
+    state: &State,
+    ports: &Ports<'_, K, S, U, C, R>,
+    settings: &Settings,
+    req: &Incoming,
+    logs: &mut Vec<String>,
+) -> Result<Reply<U::Body>, ApiError>
+where
+    K: KvStore,
+    U: Upstream,
+    C: Clock,
+{
+    let now = ports.clock.now_ms();
+    state
+        .keys
+        .authenticate(req, ports.kv, now, settings.cache_ttl_ms)
+        .await?;
+    let loaded = state
+        .rules
+        .get(ports.kv, &settings.rules_key, now, settings.cache_ttl_ms)
+        .await?;
+    if let Some(why) = &loaded.stale_because {
+        logs.push(
+            json!({"event": "rules_stale", "serving_version": loaded.rules.version, "reason": why})
+                .to_string(),
+        );
+    }
+    let rules = &loaded.rules;
+    let entry = |id: &str, kind: &str, extra: serde_json::Value| {
+        let mut e = json!({"id": id, "object": "model", "created": 0, "owned_by": "taskrouter", "router_kind": kind});
+        if let (Some(o), Some(x)) = (e.as_object_mut(), extra.as_object()) {
+            o.extend(x.clone());
+        }
+        e
+    };
+    let mut data = vec![entry(crate::route::AUTO, "auto", json!({}))];
+    data.extend(
+        rules
+            .classifier
+            .task_names()
+            .map(|t| entry(t, "task", json!({}))),
+    );
+    data.extend(rules.models.values().map(|m| {
+        entry(&m.name, "model", json!({"provider": m.provider, "provider_model": m.model, "context_window": m.context_window}))
+    }));
+    let mut reply = Reply::json(200, &json!({"object": "list", "data": data}));
+    reply.set_header("x-router-rules-version", rules.version.to_string());
+    Ok(reply)
 }
 
 async fn explain_steps<K, S, U, C, R>(

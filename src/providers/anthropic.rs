@@ -407,6 +407,7 @@ mod tests {
             base_url: "https://api.anthropic.com".into(),
             api_key_secret: Some("ANTHROPIC_API_KEY".into()),
             headers: Vec::new(),
+            api_version: None,
         }
     }
 

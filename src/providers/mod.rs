@@ -3,6 +3,7 @@
 //! handles it) and the policy for base URLs: https, or plain http only for loopback hosts.
 
 pub mod anthropic;
+pub mod azure_openai;
 pub mod errors;
 pub mod openai_compatible;
 
@@ -17,18 +18,22 @@ pub enum ProviderKind {
     OpenAiCompatible,
     /// Anthropic's Messages API.
     Anthropic,
+    /// Azure OpenAI deployments.
+    AzureOpenAi,
 }
 
 impl ProviderKind {
-    pub const SUPPORTED: [&'static str; 3] = ["openai", "openai_compatible", "anthropic"];
+    pub const SUPPORTED: [&'static str; 4] =
+        ["openai", "openai_compatible", "anthropic", "azure_openai"];
     /// Kinds the product will speak; named so an operator gets a clear "not yet" rather than "unknown".
-    const PLANNED: [&'static str; 2] = ["gemini", "azure_openai"];
+    const PLANNED: [&'static str; 1] = ["gemini"];
 
     pub fn parse(kind: &str) -> Result<ProviderKind, String> {
         match kind {
             "openai" => Ok(ProviderKind::OpenAi),
             "openai_compatible" => Ok(ProviderKind::OpenAiCompatible),
             "anthropic" => Ok(ProviderKind::Anthropic),
+            "azure_openai" => Ok(ProviderKind::AzureOpenAi),
             k if Self::PLANNED.contains(&k) => Err(format!(
                 "provider kind \"{k}\" is not supported by this version yet (supported: {})",
                 Self::SUPPORTED.join(", ")
@@ -45,6 +50,7 @@ impl ProviderKind {
             ProviderKind::OpenAi => "openai",
             ProviderKind::OpenAiCompatible => "openai_compatible",
             ProviderKind::Anthropic => "anthropic",
+            ProviderKind::AzureOpenAi => "azure_openai",
         }
     }
 }

@@ -62,6 +62,7 @@ mod tests {
             base_url: "https://api.groq.com/openai/v1".into(),
             api_key_secret: Some("GROQ_API_KEY".into()),
             headers: vec![("x-extra".into(), "1".into())],
+            api_version: None,
         };
         let attempt = Attempt {
             target: "fast".into(),

@@ -30,6 +30,8 @@ pub struct Provider {
     /// Name of the Worker secret holding the key; `None` for keyless local servers.
     pub api_key_secret: Option<String>,
     pub headers: Vec<(String, String)>,
+    /// The API version some providers (Azure OpenAI) put in every request.
+    pub api_version: Option<String>,
 }
 
 #[derive(Debug, Clone)]

@@ -37,7 +37,7 @@ pub struct RawRules {
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RawProvider {
-    /// `openai` or `openai_compatible`.
+    /// `openai`, `openai_compatible`, `anthropic` or `azure_openai`.
     pub kind: String,
     /// https, or plain http for loopback hosts only.
     pub base_url: String,
@@ -47,6 +47,9 @@ pub struct RawProvider {
     /// Extra headers sent to this provider on every call.
     #[serde(default)]
     pub headers: BTreeMap<String, String>,
+    /// Azure OpenAI's `api-version` (default 2024-10-21).
+    #[serde(default)]
+    pub api_version: Option<String>,
 }
 
 #[derive(Debug, Deserialize, JsonSchema)]

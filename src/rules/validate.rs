@@ -330,6 +330,14 @@ fn validate_providers(
                 );
             }
         }
+        if let Some(v) = &p.api_version {
+            let ok = !v.is_empty()
+                && v.len() <= 40
+                && v.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-');
+            if !ok {
+                errors.add(format!("{at}.api_version"), "must look like 2024-10-21");
+            }
+        }
         if let (Some(kind), Some(base_url)) = (kind, base_url) {
             let headers = p.headers.into_iter().collect();
             out.insert(
@@ -340,6 +348,7 @@ fn validate_providers(
                     base_url,
                     api_key_secret: p.api_key_secret,
                     headers,
+                    api_version: p.api_version,
                 },
             );
         }

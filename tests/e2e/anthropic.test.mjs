@@ -3,7 +3,7 @@
 // headers), answers and streams translated back, usage and cost, and errors normalised.
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
-import { startMock, startWorker, testRules, chat, userMessage, MOCK_API_KEY } from "./harness.mjs";
+import { startMock, startWorker, testRules, chat, userMessage, MOCK_API_KEY, GATEWAY_KEY } from "./harness.mjs";
 
 describe("anthropic provider", () => {
   let mock;
@@ -130,5 +130,54 @@ describe("anthropic provider", () => {
     const text = await cut.text();
     assert.ok(text.includes('"content":"tok0 "') && !text.includes("[DONE]"));
     assert.match(text.trim().split("\n\n").at(-1), /stream_interrupted/);
+  });
+});
+
+describe("azure openai provider and /v1/models", () => {
+  let mock;
+  let worker;
+  before(async () => {
+    mock = await startMock();
+    const rules = testRules(mock.url, {
+      providers: {
+        mock: { kind: "openai_compatible", base_url: `${mock.url}/v1`, api_key_secret: "MOCK_API_KEY" },
+        azure: { kind: "azure_openai", base_url: mock.url, api_key_secret: "MOCK_API_KEY", api_version: "2025-01-01-preview" },
+      },
+      models: {
+        fast: { provider: "mock", model: "mock-fast", context_window: 16384 },
+        gpt4o: { provider: "azure", model: "gpt-4o-prod" },
+      },
+      tasks: { code: { keywords: ["refactor"] } },
+      routes: [],
+      default: "gpt4o",
+    });
+    worker = await startWorker({ rules });
+  });
+  after(async () => {
+    await worker?.stop();
+    await mock?.stop();
+  });
+
+  test("requests go to the deployment URL with api-version and api-key; answers and streams come back", async () => {
+    await mock.clear();
+    const r = await chat(worker.url, { model: "auto", messages: userMessage() });
+    assert.equal(r.status, 200, await r.clone().text());
+    assert.equal((await r.json()).choices[0].message.content, "tok0 tok1 tok2 tok3 tok4 ");
+    const [sent] = await mock.requests();
+    assert.equal(sent.path, "/openai/deployments/gpt-4o-prod/chat/completions?api-version=2025-01-01-preview");
+    assert.equal(sent.headers["api-key"], MOCK_API_KEY);
+    assert.equal(sent.headers.authorization, undefined);
+    const s = await chat(worker.url, { model: "gpt4o", stream: true, messages: userMessage() });
+    assert.ok((await s.text()).endsWith("data: [DONE]\n\n"));
+  });
+
+  test("GET /v1/models lists auto, the tasks and the models, for key holders only", async () => {
+    const r = await fetch(`${worker.url}/v1/models`, { headers: { authorization: `Bearer ${GATEWAY_KEY}` } });
+    assert.equal(r.status, 200);
+    const body = await r.json();
+    assert.equal(body.object, "list");
+    assert.deepEqual(body.data.map((m) => [m.id, m.router_kind]), [["auto", "auto"], ["code", "task"], ["fast", "model"], ["gpt4o", "model"]]);
+    assert.equal(body.data.find((m) => m.id === "fast").context_window, 16384);
+    assert.equal((await fetch(`${worker.url}/v1/models`)).status, 401);
   });
 });

@@ -166,6 +166,11 @@ fn respond(
         }
         ("POST", "/v1/chat/completions") => chat(out, req, shared, api_key, Wire::OpenAi),
         ("POST", "/v1/messages") => chat(out, req, shared, api_key, Wire::Anthropic),
+        ("POST", p)
+            if p.starts_with("/openai/deployments/") && p.ends_with("/chat/completions") =>
+        {
+            chat(out, req, shared, api_key, Wire::Azure)
+        }
         ("GET", "/v1/models") => {
             let body = json!({"object": "list", "data": [{"id": "mock-fast", "object": "model", "owned_by": "mock"}]});
             http::write_full(out, 200, &json_headers(), body.to_string().as_bytes()).map(|()| true)
@@ -189,6 +194,8 @@ fn now_ms() -> u128 {
 enum Wire {
     OpenAi,
     Anthropic,
+    /// OpenAI's format at an Azure deployment URL, keyed by `api-key`.
+    Azure,
 }
 
 fn chat(
@@ -230,11 +237,12 @@ fn chat(
     if let Some(key) = api_key {
         let authorised = match wire {
             Wire::OpenAi => req.header("authorization") == Some(format!("Bearer {key}").as_str()),
+            Wire::Azure => req.header("api-key") == Some(key),
             Wire::Anthropic => req.header("x-api-key") == Some(key),
         };
         if !authorised {
             let body = match wire {
-                Wire::OpenAi => openai::error_body(401),
+                Wire::OpenAi | Wire::Azure => openai::error_body(401),
                 Wire::Anthropic => anthropic::error_body(401, false),
             };
             return http::write_full(out, 401, &json_headers(), body.to_string().as_bytes())
@@ -248,8 +256,8 @@ fn chat(
             headers.push(("retry-after", ra.clone()));
         }
         let body = match (wire, behavior.context_length) {
-            (Wire::OpenAi, true) => openai::context_length_body(),
-            (Wire::OpenAi, false) => openai::error_body(behavior.status),
+            (Wire::OpenAi | Wire::Azure, true) => openai::context_length_body(),
+            (Wire::OpenAi | Wire::Azure, false) => openai::error_body(behavior.status),
             (Wire::Anthropic, ctx) => anthropic::error_body(behavior.status, ctx),
         };
         return http::write_full(out, behavior.status, &headers, body.to_string().as_bytes())
@@ -263,7 +271,9 @@ fn chat(
             b"{\"id\": \"chatcmpl-broken\", \"choices\": [".to_vec()
         } else {
             match wire {
-                Wire::OpenAi => openai::completion(&id, created, &model, &body, &behavior),
+                Wire::OpenAi | Wire::Azure => {
+                    openai::completion(&id, created, &model, &body, &behavior)
+                }
                 Wire::Anthropic => anthropic::message(&id, &model, &body, &behavior),
             }
             .to_string()
@@ -285,7 +295,7 @@ fn chat(
     }
     if behavior.stream_error {
         let ev = match wire {
-            Wire::OpenAi => format!("data: {}\n\n", openai::error_body(500)),
+            Wire::OpenAi | Wire::Azure => format!("data: {}\n\n", openai::error_body(500)),
             Wire::Anthropic => format!(
                 "event: error\ndata: {}\n\n",
                 anthropic::error_body(529, false)
@@ -295,7 +305,7 @@ fn chat(
         return http::end_chunked(out).map(|()| true);
     }
     let events = match wire {
-        Wire::OpenAi => openai::stream_events(&id, created, &model, &body, &behavior),
+        Wire::OpenAi | Wire::Azure => openai::stream_events(&id, created, &model, &body, &behavior),
         Wire::Anthropic => anthropic::stream_events(&id, &model, &body, &behavior),
     };
     for (i, ev) in events.iter().enumerate() {

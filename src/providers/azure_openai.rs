@@ -1,0 +1,97 @@
+//! Azure OpenAI: OpenAI's wire format at a deployment URL. The provider's `base_url` is the
+//! resource endpoint (`https://<resource>.openai.azure.com`), the target's model id is the
+//! deployment name, `api_version` is the provider's, and the key goes in the `api-key` header.
+
+use super::openai_compatible;
+use crate::plan::Attempt;
+use crate::ports::{Secret, UpstreamRequest};
+use crate::request::ChatRequest;
+use crate::rules::Provider;
+
+/// Used when the provider names none.
+pub const DEFAULT_API_VERSION: &str = "2024-10-21";
+
+pub fn build_request(
+    provider: &Provider,
+    attempt: &Attempt,
+    req: &ChatRequest,
+    key: Option<&Secret>,
+) -> UpstreamRequest {
+    // The body and the streaming options are OpenAI's; only the address and the key differ.
+    let mut request = openai_compatible::build_request(provider, attempt, req, None);
+    let version = provider
+        .api_version
+        .as_deref()
+        .unwrap_or(DEFAULT_API_VERSION);
+    request.url = format!(
+        "{}/openai/deployments/{}/chat/completions?api-version={}",
+        provider.base_url,
+        encode(&attempt.model_id),
+        encode(version)
+    );
+    if let Some(key) = key {
+        request
+            .headers
+            .push(("api-key".into(), key.expose().to_string()));
+    }
+    request
+}
+
+/// Percent-encode a path segment or query value (deployment names are plain, but be safe).
+fn encode(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::http::Body;
+    use crate::providers::ProviderKind;
+    use crate::request::parse_chat;
+    use crate::rules::{builtin_retry, FallbackOn};
+    use serde_json::{json, Map, Value};
+
+    #[test]
+    fn deployment_url_version_and_key_header() {
+        let provider = Provider {
+            name: "azure".into(),
+            kind: ProviderKind::AzureOpenAi,
+            base_url: "https://acme.openai.azure.com".into(),
+            api_key_secret: Some("AZURE_KEY".into()),
+            headers: Vec::new(),
+            api_version: Some("2025-01-01-preview".into()),
+        };
+        let attempt = Attempt {
+            target: "gpt4o".into(),
+            provider: "azure".into(),
+            model_id: "gpt-4o prod".into(),
+            overrides: Map::new(),
+            retry: builtin_retry(),
+            timeout_ms: 1000,
+            fallback_on: FallbackOn::Default,
+            why: "test".into(),
+        };
+        let body =
+            json!({"model": "auto", "messages": [{"role": "user", "content": "hi"}], "seed": 3});
+        let req = parse_chat(&Body::Bytes(body.to_string().into_bytes()), None, 1 << 20).unwrap();
+        let out = build_request(&provider, &attempt, &req, Some(&Secret::new("az-key")));
+        assert_eq!(
+            out.url,
+            "https://acme.openai.azure.com/openai/deployments/gpt-4o%20prod/chat/completions?api-version=2025-01-01-preview"
+        );
+        assert!(out.headers.contains(&("api-key".into(), "az-key".into())));
+        assert!(
+            !out.headers.iter().any(|(k, _)| k == "authorization"),
+            "Azure takes api-key, not a bearer token"
+        );
+        let sent: Value = serde_json::from_slice(&out.body).unwrap();
+        assert_eq!(sent["seed"], 3);
+    }
+}
