@@ -9,7 +9,7 @@ use crate::http::{Reply, ReplyBody, Streamed};
 use crate::plan::Attempt;
 use crate::ports::{Clock, FetchError, Secrets, Upstream, UpstreamResponse};
 use crate::providers::errors::{classify_status, ErrorKind};
-use crate::providers::{anthropic, azure_openai, openai_compatible, ProviderKind};
+use crate::providers::{anthropic, azure_openai, gemini, openai_compatible, ProviderKind};
 use crate::request::ChatRequest;
 use crate::resilience::{parse_retry_after, Failed};
 use crate::rules::Rules;
@@ -117,6 +117,7 @@ pub async fn call<S: Secrets, U: Upstream, C: Clock>(
         ProviderKind::AzureOpenAi => {
             azure_openai::build_request(provider, attempt, chat, secret.as_ref())
         }
+        ProviderKind::Gemini => gemini::build_request(provider, attempt, chat, secret.as_ref()),
     };
     let fetch_failure = |e: FetchError, logs: &mut Vec<String>| {
         let kind = match &e {
@@ -180,6 +181,11 @@ pub async fn call<S: Secrets, U: Upstream, C: Clock>(
             ProviderKind::Anthropic => {
                 StreamWatch::anthropic(wants_usage, (sent_at / 1000.0) as u64)
             }
+            ProviderKind::Gemini => StreamWatch::gemini(
+                wants_usage,
+                format!("chatcmpl-gemini-{}", sent_at as u64),
+                (sent_at / 1000.0) as u64,
+            ),
         };
         let mut prefix = Vec::new();
         loop {
@@ -277,6 +283,20 @@ pub async fn call<S: Secrets, U: Upstream, C: Clock>(
         }
         ProviderKind::Anthropic => {
             let openai = anthropic::response_to_openai(&parsed, (sent_at / 1000.0) as u64);
+            let bytes = openai.to_string().into_bytes();
+            (openai, bytes, "application/json".to_string())
+        }
+        ProviderKind::Gemini => {
+            if let Some(why) = gemini::blocked(&parsed) {
+                // A refusal is a failure another target may not share, not an empty answer.
+                let error = ApiError::new(
+                    ErrorCode::ContentFiltered,
+                    format!("provider \"{}\" refused: {why}", provider.name),
+                );
+                return Err(Failure::new(error, ErrorKind::ContentFiltered));
+            }
+            let id = format!("chatcmpl-gemini-{}", sent_at as u64);
+            let openai = gemini::response_to_openai(&parsed, &id, (sent_at / 1000.0) as u64);
             let bytes = openai.to_string().into_bytes();
             (openai, bytes, "application/json".to_string())
         }

@@ -5,7 +5,15 @@
 //! reached the client into an error event the OpenAI SDKs surface, never a clean `[DONE]`.
 
 use crate::analytics::Usage;
-use crate::providers::anthropic::{StreamTranslator, Translated};
+use crate::providers::anthropic::{self, Translated};
+use crate::providers::gemini;
+
+/// Providers whose streams are not OpenAI's, as a closed set.
+#[derive(Debug)]
+enum Translator {
+    Anthropic(anthropic::StreamTranslator),
+    Gemini(gemini::StreamTranslator),
+}
 use crate::providers::errors::{classify_status, ErrorKind};
 use crate::sse::{Event, SseParser};
 use serde_json::{json, Value};
@@ -31,8 +39,8 @@ pub enum Outcome {
 #[derive(Debug)]
 pub struct StreamWatch {
     parser: SseParser,
-    /// Set when the provider streams Anthropic events, which become OpenAI chunks here.
-    anthropic: Option<StreamTranslator>,
+    /// Set when the provider streams its own events, which become OpenAI chunks here.
+    translator: Option<Translator>,
     client_wants_usage: bool,
     first: Option<First>,
     pub usage: Option<Usage>,
@@ -49,7 +57,7 @@ impl StreamWatch {
     pub fn new(client_wants_usage: bool) -> Self {
         StreamWatch {
             parser: SseParser::new(),
-            anthropic: None,
+            translator: None,
             client_wants_usage,
             first: None,
             usage: None,
@@ -61,8 +69,23 @@ impl StreamWatch {
 
     /// A watch that translates an Anthropic event stream into OpenAI chunks.
     pub fn anthropic(client_wants_usage: bool, created: u64) -> Self {
+        Self::translating(
+            client_wants_usage,
+            Translator::Anthropic(anthropic::StreamTranslator::new(created)),
+        )
+    }
+
+    /// A watch that translates a Gemini stream (`alt=sse`) into OpenAI chunks.
+    pub fn gemini(client_wants_usage: bool, id: String, created: u64) -> Self {
+        Self::translating(
+            client_wants_usage,
+            Translator::Gemini(gemini::StreamTranslator::new(id, created)),
+        )
+    }
+
+    fn translating(client_wants_usage: bool, translator: Translator) -> Self {
         StreamWatch {
-            anthropic: Some(StreamTranslator::new(created)),
+            translator: Some(translator),
             ..StreamWatch::new(client_wants_usage)
         }
     }
@@ -92,8 +115,8 @@ impl StreamWatch {
     }
 
     fn on_event(&mut self, event: Event) -> Vec<u8> {
-        if self.anthropic.is_some() {
-            return self.on_anthropic_event(event);
+        if self.translator.is_some() {
+            return self.on_translated_event(event);
         }
         let data = event.data.trim();
         if data.is_empty() {
@@ -135,7 +158,7 @@ impl StreamWatch {
         event.raw
     }
 
-    fn on_anthropic_event(&mut self, event: Event) -> Vec<u8> {
+    fn on_translated_event(&mut self, event: Event) -> Vec<u8> {
         let data = event.data.trim();
         if data.is_empty() {
             return Vec::new();
@@ -143,12 +166,13 @@ impl StreamWatch {
         let Ok(parsed) = serde_json::from_str::<Value>(data) else {
             return self.break_off("the provider sent an event that is not JSON");
         };
-        let Some(t) = self.anthropic.as_mut() else {
+        let Some(t) = self.translator.as_mut() else {
             return Vec::new();
         };
-        let translated = t.on_event(&parsed);
-        let usage = t.usage;
-        let usage_chunk = t.usage_chunk();
+        let (translated, usage, usage_chunk) = match t {
+            Translator::Anthropic(a) => (a.on_event(&parsed), a.usage, a.usage_chunk()),
+            Translator::Gemini(g) => (g.on_event(&parsed), g.usage, g.usage_chunk()),
+        };
         let frames = |chunks: &[Value]| {
             chunks
                 .iter()

@@ -97,6 +97,7 @@ pub fn classify_status(status: u16, body: &[u8]) -> ErrorKind {
         || message.contains("maximum context length")
         || message.contains("context window")
         || message.contains("prompt is too long")
+        || message.contains("exceeds the maximum number of tokens")
     {
         return ErrorKind::ContextLengthExceeded;
     }

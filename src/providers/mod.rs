@@ -5,6 +5,7 @@
 pub mod anthropic;
 pub mod azure_openai;
 pub mod errors;
+pub mod gemini;
 pub mod openai_compatible;
 
 use std::net::IpAddr;
@@ -20,13 +21,18 @@ pub enum ProviderKind {
     Anthropic,
     /// Azure OpenAI deployments.
     AzureOpenAi,
+    /// Google Gemini (generateContent).
+    Gemini,
 }
 
 impl ProviderKind {
-    pub const SUPPORTED: [&'static str; 4] =
-        ["openai", "openai_compatible", "anthropic", "azure_openai"];
-    /// Kinds the product will speak; named so an operator gets a clear "not yet" rather than "unknown".
-    const PLANNED: [&'static str; 1] = ["gemini"];
+    pub const SUPPORTED: [&'static str; 5] = [
+        "openai",
+        "openai_compatible",
+        "anthropic",
+        "azure_openai",
+        "gemini",
+    ];
 
     pub fn parse(kind: &str) -> Result<ProviderKind, String> {
         match kind {
@@ -34,10 +40,7 @@ impl ProviderKind {
             "openai_compatible" => Ok(ProviderKind::OpenAiCompatible),
             "anthropic" => Ok(ProviderKind::Anthropic),
             "azure_openai" => Ok(ProviderKind::AzureOpenAi),
-            k if Self::PLANNED.contains(&k) => Err(format!(
-                "provider kind \"{k}\" is not supported by this version yet (supported: {})",
-                Self::SUPPORTED.join(", ")
-            )),
+            "gemini" => Ok(ProviderKind::Gemini),
             k => Err(format!(
                 "unknown provider kind \"{k}\" (supported: {})",
                 Self::SUPPORTED.join(", ")
@@ -51,6 +54,7 @@ impl ProviderKind {
             ProviderKind::OpenAiCompatible => "openai_compatible",
             ProviderKind::Anthropic => "anthropic",
             ProviderKind::AzureOpenAi => "azure_openai",
+            ProviderKind::Gemini => "gemini",
         }
     }
 }
@@ -122,9 +126,7 @@ mod tests {
     #[test]
     fn kinds() {
         assert_eq!(ProviderKind::parse("openai"), Ok(ProviderKind::OpenAi));
-        assert!(ProviderKind::parse("gemini")
-            .unwrap_err()
-            .contains("not supported by this version yet"));
+        assert_eq!(ProviderKind::parse("gemini"), Ok(ProviderKind::Gemini));
         assert!(ProviderKind::parse("grok")
             .unwrap_err()
             .starts_with("unknown provider kind"));

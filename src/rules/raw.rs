@@ -37,7 +37,7 @@ pub struct RawRules {
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RawProvider {
-    /// `openai`, `openai_compatible`, `anthropic` or `azure_openai`.
+    /// `openai`, `openai_compatible`, `anthropic`, `azure_openai` or `gemini`.
     pub kind: String,
     /// https, or plain http for loopback hosts only.
     pub base_url: String,

@@ -28,6 +28,8 @@ pub struct Behavior {
     pub no_usage: bool,
     /// Answer 400 with OpenAI's context_length_exceeded error.
     pub context_length: bool,
+    /// Gemini: a 200 whose prompt was blocked for safety.
+    pub safety_block: bool,
 }
 
 impl Default for Behavior {
@@ -44,6 +46,7 @@ impl Default for Behavior {
             empty_stream: false,
             no_usage: false,
             context_length: false,
+            safety_block: false,
         }
     }
 }
@@ -78,6 +81,7 @@ impl Behavior {
                 "stream_error" => b.stream_error = true,
                 "empty_stream" => b.empty_stream = true,
                 "no_usage" => b.no_usage = true,
+                "safety_block" => b.safety_block = true,
                 "context_length" => {
                     b.context_length = true;
                     b.status = 400;

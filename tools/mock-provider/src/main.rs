@@ -8,6 +8,7 @@
 
 mod anthropic;
 mod behavior;
+mod gemini;
 mod http;
 mod openai;
 
@@ -166,6 +167,9 @@ fn respond(
         }
         ("POST", "/v1/chat/completions") => chat(out, req, shared, api_key, Wire::OpenAi),
         ("POST", "/v1/messages") => chat(out, req, shared, api_key, Wire::Anthropic),
+        ("POST", p) if p.starts_with("/v1beta/models/") && p.contains(":") => {
+            chat(out, req, shared, api_key, Wire::Gemini)
+        }
         ("POST", p)
             if p.starts_with("/openai/deployments/") && p.ends_with("/chat/completions") =>
         {
@@ -196,6 +200,27 @@ enum Wire {
     Anthropic,
     /// OpenAI's format at an Azure deployment URL, keyed by `api-key`.
     Azure,
+    /// Gemini: the model and the streaming choice are in the path, keyed by `x-goog-api-key`.
+    Gemini,
+}
+
+/// `%XX` decoding for the model segment of a Gemini path.
+fn percent_decode(s: &str) -> String {
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%' && i + 2 < bytes.len() {
+            if let Ok(b) = u8::from_str_radix(&s[i + 1..i + 3], 16) {
+                out.push(b);
+                i += 3;
+                continue;
+            }
+        }
+        out.push(bytes[i]);
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
 }
 
 fn chat(
@@ -206,11 +231,21 @@ fn chat(
     wire: Wire,
 ) -> io::Result<bool> {
     let body: Value = serde_json::from_slice(&req.body).unwrap_or(Value::Null);
-    let model = body
-        .get("model")
-        .and_then(Value::as_str)
-        .unwrap_or("")
-        .to_string();
+    let path = req.path.split('?').next().unwrap_or("");
+    let model = match wire {
+        // /v1beta/models/<model>:generateContent
+        Wire::Gemini => percent_decode(
+            path.trim_start_matches("/v1beta/models/")
+                .split(':')
+                .next()
+                .unwrap_or(""),
+        ),
+        Wire::OpenAi | Wire::Anthropic | Wire::Azure => body
+            .get("model")
+            .and_then(Value::as_str)
+            .unwrap_or("")
+            .to_string(),
+    };
     let (seq, scripted) = {
         let mut s = lock(shared);
         s.requests.push(json!({
@@ -238,12 +273,14 @@ fn chat(
         let authorised = match wire {
             Wire::OpenAi => req.header("authorization") == Some(format!("Bearer {key}").as_str()),
             Wire::Azure => req.header("api-key") == Some(key),
+            Wire::Gemini => req.header("x-goog-api-key") == Some(key),
             Wire::Anthropic => req.header("x-api-key") == Some(key),
         };
         if !authorised {
             let body = match wire {
                 Wire::OpenAi | Wire::Azure => openai::error_body(401),
                 Wire::Anthropic => anthropic::error_body(401, false),
+                Wire::Gemini => gemini::error_body(403, false),
             };
             return http::write_full(out, 401, &json_headers(), body.to_string().as_bytes())
                 .map(|()| true);
@@ -259,13 +296,19 @@ fn chat(
             (Wire::OpenAi | Wire::Azure, true) => openai::context_length_body(),
             (Wire::OpenAi | Wire::Azure, false) => openai::error_body(behavior.status),
             (Wire::Anthropic, ctx) => anthropic::error_body(behavior.status, ctx),
+            (Wire::Gemini, ctx) => gemini::error_body(behavior.status, ctx),
         };
         return http::write_full(out, behavior.status, &headers, body.to_string().as_bytes())
             .map(|()| true);
     }
     let id = format!("chatcmpl-mock-{seq}");
     let created = (now_ms() / 1000) as u64;
-    let stream = body.get("stream").and_then(Value::as_bool) == Some(true);
+    let stream = match wire {
+        Wire::Gemini => path.ends_with(":streamGenerateContent"),
+        Wire::OpenAi | Wire::Anthropic | Wire::Azure => {
+            body.get("stream").and_then(Value::as_bool) == Some(true)
+        }
+    };
     if !stream {
         let answer = if behavior.malformed {
             b"{\"id\": \"chatcmpl-broken\", \"choices\": [".to_vec()
@@ -275,6 +318,7 @@ fn chat(
                     openai::completion(&id, created, &model, &body, &behavior)
                 }
                 Wire::Anthropic => anthropic::message(&id, &model, &body, &behavior),
+                Wire::Gemini => gemini::response(&model, &body, &behavior),
             }
             .to_string()
             .into_bytes()
@@ -300,6 +344,7 @@ fn chat(
                 "event: error\ndata: {}\n\n",
                 anthropic::error_body(529, false)
             ),
+            Wire::Gemini => format!("data: {}\r\n\r\n", gemini::error_body(503, false)),
         };
         http::write_chunk(out, ev.as_bytes())?;
         return http::end_chunked(out).map(|()| true);
@@ -307,6 +352,7 @@ fn chat(
     let events = match wire {
         Wire::OpenAi | Wire::Azure => openai::stream_events(&id, created, &model, &body, &behavior),
         Wire::Anthropic => anthropic::stream_events(&id, &model, &body, &behavior),
+        Wire::Gemini => gemini::stream_events(&model, &body, &behavior),
     };
     for (i, ev) in events.iter().enumerate() {
         // Event 0 is the role chunk; content chunk k is event k.

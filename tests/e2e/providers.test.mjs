@@ -1,6 +1,6 @@
-// Anthropic's Messages API behind the OpenAI front door, end to end through the Worker with the
-// mock speaking Anthropic's wire format: requests translated (system, images, tools, max_tokens,
-// headers), answers and streams translated back, usage and cost, and errors normalised.
+// Providers behind the OpenAI front door, end to end through the Worker with the mock speaking each
+// wire format (Anthropic, Azure OpenAI, Gemini): requests translated (system, images, tools,
+// max_tokens, headers, URLs), answers and streams translated back, usage and cost, errors normalised.
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
 import { startMock, startWorker, testRules, chat, userMessage, MOCK_API_KEY, GATEWAY_KEY } from "./harness.mjs";
@@ -179,5 +179,94 @@ describe("azure openai provider and /v1/models", () => {
     assert.deepEqual(body.data.map((m) => [m.id, m.router_kind]), [["auto", "auto"], ["code", "task"], ["fast", "model"], ["gpt4o", "model"]]);
     assert.equal(body.data.find((m) => m.id === "fast").context_window, 16384);
     assert.equal((await fetch(`${worker.url}/v1/models`)).status, 401);
+  });
+});
+
+describe("gemini provider", () => {
+  let mock;
+  let worker;
+  const gem = (model, extra = {}) => ({ provider: "google", model, price_per_mtok: { input: 0.3, output: 2.5 }, ...extra });
+  before(async () => {
+    mock = await startMock();
+    const rules = testRules(mock.url, {
+      providers: {
+        mock: { kind: "openai_compatible", base_url: `${mock.url}/v1`, api_key_secret: "MOCK_API_KEY" },
+        google: { kind: "gemini", base_url: mock.url, api_key_secret: "MOCK_API_KEY" },
+      },
+      models: {
+        flash: gem("gemini-flash"),
+        blocked: gem("gemini-blocked+safety_block"),
+        limited: gem("gemini-limited+status=429"),
+        huge: gem("gemini-huge+context_length"),
+        fast: { provider: "mock", model: "mock-fast" },
+      },
+      routes: [{ name: "guarded", when: { "metadata.case": "blocked" }, then: { fallback: ["blocked", "fast"] } }],
+      default: "flash",
+    });
+    worker = await startWorker({ rules });
+  });
+  after(async () => {
+    await worker?.stop();
+    await mock?.stop();
+  });
+
+  test("generateContent: system, image and tools go in Gemini's shape; the answer comes back in OpenAI's", async () => {
+    await mock.clear();
+    const r = await chat(worker.url, {
+      model: "auto", max_tokens: 100,
+      messages: [
+        { role: "system", content: "Be brief." },
+        { role: "user", content: [{ type: "text", text: "Weather here?" }, { type: "image_url", image_url: { url: "data:image/png;base64,iVBORw0KGgo=" } }] },
+      ],
+      tools: [{ type: "function", function: { name: "get_weather", parameters: { type: "object" } } }],
+    });
+    assert.equal(r.status, 200, await r.clone().text());
+    const body = await r.json();
+    assert.equal(body.object, "chat.completion");
+    assert.equal(body.choices[0].message.content, "tok0 tok1 tok2 tok3 tok4 ");
+    assert.equal(body.choices[0].finish_reason, "tool_calls");
+    assert.equal(body.choices[0].message.tool_calls[0].function.name, "get_weather");
+    assert.equal(body.usage.completion_tokens, 5);
+    const [sent] = await mock.requests();
+    assert.equal(sent.path, "/v1beta/models/gemini-flash:generateContent");
+    assert.equal(sent.headers["x-goog-api-key"], MOCK_API_KEY);
+    assert.deepEqual(sent.body.systemInstruction, { parts: [{ text: "Be brief." }] });
+    assert.deepEqual(sent.body.contents[0].parts[1], { inline_data: { mime_type: "image/png", data: "iVBORw0KGgo=" } });
+    assert.equal(sent.body.generationConfig.maxOutputTokens, 100);
+    assert.equal(sent.body.tools[0].functionDeclarations[0].name, "get_weather");
+  });
+
+  test("streamGenerateContent: OpenAI chunks, [DONE], usage for analytics", async () => {
+    await mock.clear();
+    const r = await chat(worker.url, { model: "flash", stream: true, messages: userMessage("12345678") });
+    const text = await r.text();
+    const frames = text.split("\n\n").filter(Boolean);
+    assert.equal(frames.at(-1), "data: [DONE]");
+    const chunks = frames.slice(0, -1).map((f) => JSON.parse(f.replace(/^data: /, "")));
+    assert.equal(chunks.map((c) => c.choices[0]?.delta?.content ?? "").join(""), "tok0 tok1 tok2 tok3 tok4 ");
+    assert.equal(chunks.at(-1).choices[0].finish_reason, "stop");
+    assert.equal((await mock.requests())[0].path, "/v1beta/models/gemini-flash:streamGenerateContent?alt=sse");
+    const id = r.headers.get("x-router-request-id");
+    let p;
+    for (let i = 0; i < 100 && !p; i++) {
+      p = (await worker.dataPoints()).find((x) => x.blobs[9] === id);
+      if (!p) await new Promise((res) => setTimeout(res, 50));
+    }
+    assert.deepEqual([p.doubles[4], p.doubles[5], p.blobs[13]], [2, 5, "reported"]);
+  });
+
+  test("a safety block is an error that falls back; quota and context errors are named", async () => {
+    const guarded = await chat(worker.url, { model: "auto", messages: userMessage(), metadata: { case: "blocked" } });
+    assert.equal(guarded.status, 200);
+    assert.equal(guarded.headers.get("x-router-target"), "fast");
+    const blocked = await chat(worker.url, { model: "blocked", messages: userMessage() });
+    assert.equal(blocked.status, 400);
+    assert.equal((await blocked.json()).error.code, "content_filtered");
+    const limited = await chat(worker.url, { model: "limited", messages: userMessage() });
+    assert.equal((await limited.json()).error.code, "upstream_rate_limited");
+    const huge = await chat(worker.url, { model: "huge", messages: userMessage() });
+    const err = await huge.json();
+    assert.equal(err.error.code, "context_length_exceeded");
+    assert.doesNotMatch(JSON.stringify(err), /9000/);
   });
 });
