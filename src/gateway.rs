@@ -12,7 +12,8 @@ use crate::breaker::{Breakers, Gate};
 use crate::error::{ApiError, ErrorCode};
 use crate::explain::explain;
 use crate::facts::derive;
-use crate::http::{Incoming, Method, Reply, ReplyBody};
+use crate::front_anthropic;
+use crate::http::{Body, Incoming, Method, Reply, ReplyBody};
 use crate::plan::Random;
 use crate::ports::{Clock, KvStore, Secrets, Upstream};
 use crate::providers::errors::ErrorKind;
@@ -27,6 +28,8 @@ use std::rc::Rc;
 pub const CHAT_PATH: &str = "/v1/chat/completions";
 pub const EXPLAIN_PATH: &str = "/v1/router/explain";
 pub const MODELS_PATH: &str = "/v1/models";
+/// The Anthropic front door (Messages API).
+pub const MESSAGES_PATH: &str = "/v1/messages";
 pub const HEALTH_PATH: &str = "/healthz";
 /// KV key of the live rules document.
 pub const DEFAULT_RULES_KEY: &str = "rules";
@@ -105,6 +108,7 @@ where
             simple(Reply::json(200, &json!({"status": "ok"})), Vec::new())
         }
         (CHAT_PATH, Method::Post) => chat(state, ports, settings, req).await,
+        (MESSAGES_PATH, Method::Post) => messages(state, ports, settings, req).await,
         (EXPLAIN_PATH, Method::Post) => {
             let mut logs = Vec::new();
             let reply = match explain_steps(state, ports, settings, &req, &mut logs).await {
@@ -121,7 +125,7 @@ where
             };
             simple(reply, logs)
         }
-        (HEALTH_PATH | CHAT_PATH | EXPLAIN_PATH | MODELS_PATH, _) => simple(
+        (HEALTH_PATH | CHAT_PATH | EXPLAIN_PATH | MODELS_PATH | MESSAGES_PATH, _) => simple(
             Reply::error(&ApiError::new(
                 ErrorCode::MethodNotAllowed,
                 format!("{} does not accept this method", req.path),
@@ -255,6 +259,86 @@ where
         reply.set_header("x-router-rules-status", "stale");
     }
     Ok(reply)
+}
+
+/// `POST /v1/messages`: the Anthropic front door. The Messages request becomes a chat request,
+/// takes the same path (routing, fallback, analytics), and its answer goes back in the Messages
+/// API's shape: a message, an Anthropic event stream, or an Anthropic error.
+async fn messages<K, S, U, C, R>(
+    state: &State,
+    ports: &Ports<'_, K, S, U, C, R>,
+    settings: &Settings,
+    mut req: Incoming,
+) -> Handled<U::Body>
+where
+    K: KvStore,
+    S: Secrets,
+    U: Upstream,
+    C: Clock,
+    R: Random,
+{
+    let converted = match &req.body {
+        Body::Bytes(b) if b.len() <= settings.max_body_bytes => {
+            serde_json::from_slice::<serde_json::Value>(b)
+                .map_err(|e| {
+                    ApiError::new(
+                        ErrorCode::InvalidJson,
+                        format!("the request body is not valid JSON: {e}"),
+                    )
+                })
+                .and_then(|v| front_anthropic::request_to_openai(&v))
+        }
+        // Let the chat path report the size with its usual error.
+        Body::Bytes(_) | Body::TooLarge { .. } => Ok(serde_json::Value::Null),
+    };
+    match converted {
+        Ok(serde_json::Value::Null) => {}
+        Ok(body) => req.body = Body::Bytes(body.to_string().into_bytes()),
+        Err(e) => {
+            let mut reply = Reply::<U::Body>::error(&e);
+            reply.body = ReplyBody::Bytes(front_anthropic::error_body(&e));
+            return Handled {
+                reply,
+                record: None,
+                logs: Vec::new(),
+            };
+        }
+    }
+    let mut handled = chat(state, ports, settings, req).await;
+    let reply = &mut handled.reply;
+    let body = std::mem::replace(&mut reply.body, ReplyBody::Bytes(Vec::new()));
+    reply.body = match body {
+        ReplyBody::Stream(mut streamed) => {
+            streamed.prefix = streamed.watch.serve_anthropic_front(&streamed.prefix);
+            ReplyBody::Stream(streamed)
+        }
+        ReplyBody::Bytes(bytes) => {
+            let parsed: serde_json::Value =
+                serde_json::from_slice(&bytes).unwrap_or(serde_json::Value::Null);
+            if reply.status == 200 {
+                ReplyBody::Bytes(
+                    front_anthropic::response_from_openai(&parsed)
+                        .to_string()
+                        .into_bytes(),
+                )
+            } else {
+                let code = handled
+                    .record
+                    .as_ref()
+                    .map_or("internal_error", |r| r.outcome.as_str());
+                let message = parsed
+                    .pointer("/error/message")
+                    .and_then(serde_json::Value::as_str)
+                    .unwrap_or("");
+                ReplyBody::Bytes(front_anthropic::error_body_for_status(
+                    reply.status,
+                    code,
+                    message,
+                ))
+            }
+        }
+    };
+    handled
 }
 
 async fn chat<K, S, U, C, R>(

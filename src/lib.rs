@@ -13,6 +13,7 @@ pub mod condition;
 pub mod error;
 pub mod explain;
 pub mod facts;
+pub mod front_anthropic;
 pub mod gateway;
 pub mod http;
 pub mod plan;

@@ -5,6 +5,7 @@
 //! reached the client into an error event the OpenAI SDKs surface, never a clean `[DONE]`.
 
 use crate::analytics::Usage;
+use crate::front_anthropic::StreamAdapter;
 use crate::providers::anthropic::{self, Translated};
 use crate::providers::gemini;
 
@@ -41,6 +42,8 @@ pub struct StreamWatch {
     parser: SseParser,
     /// Set when the provider streams its own events, which become OpenAI chunks here.
     translator: Option<Translator>,
+    /// Set when the client came through the Anthropic front door: OpenAI chunks become its events.
+    front: Option<StreamAdapter>,
     client_wants_usage: bool,
     first: Option<First>,
     pub usage: Option<Usage>,
@@ -58,6 +61,7 @@ impl StreamWatch {
         StreamWatch {
             parser: SseParser::new(),
             translator: None,
+            front: None,
             client_wants_usage,
             first: None,
             usage: None,
@@ -94,8 +98,31 @@ impl StreamWatch {
         self.first
     }
 
+    /// Serve the Anthropic front door: what this watch emits from now on becomes Anthropic events
+    /// (`already` is what it emitted before, converted too). The usage chunk is kept for the
+    /// adapter, which reports it in `message_delta`.
+    pub fn serve_anthropic_front(&mut self, already: &[u8]) -> Vec<u8> {
+        let mut adapter = StreamAdapter::new();
+        let converted = adapter.on_bytes(already);
+        self.client_wants_usage = true;
+        self.front = Some(adapter);
+        converted
+    }
+
+    fn front_out(&mut self, out: Vec<u8>) -> Vec<u8> {
+        match self.front.as_mut() {
+            Some(adapter) => adapter.on_bytes(&out),
+            None => out,
+        }
+    }
+
     /// Feed upstream bytes; the bytes to send on to the client.
     pub fn on_chunk(&mut self, bytes: &[u8]) -> Vec<u8> {
+        let out = self.on_chunk_openai(bytes);
+        self.front_out(out)
+    }
+
+    fn on_chunk_openai(&mut self, bytes: &[u8]) -> Vec<u8> {
         if self.outcome != Outcome::Running {
             return Vec::new();
         }
@@ -216,18 +243,20 @@ impl StreamWatch {
     /// The upstream ended (EOF): anything still owed to the client. A stream that ends without
     /// `[DONE]` was cut off.
     pub fn on_end(&mut self) -> Vec<u8> {
-        match self.outcome {
+        let out = match self.outcome {
             Outcome::Running => self.break_off("the provider's stream ended before [DONE]"),
             Outcome::Completed | Outcome::Broken(_) => Vec::new(),
-        }
+        };
+        self.front_out(out)
     }
 
     /// The upstream broke (network error, timeout): an error event for the client.
     pub fn on_error(&mut self, why: &str) -> Vec<u8> {
-        match self.outcome {
+        let out = match self.outcome {
             Outcome::Running => self.break_off(why),
             Outcome::Completed | Outcome::Broken(_) => Vec::new(),
-        }
+        };
+        self.front_out(out)
     }
 
     fn break_off(&mut self, why: &str) -> Vec<u8> {

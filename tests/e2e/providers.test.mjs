@@ -270,3 +270,69 @@ describe("gemini provider", () => {
     assert.doesNotMatch(JSON.stringify(err), /9000/);
   });
 });
+
+describe("the Anthropic front door (POST /v1/messages)", () => {
+  let mock;
+  let worker;
+  before(async () => {
+    mock = await startMock();
+    worker = await startWorker({ rules: testRules(mock.url) });
+  });
+  after(async () => {
+    await worker?.stop();
+    await mock?.stop();
+  });
+  // As the Anthropic SDK sends it.
+  const messages = (body, key = GATEWAY_KEY, headers = {}) =>
+    fetch(`${worker.url}/v1/messages`, {
+      method: "POST",
+      headers: { "content-type": "application/json", "anthropic-version": "2023-06-01", ...(key ? { "x-api-key": key } : {}), ...headers },
+      body: typeof body === "string" ? body : JSON.stringify(body),
+    });
+
+  test("a Messages request is routed and answered in the Messages shape", async () => {
+    await mock.clear();
+    const r = await messages({ model: "auto", max_tokens: 64, system: "Be brief.", messages: [{ role: "user", content: "Hello" }] },
+                             GATEWAY_KEY, { "x-router-metadata": JSON.stringify({ plan: "pro" }) });
+    assert.equal(r.status, 200, await r.clone().text());
+    assert.equal(r.headers.get("x-router-rule"), "paid-plans");
+    const msg = await r.json();
+    assert.equal(msg.type, "message");
+    assert.equal(msg.role, "assistant");
+    assert.deepEqual(msg.content, [{ type: "text", text: "tok0 tok1 tok2 tok3 tok4 " }]);
+    assert.equal(msg.stop_reason, "end_turn");
+    assert.equal(msg.usage.output_tokens, 5);
+    const [sent] = await mock.requests();
+    assert.equal(sent.body.model, "mock-strong");
+    assert.deepEqual(sent.body.messages[0], { role: "system", content: "Be brief." });
+    assert.equal(sent.body.max_tokens, 64);
+  });
+
+  test("streams come as Anthropic events", async () => {
+    const r = await messages({ model: "auto", max_tokens: 64, stream: true, messages: [{ role: "user", content: "Hi" }] });
+    assert.equal(r.status, 200);
+    const text = await r.text();
+    const names = text.split("\n").filter((l) => l.startsWith("event: ")).map((l) => l.slice(7));
+    assert.equal(names[0], "message_start");
+    assert.equal(names.at(-1), "message_stop");
+    assert.ok(names.includes("content_block_delta") && names.includes("message_delta"));
+    assert.ok(!text.includes("[DONE]") && !text.includes("chat.completion.chunk"));
+    const deltas = text.split("\n").filter((l) => l.startsWith("data: ")).map((l) => JSON.parse(l.slice(6)));
+    assert.equal(deltas.filter((d) => d.type === "content_block_delta").map((d) => d.delta.text).join(""), "tok0 tok1 tok2 tok3 tok4 ");
+    assert.equal(deltas.find((d) => d.type === "message_delta").usage.output_tokens, 5);
+  });
+
+  test("errors come in the Messages API's shape", async () => {
+    const noKey = await messages({ model: "auto", max_tokens: 5, messages: [] }, null);
+    assert.equal(noKey.status, 401);
+    assert.deepEqual((await noKey.json()).error.type, "authentication_error");
+    const bad = await messages("{nope");
+    assert.equal(bad.status, 400);
+    const body = await bad.json();
+    assert.equal(body.type, "error");
+    assert.equal(body.error.type, "invalid_request_error");
+    const unknown = await messages({ model: "claude-9", max_tokens: 5, messages: [{ role: "user", content: "x" }] });
+    assert.equal(unknown.status, 404);
+    assert.equal((await unknown.json()).error.type, "not_found_error");
+  });
+});

@@ -1,0 +1,464 @@
+//! The Anthropic front door, `POST /v1/messages`, so the Anthropic SDK can point at the router:
+//! the Messages request becomes the internal (OpenAI-shaped) chat request, is routed like any other,
+//! and the answer (whole, streamed, or an error) is turned back into the Messages API's shape.
+
+use crate::error::{ApiError, ErrorCode};
+use crate::sse::SseParser;
+use serde_json::{json, Map, Value};
+
+/// An Anthropic Messages request as an OpenAI chat-completions body.
+pub fn request_to_openai(body: &Value) -> Result<Value, ApiError> {
+    let invalid = |m: &str| ApiError::new(ErrorCode::InvalidRequest, m.to_string());
+    let obj = body
+        .as_object()
+        .ok_or_else(|| invalid("the request body must be a JSON object"))?;
+    let mut messages = Vec::new();
+    match obj.get("system") {
+        Some(Value::String(s)) => messages.push(json!({"role": "system", "content": s})),
+        Some(Value::Array(blocks)) => {
+            let text: Vec<&str> = blocks
+                .iter()
+                .filter_map(|b| b.get("text").and_then(Value::as_str))
+                .collect();
+            messages.push(json!({"role": "system", "content": text.join("\n")}));
+        }
+        _ => {}
+    }
+    let list = obj
+        .get("messages")
+        .and_then(Value::as_array)
+        .ok_or_else(|| invalid("`messages` must be an array"))?;
+    for (i, m) in list.iter().enumerate() {
+        let role = m
+            .get("role")
+            .and_then(Value::as_str)
+            .ok_or_else(|| invalid(&format!("`messages[{i}].role` is required")))?;
+        match m.get("content") {
+            Some(Value::String(s)) => messages.push(json!({"role": role, "content": s})),
+            Some(Value::Array(blocks)) => {
+                let mut parts = Vec::new();
+                let mut calls = Vec::new();
+                for b in blocks {
+                    match b.get("type").and_then(Value::as_str) {
+                        Some("text") => parts.push(json!({"type": "text", "text": b.get("text")})),
+                        Some("image") => {
+                            let src = &b["source"];
+                            let url = match src.get("type").and_then(Value::as_str) {
+                                Some("base64") => format!(
+                                    "data:{};base64,{}",
+                                    src["media_type"].as_str().unwrap_or("image/png"),
+                                    src["data"].as_str().unwrap_or("")
+                                ),
+                                _ => src["url"].as_str().unwrap_or("").to_string(),
+                            };
+                            parts.push(json!({"type": "image_url", "image_url": {"url": url}}));
+                        }
+                        Some("tool_use") => calls.push(json!({"id": b.get("id"), "type": "function",
+                            "function": {"name": b.get("name"), "arguments": b.get("input").map_or("{}".into(), Value::to_string)}})),
+                        Some("tool_result") => {
+                            let content = match b.get("content") {
+                                Some(Value::String(s)) => s.clone(),
+                                Some(Value::Array(inner)) => inner
+                                    .iter()
+                                    .filter_map(|x| x.get("text").and_then(Value::as_str))
+                                    .collect::<Vec<_>>()
+                                    .join("\n"),
+                                _ => String::new(),
+                            };
+                            messages.push(json!({"role": "tool", "tool_call_id": b.get("tool_use_id"), "content": content}));
+                        }
+                        _ => {}
+                    }
+                }
+                if !parts.is_empty() || !calls.is_empty() {
+                    let mut msg = json!({"role": role, "content": if parts.is_empty() { Value::Null } else { Value::Array(parts) }});
+                    if !calls.is_empty() {
+                        msg["tool_calls"] = Value::Array(calls);
+                    }
+                    messages.push(msg);
+                }
+            }
+            _ => {
+                return Err(invalid(&format!(
+                    "`messages[{i}].content` must be a string or an array of blocks"
+                )))
+            }
+        }
+    }
+    let mut out = Map::new();
+    out.insert(
+        "model".into(),
+        obj.get("model").cloned().unwrap_or(Value::Null),
+    );
+    out.insert("messages".into(), Value::Array(messages));
+    for (from, to) in [
+        ("max_tokens", "max_tokens"),
+        ("temperature", "temperature"),
+        ("top_p", "top_p"),
+        ("top_k", "top_k"),
+        ("stop_sequences", "stop"),
+        ("stream", "stream"),
+        ("metadata", "metadata"),
+    ] {
+        if let Some(v) = obj.get(from) {
+            out.insert(to.into(), v.clone());
+        }
+    }
+    if let Some(user) = body.pointer("/metadata/user_id") {
+        out.insert("user".into(), user.clone());
+        out.remove("metadata");
+    }
+    if let Some(tools) = obj.get("tools").and_then(Value::as_array) {
+        let tools: Vec<Value> = tools
+            .iter()
+            .map(|t| json!({"type": "function", "function": {"name": t.get("name"), "description": t.get("description"),
+                            "parameters": t.get("input_schema")}}))
+            .collect();
+        out.insert("tools".into(), Value::Array(tools));
+    }
+    if let Some(choice) = obj.get("tool_choice") {
+        let c = match choice.get("type").and_then(Value::as_str) {
+            Some("any") => json!("required"),
+            Some("none") => json!("none"),
+            Some("tool") => json!({"type": "function", "function": {"name": choice.get("name")}}),
+            _ => json!("auto"),
+        };
+        out.insert("tool_choice".into(), c);
+    }
+    Ok(Value::Object(out))
+}
+
+fn stop_reason(finish: Option<&str>) -> Value {
+    match finish {
+        Some("length") => json!("max_tokens"),
+        Some("tool_calls" | "function_call") => json!("tool_use"),
+        Some("content_filter") => json!("refusal"),
+        Some(_) => json!("end_turn"),
+        None => Value::Null,
+    }
+}
+
+/// An OpenAI chat completion as an Anthropic message.
+pub fn response_from_openai(c: &Value) -> Value {
+    let msg = c
+        .pointer("/choices/0/message")
+        .cloned()
+        .unwrap_or(Value::Null);
+    let mut content = Vec::new();
+    if let Some(text) = msg
+        .get("content")
+        .and_then(Value::as_str)
+        .filter(|t| !t.is_empty())
+    {
+        content.push(json!({"type": "text", "text": text}));
+    }
+    for call in msg
+        .get("tool_calls")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+    {
+        let args = call
+            .pointer("/function/arguments")
+            .and_then(Value::as_str)
+            .unwrap_or("{}");
+        content.push(json!({"type": "tool_use", "id": call.get("id"), "name": call.pointer("/function/name"),
+                            "input": serde_json::from_str::<Value>(args).unwrap_or_else(|_| json!({}))}));
+    }
+    let cached = c
+        .pointer("/usage/prompt_tokens_details/cached_tokens")
+        .and_then(Value::as_u64)
+        .unwrap_or(0);
+    let prompt = c
+        .pointer("/usage/prompt_tokens")
+        .and_then(Value::as_u64)
+        .unwrap_or(0);
+    json!({
+        "id": c.get("id"), "type": "message", "role": "assistant", "model": c.get("model"),
+        "content": content,
+        "stop_reason": stop_reason(c.pointer("/choices/0/finish_reason").and_then(Value::as_str)),
+        "stop_sequence": null,
+        "usage": {"input_tokens": prompt.saturating_sub(cached), "cache_read_input_tokens": cached,
+                  "output_tokens": c.pointer("/usage/completion_tokens").and_then(Value::as_u64).unwrap_or(0)},
+    })
+}
+
+/// An error in the Messages API's shape (our code kept alongside, for SDK users who log it).
+pub fn error_body(err: &ApiError) -> Vec<u8> {
+    error_body_for_status(err.status(), err.code.code(), &err.message)
+}
+
+/// The same, from a status, our code and message (an error the chat path already produced).
+pub fn error_body_for_status(status: u16, code: &str, message: &str) -> Vec<u8> {
+    let kind = match status {
+        401 => "authentication_error",
+        403 => "permission_error",
+        404 => "not_found_error",
+        413 => "request_too_large",
+        429 => "rate_limit_error",
+        503 => "overloaded_error",
+        400..=499 => "invalid_request_error",
+        _ => "api_error",
+    };
+    json!({"type": "error", "error": {"type": kind, "message": message, "code": code}})
+        .to_string()
+        .into_bytes()
+}
+
+/// Turns the router's OpenAI stream into Anthropic's events, as the last stage of the stream watch.
+#[derive(Debug, Default)]
+pub struct StreamAdapter {
+    parser: SseParser,
+    started: bool,
+    /// The open content block: its index, and whether it is text.
+    open: Option<(usize, bool)>,
+    next_index: usize,
+    /// OpenAI tool-call index -> Anthropic block index.
+    tool_blocks: Vec<(u64, usize)>,
+    stop: Option<Value>,
+    output_tokens: u64,
+    finished: bool,
+}
+
+fn event(name: &str, data: Value) -> String {
+    format!("event: {name}\ndata: {data}\n\n")
+}
+
+impl StreamAdapter {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    fn close_block(&mut self, out: &mut String) {
+        if let Some((index, _)) = self.open.take() {
+            out.push_str(&event(
+                "content_block_stop",
+                json!({"type": "content_block_stop", "index": index}),
+            ));
+        }
+    }
+
+    fn finish(&mut self, out: &mut String) {
+        if self.finished {
+            return;
+        }
+        self.finished = true;
+        self.close_block(out);
+        out.push_str(&event("message_delta", json!({"type": "message_delta",
+            "delta": {"stop_reason": self.stop.clone().unwrap_or(json!("end_turn")), "stop_sequence": null},
+            "usage": {"output_tokens": self.output_tokens}})));
+        out.push_str(&event("message_stop", json!({"type": "message_stop"})));
+    }
+
+    /// OpenAI SSE bytes in, Anthropic SSE bytes out.
+    pub fn on_bytes(&mut self, bytes: &[u8]) -> Vec<u8> {
+        let mut out = String::new();
+        let events = self.parser.push(bytes).unwrap_or_default();
+        for e in events {
+            let data = e.data.trim();
+            if data.is_empty() {
+                continue;
+            }
+            if data == "[DONE]" {
+                self.finish(&mut out);
+                continue;
+            }
+            let Ok(chunk) = serde_json::from_str::<Value>(data) else {
+                continue;
+            };
+            if let Some(err) = chunk.get("error") {
+                out.push_str(&event(
+                    "error",
+                    json!({"type": "error", "error": {"type": "api_error",
+                    "message": err.get("message"), "code": err.get("code")}}),
+                ));
+                continue;
+            }
+            if !self.started {
+                self.started = true;
+                out.push_str(&event("message_start", json!({"type": "message_start", "message": {
+                    "id": chunk.get("id"), "type": "message", "role": "assistant", "model": chunk.get("model"),
+                    "content": [], "stop_reason": null, "stop_sequence": null,
+                    "usage": {"input_tokens": 0, "output_tokens": 0}}})));
+            }
+            if let Some(u) = chunk.get("usage").filter(|u| !u.is_null()) {
+                self.output_tokens = u
+                    .get("completion_tokens")
+                    .and_then(Value::as_u64)
+                    .unwrap_or(self.output_tokens);
+            }
+            let Some(choice) = chunk.pointer("/choices/0") else {
+                continue;
+            };
+            let delta = &choice["delta"];
+            if let Some(text) = delta
+                .get("content")
+                .and_then(Value::as_str)
+                .filter(|t| !t.is_empty())
+            {
+                if !matches!(self.open, Some((_, true))) {
+                    self.close_block(&mut out);
+                    let index = self.next_index;
+                    self.next_index += 1;
+                    self.open = Some((index, true));
+                    out.push_str(&event(
+                        "content_block_start",
+                        json!({"type": "content_block_start", "index": index,
+                        "content_block": {"type": "text", "text": ""}}),
+                    ));
+                }
+                let index = self.open.map_or(0, |(i, _)| i);
+                out.push_str(&event(
+                    "content_block_delta",
+                    json!({"type": "content_block_delta", "index": index,
+                    "delta": {"type": "text_delta", "text": text}}),
+                ));
+            }
+            for call in delta
+                .get("tool_calls")
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+            {
+                let k = call.get("index").and_then(Value::as_u64).unwrap_or(0);
+                let index = match self.tool_blocks.iter().find(|(t, _)| *t == k) {
+                    Some((_, i)) => *i,
+                    None => {
+                        self.close_block(&mut out);
+                        let index = self.next_index;
+                        self.next_index += 1;
+                        self.tool_blocks.push((k, index));
+                        self.open = Some((index, false));
+                        out.push_str(&event("content_block_start", json!({"type": "content_block_start", "index": index,
+                            "content_block": {"type": "tool_use", "id": call.get("id"), "name": call.pointer("/function/name"), "input": {}}})));
+                        index
+                    }
+                };
+                if let Some(args) = call
+                    .pointer("/function/arguments")
+                    .and_then(Value::as_str)
+                    .filter(|a| !a.is_empty())
+                {
+                    out.push_str(&event(
+                        "content_block_delta",
+                        json!({"type": "content_block_delta", "index": index,
+                        "delta": {"type": "input_json_delta", "partial_json": args}}),
+                    ));
+                }
+            }
+            if let Some(f) = choice.get("finish_reason").and_then(Value::as_str) {
+                self.stop = Some(stop_reason(Some(f)));
+            }
+        }
+        out.into_bytes()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn messages_requests_become_chat_requests() {
+        let req = json!({
+            "model": "auto", "max_tokens": 256, "system": "Be brief.", "stop_sequences": ["END"], "stream": true,
+            "metadata": {"user_id": "u-9"},
+            "messages": [
+                {"role": "user", "content": [{"type": "text", "text": "Look"},
+                                              {"type": "image", "source": {"type": "base64", "media_type": "image/png", "data": "AAA"}}]},
+                {"role": "assistant", "content": [{"type": "tool_use", "id": "toolu_1", "name": "f", "input": {"a": 1}}]},
+                {"role": "user", "content": [{"type": "tool_result", "tool_use_id": "toolu_1", "content": "done"}]}
+            ],
+            "tools": [{"name": "f", "description": "does f", "input_schema": {"type": "object"}}],
+            "tool_choice": {"type": "tool", "name": "f"}
+        });
+        let out = request_to_openai(&req).unwrap();
+        assert_eq!(
+            out,
+            json!({
+                "model": "auto", "max_tokens": 256, "stop": ["END"], "stream": true, "user": "u-9",
+                "messages": [
+                    {"role": "system", "content": "Be brief."},
+                    {"role": "user", "content": [{"type": "text", "text": "Look"}, {"type": "image_url", "image_url": {"url": "data:image/png;base64,AAA"}}]},
+                    {"role": "assistant", "content": null, "tool_calls": [{"id": "toolu_1", "type": "function", "function": {"name": "f", "arguments": "{\"a\":1}"}}]},
+                    {"role": "tool", "tool_call_id": "toolu_1", "content": "done"}
+                ],
+                "tools": [{"type": "function", "function": {"name": "f", "description": "does f", "parameters": {"type": "object"}}}],
+                "tool_choice": {"type": "function", "function": {"name": "f"}}
+            })
+        );
+        assert_eq!(
+            request_to_openai(&json!({"messages": "x"}))
+                .unwrap_err()
+                .code,
+            ErrorCode::InvalidRequest
+        );
+    }
+
+    #[test]
+    fn completions_become_messages() {
+        let c = json!({"id": "chatcmpl-1", "model": "m", "choices": [{"message": {"content": "Hi", "tool_calls": [
+            {"id": "call_1", "function": {"name": "f", "arguments": "{\"a\":1}"}}]}, "finish_reason": "tool_calls"}],
+            "usage": {"prompt_tokens": 10, "completion_tokens": 3, "prompt_tokens_details": {"cached_tokens": 4}}});
+        assert_eq!(
+            response_from_openai(&c),
+            json!({
+                "id": "chatcmpl-1", "type": "message", "role": "assistant", "model": "m",
+                "content": [{"type": "text", "text": "Hi"}, {"type": "tool_use", "id": "call_1", "name": "f", "input": {"a": 1}}],
+                "stop_reason": "tool_use", "stop_sequence": null,
+                "usage": {"input_tokens": 6, "cache_read_input_tokens": 4, "output_tokens": 3}
+            })
+        );
+        let e = error_body(&ApiError::new(ErrorCode::UpstreamRateLimited, "slow down"));
+        let v: Value = serde_json::from_slice(&e).unwrap();
+        assert_eq!(v["error"]["type"], "rate_limit_error");
+    }
+
+    #[test]
+    fn openai_streams_become_anthropic_events() {
+        let mut a = StreamAdapter::new();
+        let input = concat!(
+            "data: {\"id\":\"c1\",\"model\":\"m\",\"choices\":[{\"delta\":{\"role\":\"assistant\",\"content\":\"\"}}]}\n\n",
+            "data: {\"id\":\"c1\",\"choices\":[{\"delta\":{\"content\":\"Hel\"}}]}\n\n",
+            "data: {\"id\":\"c1\",\"choices\":[{\"delta\":{\"content\":\"lo\"}}]}\n\n",
+            "data: {\"id\":\"c1\",\"choices\":[{\"delta\":{\"tool_calls\":[{\"index\":0,\"id\":\"call_1\",\"function\":{\"name\":\"f\",\"arguments\":\"\"}}]}}]}\n\n",
+            "data: {\"id\":\"c1\",\"choices\":[{\"delta\":{\"tool_calls\":[{\"index\":0,\"function\":{\"arguments\":\"{}\"}}]}}]}\n\n",
+            "data: {\"id\":\"c1\",\"choices\":[{\"delta\":{},\"finish_reason\":\"tool_calls\"}]}\n\n",
+            "data: {\"id\":\"c1\",\"choices\":[],\"usage\":{\"prompt_tokens\":5,\"completion_tokens\":7}}\n\n",
+            "data: [DONE]\n\n",
+        );
+        let out = String::from_utf8(a.on_bytes(input.as_bytes())).unwrap();
+        let names: Vec<&str> = out
+            .lines()
+            .filter_map(|l| l.strip_prefix("event: "))
+            .collect();
+        assert_eq!(
+            names,
+            [
+                "message_start",
+                "content_block_start",
+                "content_block_delta",
+                "content_block_delta",
+                "content_block_stop",
+                "content_block_start",
+                "content_block_delta",
+                "content_block_stop",
+                "message_delta",
+                "message_stop"
+            ]
+        );
+        assert!(out.contains("\"stop_reason\":\"tool_use\""));
+        assert!(out.contains("\"output_tokens\":7"));
+        assert!(out.contains("\"partial_json\":\"{}\""));
+        let mut b = StreamAdapter::new();
+        let err = String::from_utf8(b.on_bytes(
+            b"data: {\"error\":{\"message\":\"broke\",\"code\":\"stream_interrupted\"}}\n\n",
+        ))
+        .unwrap();
+        assert!(
+            err.starts_with("event: error\n")
+                && err.contains("stream_interrupted")
+                && !err.contains("message_stop")
+        );
+    }
+}
