@@ -9,11 +9,11 @@ use crate::http::{Reply, ReplyBody, Streamed};
 use crate::plan::Attempt;
 use crate::ports::{Clock, FetchError, Secrets, Upstream, UpstreamResponse};
 use crate::providers::errors::{classify_status, ErrorKind};
-use crate::providers::{anthropic, azure_openai, gemini, openai_compatible, ProviderKind};
+use crate::providers::{self, ProviderKind};
 use crate::request::ChatRequest;
 use crate::resilience::{parse_retry_after, Failed};
 use crate::rules::Rules;
-use crate::stream::{First, StreamWatch};
+use crate::stream::First;
 
 /// Why a call failed: what resilience decides on, and what the client is told.
 #[derive(Debug)]
@@ -107,18 +107,7 @@ pub async fn call<S: Secrets, U: Upstream, C: Clock>(
             )
         })?),
     };
-    let request = match provider.kind {
-        ProviderKind::OpenAi | ProviderKind::OpenAiCompatible => {
-            openai_compatible::build_request(provider, attempt, chat, secret.as_ref())
-        }
-        ProviderKind::Anthropic => {
-            anthropic::build_request(provider, attempt, chat, secret.as_ref())
-        }
-        ProviderKind::AzureOpenAi => {
-            azure_openai::build_request(provider, attempt, chat, secret.as_ref())
-        }
-        ProviderKind::Gemini => gemini::build_request(provider, attempt, chat, secret.as_ref()),
-    };
+    let request = providers::build_request(provider, attempt, chat, secret.as_ref());
     let fetch_failure = |e: FetchError, logs: &mut Vec<String>| {
         let kind = match &e {
             FetchError::Timeout => ErrorKind::Timeout,
@@ -174,19 +163,12 @@ pub async fn call<S: Secrets, U: Upstream, C: Clock>(
             .and_then(|o| o.get("include_usage"))
             .and_then(serde_json::Value::as_bool)
             == Some(true);
-        let mut watch = match provider.kind {
-            ProviderKind::OpenAi | ProviderKind::OpenAiCompatible | ProviderKind::AzureOpenAi => {
-                StreamWatch::new(wants_usage)
-            }
-            ProviderKind::Anthropic => {
-                StreamWatch::anthropic(wants_usage, (sent_at / 1000.0) as u64)
-            }
-            ProviderKind::Gemini => StreamWatch::gemini(
-                wants_usage,
-                format!("chatcmpl-gemini-{}", sent_at as u64),
-                (sent_at / 1000.0) as u64,
-            ),
-        };
+        let mut watch = providers::stream_watch(
+            provider.kind,
+            wants_usage,
+            &format!("chatcmpl-{}", sent_at as u64),
+            (sent_at / 1000.0) as u64,
+        );
         let mut prefix = Vec::new();
         loop {
             match ports
@@ -281,22 +263,11 @@ pub async fn call<S: Secrets, U: Upstream, C: Clock>(
         ProviderKind::OpenAi | ProviderKind::OpenAiCompatible | ProviderKind::AzureOpenAi => {
             (parsed, bytes, content_type)
         }
-        ProviderKind::Anthropic => {
-            let openai = anthropic::response_to_openai(&parsed, (sent_at / 1000.0) as u64);
-            let bytes = openai.to_string().into_bytes();
-            (openai, bytes, "application/json".to_string())
-        }
-        ProviderKind::Gemini => {
-            if let Some(why) = gemini::blocked(&parsed) {
-                // A refusal is a failure another target may not share, not an empty answer.
-                let error = ApiError::new(
-                    ErrorCode::ContentFiltered,
-                    format!("provider \"{}\" refused: {why}", provider.name),
-                );
-                return Err(Failure::new(error, ErrorKind::ContentFiltered));
-            }
-            let id = format!("chatcmpl-gemini-{}", sent_at as u64);
-            let openai = gemini::response_to_openai(&parsed, &id, (sent_at / 1000.0) as u64);
+        ProviderKind::Anthropic | ProviderKind::Gemini => {
+            let id = format!("chatcmpl-{}", sent_at as u64);
+            let openai =
+                providers::answer_to_openai(provider, parsed, &id, (sent_at / 1000.0) as u64)
+                    .map_err(|(error, kind)| Failure::new(error, kind))?;
             let bytes = openai.to_string().into_bytes();
             (openai, bytes, "application/json".to_string())
         }

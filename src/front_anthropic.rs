@@ -395,6 +395,63 @@ mod tests {
         );
     }
 
+    /// A Messages request in through the front door and out through the Anthropic provider, and a
+    /// Messages answer back the other way, come out as they went in.
+    #[test]
+    fn round_trips_through_the_anthropic_provider() {
+        use crate::http::Body;
+        use crate::plan::Attempt;
+        use crate::providers::{anthropic, ProviderKind};
+        use crate::request::parse_chat;
+        use crate::rules::{builtin_retry, FallbackOn, Provider};
+        let original = json!({
+            "model": "claude-sonnet-4-5", "max_tokens": 512, "system": "Be brief.", "temperature": 0.5,
+            "stop_sequences": ["END"], "metadata": {"user_id": "u-1"},
+            "messages": [
+                {"role": "user", "content": [{"type": "text", "text": "Look"},
+                                              {"type": "image", "source": {"type": "base64", "media_type": "image/png", "data": "AAA"}}]},
+                {"role": "assistant", "content": [{"type": "text", "text": "Calling."},
+                                                   {"type": "tool_use", "id": "toolu_1", "name": "f", "input": {"a": 1}}]},
+                {"role": "user", "content": [{"type": "tool_result", "tool_use_id": "toolu_1", "content": "done"}]}
+            ],
+            "tools": [{"name": "f", "description": "does f", "input_schema": {"type": "object"}}],
+            "tool_choice": {"type": "tool", "name": "f"}
+        });
+        let openai = request_to_openai(&original).unwrap();
+        let chat =
+            parse_chat(&Body::Bytes(openai.to_string().into_bytes()), None, 1 << 20).unwrap();
+        let provider = Provider {
+            name: "a".into(),
+            kind: ProviderKind::Anthropic,
+            base_url: "https://api.anthropic.com".into(),
+            api_key_secret: None,
+            headers: Vec::new(),
+            api_version: None,
+        };
+        let attempt = Attempt {
+            target: "m".into(),
+            provider: "a".into(),
+            model_id: "claude-sonnet-4-5".into(),
+            overrides: Map::new(),
+            retry: builtin_retry(),
+            timeout_ms: 1000,
+            fallback_on: FallbackOn::Default,
+            why: "t".into(),
+        };
+        let sent: Value = serde_json::from_slice(
+            &anthropic::build_request(&provider, &attempt, &chat, None).body,
+        )
+        .unwrap();
+        assert_eq!(sent, original);
+
+        let answer = json!({"id": "msg_1", "type": "message", "role": "assistant", "model": "claude-sonnet-4-5",
+            "content": [{"type": "text", "text": "Hi"}, {"type": "tool_use", "id": "toolu_2", "name": "f", "input": {"b": 2}}],
+            "stop_reason": "tool_use", "stop_sequence": null,
+            "usage": {"input_tokens": 10, "cache_read_input_tokens": 0, "output_tokens": 4}});
+        let back = response_from_openai(&anthropic::response_to_openai(&answer, 0));
+        assert_eq!(back, answer);
+    }
+
     #[test]
     fn completions_become_messages() {
         let c = json!({"id": "chatcmpl-1", "model": "m", "choices": [{"message": {"content": "Hi", "tool_calls": [

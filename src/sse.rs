@@ -155,6 +155,63 @@ mod tests {
         assert_eq!(got[0].data, "héllo ✓");
     }
 
+    /// Seeded fuzzing: SSE-like garbage in random chunkings never panics the parser or any kind of
+    /// stream watch, and the parser loses no byte (events' raw bytes plus what is pending = input).
+    #[test]
+    fn random_input_in_random_chunks() {
+        use crate::plan::{Random, SeededRandom};
+        use crate::providers::ProviderKind;
+        const PIECES: [&str; 14] = [
+            "data: ",
+            "event: ",
+            "\n",
+            "\r",
+            "\r\n",
+            "{",
+            "}",
+            "\"",
+            "[DONE]",
+            "é✓",
+            ":",
+            "error",
+            "{\"choices\":[{\"delta\":{\"content\":\"x\"}}]}",
+            "{\"type\":\"message_start\",\"message\":{}}",
+        ];
+        let rng = SeededRandom::new(2024);
+        let pick = |n: usize| (rng.next_f64() * n as f64) as usize % n;
+        for _ in 0..2000 {
+            let input: String = (0..pick(60)).map(|_| PIECES[pick(PIECES.len())]).collect();
+            let bytes = input.as_bytes();
+            let mut parser = SseParser::new();
+            let kinds = [
+                ProviderKind::OpenAi,
+                ProviderKind::Anthropic,
+                ProviderKind::Gemini,
+            ];
+            let mut watches: Vec<_> = kinds
+                .iter()
+                .map(|k| crate::providers::stream_watch(*k, pick(2) == 1, "c", 0))
+                .collect();
+            let mut raw = Vec::new();
+            let mut at = 0;
+            while at < bytes.len() {
+                let end = (at + 1 + pick(9)).min(bytes.len());
+                for e in parser.push(&bytes[at..end]).unwrap() {
+                    raw.extend(e.raw);
+                }
+                for w in &mut watches {
+                    w.on_chunk(&bytes[at..end]);
+                }
+                at = end;
+            }
+            raw.extend_from_slice(parser.pending());
+            assert_eq!(raw, bytes, "lossless for {input:?}");
+            for w in &mut watches {
+                w.on_end();
+            }
+        }
+    }
+
     #[test]
     fn incomplete_and_oversized() {
         let mut p = SseParser::new();

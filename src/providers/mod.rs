@@ -8,8 +8,75 @@ pub mod errors;
 pub mod gemini;
 pub mod openai_compatible;
 
+use crate::error::{ApiError, ErrorCode};
+use crate::plan::Attempt;
+use crate::ports::{Secret, UpstreamRequest};
+use crate::request::ChatRequest;
+use crate::rules::Provider;
+use crate::stream::StreamWatch;
+use errors::ErrorKind;
+use serde_json::Value;
 use std::net::IpAddr;
 use url::{Host, Url};
+
+/// The provider request for one attempt, in the provider's wire format.
+pub fn build_request(
+    provider: &Provider,
+    attempt: &Attempt,
+    chat: &ChatRequest,
+    key: Option<&Secret>,
+) -> UpstreamRequest {
+    match provider.kind {
+        ProviderKind::OpenAi | ProviderKind::OpenAiCompatible => {
+            openai_compatible::build_request(provider, attempt, chat, key)
+        }
+        ProviderKind::Anthropic => anthropic::build_request(provider, attempt, chat, key),
+        ProviderKind::AzureOpenAi => azure_openai::build_request(provider, attempt, chat, key),
+        ProviderKind::Gemini => gemini::build_request(provider, attempt, chat, key),
+    }
+}
+
+/// A provider's whole answer in OpenAI's shape (`id` and `created` for kinds that carry none), or
+/// the failure it really is (a Gemini safety block).
+pub fn answer_to_openai(
+    provider: &Provider,
+    answer: Value,
+    id: &str,
+    created: u64,
+) -> Result<Value, (ApiError, ErrorKind)> {
+    match provider.kind {
+        ProviderKind::OpenAi | ProviderKind::OpenAiCompatible | ProviderKind::AzureOpenAi => {
+            Ok(answer)
+        }
+        ProviderKind::Anthropic => Ok(anthropic::response_to_openai(&answer, created)),
+        ProviderKind::Gemini => match gemini::blocked(&answer) {
+            Some(why) => Err((
+                ApiError::new(
+                    ErrorCode::ContentFiltered,
+                    format!("provider \"{}\" refused: {why}", provider.name),
+                ),
+                ErrorKind::ContentFiltered,
+            )),
+            None => Ok(gemini::response_to_openai(&answer, id, created)),
+        },
+    }
+}
+
+/// The watch for a streamed answer from this kind of provider.
+pub fn stream_watch(
+    kind: ProviderKind,
+    client_wants_usage: bool,
+    id: &str,
+    created: u64,
+) -> StreamWatch {
+    match kind {
+        ProviderKind::OpenAi | ProviderKind::OpenAiCompatible | ProviderKind::AzureOpenAi => {
+            StreamWatch::new(client_wants_usage)
+        }
+        ProviderKind::Anthropic => StreamWatch::anthropic(client_wants_usage, created),
+        ProviderKind::Gemini => StreamWatch::gemini(client_wants_usage, id.to_string(), created),
+    }
+}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ProviderKind {

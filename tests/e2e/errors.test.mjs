@@ -115,6 +115,10 @@ describe("failing providers", () => {
     ["mock-x+status=503", 502, "upstream_error", null],
     ["mock-x+status=400", 400, "upstream_rejected_request", null],
     ["mock-x+malformed", 502, "upstream_error", null],
+    ["mock-x+status=401", 502, "upstream_auth_failed", null],
+    ["mock-x+status=403", 502, "upstream_auth_failed", null],
+    ["mock-x+status=404", 400, "upstream_rejected_request", null],
+    ["mock-x+context_length", 400, "context_length_exceeded", null],
   ];
   for (const [model, status, code, retryAfter] of table) {
     test(`${model} -> ${status} ${code}`, async () => {
