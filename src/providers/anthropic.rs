@@ -11,6 +11,9 @@ use crate::rules::Provider;
 use serde_json::{json, Map, Value};
 
 pub const API_VERSION: &str = "2023-06-01";
+/// The tool that carries `response_format` (JSON output) to Anthropic, which has no such parameter:
+/// the answer is this tool's input, returned to the caller as the message content.
+pub const JSON_TOOL: &str = "router_json_output";
 /// Anthropic requires `max_tokens`; used when the caller gives none.
 pub const DEFAULT_MAX_TOKENS: u64 = 4096;
 
@@ -191,6 +194,31 @@ pub fn build_request(
     if let Some(user) = src.get("user").and_then(Value::as_str) {
         body.insert("metadata".into(), json!({"user_id": user}));
     }
+    // JSON output, as Anthropic documents it: a tool whose input is the answer, forced.
+    let format = src.get("response_format");
+    let schema = match format.and_then(|f| f.get("type")).and_then(Value::as_str) {
+        Some("json_object") => Some(json!({"type": "object"})),
+        Some("json_schema") => Some(
+            format
+                .and_then(|f| f.pointer("/json_schema/schema"))
+                .cloned()
+                .unwrap_or_else(|| json!({"type": "object"})),
+        ),
+        _ => None,
+    };
+    if let Some(schema) = schema {
+        let tool = json!({"name": JSON_TOOL, "description": "Give the answer as JSON matching this schema.", "input_schema": schema});
+        match body.get_mut("tools").and_then(Value::as_array_mut) {
+            Some(tools) => tools.push(tool),
+            None => {
+                body.insert("tools".into(), json!([tool]));
+            }
+        }
+        body.insert(
+            "tool_choice".into(),
+            json!({"type": "tool", "name": JSON_TOOL}),
+        );
+    }
     if req.stream {
         body.insert("stream".into(), Value::Bool(true));
     }
@@ -245,6 +273,7 @@ fn openai_usage(u: Usage) -> Value {
 pub fn response_to_openai(msg: &Value, created: u64) -> Value {
     let mut text = String::new();
     let mut calls = Vec::new();
+    let mut json_answer = false;
     for block in msg
         .get("content")
         .and_then(Value::as_array)
@@ -253,6 +282,11 @@ pub fn response_to_openai(msg: &Value, created: u64) -> Value {
     {
         match block.get("type").and_then(Value::as_str) {
             Some("text") => text.push_str(block.get("text").and_then(Value::as_str).unwrap_or("")),
+            Some("tool_use") if block.get("name").and_then(Value::as_str) == Some(JSON_TOOL) => {
+                // In JSON mode the answer is the JSON alone, whatever text came before it.
+                text = block.get("input").map_or("{}".into(), Value::to_string);
+                json_answer = true;
+            }
             Some("tool_use") => calls.push(json!({
                 "id": block.get("id"), "type": "function",
                 "function": {"name": block.get("name"), "arguments": block.get("input").map_or("{}".into(), Value::to_string)}
@@ -260,6 +294,7 @@ pub fn response_to_openai(msg: &Value, created: u64) -> Value {
             _ => {}
         }
     }
+    let calls_empty = calls.is_empty();
     let mut message = json!({"role": "assistant", "content": if text.is_empty() && !calls.is_empty() { Value::Null } else { Value::String(text) }});
     if !calls.is_empty() {
         message["tool_calls"] = Value::Array(calls);
@@ -270,7 +305,8 @@ pub fn response_to_openai(msg: &Value, created: u64) -> Value {
         "created": created,
         "model": msg.get("model").cloned().unwrap_or(Value::Null),
         "choices": [{"index": 0, "message": message, "logprobs": null,
-                     "finish_reason": finish_reason(msg.get("stop_reason").and_then(Value::as_str))}],
+                     "finish_reason": if json_answer && calls_empty { json!("stop") }
+                                      else { finish_reason(msg.get("stop_reason").and_then(Value::as_str)) }}],
         "usage": openai_usage(usage_of(msg.get("usage"))),
     })
 }
@@ -296,6 +332,8 @@ pub struct StreamTranslator {
     created: u64,
     /// For each content block index, its OpenAI tool-call index (tool_use blocks only).
     tool_index: Vec<(u64, usize)>,
+    /// The block carrying a JSON answer (the `JSON_TOOL` call), streamed as content.
+    json_block: Option<u64>,
     pub usage: Usage,
     stop: Option<String>,
 }
@@ -340,6 +378,10 @@ impl StreamTranslator {
             }
             "content_block_start" => {
                 let block = &data["content_block"];
+                if block.get("name").and_then(Value::as_str) == Some(JSON_TOOL) {
+                    self.json_block = data.get("index").and_then(Value::as_u64);
+                    return Translated::Content(Vec::new());
+                }
                 if block.get("type").and_then(Value::as_str) == Some("tool_use") {
                     let index = data.get("index").and_then(Value::as_u64).unwrap_or(0);
                     let k = self.tool_index.len();
@@ -358,6 +400,9 @@ impl StreamTranslator {
                 let out = match delta.get("type").and_then(Value::as_str) {
                     Some("text_delta") => {
                         vec![self.chunk(json!({"content": delta.get("text")}), Value::Null)]
+                    }
+                    Some("input_json_delta") if self.json_block == Some(index) => {
+                        vec![self.chunk(json!({"content": delta.get("partial_json")}), Value::Null)]
                     }
                     Some("input_json_delta") => {
                         let k = self
@@ -380,9 +425,12 @@ impl StreamTranslator {
                     .pointer("/delta/stop_reason")
                     .and_then(Value::as_str)
                     .map(str::to_string);
-                Translated::Content(vec![
-                    self.chunk(json!({}), finish_reason(self.stop.as_deref()))
-                ])
+                let finish = if self.json_block.is_some() && self.tool_index.is_empty() {
+                    json!("stop")
+                } else {
+                    finish_reason(self.stop.as_deref())
+                };
+                Translated::Content(vec![self.chunk(json!({}), finish)])
             }
             "message_stop" => Translated::Done(Vec::new()),
             "error" => Translated::Error,
@@ -496,6 +544,38 @@ mod tests {
         assert!(out
             .headers
             .contains(&("accept".into(), "text/event-stream".into())));
+    }
+
+    #[test]
+    fn json_output_rides_a_forced_tool() {
+        let (_, sent) = build(
+            json!({"model": "auto", "messages": [{"role": "user", "content": "Extract"}],
+            "response_format": {"type": "json_schema", "json_schema": {"name": "x", "schema": {"type": "object", "properties": {"n": {"type": "integer"}}}}}}),
+        );
+        assert_eq!(
+            sent["tools"],
+            json!([{"name": JSON_TOOL, "description": "Give the answer as JSON matching this schema.",
+                                          "input_schema": {"type": "object", "properties": {"n": {"type": "integer"}}}}])
+        );
+        assert_eq!(
+            sent["tool_choice"],
+            json!({"type": "tool", "name": JSON_TOOL})
+        );
+        let msg = json!({"id": "m", "model": "c", "content": [{"type": "tool_use", "id": "t", "name": JSON_TOOL, "input": {"n": 3}}],
+                         "stop_reason": "tool_use", "usage": {"input_tokens": 5, "output_tokens": 2}});
+        let out = response_to_openai(&msg, 0);
+        assert_eq!(
+            out["choices"][0]["message"],
+            json!({"role": "assistant", "content": "{\"n\":3}"})
+        );
+        assert_eq!(out["choices"][0]["finish_reason"], "stop");
+        let mut t = StreamTranslator::new(0);
+        t.on_event(&json!({"type": "message_start", "message": {"id": "m", "model": "c", "usage": {"input_tokens": 5}}}));
+        t.on_event(&json!({"type": "content_block_start", "index": 0, "content_block": {"type": "tool_use", "id": "t", "name": JSON_TOOL, "input": {}}}));
+        let Translated::Content(c) = t.on_event(&json!({"type": "content_block_delta", "index": 0, "delta": {"type": "input_json_delta", "partial_json": "{\"n\":"}})) else { panic!("content") };
+        assert_eq!(c[0]["choices"][0]["delta"], json!({"content": "{\"n\":"}));
+        let Translated::Content(c) = t.on_event(&json!({"type": "message_delta", "delta": {"stop_reason": "tool_use"}, "usage": {"output_tokens": 2}})) else { panic!("content") };
+        assert_eq!(c[0]["choices"][0]["finish_reason"], "stop");
     }
 
     #[test]

@@ -86,6 +86,18 @@ describe("anthropic provider", () => {
     assert.deepEqual(sent.body.tool_choice, { type: "any" });
   });
 
+  test("response_format JSON rides a forced tool and comes back as the message content", async () => {
+    await mock.clear();
+    const r = await chat(worker.url, { model: "sonnet", messages: userMessage("Where?"),
+      response_format: { type: "json_schema", json_schema: { name: "place", schema: { type: "object", properties: { city: { type: "string" } } } } } });
+    const body = await r.json();
+    assert.deepEqual(JSON.parse(body.choices[0].message.content), { city: "Paris" });
+    assert.equal(body.choices[0].finish_reason, "stop");
+    assert.equal(body.choices[0].message.tool_calls, undefined);
+    const sent = await lastSent();
+    assert.deepEqual(sent.body.tool_choice, { type: "tool", name: "router_json_output" });
+  });
+
   test("a streamed answer arrives as OpenAI chunks ending in [DONE], with usage for analytics", async () => {
     const r = await chat(worker.url, { model: "auto", stream: true, stream_options: { include_usage: true }, messages: userMessage("12345678") });
     assert.match(r.headers.get("content-type"), /^text\/event-stream/);

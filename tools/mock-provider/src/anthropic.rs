@@ -36,8 +36,18 @@ pub fn message(id: &str, model: &str, body: &Value, b: &Behavior) -> Value {
     let text: String = crate::openai::pieces(b).concat();
     let mut content = vec![json!({"type": "text", "text": text})];
     let mut stop = "end_turn";
-    // Asked for a tool: answer with a call to the first one, as Claude does.
-    if let Some(tool) = body.pointer("/tools/0/name") {
+    // A forced tool: Claude answers with that tool's call alone.
+    if body.pointer("/tool_choice/type").and_then(Value::as_str) == Some("tool") {
+        let name = body
+            .pointer("/tool_choice/name")
+            .cloned()
+            .unwrap_or(Value::Null);
+        content = vec![
+            json!({"type": "tool_use", "id": "toolu_mock_1", "name": name, "input": {"city": "Paris"}}),
+        ];
+        stop = "tool_use";
+    } else if let Some(tool) = body.pointer("/tools/0/name") {
+        // Asked for a tool: answer with a call to the first one, as Claude does.
         content.push(json!({"type": "tool_use", "id": "toolu_mock_1", "name": tool, "input": {"city": "Paris"}}));
         stop = "tool_use";
     }
