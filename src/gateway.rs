@@ -171,18 +171,31 @@ where
     record.stream = chat.stream;
     record.prompt_bytes = chat.size;
     // (3) Load the rules.
+    let loaded = load_rules(state, ports.kv, settings, now, logs).await?;
+    record.rules_version = Some(loaded.rules.version);
+    Ok((chat, Rc::clone(&loaded.rules), loaded))
+}
+
+/// The rules to serve with, saying so in the log when they are the last good ones kept because KV
+/// holds something unusable.
+async fn load_rules(
+    state: &State,
+    kv: &impl KvStore,
+    settings: &Settings,
+    now: f64,
+    logs: &mut Vec<String>,
+) -> Result<Loaded, ApiError> {
     let loaded = state
         .rules
-        .get(ports.kv, &settings.rules_key, now, settings.cache_ttl_ms)
+        .get(kv, &settings.rules_key, now, settings.cache_ttl_ms)
         .await?;
-    record.rules_version = Some(loaded.rules.version);
     if let Some(why) = &loaded.stale_because {
         logs.push(
             json!({"event": "rules_stale", "serving_version": loaded.rules.version, "reason": why})
                 .to_string(),
         );
     }
-    Ok((chat, Rc::clone(&loaded.rules), loaded))
+    Ok(loaded)
 }
 
 /// `GET /v1/models`: what callers may name as `model`, in OpenAI's list shape: `auto`, the tasks
@@ -204,16 +217,7 @@ where
         .keys
         .authenticate(req, ports.kv, now, settings.cache_ttl_ms)
         .await?;
-    let loaded = state
-        .rules
-        .get(ports.kv, &settings.rules_key, now, settings.cache_ttl_ms)
-        .await?;
-    if let Some(why) = &loaded.stale_because {
-        logs.push(
-            json!({"event": "rules_stale", "serving_version": loaded.rules.version, "reason": why})
-                .to_string(),
-        );
-    }
+    let loaded = load_rules(state, ports.kv, settings, now, logs).await?;
     let rules = &loaded.rules;
     let entry = |id: &str, kind: &str, extra: serde_json::Value| {
         let mut e = json!({"id": id, "object": "model", "created": 0, "owned_by": "taskrouter", "router_kind": kind});

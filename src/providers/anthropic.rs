@@ -60,19 +60,8 @@ fn block_of_part(part: &Value) -> Option<Value> {
 }
 
 /// Append a message, merging with the previous one of the same role (Anthropic alternates roles).
-fn push(messages: &mut Vec<Value>, role: &str, mut blocks: Vec<Value>) {
-    if blocks.is_empty() {
-        return;
-    }
-    if let Some(last) = messages.last_mut() {
-        if last["role"] == role {
-            if let Some(existing) = last["content"].as_array_mut() {
-                existing.append(&mut blocks);
-                return;
-            }
-        }
-    }
-    messages.push(json!({"role": role, "content": blocks}));
+fn push(messages: &mut Vec<Value>, role: &str, blocks: Vec<Value>) {
+    super::push_turn(messages, role, "content", blocks);
 }
 
 /// The Anthropic request for one attempt.
@@ -82,10 +71,7 @@ pub fn build_request(
     req: &ChatRequest,
     key: Option<&Secret>,
 ) -> UpstreamRequest {
-    let mut src = req.body.clone();
-    for (k, v) in &attempt.overrides {
-        src.insert(k.clone(), v.clone());
-    }
+    let src = super::body_with_overrides(req, attempt);
     let mut system = Vec::new();
     let mut messages: Vec<Value> = Vec::new();
     for m in src

@@ -59,19 +59,8 @@ fn parts_of(content: Option<&Value>) -> Vec<Value> {
     }
 }
 
-fn push(contents: &mut Vec<Value>, role: &str, mut parts: Vec<Value>) {
-    if parts.is_empty() {
-        return;
-    }
-    if let Some(last) = contents.last_mut() {
-        if last["role"] == role {
-            if let Some(existing) = last["parts"].as_array_mut() {
-                existing.append(&mut parts);
-                return;
-            }
-        }
-    }
-    contents.push(json!({"role": role, "parts": parts}));
+fn push(contents: &mut Vec<Value>, role: &str, parts: Vec<Value>) {
+    super::push_turn(contents, role, "parts", parts);
 }
 
 pub fn build_request(
@@ -80,10 +69,7 @@ pub fn build_request(
     req: &ChatRequest,
     key: Option<&Secret>,
 ) -> UpstreamRequest {
-    let mut src = req.body.clone();
-    for (k, v) in &attempt.overrides {
-        src.insert(k.clone(), v.clone());
-    }
+    let src = super::body_with_overrides(req, attempt);
     let messages = src
         .get("messages")
         .and_then(Value::as_array)

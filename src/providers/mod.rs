@@ -19,6 +19,38 @@ use serde_json::Value;
 use std::net::IpAddr;
 use url::{Host, Url};
 
+/// The caller's body with the attempt's overrides applied: what every wire format starts from.
+pub(crate) fn body_with_overrides(
+    req: &ChatRequest,
+    attempt: &Attempt,
+) -> serde_json::Map<String, Value> {
+    let mut body = req.body.clone();
+    for (k, v) in &attempt.overrides {
+        body.insert(k.clone(), v.clone());
+    }
+    body
+}
+
+/// Append a turn, merging it into the previous one of the same role (Anthropic and Gemini want
+/// roles to alternate). `field` is where the turn keeps its pieces (`content` or `parts`).
+pub(crate) fn push_turn(turns: &mut Vec<Value>, role: &str, field: &str, mut pieces: Vec<Value>) {
+    if pieces.is_empty() {
+        return;
+    }
+    if let Some(last) = turns.last_mut() {
+        if last["role"] == role {
+            if let Some(existing) = last[field].as_array_mut() {
+                existing.append(&mut pieces);
+                return;
+            }
+        }
+    }
+    let mut turn = serde_json::Map::new();
+    turn.insert("role".into(), Value::String(role.to_string()));
+    turn.insert(field.into(), Value::Array(pieces));
+    turns.push(Value::Object(turn));
+}
+
 /// The provider request for one attempt, in the provider's wire format.
 pub fn build_request(
     provider: &Provider,

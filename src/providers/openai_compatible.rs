@@ -15,10 +15,7 @@ pub fn build_request(
     req: &ChatRequest,
     key: Option<&Secret>,
 ) -> UpstreamRequest {
-    let mut body = req.body.clone();
-    for (k, v) in &attempt.overrides {
-        body.insert(k.clone(), v.clone());
-    }
+    let mut body = super::body_with_overrides(req, attempt);
     body.insert("model".into(), Value::String(attempt.model_id.clone()));
     if req.stream {
         // Ask for the final usage event (for cost); the stream watcher removes it again when the
