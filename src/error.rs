@@ -27,6 +27,9 @@ pub enum ErrorCode {
     UpstreamRejected,
     ContextLengthExceeded,
     ContentFiltered,
+    AdminDisabled,
+    VersionConflict,
+    RulesRejected,
     UpstreamAuth,
     UpstreamTimeout,
     AllTargetsFailed,
@@ -40,6 +43,9 @@ impl ErrorCode {
     pub fn status(self) -> u16 {
         match self {
             ErrorCode::MissingApiKey | ErrorCode::InvalidApiKey => 401,
+            ErrorCode::AdminDisabled => 403,
+            ErrorCode::VersionConflict => 409,
+            ErrorCode::RulesRejected => 400,
             ErrorCode::InvalidJson
             | ErrorCode::InvalidRequest
             | ErrorCode::InvalidMetadata
@@ -67,6 +73,8 @@ impl ErrorCode {
     pub fn error_type(self) -> &'static str {
         match self {
             ErrorCode::MissingApiKey | ErrorCode::InvalidApiKey => "authentication_error",
+            ErrorCode::AdminDisabled => "permission_error",
+            ErrorCode::VersionConflict | ErrorCode::RulesRejected => "invalid_request_error",
             ErrorCode::InvalidJson
             | ErrorCode::InvalidRequest
             | ErrorCode::InvalidMetadata
@@ -96,6 +104,9 @@ impl ErrorCode {
     pub fn code(self) -> &'static str {
         match self {
             ErrorCode::MissingApiKey => "missing_api_key",
+            ErrorCode::AdminDisabled => "admin_disabled",
+            ErrorCode::VersionConflict => "version_conflict",
+            ErrorCode::RulesRejected => "rules_rejected",
             ErrorCode::InvalidApiKey => "invalid_api_key",
             ErrorCode::InvalidJson => "invalid_json",
             ErrorCode::InvalidRequest => "invalid_request",
@@ -161,9 +172,12 @@ impl ApiError {
 mod tests {
     use super::*;
 
-    const ALL: [ErrorCode; 24] = [
+    const ALL: [ErrorCode; 27] = [
         ErrorCode::MissingApiKey,
         ErrorCode::InvalidApiKey,
+        ErrorCode::AdminDisabled,
+        ErrorCode::VersionConflict,
+        ErrorCode::RulesRejected,
         ErrorCode::InvalidJson,
         ErrorCode::InvalidRequest,
         ErrorCode::InvalidMetadata,

@@ -125,6 +125,20 @@ where
             };
             simple(reply, logs)
         }
+        (path, _) if path.starts_with(crate::admin::PREFIX) => {
+            let now = ports.clock.now_ms();
+            let reply = crate::admin::handle(
+                &req,
+                ports.kv,
+                ports.secrets,
+                &state.rules,
+                &settings.rules_key,
+                now,
+            )
+            .await
+            .unwrap_or_else(|e| Reply::error(&e));
+            simple(reply, Vec::new())
+        }
         (HEALTH_PATH | CHAT_PATH | EXPLAIN_PATH | MODELS_PATH | MESSAGES_PATH, _) => simple(
             Reply::error(&ApiError::new(
                 ErrorCode::MethodNotAllowed,

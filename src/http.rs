@@ -7,6 +7,7 @@ use crate::error::ApiError;
 pub enum Method {
     Get,
     Post,
+    Put,
     Other(String),
 }
 
@@ -15,6 +16,7 @@ impl Method {
         match m.to_ascii_uppercase().as_str() {
             "GET" => Method::Get,
             "POST" => Method::Post,
+            "PUT" => Method::Put,
             other => Method::Other(other.to_string()),
         }
     }

@@ -4,6 +4,7 @@
 //! the Workers SDK (the manifest declares `worker` only for wasm32, so the compiler enforces it).
 //! `shell` adapts Workers bindings (KV, fetch, Analytics Engine, secrets) to the traits in `ports`.
 
+pub mod admin;
 pub mod analytics;
 pub mod attempt;
 pub mod auth;

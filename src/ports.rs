@@ -12,6 +12,10 @@ use std::fmt;
 pub trait KvStore {
     /// `Ok(None)` when the key does not exist.
     async fn get_text(&self, key: &str) -> Result<Option<String>, StoreError>;
+    /// Write a value (the admin API). Stores that cannot write say so.
+    async fn put_text(&self, key: &str, _value: &str) -> Result<(), StoreError> {
+        Err(StoreError(format!("this store cannot write {key}")))
+    }
 }
 
 /// Provider keys and other secrets, by name.

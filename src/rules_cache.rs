@@ -47,7 +47,7 @@ impl RulesCache {
         if let Some(fresh) = self.fresh(now_ms, ttl_ms) {
             return Ok(fresh);
         }
-        let read = kv.get_text(key).await;
+        let read = read_live(kv, key).await;
         let mut slot = self.entry.borrow_mut();
         let problem = match read {
             Ok(Some(text)) => {
@@ -96,6 +96,50 @@ impl RulesCache {
     }
 }
 
+/// KV keys of the versioned rules layout (docs/operations.md), from the base key (`rules`).
+pub fn live_key(base: &str) -> String {
+    format!("{base}:live")
+}
+pub fn version_key(base: &str, version: u64) -> String {
+    format!("{base}:v:{version}")
+}
+pub fn history_key(base: &str) -> String {
+    format!("{base}:history")
+}
+
+/// The live rules document: the version `<base>:live` names, stored at `<base>:v:<n>`; without a
+/// pointer, the single document at `<base>` (the simple layout).
+pub async fn read_live(
+    kv: &impl KvStore,
+    base: &str,
+) -> Result<Option<String>, crate::ports::StoreError> {
+    match kv.get_text(&live_key(base)).await? {
+        Some(pointer) => match pointer.trim().parse::<u64>() {
+            Ok(v) => match kv.get_text(&version_key(base, v)).await? {
+                Some(text) => Ok(Some(text)),
+                None => Err(crate::ports::StoreError(format!(
+                    "{} names version {v}, which is not stored",
+                    live_key(base)
+                ))),
+            },
+            Err(_) => Err(crate::ports::StoreError(format!(
+                "{} does not hold a version number",
+                live_key(base)
+            ))),
+        },
+        None => kv.get_text(base).await,
+    }
+}
+
+impl RulesCache {
+    /// Forget the cached copy, so the next request reads KV (after this isolate changed the rules).
+    pub fn invalidate(&self) {
+        if let Some(e) = self.entry.borrow_mut().as_mut() {
+            e.checked_at_ms = f64::NEG_INFINITY;
+        }
+    }
+}
+
 fn loaded(e: &Entry) -> Loaded {
     Loaded {
         rules: Rc::clone(&e.rules),
@@ -118,7 +162,11 @@ mod tests {
     }
 
     impl KvStore for FakeKv {
-        async fn get_text(&self, _key: &str) -> Result<Option<String>, StoreError> {
+        async fn get_text(&self, key: &str) -> Result<Option<String>, StoreError> {
+            // The simple layout: one document at `rules`, no version pointer.
+            if key != "rules" {
+                return Ok(None);
+            }
             self.reads.set(self.reads.get() + 1);
             if self.fail.get() {
                 return Err(StoreError("boom".into()));
@@ -189,6 +237,44 @@ mod tests {
             .contains("no rules"));
         *kv.value.borrow_mut() = Some(doc(3));
         assert_eq!(get(120.0).unwrap().stale_because, None);
+    }
+
+    #[test]
+    fn the_versioned_layout_follows_its_pointer() {
+        struct MapKv(RefCell<std::collections::HashMap<String, String>>);
+        impl KvStore for MapKv {
+            async fn get_text(&self, key: &str) -> Result<Option<String>, StoreError> {
+                Ok(self.0.borrow().get(key).cloned())
+            }
+        }
+        let kv = MapKv(RefCell::new(std::collections::HashMap::new()));
+        let put = |k: &str, v: &str| kv.0.borrow_mut().insert(k.to_string(), v.to_string());
+        put("rules", &doc(1));
+        put("rules:v:2", &doc(2));
+        put("rules:v:3", &doc(3));
+        let cache = RulesCache::new();
+        let v = |now| {
+            block_on(cache.get(&kv, "rules", now, 10.0))
+                .map(|l| (l.rules.version, l.stale_because.is_some()))
+        };
+        assert_eq!(v(0.0).unwrap(), (1, false), "no pointer: the simple layout");
+        put("rules:live", "3");
+        assert_eq!(v(20.0).unwrap(), (3, false));
+        put("rules:live", "2");
+        assert_eq!(v(40.0).unwrap(), (2, false), "a rollback is one write");
+        put("rules:live", "9");
+        assert_eq!(
+            v(60.0).unwrap(),
+            (2, true),
+            "a pointer to nothing keeps the last good version"
+        );
+        cache.invalidate();
+        put("rules:live", "3");
+        assert_eq!(
+            v(61.0).unwrap(),
+            (3, false),
+            "invalidate forces a read within the TTL"
+        );
     }
 
     #[test]

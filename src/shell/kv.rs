@@ -25,4 +25,13 @@ impl KvStore for Kv {
             .await
             .map_err(|e| StoreError(e.to_string()))
     }
+
+    async fn put_text(&self, key: &str, value: &str) -> Result<(), StoreError> {
+        self.store
+            .put(key, value)
+            .map_err(|e| StoreError(e.to_string()))?
+            .execute()
+            .await
+            .map_err(|e| StoreError(e.to_string()))
+    }
 }

@@ -1,0 +1,262 @@
+//! The admin API: operators read, push, list and roll back rules versions over HTTP, without a
+//! redeploy. Authenticated only by the `ADMIN_KEY` Worker secret (compared in constant time); a
+//! gateway key never opens it, and without the secret the API is off.
+//!
+//! KV layout (docs/operations.md): each version at `<base>:v:<n>`, the live one named by
+//! `<base>:live`, and the change log at `<base>:history`, so a rollback is one pointer write.
+//!
+//! - `GET /admin/rules`: the live document and its version.
+//! - `PUT /admin/rules`: validate (every error with its path), refuse a version not above the
+//!   live one, store it, log it, point to it.
+//! - `POST /admin/rules/rollback` (`{"version": n}`, or the newest version below the live one).
+//! - `GET /admin/rules/history`.
+
+use crate::auth::presented_key;
+use crate::error::{ApiError, ErrorCode};
+use crate::http::{Body, Incoming, Method, Reply};
+use crate::ports::{KvStore, Secrets};
+use crate::rules::parse_rules;
+use crate::rules_cache::{history_key, live_key, read_live, version_key, RulesCache};
+use serde_json::{json, Value};
+use sha2::{Digest, Sha256};
+
+pub const ADMIN_KEY_SECRET: &str = "ADMIN_KEY";
+pub const PREFIX: &str = "/admin/";
+/// Change-log entries kept.
+const MAX_HISTORY: usize = 200;
+
+/// Equal without leaking where the first difference is.
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    let mut diff = a.len() ^ b.len();
+    for i in 0..a.len().max(b.len()) {
+        diff |= usize::from(a.get(i).copied().unwrap_or(0) ^ b.get(i).copied().unwrap_or(0));
+    }
+    diff == 0
+}
+
+fn authorize(req: &Incoming, secrets: &impl Secrets) -> Result<(), ApiError> {
+    let Some(admin) = secrets.get(ADMIN_KEY_SECRET) else {
+        return Err(ApiError::new(
+            ErrorCode::AdminDisabled,
+            format!("the admin API is off: set the Worker secret {ADMIN_KEY_SECRET} to turn it on"),
+        ));
+    };
+    let Some(key) = presented_key(req) else {
+        return Err(ApiError::new(
+            ErrorCode::MissingApiKey,
+            "no admin key: send it as `Authorization: Bearer <key>`",
+        ));
+    };
+    if constant_time_eq(key.as_bytes(), admin.expose().as_bytes()) {
+        Ok(())
+    } else {
+        Err(ApiError::new(
+            ErrorCode::InvalidApiKey,
+            "the admin key is not valid",
+        ))
+    }
+}
+
+fn store_error(e: crate::ports::StoreError) -> ApiError {
+    ApiError::new(ErrorCode::RulesUnavailable, format!("KV: {}", e.0))
+}
+
+async fn history(kv: &impl KvStore, base: &str) -> Result<Vec<Value>, ApiError> {
+    let text = kv.get_text(&history_key(base)).await.map_err(store_error)?;
+    Ok(text
+        .and_then(|t| serde_json::from_str::<Vec<Value>>(&t).ok())
+        .unwrap_or_default())
+}
+
+/// The live version: the pointer's, or the single document's own `version`.
+async fn live_version(kv: &impl KvStore, base: &str) -> Result<Option<u64>, ApiError> {
+    if let Some(p) = kv.get_text(&live_key(base)).await.map_err(store_error)? {
+        return Ok(p.trim().parse().ok());
+    }
+    let text = kv.get_text(base).await.map_err(store_error)?;
+    Ok(text
+        .and_then(|t| serde_json::from_str::<Value>(&t).ok())
+        .and_then(|d| d["version"].as_u64()))
+}
+
+async fn record_change(kv: &impl KvStore, base: &str, entry: Value) -> Result<(), ApiError> {
+    let mut log = history(kv, base).await?;
+    log.push(entry);
+    if log.len() > MAX_HISTORY {
+        let extra = log.len() - MAX_HISTORY;
+        log.drain(..extra);
+    }
+    kv.put_text(&history_key(base), &Value::Array(log).to_string())
+        .await
+        .map_err(store_error)
+}
+
+/// Answer an `/admin/...` request.
+pub async fn handle<K: KvStore, S: Secrets, B>(
+    req: &Incoming,
+    kv: &K,
+    secrets: &S,
+    cache: &RulesCache,
+    base: &str,
+    now_ms: f64,
+) -> Result<Reply<B>, ApiError> {
+    authorize(req, secrets)?;
+    match (req.path.as_str(), &req.method) {
+        ("/admin/rules", Method::Get) => {
+            let text = read_live(kv, base).await.map_err(store_error)?;
+            let Some(text) = text else {
+                return Err(ApiError::new(
+                    ErrorCode::RulesMissing,
+                    "no rules are stored yet",
+                ));
+            };
+            let rules: Value = serde_json::from_str(&text).unwrap_or(Value::String(text));
+            Ok(Reply::json(
+                200,
+                &json!({"live_version": live_version(kv, base).await?, "rules": rules}),
+            ))
+        }
+        ("/admin/rules", Method::Put) => {
+            let Body::Bytes(bytes) = &req.body else {
+                return Err(ApiError::new(
+                    ErrorCode::RequestTooLarge,
+                    "the rules document is too large",
+                ));
+            };
+            let text = String::from_utf8_lossy(bytes).into_owned();
+            let rules = match parse_rules(&text) {
+                Ok(r) => r,
+                Err(errors) => {
+                    let list: Vec<Value> = errors
+                        .iter()
+                        .map(|e| json!({"path": e.path, "message": e.message}))
+                        .collect();
+                    let err =
+                        ApiError::new(ErrorCode::RulesRejected, crate::rules::summarize(&errors));
+                    let mut reply = Reply::error(&err);
+                    let mut body: Value =
+                        serde_json::from_slice(&err.body()).unwrap_or(Value::Null);
+                    body["error"]["errors"] = Value::Array(list);
+                    reply.body = crate::http::ReplyBody::Bytes(body.to_string().into_bytes());
+                    return Ok(reply);
+                }
+            };
+            if let Some(live) = live_version(kv, base).await? {
+                if rules.version <= live {
+                    return Err(ApiError::new(
+                        ErrorCode::VersionConflict,
+                        format!(
+                            "version {} is not above the live version {live}; raise `version`",
+                            rules.version
+                        ),
+                    ));
+                }
+            }
+            let v = rules.version;
+            kv.put_text(&version_key(base, v), &text)
+                .await
+                .map_err(store_error)?;
+            let sha: String = Sha256::digest(text.as_bytes())
+                .iter()
+                .map(|b| format!("{b:02x}"))
+                .collect();
+            record_change(
+                kv,
+                base,
+                json!({"version": v, "action": "push", "at_ms": now_ms, "sha256": sha}),
+            )
+            .await?;
+            kv.put_text(&live_key(base), &v.to_string())
+                .await
+                .map_err(store_error)?;
+            cache.invalidate();
+            Ok(Reply::json(200, &json!({"live_version": v})))
+        }
+        ("/admin/rules/rollback", Method::Post) => {
+            let asked = match &req.body {
+                Body::Bytes(b) if !b.is_empty() => serde_json::from_slice::<Value>(b)
+                    .map_err(|e| {
+                        ApiError::new(
+                            ErrorCode::InvalidJson,
+                            format!("the body is not valid JSON: {e}"),
+                        )
+                    })?
+                    .get("version")
+                    .and_then(Value::as_u64),
+                Body::Bytes(_) | Body::TooLarge { .. } => None,
+            };
+            let live = live_version(kv, base).await?;
+            let pushed: Vec<u64> = history(kv, base)
+                .await?
+                .iter()
+                .filter(|e| e["action"] == "push")
+                .filter_map(|e| e["version"].as_u64())
+                .collect();
+            let target = match asked {
+                Some(v) => v,
+                None => pushed
+                    .iter()
+                    .copied()
+                    .filter(|v| live.is_none_or(|l| *v < l))
+                    .max()
+                    .ok_or_else(|| {
+                        ApiError::new(ErrorCode::NotFound, "no earlier version to roll back to")
+                    })?,
+            };
+            let text = kv
+                .get_text(&version_key(base, target))
+                .await
+                .map_err(store_error)?;
+            let Some(text) = text else {
+                return Err(ApiError::new(
+                    ErrorCode::NotFound,
+                    format!("version {target} is not stored"),
+                ));
+            };
+            if let Err(errors) = parse_rules(&text) {
+                return Err(ApiError::new(
+                    ErrorCode::RulesRejected,
+                    format!(
+                        "version {target} no longer validates: {}",
+                        crate::rules::summarize(&errors)
+                    ),
+                ));
+            }
+            record_change(
+                kv,
+                base,
+                json!({"version": target, "action": "rollback", "from": live, "at_ms": now_ms}),
+            )
+            .await?;
+            kv.put_text(&live_key(base), &target.to_string())
+                .await
+                .map_err(store_error)?;
+            cache.invalidate();
+            Ok(Reply::json(
+                200,
+                &json!({"live_version": target, "previous": live}),
+            ))
+        }
+        ("/admin/rules/history", Method::Get) => Ok(Reply::json(
+            200,
+            &json!({"live_version": live_version(kv, base).await?, "history": history(kv, base).await?}),
+        )),
+        _ => Err(ApiError::new(
+            ErrorCode::NotFound,
+            format!("no admin route for {}", req.path),
+        )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn constant_time_equality() {
+        assert!(constant_time_eq(b"secret-admin-key", b"secret-admin-key"));
+        assert!(!constant_time_eq(b"secret-admin-key", b"secret-admin-kez"));
+        assert!(!constant_time_eq(b"secret", b"secret-admin-key"));
+        assert!(!constant_time_eq(b"", b"x"));
+    }
+}
