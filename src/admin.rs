@@ -91,6 +91,140 @@ async fn record_change(kv: &impl KvStore, base: &str, entry: Value) -> Result<()
         .map_err(store_error)
 }
 
+/// Why a push or rollback did not happen.
+#[derive(Debug)]
+pub enum Refused {
+    /// The document does not validate: every error with its path.
+    Invalid(Vec<crate::rules::RulesError>),
+    Other(ApiError),
+}
+
+impl From<ApiError> for Refused {
+    fn from(e: ApiError) -> Self {
+        Refused::Other(e)
+    }
+}
+
+/// The live document (its text) and version, if any.
+pub async fn live(
+    kv: &impl KvStore,
+    base: &str,
+) -> Result<Option<(String, Option<u64>)>, ApiError> {
+    let text = read_live(kv, base).await.map_err(store_error)?;
+    match text {
+        Some(t) => Ok(Some((t, live_version(kv, base).await?))),
+        None => Ok(None),
+    }
+}
+
+/// The change log, oldest first.
+pub async fn change_log(kv: &impl KvStore, base: &str) -> Result<Vec<Value>, ApiError> {
+    history(kv, base).await
+}
+
+/// Validate and store a new version, log it, make it live. Its `version` must be above the live one.
+pub async fn push(kv: &impl KvStore, base: &str, text: &str, now_ms: f64) -> Result<u64, Refused> {
+    let rules = parse_rules(text).map_err(Refused::Invalid)?;
+    if let Some(live) = live_version(kv, base).await? {
+        if rules.version <= live {
+            return Err(Refused::Other(ApiError::new(
+                ErrorCode::VersionConflict,
+                format!(
+                    "version {} is not above the live version {live}; raise `version`",
+                    rules.version
+                ),
+            )));
+        }
+    }
+    let v = rules.version;
+    kv.put_text(&version_key(base, v), text)
+        .await
+        .map_err(store_error)?;
+    let sha: String = Sha256::digest(text.as_bytes())
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    record_change(
+        kv,
+        base,
+        json!({"version": v, "action": "push", "at_ms": now_ms, "sha256": sha}),
+    )
+    .await?;
+    kv.put_text(&live_key(base), &v.to_string())
+        .await
+        .map_err(store_error)?;
+    Ok(v)
+}
+
+/// Point back to `asked`, or to the newest pushed version below the live one. Returns (now live,
+/// live before).
+pub async fn rollback(
+    kv: &impl KvStore,
+    base: &str,
+    asked: Option<u64>,
+    now_ms: f64,
+) -> Result<(u64, Option<u64>), Refused> {
+    let live = live_version(kv, base).await?;
+    let pushed: Vec<u64> = history(kv, base)
+        .await?
+        .iter()
+        .filter(|e| e["action"] == "push")
+        .filter_map(|e| e["version"].as_u64())
+        .collect();
+    let target = match asked {
+        Some(v) => v,
+        None => pushed
+            .iter()
+            .copied()
+            .filter(|v| live.is_none_or(|l| *v < l))
+            .max()
+            .ok_or_else(|| {
+                ApiError::new(ErrorCode::NotFound, "no earlier version to roll back to")
+            })?,
+    };
+    let text = kv
+        .get_text(&version_key(base, target))
+        .await
+        .map_err(store_error)?;
+    let Some(text) = text else {
+        return Err(ApiError::new(
+            ErrorCode::NotFound,
+            format!("version {target} is not stored"),
+        )
+        .into());
+    };
+    parse_rules(&text).map_err(Refused::Invalid)?;
+    record_change(
+        kv,
+        base,
+        json!({"version": target, "action": "rollback", "from": live, "at_ms": now_ms}),
+    )
+    .await?;
+    kv.put_text(&live_key(base), &target.to_string())
+        .await
+        .map_err(store_error)?;
+    Ok((target, live))
+}
+
+/// The error reply for a refused change: `rules_rejected` lists every error with its path.
+fn refused_reply<B>(r: Refused) -> Reply<B> {
+    match r {
+        Refused::Other(e) => Reply::error(&e),
+        Refused::Invalid(errors) => {
+            let list: Vec<Value> = errors
+                .iter()
+                .map(|e| json!({"path": e.path, "message": e.message}))
+                .collect();
+            let err = ApiError::new(ErrorCode::RulesRejected, crate::rules::summarize(&errors));
+            let mut reply = Reply::error(&err);
+            let mut body: Value = serde_json::from_slice(&err.body()).unwrap_or(Value::Null);
+            body["error"]["errors"] = Value::Array(list);
+            reply.body = crate::http::ReplyBody::Bytes(body.to_string().into_bytes());
+            reply
+        }
+    }
+}
+
 /// Answer an `/admin/...` request.
 pub async fn handle<K: KvStore, S: Secrets, B>(
     req: &Incoming,
@@ -103,8 +237,7 @@ pub async fn handle<K: KvStore, S: Secrets, B>(
     authorize(req, secrets)?;
     match (req.path.as_str(), &req.method) {
         ("/admin/rules", Method::Get) => {
-            let text = read_live(kv, base).await.map_err(store_error)?;
-            let Some(text) = text else {
+            let Some((text, version)) = live(kv, base).await? else {
                 return Err(ApiError::new(
                     ErrorCode::RulesMissing,
                     "no rules are stored yet",
@@ -113,7 +246,7 @@ pub async fn handle<K: KvStore, S: Secrets, B>(
             let rules: Value = serde_json::from_str(&text).unwrap_or(Value::String(text));
             Ok(Reply::json(
                 200,
-                &json!({"live_version": live_version(kv, base).await?, "rules": rules}),
+                &json!({"live_version": version, "rules": rules}),
             ))
         }
         ("/admin/rules", Method::Put) => {
@@ -124,53 +257,13 @@ pub async fn handle<K: KvStore, S: Secrets, B>(
                 ));
             };
             let text = String::from_utf8_lossy(bytes).into_owned();
-            let rules = match parse_rules(&text) {
-                Ok(r) => r,
-                Err(errors) => {
-                    let list: Vec<Value> = errors
-                        .iter()
-                        .map(|e| json!({"path": e.path, "message": e.message}))
-                        .collect();
-                    let err =
-                        ApiError::new(ErrorCode::RulesRejected, crate::rules::summarize(&errors));
-                    let mut reply = Reply::error(&err);
-                    let mut body: Value =
-                        serde_json::from_slice(&err.body()).unwrap_or(Value::Null);
-                    body["error"]["errors"] = Value::Array(list);
-                    reply.body = crate::http::ReplyBody::Bytes(body.to_string().into_bytes());
-                    return Ok(reply);
+            match push(kv, base, &text, now_ms).await {
+                Ok(v) => {
+                    cache.invalidate();
+                    Ok(Reply::json(200, &json!({"live_version": v})))
                 }
-            };
-            if let Some(live) = live_version(kv, base).await? {
-                if rules.version <= live {
-                    return Err(ApiError::new(
-                        ErrorCode::VersionConflict,
-                        format!(
-                            "version {} is not above the live version {live}; raise `version`",
-                            rules.version
-                        ),
-                    ));
-                }
+                Err(r) => Ok(refused_reply(r)),
             }
-            let v = rules.version;
-            kv.put_text(&version_key(base, v), &text)
-                .await
-                .map_err(store_error)?;
-            let sha: String = Sha256::digest(text.as_bytes())
-                .iter()
-                .map(|b| format!("{b:02x}"))
-                .collect();
-            record_change(
-                kv,
-                base,
-                json!({"version": v, "action": "push", "at_ms": now_ms, "sha256": sha}),
-            )
-            .await?;
-            kv.put_text(&live_key(base), &v.to_string())
-                .await
-                .map_err(store_error)?;
-            cache.invalidate();
-            Ok(Reply::json(200, &json!({"live_version": v})))
         }
         ("/admin/rules/rollback", Method::Post) => {
             let asked = match &req.body {
@@ -185,57 +278,16 @@ pub async fn handle<K: KvStore, S: Secrets, B>(
                     .and_then(Value::as_u64),
                 Body::Bytes(_) | Body::TooLarge { .. } => None,
             };
-            let live = live_version(kv, base).await?;
-            let pushed: Vec<u64> = history(kv, base)
-                .await?
-                .iter()
-                .filter(|e| e["action"] == "push")
-                .filter_map(|e| e["version"].as_u64())
-                .collect();
-            let target = match asked {
-                Some(v) => v,
-                None => pushed
-                    .iter()
-                    .copied()
-                    .filter(|v| live.is_none_or(|l| *v < l))
-                    .max()
-                    .ok_or_else(|| {
-                        ApiError::new(ErrorCode::NotFound, "no earlier version to roll back to")
-                    })?,
-            };
-            let text = kv
-                .get_text(&version_key(base, target))
-                .await
-                .map_err(store_error)?;
-            let Some(text) = text else {
-                return Err(ApiError::new(
-                    ErrorCode::NotFound,
-                    format!("version {target} is not stored"),
-                ));
-            };
-            if let Err(errors) = parse_rules(&text) {
-                return Err(ApiError::new(
-                    ErrorCode::RulesRejected,
-                    format!(
-                        "version {target} no longer validates: {}",
-                        crate::rules::summarize(&errors)
-                    ),
-                ));
+            match rollback(kv, base, asked, now_ms).await {
+                Ok((target, previous)) => {
+                    cache.invalidate();
+                    Ok(Reply::json(
+                        200,
+                        &json!({"live_version": target, "previous": previous}),
+                    ))
+                }
+                Err(r) => Ok(refused_reply(r)),
             }
-            record_change(
-                kv,
-                base,
-                json!({"version": target, "action": "rollback", "from": live, "at_ms": now_ms}),
-            )
-            .await?;
-            kv.put_text(&live_key(base), &target.to_string())
-                .await
-                .map_err(store_error)?;
-            cache.invalidate();
-            Ok(Reply::json(
-                200,
-                &json!({"live_version": target, "previous": live}),
-            ))
         }
         ("/admin/rules/history", Method::Get) => Ok(Reply::json(
             200,

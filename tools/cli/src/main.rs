@@ -6,11 +6,15 @@
 //! taskrouter schema                                the rules document's JSON Schema
 //! taskrouter report [--since 7d] [--dataset NAME] [--chart out.png] [--json] [--print-sql]
 //!     (CLOUDFLARE_ACCOUNT_ID, CLOUDFLARE_API_TOKEN; CLOUDFLARE_API_BASE to point elsewhere)
+//! taskrouter push <rules.json> | pull [--out FILE] | diff <rules.json> | history | rollback [--version N]
+//!     (rules versions in KV, as the admin API keeps them; plus KV_NAMESPACE_ID)
 //! ```
 
 mod chart;
+mod kv_api;
 mod report;
 mod rules_cmds;
+mod versions;
 
 use rules_cmds::{flag, has, USAGE};
 
@@ -18,12 +22,21 @@ const HELP: &str = "usage:
   taskrouter validate <rules.json> [--json]
   taskrouter explain <rules.json> <request.json> [--metadata JSON]
   taskrouter schema
-  taskrouter report [--since 7d|24h|30m] [--dataset taskrouter_requests] [--chart out.png] [--json] [--print-sql]";
+  taskrouter report [--since 7d|24h|30m] [--dataset taskrouter_requests] [--chart out.png] [--json] [--print-sql]
+  taskrouter push <rules.json> | pull [--out FILE] | diff <rules.json> | history | rollback [--version N]
+    (CLOUDFLARE_ACCOUNT_ID, CLOUDFLARE_API_TOKEN, KV_NAMESPACE_ID)";
 
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
     // Positional words: not flags, and not the value of a flag that takes one.
-    const VALUED: [&str; 4] = ["--metadata", "--since", "--dataset", "--chart"];
+    const VALUED: [&str; 6] = [
+        "--metadata",
+        "--since",
+        "--dataset",
+        "--chart",
+        "--out",
+        "--version",
+    ];
     let positional: Vec<&str> = args
         .iter()
         .enumerate()
@@ -40,6 +53,11 @@ fn main() {
         }
         ["schema"] => rules_cmds::schema(),
         ["report"] => report::report(&args),
+        ["push", file] => versions::push(file),
+        ["pull"] => versions::pull(&args),
+        ["diff", file] => versions::diff(file),
+        ["history"] => versions::history(),
+        ["rollback"] => versions::rollback(&args),
         _ if has(&args, "--help") || has(&args, "-h") => {
             println!("{HELP}");
             0

@@ -1,0 +1,106 @@
+//! Workers KV through the Cloudflare REST API, as the core's `KvStore`, so the CLI manages rules
+//! versions with exactly the code the Worker's admin API runs. Configured by
+//! `CLOUDFLARE_ACCOUNT_ID`, `CLOUDFLARE_API_TOKEN`, `KV_NAMESPACE_ID` (and `CLOUDFLARE_API_BASE`
+//! to point elsewhere, as the tests do).
+
+use std::time::Duration;
+use taskrouter::ports::{KvStore, StoreError};
+
+pub struct KvApi {
+    base: String,
+    token: String,
+    agent: ureq::Agent,
+}
+
+/// Percent-encode a KV key for the URL path.
+fn encode(key: &str) -> String {
+    key.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+impl KvApi {
+    pub fn from_env() -> Result<KvApi, String> {
+        let var = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
+        let account = var("CLOUDFLARE_ACCOUNT_ID").ok_or("CLOUDFLARE_ACCOUNT_ID is not set")?;
+        let token = var("CLOUDFLARE_API_TOKEN").ok_or("CLOUDFLARE_API_TOKEN is not set")?;
+        let namespace = var("KV_NAMESPACE_ID")
+            .ok_or("KV_NAMESPACE_ID is not set (the RULES namespace's id)")?;
+        let api = var("CLOUDFLARE_API_BASE")
+            .unwrap_or_else(|| "https://api.cloudflare.com/client/v4".into());
+        for (name, v) in [
+            ("CLOUDFLARE_ACCOUNT_ID", &account),
+            ("KV_NAMESPACE_ID", &namespace),
+        ] {
+            if !v.bytes().all(|b| b.is_ascii_alphanumeric()) {
+                return Err(format!("{name} is not an id"));
+            }
+        }
+        let config = ureq::Agent::config_builder()
+            .http_status_as_error(false)
+            .timeout_global(Some(Duration::from_secs(30)))
+            .build();
+        Ok(KvApi {
+            base: format!(
+                "{}/accounts/{account}/storage/kv/namespaces/{namespace}",
+                api.trim_end_matches('/')
+            ),
+            token,
+            agent: ureq::Agent::new_with_config(config),
+        })
+    }
+
+    fn auth(&self) -> String {
+        format!("Bearer {}", self.token)
+    }
+}
+
+impl KvStore for KvApi {
+    async fn get_text(&self, key: &str) -> Result<Option<String>, StoreError> {
+        let url = format!("{}/values/{}", self.base, encode(key));
+        let mut res = self
+            .agent
+            .get(&url)
+            .header("Authorization", &self.auth())
+            .call()
+            .map_err(|e| StoreError(format!("the KV API could not be reached: {e}")))?;
+        let status = res.status().as_u16();
+        let text = res
+            .body_mut()
+            .read_to_string()
+            .map_err(|e| StoreError(e.to_string()))?;
+        match status {
+            200 => Ok(Some(text)),
+            404 => Ok(None),
+            s => Err(StoreError(format!(
+                "the KV API answered HTTP {s} for {key}: {}",
+                text.chars().take(200).collect::<String>()
+            ))),
+        }
+    }
+
+    async fn put_text(&self, key: &str, value: &str) -> Result<(), StoreError> {
+        let url = format!("{}/values/{}", self.base, encode(key));
+        let mut res = self
+            .agent
+            .put(&url)
+            .header("Authorization", &self.auth())
+            .header("Content-Type", "text/plain")
+            .send(value)
+            .map_err(|e| StoreError(format!("the KV API could not be reached: {e}")))?;
+        let status = res.status().as_u16();
+        if (200..300).contains(&status) {
+            return Ok(());
+        }
+        let text = res.body_mut().read_to_string().unwrap_or_default();
+        Err(StoreError(format!(
+            "the KV API answered HTTP {status} writing {key}: {}",
+            text.chars().take(200).collect::<String>()
+        )))
+    }
+}

@@ -1,0 +1,188 @@
+//! `push`, `pull`, `diff`, `history` and `rollback` against a local fake of the Cloudflare KV API
+//! on 127.0.0.1: the versioned layout written, every refusal, and the same state the Worker reads.
+#![expect(clippy::unwrap_used, reason = "test doubles fail loudly")]
+
+use serde_json::json;
+use std::collections::HashMap;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpListener;
+use std::process::Command;
+use std::sync::{Arc, Mutex};
+use std::thread;
+
+const PREFIX: &str = "/client/v4/accounts/acc1/storage/kv/namespaces/ns1/values/";
+
+fn decode(s: &str) -> String {
+    let mut out = Vec::new();
+    let b = s.as_bytes();
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] == b'%' && i + 2 < b.len() + 1 {
+            out.push(u8::from_str_radix(&s[i + 1..i + 3], 16).unwrap());
+            i += 3;
+        } else {
+            out.push(b[i]);
+            i += 1;
+        }
+    }
+    String::from_utf8(out).unwrap()
+}
+
+/// A fake KV namespace behind the REST API's value routes.
+fn fake_kv() -> (String, Arc<Mutex<HashMap<String, String>>>) {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let base = format!(
+        "http://127.0.0.1:{}/client/v4",
+        listener.local_addr().unwrap().port()
+    );
+    let store: Arc<Mutex<HashMap<String, String>>> = Arc::new(Mutex::new(HashMap::new()));
+    let kv = Arc::clone(&store);
+    thread::spawn(move || {
+        for conn in listener.incoming().flatten() {
+            let mut reader = BufReader::new(conn.try_clone().unwrap());
+            let mut line = String::new();
+            reader.read_line(&mut line).unwrap();
+            let mut parts = line.split_whitespace();
+            let (method, path) = (
+                parts.next().unwrap().to_string(),
+                parts.next().unwrap().to_string(),
+            );
+            let (mut len, mut auth) = (0usize, String::new());
+            loop {
+                let mut h = String::new();
+                reader.read_line(&mut h).unwrap();
+                if h.trim().is_empty() {
+                    break;
+                }
+                let (k, v) = h.split_once(':').unwrap();
+                match k.to_ascii_lowercase().as_str() {
+                    "content-length" => len = v.trim().parse().unwrap(),
+                    "authorization" => auth = v.trim().to_string(),
+                    _ => {}
+                }
+            }
+            let mut body = vec![0; len];
+            reader.read_exact(&mut body).unwrap();
+            let (code, text) = match (auth == "Bearer kv-token", path.strip_prefix(PREFIX)) {
+                (false, _) => (403, json!({"success": false, "errors": [{"code": 10000, "message": "Authentication error"}]}).to_string()),
+                (true, None) => (404, "{}".to_string()),
+                (true, Some(key)) => {
+                    let key = decode(key);
+                    let mut map = kv.lock().unwrap();
+                    match method.as_str() {
+                        "GET" => match map.get(&key) {
+                            Some(v) => (200, v.clone()),
+                            None => (404, json!({"success": false, "errors": [{"code": 10009, "message": "get: 'key not found'"}]}).to_string()),
+                        },
+                        "PUT" => {
+                            map.insert(key, String::from_utf8(body).unwrap());
+                            (200, json!({"success": true, "errors": [], "messages": [], "result": {}}).to_string())
+                        }
+                        _ => (405, "{}".to_string()),
+                    }
+                }
+            };
+            let mut out = conn;
+            let _ = write!(
+                out,
+                "HTTP/1.1 {code} X\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{text}",
+                text.len()
+            );
+        }
+    });
+    (base, store)
+}
+
+fn run(base: &str, args: &[&str], token: &str) -> (i32, String, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_taskrouter"))
+        .args(args)
+        .env("CLOUDFLARE_ACCOUNT_ID", "acc1")
+        .env("KV_NAMESPACE_ID", "ns1")
+        .env("CLOUDFLARE_API_TOKEN", token)
+        .env("CLOUDFLARE_API_BASE", base)
+        .output()
+        .unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8(out.stdout).unwrap(),
+        String::from_utf8(out.stderr).unwrap(),
+    )
+}
+
+fn rules_file(name: &str, version: u64, default: &str) -> String {
+    let doc = json!({"version": version,
+        "providers": {"p": {"kind": "openai", "base_url": "https://api.openai.com/v1", "api_key_secret": "OPENAI_API_KEY"}},
+        "models": {"fast": {"provider": "p", "model": "gpt-4o-mini"}, "strong": {"provider": "p", "model": "gpt-4o"}},
+        "default": default});
+    let p = std::env::temp_dir().join(format!(
+        "taskrouter-versions-{}-{name}.json",
+        std::process::id()
+    ));
+    std::fs::write(&p, serde_json::to_string_pretty(&doc).unwrap()).unwrap();
+    p.to_string_lossy().into_owned()
+}
+
+#[test]
+fn push_pull_diff_history_rollback() {
+    let (base, store) = fake_kv();
+    let t = "kv-token";
+    let v1 = rules_file("v1", 1, "fast");
+    let (code, out, err) = run(&base, &["push", &v1], t);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("pushed version 1"));
+    assert_eq!(
+        store.lock().unwrap().get("rules:live").map(String::as_str),
+        Some("1")
+    );
+    assert!(store.lock().unwrap().contains_key("rules:v:1"));
+
+    // The same version again, an invalid document, and a bad token are all refused.
+    let (code, _, err) = run(&base, &["push", &v1], t);
+    assert_eq!(code, 1);
+    assert!(err.contains("version_conflict"), "{err}");
+    let bad = rules_file("bad", 5, "nope");
+    let (code, _, err) = run(&base, &["push", &bad], t);
+    assert_eq!(code, 1);
+    assert!(err.contains("default: unknown model \"nope\""), "{err}");
+    assert!(
+        !store.lock().unwrap().contains_key("rules:v:5"),
+        "an invalid document is never stored"
+    );
+    let (code, _, err) = run(&base, &["push", &v1], "wrong");
+    assert_eq!(code, 1);
+    assert!(err.contains("HTTP 403"), "{err}");
+
+    let v2 = rules_file("v2", 2, "strong");
+    let (code, out, _) = run(&base, &["diff", &v2], t);
+    assert_eq!(code, 1, "differences exit 1");
+    assert!(
+        out.contains("-   \"default\": \"fast\"") && out.contains("+   \"default\": \"strong\""),
+        "{out}"
+    );
+    assert_eq!(run(&base, &["push", &v2], t).0, 0);
+    let (code, out, _) = run(&base, &["diff", &v2], t);
+    assert_eq!((code, out.contains("is the live version")), (0, true));
+    let (_, pulled, _) = run(&base, &["pull"], t);
+    assert_eq!(
+        serde_json::from_str::<serde_json::Value>(&pulled).unwrap()["version"],
+        2
+    );
+
+    let (code, out, _) = run(&base, &["rollback"], t);
+    assert_eq!(code, 0);
+    assert!(out.contains("version 1 is live again (was 2)"), "{out}");
+    assert_eq!(
+        store.lock().unwrap().get("rules:live").map(String::as_str),
+        Some("1")
+    );
+    assert_eq!(run(&base, &["rollback", "--version", "7"], t).0, 1);
+    let (_, out, _) = run(&base, &["history"], t);
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines.len(), 3, "{out}");
+    assert!(
+        lines[0].starts_with("push      v1")
+            && lines[2].starts_with("rollback  v1")
+            && lines[2].ends_with("(from v2)"),
+        "{out}"
+    );
+}
