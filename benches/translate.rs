@@ -23,6 +23,7 @@ fn provider(kind: ProviderKind) -> Provider {
         api_key_secret: None,
         headers: Vec::new(),
         api_version: None,
+        allow_byok: false,
     }
 }
 

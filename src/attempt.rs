@@ -7,7 +7,7 @@ use crate::analytics::Usage;
 use crate::error::{ApiError, ErrorCode};
 use crate::http::{Reply, ReplyBody, Streamed};
 use crate::plan::Attempt;
-use crate::ports::{Clock, FetchError, Secrets, Upstream, UpstreamResponse};
+use crate::ports::{Clock, FetchError, Secret, Secrets, Upstream, UpstreamResponse};
 use crate::providers::errors::{classify_status, ErrorKind};
 use crate::providers::{self, ProviderKind};
 use crate::request::ChatRequest;
@@ -72,6 +72,8 @@ pub struct Success<B> {
 
 /// What one call needs from the outside world.
 pub struct CallPorts<'a, S, U, C> {
+    /// The caller's own key, for providers that allow bring-your-own-key.
+    pub own_key: Option<&'a Secret>,
     pub secrets: &'a S,
     pub upstream: &'a U,
     pub clock: &'a C,
@@ -91,9 +93,12 @@ pub async fn call<S: Secrets, U: Upstream, C: Clock>(
             "validated rules lost a provider",
         ))
     })?;
-    let secret = match &provider.api_key_secret {
-        None => None,
-        Some(name) => Some(ports.secrets.get(name).ok_or_else(|| {
+    let own = ports.own_key.filter(|_| provider.allow_byok).cloned();
+    let secret = match (&provider.api_key_secret, own) {
+        // The caller's own key, where the provider allows it.
+        (_, Some(own)) => Some(own),
+        (None, None) => None,
+        (Some(name), None) => Some(ports.secrets.get(name).ok_or_else(|| {
             // Another target may have its key: this one fails as a configuration problem.
             Failure::new(
                 ApiError::new(

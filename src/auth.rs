@@ -5,7 +5,7 @@
 use crate::error::{ApiError, ErrorCode};
 use crate::http::Incoming;
 use crate::ports::KvStore;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use std::cell::RefCell;
 use std::collections::HashMap;
@@ -15,7 +15,7 @@ pub const KEY_PREFIX: &str = "gateway-key:";
 const MAX_CACHED_KEYS: usize = 1024;
 
 /// What KV holds for a key (never the key itself).
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Deserialize, Serialize)]
 pub struct KeyRecord {
     /// Short, stable, not secret: used as the analytics index.
     pub id: String,
@@ -23,17 +23,68 @@ pub struct KeyRecord {
     pub name: String,
     #[serde(default)]
     pub revoked: bool,
+    /// Routes (rule names, `default`, `explicit`) this key may use; all when absent.
+    #[serde(default)]
+    pub allowed_routes: Option<Vec<String>>,
+    /// Tasks this key may use; all when absent.
+    #[serde(default)]
+    pub allowed_tasks: Option<Vec<String>>,
+    #[serde(default)]
+    pub requests_per_minute: Option<u32>,
+    #[serde(default)]
+    pub spend_usd_per_day: Option<f64>,
+    #[serde(default)]
+    pub created_at_ms: Option<f64>,
 }
 
-/// The key from `Authorization: Bearer <key>` or `x-api-key: <key>`.
-pub fn presented_key(req: &Incoming) -> Option<&str> {
-    let bearer = req.header("authorization").and_then(|h| {
+impl KeyRecord {
+    /// May this key use this route and task?
+    pub fn permits(&self, rule: &str, task: Option<&str>) -> Result<(), ApiError> {
+        if let Some(routes) = &self.allowed_routes {
+            if !routes.iter().any(|r| r == rule) {
+                return Err(ApiError::new(
+                    ErrorCode::KeyNotAllowed,
+                    format!("this key may not use the route \"{rule}\""),
+                ));
+            }
+        }
+        if let Some(tasks) = &self.allowed_tasks {
+            if !task.is_some_and(|t| tasks.iter().any(|a| a == t)) {
+                let t = task.unwrap_or("(none)");
+                return Err(ApiError::new(
+                    ErrorCode::KeyNotAllowed,
+                    format!("this key may not be used for the task {t}"),
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The bearer token of `Authorization`, if any.
+fn bearer(req: &Incoming) -> Option<&str> {
+    req.header("authorization").and_then(|h| {
         let (scheme, rest) = h.split_once(' ')?;
         scheme.eq_ignore_ascii_case("bearer").then(|| rest.trim())
-    });
-    bearer
+    })
+}
+
+/// The gateway key: `x-router-key`, else `Authorization: Bearer <key>`, else `x-api-key`.
+pub fn presented_key(req: &Incoming) -> Option<&str> {
+    req.header("x-router-key")
+        .map(str::trim)
+        .or_else(|| bearer(req))
         .or_else(|| req.header("x-api-key").map(str::trim))
         .filter(|k| !k.is_empty())
+}
+
+/// The caller's own provider key: its `Authorization` bearer token when the gateway key came in
+/// `x-router-key`. Used only for providers that allow bring-your-own-key.
+pub fn own_provider_key(req: &Incoming) -> Option<crate::ports::Secret> {
+    req.header("x-router-key")?;
+    bearer(req)
+        .filter(|k| !k.is_empty())
+        .map(crate::ports::Secret::new)
 }
 
 /// Lower-case hex SHA-256 of a key.
@@ -144,6 +195,17 @@ mod tests {
         assert_eq!(
             hash_key("abc"),
             "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+        );
+    }
+
+    #[test]
+    fn bring_your_own_key_needs_the_gateway_key_elsewhere() {
+        let byok = req(&[("x-router-key", "gw"), ("authorization", "Bearer sk-own")]);
+        assert_eq!(presented_key(&byok), Some("gw"));
+        assert_eq!(own_provider_key(&byok).unwrap().expose(), "sk-own");
+        assert!(
+            own_provider_key(&req(&[("authorization", "Bearer gw")])).is_none(),
+            "the gateway key is never a provider key"
         );
     }
 

@@ -30,6 +30,8 @@ pub enum ErrorCode {
     AdminDisabled,
     VersionConflict,
     RulesRejected,
+    KeyNotAllowed,
+    KeyLimitExceeded,
     UpstreamAuth,
     UpstreamTimeout,
     AllTargetsFailed,
@@ -43,7 +45,8 @@ impl ErrorCode {
     pub fn status(self) -> u16 {
         match self {
             ErrorCode::MissingApiKey | ErrorCode::InvalidApiKey => 401,
-            ErrorCode::AdminDisabled => 403,
+            ErrorCode::AdminDisabled | ErrorCode::KeyNotAllowed => 403,
+            ErrorCode::KeyLimitExceeded => 429,
             ErrorCode::VersionConflict => 409,
             ErrorCode::RulesRejected => 400,
             ErrorCode::InvalidJson
@@ -73,7 +76,8 @@ impl ErrorCode {
     pub fn error_type(self) -> &'static str {
         match self {
             ErrorCode::MissingApiKey | ErrorCode::InvalidApiKey => "authentication_error",
-            ErrorCode::AdminDisabled => "permission_error",
+            ErrorCode::AdminDisabled | ErrorCode::KeyNotAllowed => "permission_error",
+            ErrorCode::KeyLimitExceeded => "rate_limit_error",
             ErrorCode::VersionConflict | ErrorCode::RulesRejected => "invalid_request_error",
             ErrorCode::InvalidJson
             | ErrorCode::InvalidRequest
@@ -105,6 +109,8 @@ impl ErrorCode {
         match self {
             ErrorCode::MissingApiKey => "missing_api_key",
             ErrorCode::AdminDisabled => "admin_disabled",
+            ErrorCode::KeyNotAllowed => "key_not_allowed",
+            ErrorCode::KeyLimitExceeded => "key_limit_exceeded",
             ErrorCode::VersionConflict => "version_conflict",
             ErrorCode::RulesRejected => "rules_rejected",
             ErrorCode::InvalidApiKey => "invalid_api_key",
@@ -172,12 +178,14 @@ impl ApiError {
 mod tests {
     use super::*;
 
-    const ALL: [ErrorCode; 27] = [
+    const ALL: [ErrorCode; 29] = [
         ErrorCode::MissingApiKey,
         ErrorCode::InvalidApiKey,
         ErrorCode::AdminDisabled,
         ErrorCode::VersionConflict,
         ErrorCode::RulesRejected,
+        ErrorCode::KeyNotAllowed,
+        ErrorCode::KeyLimitExceeded,
         ErrorCode::InvalidJson,
         ErrorCode::InvalidRequest,
         ErrorCode::InvalidMetadata,

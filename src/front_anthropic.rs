@@ -427,6 +427,7 @@ mod tests {
             api_key_secret: None,
             headers: Vec::new(),
             api_version: None,
+            allow_byok: false,
         };
         let attempt = Attempt {
             target: "m".into(),

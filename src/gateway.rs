@@ -7,7 +7,7 @@
 
 use crate::analytics::RequestRecord;
 use crate::attempt::{self, CallPorts, Failure};
-use crate::auth::KeyCache;
+use crate::auth::{KeyCache, KeyRecord};
 use crate::breaker::{Breakers, Gate};
 use crate::error::{ApiError, ErrorCode};
 use crate::explain::explain;
@@ -63,6 +63,7 @@ pub struct State {
     pub rules: RulesCache,
     pub keys: KeyCache,
     pub breakers: Breakers,
+    pub limits: crate::limits::Limits,
 }
 
 /// The outside world, borrowed for one request.
@@ -164,7 +165,7 @@ async fn admit<K, S, U, C, R>(
     req: &Incoming,
     record: &mut RequestRecord,
     logs: &mut Vec<String>,
-) -> Result<(ChatRequest, Rc<Rules>, Loaded), ApiError>
+) -> Result<(KeyRecord, ChatRequest, Rc<Rules>, Loaded), ApiError>
 where
     K: KvStore,
     C: Clock,
@@ -175,7 +176,7 @@ where
         .keys
         .authenticate(req, ports.kv, now, settings.cache_ttl_ms)
         .await?;
-    record.key_id = key.id;
+    record.key_id = key.id.clone();
     // (2) Parse the body.
     let chat = parse_chat(
         &req.body,
@@ -187,7 +188,7 @@ where
     // (3) Load the rules.
     let loaded = load_rules(state, ports.kv, settings, now, logs).await?;
     record.rules_version = Some(loaded.rules.version);
-    Ok((chat, Rc::clone(&loaded.rules), loaded))
+    Ok((key, chat, Rc::clone(&loaded.rules), loaded))
 }
 
 /// The rules to serve with, saying so in the log when they are the last good ones kept because KV
@@ -269,7 +270,7 @@ where
     R: Random,
 {
     let mut record = RequestRecord::default();
-    let (chat, rules, loaded) = admit(state, ports, settings, req, &mut record, logs).await?;
+    let (_, chat, rules, loaded) = admit(state, ports, settings, req, &mut record, logs).await?;
     let body = explain(&rules, &chat, &req.headers, ports.rng)?;
     let mut reply = Reply::json(200, &body);
     reply.set_header("x-router-rules-version", rules.version.to_string());
@@ -443,7 +444,14 @@ where
     R: Random,
 {
     let started = ports.clock.now_ms();
-    let (chat, rules, loaded) = admit(state, ports, settings, req, record, logs).await?;
+    let (key, chat, rules, loaded) = admit(state, ports, settings, req, record, logs).await?;
+    // The key's own limits (counted in this isolate).
+    if let Err(exceeded) = state.limits.admit(&key, started) {
+        return Err(Failure {
+            retry_after: Some(exceeded.retry_after_s.to_string()),
+            ..Failure::local(exceeded.error)
+        });
+    }
 
     // (4) Facts, classification, decision.
     let mut derived = derive(&chat, &req.headers);
@@ -459,13 +467,16 @@ where
     record.task = decision.classification.task.clone().unwrap_or_default();
     record.classifier_score = decision.classification.score;
     record.rule = decision.rule.clone();
+    key.permits(&decision.rule, decision.classification.task.as_deref())?;
 
     if !decision.skipped.is_empty() {
         logs.push(json!({"event": "targets_skipped", "request_id": record.request_id, "skipped": decision.skipped}).to_string());
     }
 
     // (5) The attempts, in order, as `resilience::next_step` directs.
+    let own_key = crate::auth::own_provider_key(req);
     let call_ports = CallPorts {
+        own_key: own_key.as_ref(),
         secrets: ports.secrets,
         upstream: ports.upstream,
         clock: ports.clock,
@@ -534,6 +545,9 @@ where
                 if matches!(success.reply.body, ReplyBody::Bytes(_)) {
                     let price = rules.models.get(&attempt.target).and_then(|m| m.price);
                     record.settle_usage(success.usage, success.answer_chars, price);
+                    state
+                        .limits
+                        .add_spend(&record.key_id, record.cost_usd, done_at);
                 }
                 // (6) Reply; `chat` adds the router's headers from the record.
                 let mut reply = success.reply;

@@ -17,6 +17,7 @@ pub mod facts;
 pub mod front_anthropic;
 pub mod gateway;
 pub mod http;
+pub mod limits;
 pub mod plan;
 pub mod ports;
 pub mod providers;

@@ -51,6 +51,7 @@ fn setup(dir: &Path) -> (Provider, Attempt) {
         api_key_secret: Some("KEY".into()),
         headers: Vec::new(),
         api_version: p["api_version"].as_str().map(str::to_string),
+        allow_byok: false,
     };
     let attempt = Attempt {
         target: "m".into(),

@@ -442,6 +442,7 @@ mod tests {
             api_key_secret: Some("ANTHROPIC_API_KEY".into()),
             headers: Vec::new(),
             api_version: None,
+            allow_byok: false,
         }
     }
 

@@ -67,6 +67,7 @@ mod tests {
             api_key_secret: Some("AZURE_KEY".into()),
             headers: Vec::new(),
             api_version: Some("2025-01-01-preview".into()),
+            allow_byok: false,
         };
         let attempt = Attempt {
             target: "gpt4o".into(),

@@ -400,6 +400,7 @@ mod tests {
             api_key_secret: Some("GEMINI_API_KEY".into()),
             headers: Vec::new(),
             api_version: None,
+            allow_byok: false,
         }
     }
 

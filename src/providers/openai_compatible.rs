@@ -60,6 +60,7 @@ mod tests {
             api_key_secret: Some("GROQ_API_KEY".into()),
             headers: vec![("x-extra".into(), "1".into())],
             api_version: None,
+            allow_byok: false,
         };
         let attempt = Attempt {
             target: "fast".into(),

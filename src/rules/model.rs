@@ -32,6 +32,8 @@ pub struct Provider {
     pub headers: Vec<(String, String)>,
     /// The API version some providers (Azure OpenAI) put in every request.
     pub api_version: Option<String>,
+    /// Callers may bring their own key for this provider.
+    pub allow_byok: bool,
 }
 
 #[derive(Debug, Clone)]

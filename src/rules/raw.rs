@@ -50,6 +50,9 @@ pub struct RawProvider {
     /// Azure OpenAI's `api-version` (default 2024-10-21).
     #[serde(default)]
     pub api_version: Option<String>,
+    /// Let callers bring their own key for this provider (docs/operations.md).
+    #[serde(default)]
+    pub allow_byok: bool,
 }
 
 #[derive(Debug, Deserialize, JsonSchema)]

@@ -349,6 +349,7 @@ fn validate_providers(
                     api_key_secret: p.api_key_secret,
                     headers,
                     api_version: p.api_version,
+                    allow_byok: p.allow_byok,
                 },
             );
         }

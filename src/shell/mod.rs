@@ -94,6 +94,7 @@ async fn fetch(req: Request, env: Env, ctx: Context) -> Result<Response> {
             let (ended, when_ended) = oneshot::channel();
             let client_stream = stream::pump(*streamed, Rc::clone(&record), ended);
             let request_log = settings.request_log;
+            let limits_state = Rc::clone(&state);
             ctx.wait_until(async move {
                 let completed = when_ended.await.is_ok();
                 let point = {
@@ -104,6 +105,11 @@ async fn fetch(req: Request, env: Env, ctx: Context) -> Result<Response> {
                     if request_log {
                         console_log!("{}", r.log_line());
                     }
+                    limits_state.limits.add_spend(
+                        &r.key_id,
+                        r.cost_usd,
+                        worker::Date::now().as_millis() as f64,
+                    );
                     r.data_point()
                 };
                 analytics::write(dataset, point).await;

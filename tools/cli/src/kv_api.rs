@@ -60,6 +60,44 @@ impl KvApi {
     }
 }
 
+impl KvApi {
+    /// Every key name under `prefix` (following the API's cursor).
+    pub fn list_keys(&self, prefix: &str) -> Result<Vec<String>, String> {
+        let mut names = Vec::new();
+        let mut cursor = String::new();
+        loop {
+            let mut url = format!("{}/keys?prefix={}", self.base, encode(prefix));
+            if !cursor.is_empty() {
+                url.push_str(&format!("&cursor={}", encode(&cursor)));
+            }
+            let mut res = self
+                .agent
+                .get(&url)
+                .header("Authorization", &self.auth())
+                .call()
+                .map_err(|e| format!("the KV API could not be reached: {e}"))?;
+            let status = res.status().as_u16();
+            let text = res.body_mut().read_to_string().map_err(|e| e.to_string())?;
+            if status != 200 {
+                return Err(format!("the KV API answered HTTP {status} listing keys"));
+            }
+            let v: serde_json::Value = serde_json::from_str(&text).map_err(|e| e.to_string())?;
+            for k in v["result"].as_array().into_iter().flatten() {
+                if let Some(n) = k["name"].as_str() {
+                    names.push(n.to_string());
+                }
+            }
+            match v
+                .pointer("/result_info/cursor")
+                .and_then(serde_json::Value::as_str)
+            {
+                Some(c) if !c.is_empty() => cursor = c.to_string(),
+                _ => return Ok(names),
+            }
+        }
+    }
+}
+
 impl KvStore for KvApi {
     async fn get_text(&self, key: &str) -> Result<Option<String>, StoreError> {
         let url = format!("{}/values/{}", self.base, encode(key));

@@ -11,6 +11,7 @@
 //! ```
 
 mod chart;
+mod keys;
 mod kv_api;
 mod report;
 mod rules_cmds;
@@ -24,18 +25,26 @@ const HELP: &str = "usage:
   taskrouter schema
   taskrouter report [--since 7d|24h|30m] [--dataset taskrouter_requests] [--chart out.png] [--json] [--print-sql]
   taskrouter push <rules.json> | pull [--out FILE] | diff <rules.json> | history | rollback [--version N]
+  taskrouter keys create --name NAME [--id ID] [--routes a,b] [--tasks x,y] [--rpm N] [--spend-per-day USD] [--json]
+  taskrouter keys list [--json] | keys revoke <id>
     (CLOUDFLARE_ACCOUNT_ID, CLOUDFLARE_API_TOKEN, KV_NAMESPACE_ID)";
 
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
     // Positional words: not flags, and not the value of a flag that takes one.
-    const VALUED: [&str; 6] = [
+    const VALUED: [&str; 12] = [
         "--metadata",
         "--since",
         "--dataset",
         "--chart",
         "--out",
         "--version",
+        "--name",
+        "--id",
+        "--routes",
+        "--tasks",
+        "--rpm",
+        "--spend-per-day",
     ];
     let positional: Vec<&str> = args
         .iter()
@@ -58,6 +67,9 @@ fn main() {
         ["diff", file] => versions::diff(file),
         ["history"] => versions::history(),
         ["rollback"] => versions::rollback(&args),
+        ["keys", "create"] => keys::create(&args),
+        ["keys", "list"] => keys::list(&args),
+        ["keys", "revoke", id] => keys::revoke(id),
         _ if has(&args, "--help") || has(&args, "-h") => {
             println!("{HELP}");
             0

@@ -63,8 +63,16 @@ fn fake_kv() -> (String, Arc<Mutex<HashMap<String, String>>>) {
             }
             let mut body = vec![0; len];
             reader.read_exact(&mut body).unwrap();
+            let list_prefix = "/client/v4/accounts/acc1/storage/kv/namespaces/ns1/keys?prefix=";
             let (code, text) = match (auth == "Bearer kv-token", path.strip_prefix(PREFIX)) {
                 (false, _) => (403, json!({"success": false, "errors": [{"code": 10000, "message": "Authentication error"}]}).to_string()),
+                (true, None) if method == "GET" && path.starts_with(list_prefix) => {
+                    let prefix = decode(&path[list_prefix.len()..]);
+                    let mut names: Vec<String> = kv.lock().unwrap().keys().filter(|k| k.starts_with(&prefix)).cloned().collect();
+                    names.sort();
+                    let result: Vec<serde_json::Value> = names.iter().map(|n| json!({"name": n})).collect();
+                    (200, json!({"success": true, "result": result, "result_info": {"count": result.len(), "cursor": ""}}).to_string())
+                }
                 (true, None) => (404, "{}".to_string()),
                 (true, Some(key)) => {
                     let key = decode(key);
@@ -185,4 +193,79 @@ fn push_pull_diff_history_rollback() {
             && lines[2].ends_with("(from v2)"),
         "{out}"
     );
+}
+
+#[test]
+fn keys_are_created_hashed_listed_and_revoked() {
+    let (base, store) = fake_kv();
+    let t = "kv-token";
+    let (code, out, err) = run(
+        &base,
+        &[
+            "keys",
+            "create",
+            "--name",
+            "Team A",
+            "--id",
+            "team-a",
+            "--routes",
+            "default,paid",
+            "--rpm",
+            "60",
+            "--json",
+        ],
+        t,
+    );
+    assert_eq!(code, 0, "{err}");
+    let created: serde_json::Value = serde_json::from_str(out.trim()).unwrap();
+    let key = created["key"].as_str().unwrap().to_string();
+    assert!(key.starts_with("tr_") && key.len() == 51, "{key}");
+    let hash: String = {
+        use sha2::Digest;
+        sha2::Sha256::digest(key.as_bytes())
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect()
+    };
+    let stored = store
+        .lock()
+        .unwrap()
+        .get(&format!("gateway-key:{hash}"))
+        .cloned()
+        .unwrap();
+    assert!(!stored.contains(&key), "only the hash is stored");
+    let record: serde_json::Value = serde_json::from_str(&stored).unwrap();
+    assert_eq!(record["id"], "team-a");
+    assert_eq!(record["allowed_routes"], json!(["default", "paid"]));
+    assert_eq!(record["requests_per_minute"], 60);
+    assert_eq!(
+        run(
+            &base,
+            &["keys", "create", "--name", "again", "--id", "team-a"],
+            t
+        )
+        .0,
+        1,
+        "ids are unique"
+    );
+
+    let (_, out, _) = run(&base, &["keys", "list"], t);
+    assert!(
+        out.contains("team-a") && out.contains("active") && out.contains("routes=default,paid"),
+        "{out}"
+    );
+    assert!(!out.contains(&key));
+    let (code, out, _) = run(&base, &["keys", "revoke", "team-a"], t);
+    assert_eq!(code, 0);
+    assert!(out.contains("revoked team-a"));
+    let record: serde_json::Value = serde_json::from_str(
+        store
+            .lock()
+            .unwrap()
+            .get(&format!("gateway-key:{hash}"))
+            .unwrap(),
+    )
+    .unwrap();
+    assert_eq!(record["revoked"], true);
+    assert_eq!(run(&base, &["keys", "revoke", "nobody"], t).0, 1);
 }
