@@ -13,6 +13,7 @@
 mod chart;
 mod keys;
 mod kv_api;
+mod locate;
 mod report;
 mod rules_cmds;
 mod versions;

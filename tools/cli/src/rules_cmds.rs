@@ -28,6 +28,47 @@ fn load(path: &str) -> Result<Rules, (i32, String)> {
     })
 }
 
+/// Colour when writing to a terminal, unless `NO_COLOR` is set.
+fn colour() -> bool {
+    use std::io::IsTerminal;
+    std::env::var_os("NO_COLOR").is_none() && std::io::stderr().is_terminal()
+}
+
+/// One error as a compiler would show it: the message, where it stands, and the line underlined.
+pub fn diagnostic(file: &str, text: &str, e: &taskrouter::rules::RulesError) -> String {
+    let (red, blue, bold, reset) = if colour() {
+        ("\x1b[31m", "\x1b[34m", "\x1b[1m", "\x1b[0m")
+    } else {
+        ("", "", "", "")
+    };
+    let mut out = format!("{red}{bold}error{reset}{bold}: {e}{reset}\n");
+    let at = if e.path.is_empty() {
+        None
+    } else {
+        crate::locate::span(text, &e.path)
+    };
+    if let Some((start, end)) = at {
+        let (line, col) = crate::locate::line_col(text, start);
+        let source = text.lines().nth(line - 1).unwrap_or("");
+        let width = line.to_string().len();
+        let len = text[start..end.min(text.len())]
+            .lines()
+            .next()
+            .map_or(1, |l| l.chars().count())
+            .max(1);
+        let pad = " ".repeat(width);
+        out.push_str(&format!("{blue}{pad}--> {reset}{file}:{line}:{col}\n"));
+        out.push_str(&format!("{blue}{pad} |{reset}\n"));
+        out.push_str(&format!("{blue}{line} |{reset} {source}\n"));
+        let caret_pad = " ".repeat(source.chars().take(col - 1).count());
+        out.push_str(&format!(
+            "{blue}{pad} |{reset} {caret_pad}{red}{}{reset}\n",
+            "^".repeat(len)
+        ));
+    }
+    out
+}
+
 /// `validate <file> [--json]`: every error with its path; exit 1 when invalid.
 pub fn validate(path: &str, as_json: bool) -> i32 {
     let text = match read(path) {
@@ -59,7 +100,7 @@ pub fn validate(path: &str, as_json: bool) -> i32 {
             Err(errors) => {
                 eprintln!("{path}: {} error(s)", errors.len());
                 for e in errors {
-                    eprintln!("  {e}");
+                    eprint!("{}", diagnostic(path, &text, e));
                 }
             }
         }

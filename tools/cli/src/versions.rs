@@ -22,12 +22,12 @@ fn api() -> Result<KvApi, i32> {
     })
 }
 
-fn refused(r: Refused) -> i32 {
+fn refused(r: Refused, file: &str, text: &str) -> i32 {
     match r {
         Refused::Invalid(errors) => {
             eprintln!("refused: {} error(s)", errors.len());
             for e in errors {
-                eprintln!("  {e}");
+                eprint!("{}", crate::rules_cmds::diagnostic(file, text, &e));
             }
         }
         Refused::Other(e) => eprintln!("refused: {} ({})", e.message, e.code.code()),
@@ -49,7 +49,7 @@ pub fn push(file: &str) -> i32 {
             println!("pushed version {v}; it is live");
             OK
         }
-        Err(r) => refused(r),
+        Err(r) => refused(r, file, &text),
     }
 }
 
@@ -201,7 +201,7 @@ pub fn rollback(args: &[String]) -> i32 {
             );
             OK
         }
-        Err(r) => refused(r),
+        Err(r) => refused(r, "(stored version)", ""),
     }
 }
 

@@ -37,6 +37,9 @@ fn validate_exit_codes_and_paths() {
         "{err}"
     );
     assert!(err.contains("default: unknown model \"nope\""), "{err}");
+    // The offending line, underlined, and no colour codes when not writing to a terminal.
+    assert!(err.contains(".json:1:") && err.contains("^^^^^^"), "{err}");
+    assert!(!err.contains('\x1b'), "{err}");
     let (code, out, _) = run(&["validate", &bad, "--json"]);
     assert_eq!(code, 1);
     let v: Value = serde_json::from_str(&out).unwrap();
