@@ -17,6 +17,7 @@ use taskrouter::plan::SeededRandom;
 use taskrouter::request::parse_chat;
 use taskrouter::route::{decide, Trace};
 use taskrouter::rules::{parse_rules, Rules};
+use taskrouter::task_model::{TaskModel, BUILTIN};
 
 const WORDS: [&str; 24] = [
     "deploy", "invoice", "latency", "refund", "kernel", "tensor", "ledger", "cursor", "webhook",
@@ -124,6 +125,15 @@ fn bench(c: &mut Criterion) {
     let rules = parse_rules(&text).unwrap_or_else(|e| panic!("{e:?}"));
     one_prompt(c, &rules, "prose", &prose_8k());
     one_prompt(c, &rules, "adversarial", &adversarial_8k());
+    // The built-in task model (issue 9 budget: under 100 µs for an 8 KB prompt).
+    let model = TaskModel::from_bytes(BUILTIN).unwrap_or_else(|e| panic!("{e}"));
+    let german = "Bitte übersetzen Sie diesen Absatz ins Englische und behalten Sie den Ton bei. "
+        .repeat(110);
+    for (name, prompt) in [("prose", prose_8k()), ("German", german)] {
+        c.bench_function(&format!("task model: label an 8 KB {name} prompt"), |b| {
+            b.iter(|| black_box(model.predict(black_box(&prompt), "You are helpful.").1))
+        });
+    }
     c.bench_function(
         "validate and compile the 100-route, 2000-keyword document",
         |b| b.iter(|| black_box(parse_rules(black_box(&text)).is_ok())),

@@ -11,6 +11,7 @@
 
 use crate::condition::Condition;
 use crate::rules::raw::RawScope;
+use crate::task_model::TaskModel;
 use aho_corasick::{AhoCorasick, AhoCorasickBuilder, MatchKind};
 use regex::RegexSet;
 use serde::Serialize;
@@ -76,10 +77,41 @@ pub struct Classification {
     /// The chosen task, if any.
     pub task: Option<String>,
     pub score: f64,
-    /// `explicit`, `rules` or `none`.
+    /// `explicit`, `rules`, `model` or `none`.
     pub source: &'static str,
     /// Every task with a non-zero score, best first.
     pub scores: Vec<TaskScore>,
+    /// What the built-in task model said, when the rules turn it on.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub model: Option<ModelVerdict>,
+}
+
+/// The built-in model's answer: its top labels with calibrated probabilities, best first.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ModelVerdict {
+    pub task: String,
+    pub score: f64,
+    /// The three most likely labels.
+    pub top: Vec<(String, f64)>,
+}
+
+impl ModelVerdict {
+    pub fn of(model: &TaskModel, texts: &Texts) -> ModelVerdict {
+        let p = model.probabilities(&texts.last_user, &texts.system);
+        let mut ranked: Vec<(usize, f32)> = p.into_iter().enumerate().collect();
+        ranked.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
+        let top: Vec<(String, f64)> = ranked
+            .iter()
+            .take(3)
+            .filter_map(|(k, v)| Some((model.labels.get(*k)?.clone(), round3(*v))))
+            .collect();
+        let (task, score) = top.first().cloned().unwrap_or_default();
+        ModelVerdict { task, score, top }
+    }
+}
+
+fn round3(v: f32) -> f64 {
+    (f64::from(v) * 1000.0).round() / 1000.0
 }
 
 impl Classifier {
@@ -152,6 +184,7 @@ impl Classifier {
                     score: 1.0,
                     evidence: vec!["named by the caller".into()],
                 }],
+                model: None,
             };
         }
         let mut keyword_hits: Vec<Vec<bool>> = self
@@ -236,6 +269,7 @@ impl Classifier {
             score: winner.as_ref().map_or(0.0, |w| w.score),
             source: if winner.is_some() { "rules" } else { "none" },
             scores: scores.into_iter().map(|(s, _, _)| s).collect(),
+            model: None,
         }
     }
 }

@@ -119,6 +119,8 @@ pub fn derive(req: &ChatRequest, headers: &[(String, String)]) -> Derived {
         "max_tokens": max_tokens,
         "task": Value::Null,
         "task_score": 0.0,
+        "model_task": Value::Null,
+        "model_score": 0.0,
     });
     Derived { facts, texts }
 }

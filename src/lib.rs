@@ -28,6 +28,7 @@ pub mod rules;
 pub mod rules_cache;
 pub mod sse;
 pub mod stream;
+pub mod task_model;
 
 #[cfg(target_arch = "wasm32")]
 mod shell;

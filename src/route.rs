@@ -3,7 +3,7 @@
 //! and routed the same way; a model of the rules named as `model` is served directly. The result
 //! is an attempt plan, and a trace of the decision for explain.
 
-use crate::classify::{Classification, Texts};
+use crate::classify::{Classification, ModelVerdict, Texts};
 use crate::error::{ApiError, ErrorCode};
 use crate::plan::{plan, Attempt, Random};
 use crate::rules::{Rules, Settings, Target};
@@ -129,7 +129,28 @@ pub fn decide(
             .and_then(Value::as_str)
             .map(str::to_string)
     };
-    let classification = rules.classifier.classify(texts, facts, explicit.as_deref());
+    // The task model labels requests the rules route (not a model named outright, nor a task the
+    // caller named); its answer is a fact tasks' and routes' conditions can read.
+    let verdict = match (&rules.task_model, named_model, &explicit) {
+        (Some(config), false, None) => {
+            let v = ModelVerdict::of(&config.model, texts);
+            if let Some(obj) = facts.as_object_mut() {
+                obj.insert("model_task".into(), Value::String(v.task.clone()));
+                obj.insert("model_score".into(), v.score.into());
+            }
+            Some((v, config.min_score))
+        }
+        _ => None,
+    };
+    let mut classification = rules.classifier.classify(texts, facts, explicit.as_deref());
+    if let Some((v, min_score)) = verdict {
+        if classification.task.is_none() && v.score >= min_score {
+            classification.task = Some(v.task.clone());
+            classification.score = v.score;
+            classification.source = "model";
+        }
+        classification.model = Some(v);
+    }
     if let Some(obj) = facts.as_object_mut() {
         obj.insert(
             "task".into(),
@@ -376,5 +397,116 @@ mod tests {
             "{}",
             e.message
         );
+    }
+
+    fn model_rules(min_score: f64) -> Rules {
+        parse_rules(
+            &json!({
+                "version": 1,
+                "providers": {"p": {"kind": "openai", "base_url": "https://p.example/v1"}},
+                "models": {"fast": {"provider": "p", "model": "f"}, "strong": {"provider": "p", "model": "s"}, "lingo": {"provider": "p", "model": "l"}},
+                "tasks": {"code": {"keywords": ["refactor"]}},
+                "classifier": {"min_score": min_score},
+                "routes": [
+                    {"name": "code", "when": {"task": "code"}, "then": "strong"},
+                    {"name": "sure-codegen", "when": {"model_task": "code_generation", "model_score": {"$gte": 0.7}}, "then": "strong"},
+                    {"name": "translate", "when": {"task": "translation"}, "then": "lingo"}
+                ],
+                "default": "fast"
+            })
+            .to_string(),
+        )
+        .unwrap()
+    }
+
+    fn run_with(rules: &Rules, facts: Value, text: &str) -> Decision {
+        let mut facts = facts;
+        decide(
+            rules,
+            "auto",
+            &mut facts,
+            &texts(text),
+            &SeededRandom::new(1),
+            Trace::On,
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn the_task_model_labels_what_no_rule_recognises() {
+        let rules = model_rules(0.5);
+        let d = run_with(
+            &rules,
+            json!({}),
+            "Translate this into German: 'The parcel arrives on Monday.'",
+        );
+        assert_eq!(d.classification.source, "model");
+        assert_eq!(d.classification.task.as_deref(), Some("translation"));
+        assert_eq!(d.rule, "translate");
+        let v = d.classification.model.as_ref().unwrap();
+        assert_eq!(v.top.len(), 3);
+        assert!(v.score >= 0.5 && v.score <= 1.0, "{v:?}");
+        // A rule's task wins over the model; the model's answer is still a fact and in explain.
+        let d = run_with(&rules, json!({}), "please refactor this translation helper");
+        assert_eq!(
+            (d.classification.source, d.rule.as_str()),
+            ("rules", "code")
+        );
+        assert!(d.classification.model.is_some());
+        // Routes read the model's own facts.
+        let d = run_with(
+            &rules,
+            json!({}),
+            "Write a Python function that merges two sorted lists and returns the result.",
+        );
+        assert_eq!(d.rule, "sure-codegen", "{:?}", d.classification);
+        // A caller's task skips the model.
+        let d = run_with(
+            &rules,
+            json!({"metadata": {"task": "code"}}),
+            "Translate this into German",
+        );
+        assert_eq!(d.classification.source, "explicit");
+        assert!(d.classification.model.is_none());
+        // Below min_score the model's label is not the task.
+        let strict = model_rules(1.0);
+        let d = run_with(&strict, json!({}), "hmm");
+        assert_eq!(
+            (d.classification.source, d.rule.as_str()),
+            ("none", "default")
+        );
+        assert!(d.classification.model.as_ref().unwrap().score < 1.0);
+    }
+
+    #[test]
+    fn the_classifier_section_is_checked() {
+        let mut doc = json!({
+            "version": 1,
+            "providers": {"p": {"kind": "openai", "base_url": "https://p.example/v1"}},
+            "models": {"fast": {"provider": "p", "model": "f"}},
+            "classifier": {"model": "kv:other", "min_score": 2.0},
+            "default": "fast"
+        });
+        let errors = parse_rules(&doc.to_string()).unwrap_err();
+        assert!(
+            errors.iter().any(|e| e.path == "classifier.min_score"),
+            "{errors:?}"
+        );
+        doc["classifier"] = json!({"model": "kv:other"});
+        let errors = parse_rules(&doc.to_string()).unwrap_err();
+        assert!(
+            errors
+                .iter()
+                .any(|e| e.path == "classifier.model" && e.message.contains("builtin")),
+            "{errors:?}"
+        );
+        doc["classifier"] = json!({"threshold": 0.5});
+        let errors = parse_rules(&doc.to_string()).unwrap_err();
+        assert!(
+            errors.iter().any(|e| e.path.starts_with("classifier")),
+            "{errors:?}"
+        );
+        doc["classifier"] = json!({});
+        assert!(parse_rules(&doc.to_string()).unwrap().task_model.is_some());
     }
 }

@@ -5,9 +5,11 @@
 use crate::classify::Classifier;
 use crate::condition::Condition;
 use crate::providers::ProviderKind;
+use crate::task_model::TaskModel;
 use serde::Serialize;
 use serde_json::{Map, Value};
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 #[derive(Debug, Clone)]
 pub struct Rules {
@@ -16,9 +18,18 @@ pub struct Rules {
     /// Includes models a Portkey target named only by provider and model id (`provider/model`).
     pub models: BTreeMap<String, Model>,
     pub classifier: Classifier,
+    /// The built-in task model, when the rules turn it on.
+    pub task_model: Option<TaskModelConfig>,
     pub routes: Vec<Route>,
     pub default: Target,
     pub defaults: Defaults,
+}
+
+#[derive(Debug, Clone)]
+pub struct TaskModelConfig {
+    pub model: Arc<TaskModel>,
+    /// Probability from which the model's label becomes the request's task.
+    pub min_score: f64,
 }
 
 #[derive(Debug, Clone)]

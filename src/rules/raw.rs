@@ -32,6 +32,26 @@ pub struct RawRules {
     /// Where requests go when no route matches.
     pub default: TargetValue,
     pub defaults: Option<RawDefaults>,
+    /// The built-in task model (docs/rules.md#the-built-in-classifier).
+    pub classifier: Option<RawClassifier>,
+}
+
+/// Turns on the task model bundled in the Worker: it labels every `auto` request, its label and
+/// probability become the facts `model_task` and `model_score`, and when no task of the rules
+/// scores, its label becomes the request's `task` if the probability reaches `min_score`.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RawClassifier {
+    /// `builtin` (the only model this version knows).
+    #[serde(default = "builtin_model")]
+    pub model: String,
+    /// Probability from which the model's label becomes the task (default 0.5).
+    #[serde(default)]
+    pub min_score: Option<f64>,
+}
+
+fn builtin_model() -> String {
+    "builtin".into()
 }
 
 #[derive(Debug, Deserialize, JsonSchema)]

@@ -4,20 +4,26 @@
 //! all of them are reported together.
 
 use super::json_strict::duplicate_keys;
-use super::model::{Cooldown, Defaults, Model, Price, Provider, RetryPolicy, Route, Rules};
-use super::raw::{RawDefaults, RawModel, RawPrice, RawProvider, RawRoute, RawTask, TargetValue};
+use super::model::{
+    Cooldown, Defaults, Model, Price, Provider, RetryPolicy, Route, Rules, TaskModelConfig,
+};
+use super::raw::{
+    RawClassifier, RawDefaults, RawModel, RawPrice, RawProvider, RawRoute, RawTask, TargetValue,
+};
 use super::targets::TargetParser;
 use crate::classify::{Classifier, TaskDef};
 use crate::condition::Condition;
 use crate::providers::{check_base_url, ProviderKind};
+use crate::task_model::{TaskModel, BUILTIN};
 use serde::de::DeserializeOwned;
 use serde_json::{Map, Value};
 use std::collections::{BTreeMap, HashSet};
 use std::fmt;
+use std::sync::Arc;
 
 /// Top-level fields, checked by hand so that an error in one section does not hide the others
 /// (kept equal to `RawRules`' fields by a test).
-pub const TOP_LEVEL_FIELDS: [&str; 8] = [
+pub const TOP_LEVEL_FIELDS: [&str; 9] = [
     "version",
     "description",
     "providers",
@@ -26,6 +32,7 @@ pub const TOP_LEVEL_FIELDS: [&str; 8] = [
     "routes",
     "default",
     "defaults",
+    "classifier",
 ];
 
 /// Statuses retried when a retry policy does not say.
@@ -158,6 +165,11 @@ pub fn parse_rules(text: &str) -> Result<Rules, Vec<RulesError>> {
         .get("defaults")
         .and_then(|v| typed(v, "defaults", &mut errors));
 
+    let task_model = top
+        .get("classifier")
+        .and_then(|v| typed::<RawClassifier>(v, "classifier", &mut errors))
+        .and_then(|c| validate_classifier(c, &mut errors));
+
     let providers = validate_providers(raw_providers, &mut errors);
     let mut models = validate_models(raw_models, &providers, &mut errors);
     let classifier = validate_tasks(raw_tasks, &models, &mut errors);
@@ -180,11 +192,41 @@ pub fn parse_rules(text: &str) -> Result<Rules, Vec<RulesError>> {
             providers,
             models,
             classifier,
+            task_model,
             routes,
             default,
             defaults,
         }),
         _ => Err(errors.0),
+    }
+}
+
+/// The task model the rules turn on, loaded once per rules version.
+fn validate_classifier(raw: RawClassifier, errors: &mut Errors) -> Option<TaskModelConfig> {
+    let min_score = raw.min_score.unwrap_or(0.5);
+    if !(0.0..=1.0).contains(&min_score) {
+        errors.add("classifier.min_score", "must be between 0 and 1");
+        return None;
+    }
+    if raw.model != "builtin" {
+        errors.add(
+            "classifier.model",
+            format!(
+                "unknown model \"{}\"; this version knows \"builtin\"",
+                raw.model
+            ),
+        );
+        return None;
+    }
+    match TaskModel::from_bytes(BUILTIN) {
+        Ok(model) => Some(TaskModelConfig {
+            model: Arc::new(model),
+            min_score,
+        }),
+        Err(e) => {
+            errors.add("classifier.model", e);
+            None
+        }
     }
 }
 

@@ -16,6 +16,7 @@ mod kv_api;
 mod locate;
 mod report;
 mod rules_cmds;
+mod train;
 mod versions;
 
 use rules_cmds::{flag, has, USAGE};
@@ -33,7 +34,7 @@ const HELP: &str = "usage:
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
     // Positional words: not flags, and not the value of a flag that takes one.
-    const VALUED: [&str; 12] = [
+    const VALUED: [&str; 15] = [
         "--metadata",
         "--since",
         "--dataset",
@@ -46,6 +47,9 @@ fn main() {
         "--tasks",
         "--rpm",
         "--spend-per-day",
+        "--seed",
+        "--buckets",
+        "--note",
     ];
     let positional: Vec<&str> = args
         .iter()
@@ -68,6 +72,7 @@ fn main() {
         ["diff", file] => versions::diff(file),
         ["history"] => versions::history(),
         ["rollback"] => versions::rollback(&args),
+        ["train", file] => train::train(file, &args),
         ["keys", "create"] => keys::create(&args),
         ["keys", "list"] => keys::list(&args),
         ["keys", "revoke", id] => keys::revoke(id),

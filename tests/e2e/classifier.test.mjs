@@ -1,0 +1,72 @@
+// The built-in task model through the Worker: an untagged request no rule recognises is routed by
+// the model's label, routes read its facts, explain shows its answer, and analytics record the task.
+import assert from "node:assert/strict";
+import { after, before, describe, test } from "node:test";
+import { startMock, startWorker, testRules, chat, userMessage, GATEWAY_KEY } from "./harness.mjs";
+
+describe("built-in task classifier", () => {
+  let mock;
+  let worker;
+  before(async () => {
+    mock = await startMock();
+    const rules = testRules(mock.url, {
+      models: {
+        fast: { provider: "mock", model: "mock-fast" },
+        strong: { provider: "mock", model: "mock-strong" },
+        lingo: { provider: "mock", model: "mock-lingo" },
+      },
+      tasks: { billing: { keywords: ["invoice"] } },
+      classifier: { model: "builtin", min_score: 0.6 },
+      routes: [
+        { name: "billing", when: { task: "billing" }, then: "fast" },
+        { name: "translate", when: { task: "translation" }, then: "lingo" },
+        { name: "codegen", when: { model_task: "code_generation", model_score: { $gte: 0.7 } }, then: "strong" },
+      ],
+      default: "fast",
+    });
+    worker = await startWorker({ rules });
+  });
+  after(async () => {
+    await worker?.stop();
+    await mock?.stop();
+  });
+
+  test("an untagged request no keyword matches is routed by the model's label", async () => {
+    await mock.clear();
+    const r = await chat(worker.url, { model: "auto", messages: userMessage("Could you put this sentence into Spanish for me: 'Our office is closed on Friday.'") });
+    assert.equal(r.status, 200, await r.clone().text());
+    assert.equal(r.headers.get("x-router-task"), "translation");
+    assert.equal(r.headers.get("x-router-rule"), "translate");
+    assert.deepEqual((await mock.requests()).map((s) => s.body.model), ["mock-lingo"]);
+    const id = r.headers.get("x-router-request-id");
+    const p = (await worker.waitForDataPoints(1)).find((x) => x.blobs[9] === id);
+    assert.equal(p.blobs[0], "translation");
+    assert.ok(p.doubles[8] >= 0.6 && p.doubles[8] <= 1, `model probability as the score: ${p.doubles[8]}`);
+  });
+
+  test("routes read model_task and model_score; a rule's task still wins", async () => {
+    await mock.clear();
+    const r = await chat(worker.url, { model: "auto", messages: userMessage("Write a TypeScript function that debounces another function and returns the wrapped version.") });
+    assert.equal(r.status, 200);
+    assert.equal(r.headers.get("x-router-rule"), "codegen");
+    const billing = await chat(worker.url, { model: "auto", messages: userMessage("Translate my invoice into French") });
+    assert.equal(billing.headers.get("x-router-task"), "billing", "keyword rules come before the model");
+    assert.deepEqual((await mock.requests()).map((s) => s.body.model), ["mock-strong", "mock-fast"]);
+  });
+
+  test("explain shows the model's top labels and probabilities", async () => {
+    const r = await fetch(`${worker.url}/v1/router/explain`, {
+      method: "POST",
+      headers: { authorization: `Bearer ${GATEWAY_KEY}`, "content-type": "application/json" },
+      body: JSON.stringify({ model: "auto", messages: userMessage("I was billed twice this month and want my money back.") }),
+    });
+    assert.equal(r.status, 200);
+    const e = await r.json();
+    assert.equal(e.classification.source, "model");
+    assert.equal(e.classification.model.task, "billing");
+    assert.equal(e.classification.model.top.length, 3);
+    assert.equal(e.facts.model_task, "billing");
+    assert.equal(e.facts.task, "billing");
+    assert.equal(e.rule, "billing");
+  });
+});
