@@ -10,7 +10,7 @@ use crate::stream::{Outcome, StreamWatch};
 use serde_json::{json, Value};
 
 /// Blob order in the data point: `blob1` is `BLOBS[0]`, and so on. Never reorder: append.
-pub const BLOBS: [&str; 14] = [
+pub const BLOBS: [&str; 16] = [
     "task",
     "rule",
     "target",
@@ -25,10 +25,12 @@ pub const BLOBS: [&str; 14] = [
     "country",
     "key_id",
     "cost_basis",
+    "task_source",
+    "cascade",
 ];
 
 /// Double order in the data point: `double1` is `DOUBLES[0]`, and so on. Never reorder: append.
-pub const DOUBLES: [&str; 11] = [
+pub const DOUBLES: [&str; 13] = [
     "total_ms",
     "upstream_ms",
     "ttfb_ms",
@@ -40,6 +42,8 @@ pub const DOUBLES: [&str; 11] = [
     "classifier_score",
     "prompt_bytes",
     "status",
+    "cascade_ms",
+    "cascade_cost_usd",
 ];
 
 const MAX_INDEX_BYTES: usize = 96;
@@ -75,6 +79,13 @@ pub struct RequestRecord {
     pub cost_usd: f64,
     pub classifier_score: f64,
     pub prompt_bytes: usize,
+    /// Where the task came from: `explicit`, `rules`, `model`, `cascade` or `none`.
+    pub task_source: String,
+    /// The classifier cascade: empty (not asked), `answered`, `cached`, `failed` or `unreadable`.
+    pub cascade: String,
+    pub cascade_ms: f64,
+    /// The cascade call's cost, on top of `cost_usd`.
+    pub cascade_cost_usd: f64,
 }
 
 /// Token counts as the provider reported them.
@@ -186,7 +197,7 @@ impl RequestRecord {
         }
     }
 
-    fn blob_values(&self) -> [String; 14] {
+    fn blob_values(&self) -> [String; 16] {
         let yes_no = |b: bool| if b { "yes" } else { "no" }.to_string();
         [
             self.task.clone(),
@@ -205,10 +216,12 @@ impl RequestRecord {
             self.country.clone(),
             self.key_id.clone(),
             self.cost_basis().to_string(),
+            self.task_source.clone(),
+            self.cascade.clone(),
         ]
     }
 
-    fn double_values(&self) -> [f64; 11] {
+    fn double_values(&self) -> [f64; 13] {
         let u = self.usage.unwrap_or_default();
         [
             self.total_ms,
@@ -222,6 +235,8 @@ impl RequestRecord {
             self.classifier_score,
             self.prompt_bytes as f64,
             f64::from(self.status),
+            self.cascade_ms,
+            self.cascade_cost_usd,
         ]
     }
 
@@ -307,6 +322,10 @@ mod tests {
             cost_usd: 0.0125,
             classifier_score: 0.0,
             prompt_bytes: 2048,
+            task_source: "model".into(),
+            cascade: "answered".into(),
+            cascade_ms: 35.0,
+            cascade_cost_usd: 0.00001,
         }
     }
 
@@ -318,12 +337,15 @@ mod tests {
             p.blobs,
             [
                 "faq", "paid", "strong", "openai", "gpt-4o", "ok", "no", "yes", "7", "req-1",
-                "AMS", "NL", "team-a", "reported"
+                "AMS", "NL", "team-a", "reported", "model", "answered"
             ]
         );
         assert_eq!(
             p.doubles,
-            [120.0, 110.0, 40.0, 1.0, 1000.0, 500.0, 200.0, 0.0125, 0.0, 2048.0, 200.0]
+            [
+                120.0, 110.0, 40.0, 1.0, 1000.0, 500.0, 200.0, 0.0125, 0.0, 2048.0, 200.0, 35.0,
+                0.00001
+            ]
         );
         assert!(BLOBS.len() <= 20 && DOUBLES.len() <= 20);
     }

@@ -6,7 +6,7 @@ use crate::error::ApiError;
 use crate::facts::derive;
 use crate::plan::Random;
 use crate::request::ChatRequest;
-use crate::route::{decide, Trace};
+use crate::route::{decide, wants_cascade, Trace};
 use crate::rules::Rules;
 use serde_json::{json, Value};
 
@@ -35,6 +35,8 @@ pub fn explain(
         "rule": decision.rule,
         "plan": decision.plan,
         "skipped": decision.skipped,
+        // Explain calls no provider: it says whether a request would ask the cascade model.
+        "cascade": wants_cascade(rules, &decision).map(|c| json!({"would_ask": c.model, "below": c.below})),
     }))
 }
 

@@ -9,6 +9,7 @@ use crate::analytics::RequestRecord;
 use crate::attempt::{self, CallPorts, Failure};
 use crate::auth::{KeyCache, KeyRecord};
 use crate::breaker::{Breakers, Gate};
+use crate::cascade::{self, CascadeCache};
 use crate::error::{ApiError, ErrorCode};
 use crate::explain::explain;
 use crate::facts::derive;
@@ -19,7 +20,7 @@ use crate::ports::{Clock, KvStore, Secrets, Upstream};
 use crate::providers::errors::ErrorKind;
 use crate::request::{parse_chat, ChatRequest, DEFAULT_MAX_BODY_BYTES, METADATA_HEADER};
 use crate::resilience::{next_step, Budget, Next};
-use crate::route::{decide, Trace};
+use crate::route::{decide, decide_with, wants_cascade, Trace};
 use crate::rules::Rules;
 use crate::rules_cache::{Loaded, RulesCache};
 use serde_json::json;
@@ -64,6 +65,8 @@ pub struct State {
     pub keys: KeyCache,
     pub breakers: Breakers,
     pub limits: crate::limits::Limits,
+    /// The classifier cascade's answers by prompt hash.
+    pub cascade: CascadeCache,
 }
 
 /// The outside world, borrowed for one request.
@@ -456,7 +459,7 @@ where
     // (4) Facts, classification, decision.
     let mut derived = derive(&chat, &req.headers);
     record.estimated_prompt_tokens = derived.facts["estimated_tokens"].as_u64().unwrap_or(0);
-    let decision = decide(
+    let mut decision = decide(
         &rules,
         &chat.model,
         &mut derived.facts,
@@ -464,7 +467,40 @@ where
         ports.rng,
         Trace::Off,
     )?;
+    let own_key = crate::auth::own_provider_key(req);
+    let call_ports = CallPorts {
+        own_key: own_key.as_ref(),
+        secrets: ports.secrets,
+        upstream: ports.upstream,
+        clock: ports.clock,
+    };
+    // The built-in model is unsure: ask the cascade model, and route by its label if it answers.
+    if let Some(cascade) = wants_cascade(&rules, &decision) {
+        let label = ask_cascade(
+            state,
+            &rules,
+            cascade,
+            &derived,
+            &call_ports,
+            ports.rng,
+            record,
+            logs,
+        )
+        .await;
+        if let Some(label) = label {
+            decision = decide_with(
+                &rules,
+                &chat.model,
+                &mut derived.facts,
+                &derived.texts,
+                ports.rng,
+                Trace::Off,
+                Some(&label),
+            )?;
+        }
+    }
     record.task = decision.classification.task.clone().unwrap_or_default();
+    record.task_source = decision.classification.source.to_string();
     record.classifier_score = decision.classification.score;
     record.rule = decision.rule.clone();
     key.permits(&decision.rule, decision.classification.task.as_deref())?;
@@ -474,13 +510,6 @@ where
     }
 
     // (5) The attempts, in order, as `resilience::next_step` directs.
-    let own_key = crate::auth::own_provider_key(req);
-    let call_ports = CallPorts {
-        own_key: own_key.as_ref(),
-        secrets: ports.secrets,
-        upstream: ports.upstream,
-        clock: ports.clock,
-    };
     let defaults = &rules.defaults;
     let plan = &decision.plan;
     let mut history: Vec<String> = Vec::new();
@@ -612,6 +641,72 @@ where
         ErrorCode::AllTargetsFailed,
         format!("no target could serve the request: {}", history.join("; ")),
     )))
+}
+
+/// Ask the cascade model for the request's label: from the isolate's cache when this prompt was
+/// asked before, else with one call (no retries, the cascade's own timeout). `None` when the call
+/// fails or its answer is not one of the labels; the request is then routed without it.
+#[expect(
+    clippy::too_many_arguments,
+    reason = "one step of chat_steps, given what it needs"
+)]
+async fn ask_cascade<S: Secrets, U: Upstream, C: Clock>(
+    state: &State,
+    rules: &Rules,
+    cascade: &crate::rules::Cascade,
+    derived: &crate::facts::Derived,
+    ports: &CallPorts<'_, S, U, C>,
+    rng: &dyn Random,
+    record: &mut RequestRecord,
+    logs: &mut Vec<String>,
+) -> Option<String> {
+    let labels = &rules.task_model.as_ref()?.model.labels;
+    let key = cascade::prompt_key(&derived.texts);
+    if let Some(label) = state.cascade.get(key) {
+        record.cascade = "cached".into();
+        return Some(label);
+    }
+    let target = crate::rules::Target::Model {
+        model: cascade.model.clone(),
+        settings: crate::rules::Settings::default(),
+    };
+    let attempt = crate::plan::plan(rules, &target, &derived.facts, rng, "classifier.cascade")
+        .into_iter()
+        .next()?;
+    let question = cascade::question(&cascade.model, labels, &derived.texts);
+    let started = ports.clock.now_ms();
+    let result = attempt::call(rules, &attempt, &question, ports, cascade.timeout_ms, logs).await;
+    record.cascade_ms = (ports.clock.now_ms() - started).max(0.0);
+    match result {
+        Ok(success) => {
+            let price = rules.models.get(&cascade.model).and_then(|m| m.price);
+            if let (Some(usage), Some(price)) = (success.usage, price) {
+                record.cascade_cost_usd = usage.cost(&price);
+            }
+            let label = match &success.reply.body {
+                ReplyBody::Bytes(bytes) => cascade::read_answer(bytes, labels),
+                ReplyBody::Stream(_) => None,
+            };
+            match label {
+                Some(label) => {
+                    record.cascade = "answered".into();
+                    state.cascade.put(key, label.clone());
+                    Some(label)
+                }
+                None => {
+                    record.cascade = "unreadable".into();
+                    logs.push(json!({"event": "cascade_unreadable", "request_id": record.request_id, "target": cascade.model}).to_string());
+                    None
+                }
+            }
+        }
+        Err(failure) => {
+            record.cascade = "failed".into();
+            logs.push(json!({"event": "cascade_failed", "request_id": record.request_id, "target": cascade.model,
+                             "kind": failure.kind.as_str(), "status": failure.status}).to_string());
+            None
+        }
+    }
 }
 
 /// The error for a request that failed: the last failure, and with more than one call, every

@@ -9,6 +9,7 @@ pub mod analytics;
 pub mod attempt;
 pub mod auth;
 pub mod breaker;
+pub mod cascade;
 pub mod classify;
 pub mod condition;
 pub mod error;

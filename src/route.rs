@@ -6,7 +6,7 @@
 use crate::classify::{Classification, ModelVerdict, Texts};
 use crate::error::{ApiError, ErrorCode};
 use crate::plan::{plan, Attempt, Random};
-use crate::rules::{Rules, Settings, Target};
+use crate::rules::{Cascade, Rules, Settings, Target};
 use serde::Serialize;
 use serde_json::Value;
 
@@ -105,6 +105,29 @@ pub fn decide(
     rng: &dyn Random,
     trace: Trace,
 ) -> Result<Decision, ApiError> {
+    decide_with(rules, requested_model, facts, texts, rng, trace, None)
+}
+
+/// The cascade the rules ask for, when the decision's task came from an unsure built-in model (or
+/// from nothing) and no rule or caller named the task.
+pub fn wants_cascade<'r>(rules: &'r Rules, decision: &Decision) -> Option<&'r Cascade> {
+    let cascade = rules.task_model.as_ref()?.cascade.as_ref()?;
+    let verdict = decision.classification.model.as_ref()?;
+    let unsure = matches!(decision.classification.source, "model" | "none");
+    (unsure && verdict.score < cascade.below).then_some(cascade)
+}
+
+/// `decide`, with the label a cascade model gave (`wants_cascade`): it becomes the task (source
+/// `cascade`, score 1) unless a rule's task or the caller's wins.
+pub fn decide_with(
+    rules: &Rules,
+    requested_model: &str,
+    facts: &mut Value,
+    texts: &Texts,
+    rng: &dyn Random,
+    trace: Trace,
+    cascade_label: Option<&str>,
+) -> Result<Decision, ApiError> {
     let named_model = requested_model != AUTO && rules.models.contains_key(requested_model);
     let named_task =
         requested_model != AUTO && !named_model && rules.classifier.has_task(requested_model);
@@ -150,6 +173,13 @@ pub fn decide(
             classification.source = "model";
         }
         classification.model = Some(v);
+    }
+    if let Some(label) = cascade_label {
+        if matches!(classification.source, "model" | "none") {
+            classification.task = Some(label.to_string());
+            classification.score = 1.0;
+            classification.source = "cascade";
+        }
     }
     if let Some(obj) = facts.as_object_mut() {
         obj.insert(
@@ -508,5 +538,72 @@ mod tests {
         );
         doc["classifier"] = json!({});
         assert!(parse_rules(&doc.to_string()).unwrap().task_model.is_some());
+    }
+
+    #[test]
+    fn an_unsure_model_asks_the_cascade_whose_label_routes() {
+        let mut doc: Value = json!({
+            "version": 1,
+            "providers": {"p": {"kind": "openai", "base_url": "https://p.example/v1"}},
+            "models": {"fast": {"provider": "p", "model": "f"}, "lingo": {"provider": "p", "model": "l"}},
+            "tasks": {"code": {"keywords": ["refactor"]}},
+            "classifier": {"min_score": 0.5, "cascade": {"model": "fast", "below": 0.9}},
+            "routes": [{"name": "translate", "when": {"task": "translation"}, "then": "lingo"}],
+            "default": "fast"
+        });
+        let rules = parse_rules(&doc.to_string()).unwrap();
+        let vague = "can you help with this";
+        let d = run_with(&rules, json!({}), vague);
+        assert!(
+            wants_cascade(&rules, &d).is_some(),
+            "{:?}",
+            d.classification
+        );
+        let mut facts = json!({});
+        let d = decide_with(
+            &rules,
+            "auto",
+            &mut facts,
+            &texts(vague),
+            &SeededRandom::new(1),
+            Trace::Off,
+            Some("translation"),
+        )
+        .unwrap();
+        assert_eq!(
+            (d.classification.source, d.rule.as_str()),
+            ("cascade", "translate")
+        );
+        assert_eq!(facts["task"], "translation");
+        // A rule's task is never second-guessed.
+        let d = run_with(&rules, json!({}), "refactor it");
+        assert!(wants_cascade(&rules, &d).is_none());
+        let mut facts = json!({});
+        let d = decide_with(
+            &rules,
+            "auto",
+            &mut facts,
+            &texts("refactor it"),
+            &SeededRandom::new(1),
+            Trace::Off,
+            Some("translation"),
+        )
+        .unwrap();
+        assert_eq!(d.classification.task.as_deref(), Some("code"));
+        // A sure model is not second-guessed either.
+        let d = run_with(
+            &rules,
+            json!({}),
+            "Translate this into German: 'The parcel arrives on Monday.'",
+        );
+        assert!(d.classification.model.as_ref().unwrap().score >= 0.9);
+        assert!(wants_cascade(&rules, &d).is_none());
+        // The cascade names a model of the rules.
+        doc["classifier"]["cascade"]["model"] = json!("nope");
+        let errors = parse_rules(&doc.to_string()).unwrap_err();
+        assert!(
+            errors.iter().any(|e| e.path == "classifier.cascade.model"),
+            "{errors:?}"
+        );
     }
 }

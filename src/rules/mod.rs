@@ -8,8 +8,8 @@ mod targets;
 mod validate;
 
 pub use model::{
-    Cooldown, Defaults, FallbackOn, Model, Price, Provider, RetryPolicy, Route, Rules, Settings,
-    Target,
+    Cascade, Cooldown, Defaults, FallbackOn, Model, Price, Provider, RetryPolicy, Route, Rules,
+    Settings, Target, TaskModelConfig,
 };
 pub use raw::rules_schema;
 pub use validate::{

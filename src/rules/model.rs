@@ -30,6 +30,17 @@ pub struct TaskModelConfig {
     pub model: Arc<TaskModel>,
     /// Probability from which the model's label becomes the request's task.
     pub min_score: f64,
+    pub cascade: Option<Cascade>,
+}
+
+/// The cheap model asked when the built-in model is unsure.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Cascade {
+    /// A model of the rules.
+    pub model: String,
+    /// Asked when the built-in model's top probability is below this.
+    pub below: f64,
+    pub timeout_ms: u64,
 }
 
 #[derive(Debug, Clone)]

@@ -48,6 +48,25 @@ pub struct RawClassifier {
     /// Probability from which the model's label becomes the task (default 0.5).
     #[serde(default)]
     pub min_score: Option<f64>,
+    /// Ask a cheap model of the rules when the built-in model is unsure.
+    #[serde(default)]
+    pub cascade: Option<RawCascade>,
+}
+
+/// When the built-in model's top probability is below `below` and no task of the rules scored,
+/// `model` is asked to pick one label (a constrained JSON answer); its answer is cached per prompt
+/// in the isolate. If the call fails, the request is routed as if there were no cascade.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RawCascade {
+    /// A model of the rules.
+    pub model: String,
+    /// Ask when the built-in model's top probability is below this (default: `min_score`).
+    #[serde(default)]
+    pub below: Option<f64>,
+    /// Time allowed for the call (default 3000).
+    #[serde(default)]
+    pub timeout_ms: Option<u64>,
 }
 
 fn builtin_model() -> String {

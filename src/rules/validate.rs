@@ -5,7 +5,7 @@
 
 use super::json_strict::duplicate_keys;
 use super::model::{
-    Cooldown, Defaults, Model, Price, Provider, RetryPolicy, Route, Rules, TaskModelConfig,
+    Cascade, Cooldown, Defaults, Model, Price, Provider, RetryPolicy, Route, Rules, TaskModelConfig,
 };
 use super::raw::{
     RawClassifier, RawDefaults, RawModel, RawPrice, RawProvider, RawRoute, RawTask, TargetValue,
@@ -165,13 +165,13 @@ pub fn parse_rules(text: &str) -> Result<Rules, Vec<RulesError>> {
         .get("defaults")
         .and_then(|v| typed(v, "defaults", &mut errors));
 
-    let task_model = top
+    let raw_classifier = top
         .get("classifier")
-        .and_then(|v| typed::<RawClassifier>(v, "classifier", &mut errors))
-        .and_then(|c| validate_classifier(c, &mut errors));
+        .and_then(|v| typed::<RawClassifier>(v, "classifier", &mut errors));
 
     let providers = validate_providers(raw_providers, &mut errors);
     let mut models = validate_models(raw_models, &providers, &mut errors);
+    let task_model = raw_classifier.and_then(|c| validate_classifier(c, &models, &mut errors));
     let classifier = validate_tasks(raw_tasks, &models, &mut errors);
 
     let mut parser = TargetParser {
@@ -202,12 +202,46 @@ pub fn parse_rules(text: &str) -> Result<Rules, Vec<RulesError>> {
 }
 
 /// The task model the rules turn on, loaded once per rules version.
-fn validate_classifier(raw: RawClassifier, errors: &mut Errors) -> Option<TaskModelConfig> {
+fn validate_classifier(
+    raw: RawClassifier,
+    models: &BTreeMap<String, Model>,
+    errors: &mut Errors,
+) -> Option<TaskModelConfig> {
     let min_score = raw.min_score.unwrap_or(0.5);
     if !(0.0..=1.0).contains(&min_score) {
         errors.add("classifier.min_score", "must be between 0 and 1");
         return None;
     }
+    let cascade = match raw.cascade {
+        None => None,
+        Some(c) => {
+            let below = c.below.unwrap_or(min_score);
+            if !(0.0..=1.0).contains(&below) {
+                errors.add("classifier.cascade.below", "must be between 0 and 1");
+                return None;
+            }
+            if !models.contains_key(&c.model) {
+                errors.add(
+                    "classifier.cascade.model",
+                    format!(
+                        "unknown model \"{}\"; the cascade asks a model of the rules",
+                        c.model
+                    ),
+                );
+                return None;
+            }
+            let timeout_ms = c.timeout_ms.unwrap_or(3_000);
+            if timeout_ms == 0 || timeout_ms > 60_000 {
+                errors.add("classifier.cascade.timeout_ms", "must be 1 to 60000");
+                return None;
+            }
+            Some(Cascade {
+                model: c.model,
+                below,
+                timeout_ms,
+            })
+        }
+    };
     if raw.model != "builtin" {
         errors.add(
             "classifier.model",
@@ -222,6 +256,7 @@ fn validate_classifier(raw: RawClassifier, errors: &mut Errors) -> Option<TaskMo
         Ok(model) => Some(TaskModelConfig {
             model: Arc::new(model),
             min_score,
+            cascade,
         }),
         Err(e) => {
             errors.add("classifier.model", e);

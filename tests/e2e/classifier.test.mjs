@@ -70,3 +70,92 @@ describe("built-in task classifier", () => {
     assert.equal(e.rule, "billing");
   });
 });
+
+describe("classifier cascade", () => {
+  let mock;
+  let worker;
+  before(async () => {
+    mock = await startMock();
+    const rules = testRules(mock.url, {
+      models: {
+        fast: { provider: "mock", model: "mock-fast" },
+        lingo: { provider: "mock", model: "mock-lingo" },
+        judge: { provider: "mock", model: "mock-judge", price_per_mtok: { input: 0.1, output: 0.4 } },
+      },
+      classifier: { min_score: 0.99, cascade: { model: "judge", below: 0.99, timeout_ms: 2000 } },
+      routes: [{ name: "translate", when: { task: "translation" }, then: "lingo" }],
+      default: "fast",
+    });
+    worker = await startWorker({ rules });
+  });
+  after(async () => {
+    await worker?.stop();
+    await mock?.stop();
+  });
+
+  const vague = (n) => userMessage(`Can you help me with this one thing, number ${n}?`);
+  const pointFor = async (r) => {
+    const id = r.headers.get("x-router-request-id");
+    for (let i = 0; i < 50; i++) {
+      const p = (await worker.waitForDataPoints(1)).find((x) => x.blobs[9] === id);
+      if (p) return p;
+      await new Promise((res) => setTimeout(res, 50));
+    }
+    throw new Error(`no data point for ${id}`);
+  };
+
+  test("an unsure request asks the cascade model, is routed by its label, and the call is recorded", async () => {
+    await mock.clear();
+    await mock.script("mock-judge", ['answer={"task": "translation"}']);
+    const r = await chat(worker.url, { model: "auto", messages: vague(1) });
+    assert.equal(r.status, 200, await r.clone().text());
+    assert.equal(r.headers.get("x-router-task"), "translation");
+    assert.equal(r.headers.get("x-router-rule"), "translate");
+    const sent = await mock.requests();
+    assert.deepEqual(sent.map((s) => s.body.model), ["mock-judge", "mock-lingo"]);
+    const q = sent[0].body;
+    assert.equal(q.response_format.type, "json_schema");
+    assert.equal(q.response_format.json_schema.schema.properties.task.enum.length, 14);
+    assert.equal(q.stream ?? false, false);
+    const p = await pointFor(r);
+    assert.deepEqual([p.blobs[0], p.blobs[14], p.blobs[15]], ["translation", "cascade", "answered"]);
+    assert.ok(p.doubles[11] >= 0, "cascade_ms");
+    assert.ok(p.doubles[12] > 0, `cascade cost from the judge's price: ${p.doubles[12]}`);
+  });
+
+  test("the same prompt again takes the cached answer: no second cascade call", async () => {
+    await mock.clear();
+    const r = await chat(worker.url, { model: "auto", messages: vague(1) });
+    assert.equal(r.headers.get("x-router-task"), "translation");
+    assert.deepEqual((await mock.requests()).map((s) => s.body.model), ["mock-lingo"]);
+    const p = await pointFor(r);
+    assert.equal(p.blobs[15], "cached");
+  });
+
+  test("a failing or off-list cascade answer still routes the request", async () => {
+    await mock.clear();
+    await mock.script("mock-judge", ["status=500", "answer=poetry"]);
+    const failed = await chat(worker.url, { model: "auto", messages: vague(2) });
+    assert.equal(failed.status, 200, await failed.clone().text());
+    assert.equal(failed.headers.get("x-router-rule"), "default");
+    assert.equal((await pointFor(failed)).blobs[15], "failed");
+    const offList = await chat(worker.url, { model: "auto", messages: vague(3) });
+    assert.equal(offList.status, 200);
+    assert.equal(offList.headers.get("x-router-rule"), "default");
+    assert.equal((await pointFor(offList)).blobs[15], "unreadable");
+    assert.deepEqual((await mock.requests()).map((s) => s.body.model), ["mock-judge", "mock-fast", "mock-judge", "mock-fast"]);
+    assert.ok(worker.logs.some((l) => l.includes("cascade_failed")), "the failure is logged");
+  });
+
+  test("explain says the cascade would be asked, and asks nothing", async () => {
+    await mock.clear();
+    const r = await fetch(`${worker.url}/v1/router/explain`, {
+      method: "POST",
+      headers: { authorization: `Bearer ${GATEWAY_KEY}`, "content-type": "application/json" },
+      body: JSON.stringify({ model: "auto", messages: vague(4) }),
+    });
+    const e = await r.json();
+    assert.equal(e.cascade.would_ask, "judge");
+    assert.equal((await mock.requests()).length, 0);
+  });
+});

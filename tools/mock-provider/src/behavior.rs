@@ -1,7 +1,7 @@
 //! How the mock answers one request. Tests choose it per target through the model name the router
 //! sends: `mock-fast` answers normally; directives after `+` change that, for example
 //! `mock-x+status=429+retry_after=3`, `mock-x+delay=500`, `mock-x+malformed`, `mock-x+cut=3`,
-//! `mock-x+chunks=20+chunk_delay=50`. A script queued for a model with `POST /__mock/script`
+//! `mock-x+chunks=20+chunk_delay=50`, `mock-x+answer=billing`. A script queued for a model with `POST /__mock/script`
 //! (`{"model": "...", "behaviors": ["status=500", ""]}`) takes precedence, one entry per request.
 
 #[derive(Debug, Clone, PartialEq)]
@@ -30,6 +30,8 @@ pub struct Behavior {
     pub context_length: bool,
     /// Gemini: a 200 whose prompt was blocked for safety.
     pub safety_block: bool,
+    /// The whole answer text, instead of `tok0 tok1 ...` (`answer=billing`).
+    pub answer: Option<String>,
 }
 
 impl Default for Behavior {
@@ -47,6 +49,7 @@ impl Default for Behavior {
             no_usage: false,
             context_length: false,
             safety_block: false,
+            answer: None,
         }
     }
 }
@@ -82,6 +85,7 @@ impl Behavior {
                 "empty_stream" => b.empty_stream = true,
                 "no_usage" => b.no_usage = true,
                 "safety_block" => b.safety_block = true,
+                "answer" => b.answer = Some(value.to_string()),
                 "context_length" => {
                     b.context_length = true;
                     b.status = 400;
@@ -121,6 +125,13 @@ mod tests {
             Behavior::parse("malformed+stream_error+no_usage")
                 .unwrap()
                 .malformed
+        );
+        assert_eq!(
+            Behavior::parse(r#"answer={"task": "faq"}"#)
+                .unwrap()
+                .answer
+                .as_deref(),
+            Some(r#"{"task": "faq"}"#)
         );
         assert!(Behavior::parse("bogus").unwrap_err().contains("bogus"));
         assert!(Behavior::parse("delay=x").is_err());

@@ -1,5 +1,6 @@
 //! OpenAI chat-completions answers, whole and streamed, with deterministic content and usage so
-//! tests can compute what the router should report: the answer is `chunks` pieces `"tok{i} "`,
+//! tests can compute what the router should report: the answer is `chunks` pieces `"tok{i} "`
+//! (or the `answer` directive's text, whole),
 //! `completion_tokens` is `chunks`, and `prompt_tokens` is the characters of all message text / 4,
 //! rounded up.
 
@@ -31,6 +32,9 @@ pub fn prompt_tokens(body: &Value) -> u64 {
 }
 
 pub fn pieces(b: &Behavior) -> Vec<String> {
+    if let Some(answer) = &b.answer {
+        return vec![answer.clone()];
+    }
     (0..b.chunks).map(|i| format!("tok{i} ")).collect()
 }
 

@@ -1,0 +1,197 @@
+//! The classifier cascade, pure parts: the question put to a cheap model when the built-in task
+//! model is unsure (one label, constrained by a JSON schema), reading its answer, and the isolate's
+//! cache of answers by prompt hash. The gateway makes the call (docs/rules.md#the-cascade).
+
+use crate::classify::Texts;
+use crate::request::ChatRequest;
+use serde_json::{json, Map, Value};
+use std::cell::RefCell;
+use std::collections::HashMap;
+
+/// Text of the last user message sent to the cascade model: enough to judge the task.
+const MAX_PROMPT_CHARS: usize = 2_000;
+/// Answers kept per isolate; the cache is emptied when full (simple, and bounded).
+const CACHE_CAPACITY: usize = 4_096;
+
+/// The chat request asking `model` (a model of the rules) to pick one of `labels`.
+pub fn question(model: &str, labels: &[String], texts: &Texts) -> ChatRequest {
+    let cut = texts
+        .last_user
+        .char_indices()
+        .nth(MAX_PROMPT_CHARS)
+        .map_or(texts.last_user.len(), |(i, _)| i);
+    let system = format!(
+        "You label requests sent to an AI assistant with the task they ask for. Answer with JSON \
+         {{\"task\": \"<label>\"}} and nothing else. Labels: {}.",
+        labels.join(", ")
+    );
+    let body = json!({
+        "model": model,
+        "messages": [
+            {"role": "system", "content": system},
+            {"role": "user", "content": &texts.last_user[..cut]},
+        ],
+        "max_tokens": 20,
+        "temperature": 0,
+        "response_format": {
+            "type": "json_schema",
+            "json_schema": {
+                "name": "task_label",
+                "strict": true,
+                "schema": {
+                    "type": "object",
+                    "properties": {"task": {"type": "string", "enum": labels}},
+                    "required": ["task"],
+                    "additionalProperties": false,
+                },
+            },
+        },
+    });
+    let body: Map<String, Value> = match body {
+        Value::Object(map) => map,
+        _ => Map::new(),
+    };
+    ChatRequest {
+        size: Value::Object(body.clone()).to_string().len(),
+        body,
+        model: model.to_string(),
+        stream: false,
+        message_count: 2,
+        metadata: Map::new(),
+    }
+}
+
+/// The label in a chat completion's answer: `{"task": "x"}`, or a bare label (models without
+/// JSON mode), if it is one of `labels`.
+pub fn read_answer(completion: &[u8], labels: &[String]) -> Option<String> {
+    let v: Value = serde_json::from_slice(completion).ok()?;
+    let content = v.pointer("/choices/0/message/content")?.as_str()?.trim();
+    let label = match serde_json::from_str::<Value>(content) {
+        Ok(Value::Object(o)) => o.get("task")?.as_str()?.trim().to_string(),
+        Ok(Value::String(s)) => s.trim().to_string(),
+        _ => content
+            .trim_matches(|c: char| c == '"' || c == '.' || c.is_whitespace())
+            .to_string(),
+    };
+    labels
+        .iter()
+        .find(|l| l.eq_ignore_ascii_case(&label))
+        .cloned()
+}
+
+/// A stable hash of what the cascade is asked about (FNV-1a 64 over system and user text).
+pub fn prompt_key(texts: &Texts) -> u64 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for part in [texts.system.as_bytes(), &[0u8], texts.last_user.as_bytes()] {
+        for b in part {
+            h ^= u64::from(*b);
+            h = h.wrapping_mul(0x0000_0100_0000_01b3);
+        }
+    }
+    h
+}
+
+/// Cascade answers by prompt hash, per isolate.
+#[derive(Debug, Default)]
+pub struct CascadeCache {
+    answers: RefCell<HashMap<u64, String>>,
+}
+
+impl CascadeCache {
+    pub fn get(&self, key: u64) -> Option<String> {
+        self.answers.borrow().get(&key).cloned()
+    }
+
+    pub fn put(&self, key: u64, label: String) {
+        let mut answers = self.answers.borrow_mut();
+        if answers.len() >= CACHE_CAPACITY {
+            answers.clear();
+        }
+        answers.insert(key, label);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn labels() -> Vec<String> {
+        ["billing", "faq", "translation"]
+            .iter()
+            .map(|s| s.to_string())
+            .collect()
+    }
+
+    fn texts(user: &str) -> Texts {
+        Texts {
+            last_user: user.into(),
+            system: String::new(),
+            conversation: user.into(),
+        }
+    }
+
+    fn completion(content: &str) -> Vec<u8> {
+        json!({"choices": [{"message": {"role": "assistant", "content": content}}]})
+            .to_string()
+            .into_bytes()
+    }
+
+    #[test]
+    fn the_question_constrains_the_answer_to_the_labels() {
+        let long = "é".repeat(5_000);
+        let q = question("cheap", &labels(), &texts(&long));
+        assert_eq!(q.model, "cheap");
+        assert!(!q.stream);
+        let schema = &q.body["response_format"]["json_schema"]["schema"];
+        assert_eq!(schema["properties"]["task"]["enum"], json!(labels()));
+        let sent = q.body["messages"][1]["content"].as_str().unwrap();
+        assert_eq!(
+            sent.chars().count(),
+            MAX_PROMPT_CHARS,
+            "the prompt sent is bounded"
+        );
+        assert!(q.body["messages"][0]["content"]
+            .as_str()
+            .unwrap()
+            .contains("billing, faq, translation"));
+    }
+
+    #[test]
+    fn answers_are_read_strictly() {
+        let l = labels();
+        assert_eq!(
+            read_answer(&completion(r#"{"task": "faq"}"#), &l).as_deref(),
+            Some("faq")
+        );
+        assert_eq!(
+            read_answer(&completion(" Billing. "), &l).as_deref(),
+            Some("billing")
+        );
+        assert_eq!(
+            read_answer(&completion("\"translation\""), &l).as_deref(),
+            Some("translation")
+        );
+        assert_eq!(read_answer(&completion(r#"{"task": "poetry"}"#), &l), None);
+        assert_eq!(read_answer(&completion("I think it is billing"), &l), None);
+        assert_eq!(read_answer(b"not json", &l), None);
+        assert_eq!(read_answer(br#"{"choices": []}"#, &l), None);
+    }
+
+    #[test]
+    fn the_cache_keys_by_prompt_and_stays_bounded() {
+        let cache = CascadeCache::default();
+        let (a, b) = (prompt_key(&texts("one")), prompt_key(&texts("two")));
+        assert_ne!(a, b);
+        assert_eq!(a, prompt_key(&texts("one")));
+        let mut with_system = texts("one");
+        with_system.system = "be brief".into();
+        assert_ne!(a, prompt_key(&with_system));
+        cache.put(a, "faq".into());
+        assert_eq!(cache.get(a).as_deref(), Some("faq"));
+        assert_eq!(cache.get(b), None);
+        for i in 0..(CACHE_CAPACITY as u64 + 10) {
+            cache.put(i + 1_000_000, "x".into());
+        }
+        assert!(cache.answers.borrow().len() <= CACHE_CAPACITY);
+    }
+}
