@@ -23,7 +23,7 @@ cargo test -q --workspace
 
 step "wasm build"
 bash scripts/build-wasm.sh
-cargo build -q -p mock-provider
+cargo build -q -p mock-provider -p taskrouter-cli
 
 step "end-to-end tests"
 node --test --test-concurrency=1 tests/e2e/

@@ -522,13 +522,21 @@ mod tests {
             errors.iter().any(|e| e.path == "classifier.min_score"),
             "{errors:?}"
         );
-        doc["classifier"] = json!({"model": "kv:other"});
+        doc["classifier"] = json!({"model": "other"});
         let errors = parse_rules(&doc.to_string()).unwrap_err();
         assert!(
             errors
                 .iter()
                 .any(|e| e.path == "classifier.model" && e.message.contains("builtin")),
             "{errors:?}"
+        );
+        doc["classifier"] = json!({"model": "kv:"});
+        assert!(parse_rules(&doc.to_string()).is_err());
+        doc["classifier"] = json!({"model": "kv:models/tasks-v2"});
+        let rules = parse_rules(&doc.to_string()).unwrap();
+        assert_eq!(
+            rules.task_model.unwrap().kv_key.as_deref(),
+            Some("models/tasks-v2")
         );
         doc["classifier"] = json!({"threshold": 0.5});
         let errors = parse_rules(&doc.to_string()).unwrap_err();

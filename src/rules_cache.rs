@@ -8,8 +8,12 @@
 use crate::error::{ApiError, ErrorCode};
 use crate::ports::KvStore;
 use crate::rules::{parse_rules, summarize, Rules};
+use crate::task_model::TaskModel;
+use base64::engine::general_purpose::STANDARD;
+use base64::Engine as _;
 use std::cell::RefCell;
 use std::rc::Rc;
+use std::sync::Arc;
 
 /// The rules a request runs with.
 #[derive(Debug, Clone)]
@@ -48,35 +52,44 @@ impl RulesCache {
             return Ok(fresh);
         }
         let read = read_live(kv, key).await;
-        let mut slot = self.entry.borrow_mut();
-        let problem = match read {
-            Ok(Some(text)) => {
-                if let Some(e) = slot.as_mut().filter(|e| e.text == text) {
-                    e.checked_at_ms = now_ms;
-                    e.stale_because = None;
-                    return Ok(loaded(e));
-                }
-                match parse_rules(&text) {
-                    Ok(rules) => {
-                        let e = slot.insert(Entry {
-                            text,
-                            rules: Rc::new(rules),
-                            checked_at_ms: now_ms,
-                            stale_because: None,
-                        });
-                        return Ok(loaded(e));
-                    }
-                    Err(errors) => ApiError::new(
-                        ErrorCode::RulesInvalid,
-                        format!("the rules in KV key \"{key}\" are invalid: {}", summarize(&errors)),
-                    ),
-                }
+        if let Ok(Some(text)) = &read {
+            if let Some(same) = self.same_text(text, now_ms) {
+                return Ok(same);
             }
-            Ok(None) => ApiError::new(
+        }
+        // Parse (and fetch a KV task model) with no borrow of the cache held across `.await`.
+        let parsed = match read {
+            Ok(Some(text)) => match parse_rules(&text) {
+                Ok(mut rules) => match attach_task_model(kv, &mut rules).await {
+                    Ok(()) => Ok((text, rules)),
+                    Err(why) => Err(ApiError::new(
+                        ErrorCode::RulesInvalid,
+                        format!("the rules in KV key \"{key}\" are unusable: {why}"),
+                    )),
+                },
+                Err(errors) => Err(ApiError::new(
+                    ErrorCode::RulesInvalid,
+                    format!("the rules in KV key \"{key}\" are invalid: {}", summarize(&errors)),
+                )),
+            },
+            Ok(None) => Err(ApiError::new(
                 ErrorCode::RulesMissing,
                 format!("no rules in KV key \"{key}\"; seed them with the rules CLI or `wrangler kv key put`"),
-            ),
-            Err(e) => ApiError::new(ErrorCode::RulesUnavailable, format!("reading the rules from KV failed: {}", e.0)),
+            )),
+            Err(e) => Err(ApiError::new(ErrorCode::RulesUnavailable, format!("reading the rules from KV failed: {}", e.0))),
+        };
+        let mut slot = self.entry.borrow_mut();
+        let problem = match parsed {
+            Ok((text, rules)) => {
+                let e = slot.insert(Entry {
+                    text,
+                    rules: Rc::new(rules),
+                    checked_at_ms: now_ms,
+                    stale_because: None,
+                });
+                return Ok(loaded(e));
+            }
+            Err(problem) => problem,
         };
         match slot.as_mut() {
             Some(e) => {
@@ -89,11 +102,44 @@ impl RulesCache {
         }
     }
 
+    /// The cached rules, refreshed, when KV still holds the same text.
+    fn same_text(&self, text: &str, now_ms: f64) -> Option<Loaded> {
+        let mut slot = self.entry.borrow_mut();
+        let e = slot.as_mut().filter(|e| e.text == text)?;
+        e.checked_at_ms = now_ms;
+        e.stale_because = None;
+        Some(loaded(e))
+    }
+
     fn fresh(&self, now_ms: f64, ttl_ms: f64) -> Option<Loaded> {
         let slot = self.entry.borrow();
         let e = slot.as_ref()?;
         (now_ms - e.checked_at_ms < ttl_ms && now_ms >= e.checked_at_ms).then(|| loaded(e))
     }
+}
+
+/// Replace the bundled task model by the one the rules name in KV (`classifier.model: "kv:<key>"`):
+/// base64 text of a `taskrouter train` file. Read once per rules version. Publish a new model under
+/// a new key and point the rules at it: a changed model under the same key is not looked for.
+async fn attach_task_model(kv: &impl KvStore, rules: &mut Rules) -> Result<(), String> {
+    let Some(config) = rules.task_model.as_mut() else {
+        return Ok(());
+    };
+    let Some(model_key) = config.kv_key.clone() else {
+        return Ok(());
+    };
+    let text = kv
+        .get_text(&model_key)
+        .await
+        .map_err(|e| format!("reading the task model \"{model_key}\" failed: {}", e.0))?
+        .ok_or_else(|| format!("no task model in KV key \"{model_key}\""))?;
+    let bytes = STANDARD
+        .decode(text.trim())
+        .map_err(|e| format!("the task model in \"{model_key}\" is not base64: {e}"))?;
+    let model = TaskModel::from_bytes(&bytes)
+        .map_err(|e| format!("the task model in \"{model_key}\": {e}"))?;
+    config.model = Arc::new(model);
+    Ok(())
 }
 
 /// KV keys of the versioned rules layout (docs/operations.md), from the base key (`rules`).
@@ -285,5 +331,47 @@ mod tests {
         block_on(cache.get(&kv, "rules", 1000.0, 100.0)).unwrap();
         block_on(cache.get(&kv, "rules", 10.0, 100.0)).unwrap();
         assert_eq!(kv.reads.get(), 2);
+    }
+
+    #[test]
+    fn a_task_model_named_in_kv_replaces_the_bundled_one() {
+        struct ModelKv(std::collections::HashMap<String, String>);
+        impl KvStore for ModelKv {
+            async fn get_text(&self, key: &str) -> Result<Option<String>, StoreError> {
+                Ok(self.0.get(key).cloned())
+            }
+        }
+        let rows: Vec<(String, String)> = [("hola amigo", "spanish"), ("hello friend", "english")]
+            .iter()
+            .map(|(t, l)| (t.to_string(), l.to_string()))
+            .collect();
+        let model = TaskModel::train(&rows, 256);
+        let rules = r#"{"version": 1, "providers": {"p": {"kind": "openai", "base_url": "https://p.example/v1"}},
+            "models": {"m": {"provider": "p", "model": "x"}}, "default": "m",
+            "classifier": {"model": "kv:models/lang"}}"#;
+        let mut kv = ModelKv(
+            [
+                ("rules".to_string(), rules.to_string()),
+                ("models/lang".to_string(), STANDARD.encode(model.to_bytes())),
+            ]
+            .into_iter()
+            .collect(),
+        );
+        let loaded = block_on(RulesCache::new().get(&kv, "rules", 0.0, 1000.0)).unwrap();
+        let config = loaded.rules.task_model.as_ref().unwrap();
+        assert_eq!(config.model.labels, ["english", "spanish"]);
+        // Missing or damaged: the document is unusable, saying which key and why.
+        kv.0.insert("models/lang".into(), "not base64!".into());
+        let err = block_on(RulesCache::new().get(&kv, "rules", 0.0, 1000.0)).unwrap_err();
+        assert_eq!(err.code, ErrorCode::RulesInvalid);
+        assert!(err.message.contains("models/lang"), "{}", err.message);
+        let mut damaged = model.to_bytes();
+        damaged[10] ^= 1;
+        kv.0.insert("models/lang".into(), STANDARD.encode(damaged));
+        let err = block_on(RulesCache::new().get(&kv, "rules", 0.0, 1000.0)).unwrap_err();
+        assert!(err.message.contains("checksum"), "{}", err.message);
+        kv.0.remove("models/lang");
+        let err = block_on(RulesCache::new().get(&kv, "rules", 0.0, 1000.0)).unwrap_err();
+        assert!(err.message.contains("no task model"), "{}", err.message);
     }
 }

@@ -27,7 +27,10 @@ pub struct Rules {
 
 #[derive(Debug, Clone)]
 pub struct TaskModelConfig {
+    /// The bundled model, replaced by the KV one (`kv_key`) when the rules are loaded from KV.
     pub model: Arc<TaskModel>,
+    /// `classifier.model: "kv:<key>"`: the KV key holding the model (base64 text).
+    pub kv_key: Option<String>,
     /// Probability from which the model's label becomes the request's task.
     pub min_score: f64,
     pub cascade: Option<Cascade>,

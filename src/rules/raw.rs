@@ -42,7 +42,8 @@ pub struct RawRules {
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RawClassifier {
-    /// `builtin` (the only model this version knows).
+    /// `builtin` (bundled in the Worker), or `kv:<key>`: a model trained with `taskrouter train`,
+    /// stored base64-encoded under that key of the rules' KV namespace.
     #[serde(default = "builtin_model")]
     pub model: String,
     /// Probability from which the model's label becomes the task (default 0.5).

@@ -242,19 +242,23 @@ fn validate_classifier(
             })
         }
     };
-    if raw.model != "builtin" {
-        errors.add(
-            "classifier.model",
-            format!(
-                "unknown model \"{}\"; this version knows \"builtin\"",
-                raw.model
-            ),
-        );
-        return None;
-    }
+    let kv_key = match raw.model.as_str() {
+        "builtin" => None,
+        other => match other.strip_prefix("kv:") {
+            Some(key) if !key.is_empty() && key.len() <= 512 => Some(key.to_string()),
+            _ => {
+                errors.add(
+                    "classifier.model",
+                    format!("unknown model \"{other}\"; use \"builtin\" or \"kv:<key>\""),
+                );
+                return None;
+            }
+        },
+    };
     match TaskModel::from_bytes(BUILTIN) {
         Ok(model) => Some(TaskModelConfig {
             model: Arc::new(model),
+            kv_key,
             min_score,
             cascade,
         }),

@@ -2,7 +2,11 @@
 // the model's label, routes read its facts, explain shows its answer, and analytics record the task.
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
-import { startMock, startWorker, testRules, chat, userMessage, GATEWAY_KEY } from "./harness.mjs";
+import { execFileSync } from "node:child_process";
+import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import path from "node:path";
+import { startMock, startWorker, testRules, chat, userMessage, GATEWAY_KEY, CLI_BIN } from "./harness.mjs";
 
 describe("built-in task classifier", () => {
   let mock;
@@ -157,5 +161,41 @@ describe("classifier cascade", () => {
     const e = await r.json();
     assert.equal(e.cascade.would_ask, "judge");
     assert.equal((await mock.requests()).length, 0);
+  });
+});
+
+describe("a task model from KV", () => {
+  let mock;
+  let worker;
+  before(async () => {
+    mock = await startMock();
+    // Train a two-label model with the CLI, and publish it base64-encoded under a KV key.
+    const dir = mkdtempSync(path.join(tmpdir(), "taskrouter-model-"));
+    const rows = [];
+    for (let i = 0; i < 20; i++) {
+      rows.push({ text: `where is my parcel number ${i}, the delivery is late`, label: "shipping" });
+      rows.push({ text: `please cancel my plan ${i} and close the account`, label: "cancellation" });
+    }
+    writeFileSync(path.join(dir, "data.jsonl"), rows.map((r) => JSON.stringify(r)).join("\n"));
+    execFileSync(CLI_BIN, ["train", path.join(dir, "data.jsonl"), "--out", path.join(dir, "m.trcls"), "--buckets", "1024"]);
+    const model = readFileSync(path.join(dir, "m.trcls")).toString("base64");
+    const rules = testRules(mock.url, {
+      models: { fast: { provider: "mock", model: "mock-fast" }, strong: { provider: "mock", model: "mock-strong" } },
+      classifier: { model: "kv:models/support-v1", min_score: 0.5 },
+      routes: [{ name: "cancel", when: { task: "cancellation" }, then: "strong" }],
+      default: "fast",
+    });
+    worker = await startWorker({ rules, kvEntries: { "models/support-v1": model } });
+  });
+  after(async () => {
+    await worker?.stop();
+    await mock?.stop();
+  });
+
+  test("the rules' KV model labels requests with its own labels", async () => {
+    const r = await chat(worker.url, { model: "auto", messages: userMessage("I want to cancel my plan and close my account") });
+    assert.equal(r.status, 200, await r.clone().text());
+    assert.equal(r.headers.get("x-router-task"), "cancellation");
+    assert.equal(r.headers.get("x-router-rule"), "cancel");
   });
 });

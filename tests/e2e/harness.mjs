@@ -14,6 +14,7 @@ export const GATEWAY_KEY = "tr-test-key-1";
 export const MOCK_API_KEY = "mock-secret-for-tests";
 const TARGET_DIR = process.env.CARGO_TARGET_DIR ?? path.join(ROOT, "target");
 export const MOCK_BIN = process.env.MOCK_PROVIDER_BIN ?? path.join(TARGET_DIR, "debug", "mock-provider");
+export const CLI_BIN = path.join(TARGET_DIR, "debug", "taskrouter");
 
 export const sha256 = (s) => createHash("sha256").update(s).digest("hex");
 
@@ -83,10 +84,11 @@ export default function (env) {
 const DISCARD = `export default function () { return { writeDataPoint() {} }; }`;
 
 /**
- * Start the Worker. `rules` (object or raw string) and `keys` ({key: record}) are seeded into KV;
+ * Start the Worker. `rules` (object or raw string), `keys` ({key: record}) and `kvEntries`
+ * ({key: text}) are seeded into KV;
  * `vars` override wrangler.toml's; `secrets` are the Worker secrets.
  */
-export async function startWorker({ rules, keys = { [GATEWAY_KEY]: { id: "test-key", name: "tests" } }, vars = {}, secrets = { MOCK_API_KEY }, recordAnalytics = true, quiet = false } = {}) {
+export async function startWorker({ rules, keys = { [GATEWAY_KEY]: { id: "test-key", name: "tests" } }, kvEntries = {}, vars = {}, secrets = { MOCK_API_KEY }, recordAnalytics = true, quiet = false } = {}) {
   const logs = [];
   const collect = (stream) => {
     let buf = "";
@@ -140,6 +142,7 @@ export async function startWorker({ rules, keys = { [GATEWAY_KEY]: { id: "test-k
   for (const [key, record] of Object.entries(keys)) {
     await kv.put(`gateway-key:${sha256(key)}`, JSON.stringify(record));
   }
+  for (const [key, value] of Object.entries(kvEntries)) await kv.put(key, value);
   return {
     url,
     kv,
