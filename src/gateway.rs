@@ -20,7 +20,7 @@ use crate::ports::{Clock, KvStore, Secrets, Upstream};
 use crate::providers::errors::ErrorKind;
 use crate::request::{parse_chat, ChatRequest, DEFAULT_MAX_BODY_BYTES, METADATA_HEADER};
 use crate::resilience::{next_step, Budget, Next};
-use crate::route::{decide, decide_with, wants_cascade, Trace};
+use crate::route::{decide_with, wants_cascade, Trace};
 use crate::rules::Rules;
 use crate::rules_cache::{Loaded, RulesCache};
 use serde_json::json;
@@ -459,14 +459,6 @@ where
     // (4) Facts, classification, decision.
     let mut derived = derive(&chat, &req.headers);
     record.estimated_prompt_tokens = derived.facts["estimated_tokens"].as_u64().unwrap_or(0);
-    let mut decision = decide(
-        &rules,
-        &chat.model,
-        &mut derived.facts,
-        &derived.texts,
-        ports.rng,
-        Trace::Off,
-    )?;
     let own_key = crate::auth::own_provider_key(req);
     let call_ports = CallPorts {
         own_key: own_key.as_ref(),
@@ -474,9 +466,24 @@ where
         upstream: ports.upstream,
         clock: ports.clock,
     };
-    // The built-in model is unsure: ask the cascade model, and route by its label if it answers.
-    if let Some(cascade) = wants_cascade(&rules, &decision) {
-        let label = ask_cascade(
+    // Decide; when the built-in model is unsure, ask the cascade model once and decide again with
+    // its label (if it answers).
+    let mut label: Option<String> = None;
+    let decision = loop {
+        let decision = decide_with(
+            &rules,
+            &chat.model,
+            &mut derived.facts,
+            &derived.texts,
+            ports.rng,
+            Trace::Off,
+            label.as_deref(),
+        )?;
+        let cascade = match (&label, wants_cascade(&rules, &decision)) {
+            (None, Some(cascade)) => cascade,
+            _ => break decision,
+        };
+        label = ask_cascade(
             state,
             &rules,
             cascade,
@@ -487,18 +494,10 @@ where
             logs,
         )
         .await;
-        if let Some(label) = label {
-            decision = decide_with(
-                &rules,
-                &chat.model,
-                &mut derived.facts,
-                &derived.texts,
-                ports.rng,
-                Trace::Off,
-                Some(&label),
-            )?;
+        if label.is_none() {
+            break decision;
         }
-    }
+    };
     record.task = decision.classification.task.clone().unwrap_or_default();
     record.task_source = decision.classification.source.to_string();
     record.classifier_score = decision.classification.score;
