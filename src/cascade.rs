@@ -91,6 +91,14 @@ pub fn prompt_key(texts: &Texts) -> u64 {
     h
 }
 
+/// How long the Cache API keeps a cascade answer (one day).
+pub const SHARED_TTL_S: u64 = 86_400;
+
+/// The key of a prompt's answer in the shared cache (the Cache API, per location).
+pub fn shared_key(prompt_key: u64) -> String {
+    format!("cascade/{prompt_key:016x}")
+}
+
 /// Cascade answers by prompt hash, per isolate.
 #[derive(Debug, Default)]
 pub struct CascadeCache {

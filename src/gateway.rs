@@ -16,7 +16,7 @@ use crate::facts::derive;
 use crate::front_anthropic;
 use crate::http::{Body, Incoming, Method, Reply, ReplyBody};
 use crate::plan::Random;
-use crate::ports::{Clock, KvStore, Secrets, Upstream};
+use crate::ports::{Clock, KvStore, Secrets, SharedCache, Upstream};
 use crate::providers::errors::ErrorKind;
 use crate::request::{parse_chat, ChatRequest, DEFAULT_MAX_BODY_BYTES, METADATA_HEADER};
 use crate::resilience::{next_step, Budget, Next};
@@ -70,12 +70,14 @@ pub struct State {
 }
 
 /// The outside world, borrowed for one request.
-pub struct Ports<'a, K, S, U, C, R> {
+pub struct Ports<'a, K, S, U, C, R, X> {
     pub kv: &'a K,
     pub secrets: &'a S,
     pub upstream: &'a U,
     pub clock: &'a C,
     pub rng: &'a R,
+    /// Shared by the isolates of a location (the Cache API): cascade answers.
+    pub cache: &'a X,
 }
 
 /// A reply, plus what the shell must record after sending it.
@@ -89,9 +91,9 @@ pub struct Handled<B> {
     pub logs: Vec<String>,
 }
 
-pub async fn handle<K, S, U, C, R>(
+pub async fn handle<K, S, U, C, R, X>(
     state: &State,
-    ports: &Ports<'_, K, S, U, C, R>,
+    ports: &Ports<'_, K, S, U, C, R, X>,
     settings: &Settings,
     req: Incoming,
 ) -> Handled<U::Body>
@@ -101,6 +103,7 @@ where
     U: Upstream,
     C: Clock,
     R: Random,
+    X: SharedCache,
 {
     let simple = |reply, logs| Handled {
         reply,
@@ -161,9 +164,9 @@ where
 }
 
 /// Steps (1) to (3), shared by chat and explain.
-async fn admit<K, S, U, C, R>(
+async fn admit<K, S, U, C, R, X>(
     state: &State,
-    ports: &Ports<'_, K, S, U, C, R>,
+    ports: &Ports<'_, K, S, U, C, R, X>,
     settings: &Settings,
     req: &Incoming,
     record: &mut RequestRecord,
@@ -218,9 +221,9 @@ async fn load_rules(
 
 /// `GET /v1/models`: what callers may name as `model`, in OpenAI's list shape: `auto`, the tasks
 /// of the rules, and their models.
-async fn models_steps<K, S, U, C, R>(
+async fn models_steps<K, S, U, C, R, X>(
     state: &State,
-    ports: &Ports<'_, K, S, U, C, R>,
+    ports: &Ports<'_, K, S, U, C, R, X>,
     settings: &Settings,
     req: &Incoming,
     logs: &mut Vec<String>,
@@ -259,9 +262,9 @@ where
     Ok(reply)
 }
 
-async fn explain_steps<K, S, U, C, R>(
+async fn explain_steps<K, S, U, C, R, X>(
     state: &State,
-    ports: &Ports<'_, K, S, U, C, R>,
+    ports: &Ports<'_, K, S, U, C, R, X>,
     settings: &Settings,
     req: &Incoming,
     logs: &mut Vec<String>,
@@ -271,6 +274,7 @@ where
     U: Upstream,
     C: Clock,
     R: Random,
+    X: SharedCache,
 {
     let mut record = RequestRecord::default();
     let (_, chat, rules, loaded) = admit(state, ports, settings, req, &mut record, logs).await?;
@@ -286,9 +290,9 @@ where
 /// `POST /v1/messages`: the Anthropic front door. The Messages request becomes a chat request,
 /// takes the same path (routing, fallback, analytics), and its answer goes back in the Messages
 /// API's shape: a message, an Anthropic event stream, or an Anthropic error.
-async fn messages<K, S, U, C, R>(
+async fn messages<K, S, U, C, R, X>(
     state: &State,
-    ports: &Ports<'_, K, S, U, C, R>,
+    ports: &Ports<'_, K, S, U, C, R, X>,
     settings: &Settings,
     mut req: Incoming,
 ) -> Handled<U::Body>
@@ -298,6 +302,7 @@ where
     U: Upstream,
     C: Clock,
     R: Random,
+    X: SharedCache,
 {
     let converted = match &req.body {
         Body::Bytes(b) if b.len() <= settings.max_body_bytes => {
@@ -363,9 +368,9 @@ where
     handled
 }
 
-async fn chat<K, S, U, C, R>(
+async fn chat<K, S, U, C, R, X>(
     state: &State,
-    ports: &Ports<'_, K, S, U, C, R>,
+    ports: &Ports<'_, K, S, U, C, R, X>,
     settings: &Settings,
     req: Incoming,
 ) -> Handled<U::Body>
@@ -375,6 +380,7 @@ where
     U: Upstream,
     C: Clock,
     R: Random,
+    X: SharedCache,
 {
     let started = ports.clock.now_ms();
     let mut record = RequestRecord {
@@ -431,9 +437,9 @@ where
     }
 }
 
-async fn chat_steps<K, S, U, C, R>(
+async fn chat_steps<K, S, U, C, R, X>(
     state: &State,
-    ports: &Ports<'_, K, S, U, C, R>,
+    ports: &Ports<'_, K, S, U, C, R, X>,
     settings: &Settings,
     req: &Incoming,
     record: &mut RequestRecord,
@@ -445,6 +451,7 @@ where
     U: Upstream,
     C: Clock,
     R: Random,
+    X: SharedCache,
 {
     let started = ports.clock.now_ms();
     let (key, chat, rules, loaded) = admit(state, ports, settings, req, record, logs).await?;
@@ -485,6 +492,7 @@ where
         };
         label = ask_cascade(
             state,
+            ports.cache,
             &rules,
             cascade,
             &derived,
@@ -651,6 +659,7 @@ where
 )]
 async fn ask_cascade<S: Secrets, U: Upstream, C: Clock>(
     state: &State,
+    shared: &impl SharedCache,
     rules: &Rules,
     cascade: &crate::rules::Cascade,
     derived: &crate::facts::Derived,
@@ -662,6 +671,16 @@ async fn ask_cascade<S: Secrets, U: Upstream, C: Clock>(
     let labels = &rules.task_model.as_ref()?.model.labels;
     let key = cascade::prompt_key(&derived.texts);
     if let Some(label) = state.cascade.get(key) {
+        record.cascade = "cached".into();
+        return Some(label);
+    }
+    let shared_key = cascade::shared_key(key);
+    if let Some(label) = shared
+        .get_text(&shared_key)
+        .await
+        .filter(|l| labels.contains(l))
+    {
+        state.cascade.put(key, label.clone());
         record.cascade = "cached".into();
         return Some(label);
     }
@@ -690,6 +709,9 @@ async fn ask_cascade<S: Secrets, U: Upstream, C: Clock>(
                 Some(label) => {
                     record.cascade = "answered".into();
                     state.cascade.put(key, label.clone());
+                    shared
+                        .put_text(&shared_key, &label, cascade::SHARED_TTL_S)
+                        .await;
                     Some(label)
                 }
                 None => {

@@ -18,6 +18,27 @@ pub trait KvStore {
     }
 }
 
+/// A best-effort cache shared by the isolates of a location (the Workers Cache API). Misses and
+/// failures are the same thing to the core.
+#[expect(
+    async_fn_in_trait,
+    reason = "single-threaded runtime: no Send bound wanted"
+)]
+pub trait SharedCache {
+    async fn get_text(&self, key: &str) -> Option<String>;
+    async fn put_text(&self, key: &str, value: &str, ttl_s: u64);
+}
+
+/// No shared cache: native runs, and Workers without the Cache API.
+pub struct NoSharedCache;
+
+impl SharedCache for NoSharedCache {
+    async fn get_text(&self, _key: &str) -> Option<String> {
+        None
+    }
+    async fn put_text(&self, _key: &str, _value: &str, _ttl_s: u64) {}
+}
+
 /// Provider keys and other secrets, by name.
 pub trait Secrets {
     fn get(&self, name: &str) -> Option<Secret>;

@@ -16,8 +16,8 @@ use taskrouter::gateway::{handle, Handled, Ports, Settings, State};
 use taskrouter::http::{Body, Incoming, Method, ReplyBody};
 use taskrouter::plan::SeededRandom;
 use taskrouter::ports::{
-    Clock, FetchError, KvStore, Secret, Secrets, StoreError, Upstream, UpstreamRequest,
-    UpstreamResponse,
+    Clock, FetchError, KvStore, NoSharedCache, Secret, Secrets, StoreError, Upstream,
+    UpstreamRequest, UpstreamResponse,
 };
 
 const KEY: &str = "gw-test-key";
@@ -176,6 +176,7 @@ impl World {
             upstream: &script,
             clock: &self.clock,
             rng: &rng,
+            cache: &NoSharedCache,
         };
         let req = Incoming {
             method: Method::Post,

@@ -6,6 +6,7 @@
 //! vars `RULES_KEY`, `CACHE_TTL_SECONDS`, `MAX_BODY_BYTES`; provider keys as secrets named by the rules.
 
 mod analytics;
+mod cache;
 mod convert;
 mod fetch;
 mod kv;
@@ -62,6 +63,7 @@ async fn fetch(req: Request, env: Env, ctx: Context) -> Result<Response> {
         upstream: &upstream,
         clock: &clock,
         rng: &MathRandom,
+        cache: &cache::EdgeCache,
     };
     let state = STATE.with(Rc::clone);
     let Handled {

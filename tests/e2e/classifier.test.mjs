@@ -151,6 +151,36 @@ describe("classifier cascade", () => {
     assert.ok(worker.logs.some((l) => l.includes("cascade_failed")), "the failure is logged");
   });
 
+  test("a new isolate finds the answer in the Cache API: no second cascade call", async () => {
+    const dir = mkdtempSync(path.join(tmpdir(), "taskrouter-cache-"));
+    const rules = testRules(mock.url, {
+      models: { fast: { provider: "mock", model: "mock-fast" }, lingo: { provider: "mock", model: "mock-lingo" }, judge: { provider: "mock", model: "mock-judge" } },
+      classifier: { min_score: 0.99, cascade: { model: "judge", below: 0.99 } },
+      routes: [{ name: "translate", when: { task: "translation" }, then: "lingo" }],
+      default: "fast",
+    });
+    await mock.clear();
+    await mock.script("mock-judge", ["answer=translation"]);
+    const first = await startWorker({ rules, cachePersist: dir, quiet: true });
+    try {
+      const r = await chat(first.url, { model: "auto", messages: vague(9) });
+      assert.equal(r.headers.get("x-router-task"), "translation");
+    } finally {
+      await first.stop();
+    }
+    const second = await startWorker({ rules, cachePersist: dir });
+    try {
+      const r = await chat(second.url, { model: "auto", messages: vague(9) });
+      assert.equal(r.headers.get("x-router-task"), "translation");
+      assert.deepEqual((await mock.requests()).map((s) => s.body.model), ["mock-judge", "mock-lingo", "mock-lingo"]);
+      const id = r.headers.get("x-router-request-id");
+      const p = (await second.waitForDataPoints(1)).find((x) => x.blobs[9] === id);
+      assert.equal(p.blobs[15], "cached");
+    } finally {
+      await second.stop();
+    }
+  });
+
   test("explain says the cascade would be asked, and asks nothing", async () => {
     await mock.clear();
     const r = await fetch(`${worker.url}/v1/router/explain`, {

@@ -88,7 +88,7 @@ const DISCARD = `export default function () { return { writeDataPoint() {} }; }`
  * ({key: text}) are seeded into KV;
  * `vars` override wrangler.toml's; `secrets` are the Worker secrets.
  */
-export async function startWorker({ rules, keys = { [GATEWAY_KEY]: { id: "test-key", name: "tests" } }, kvEntries = {}, vars = {}, secrets = { MOCK_API_KEY }, recordAnalytics = true, quiet = false } = {}) {
+export async function startWorker({ rules, keys = { [GATEWAY_KEY]: { id: "test-key", name: "tests" } }, kvEntries = {}, cachePersist = undefined, vars = {}, secrets = { MOCK_API_KEY }, recordAnalytics = true, quiet = false } = {}) {
   const logs = [];
   const collect = (stream) => {
     let buf = "";
@@ -113,6 +113,8 @@ export async function startWorker({ rules, keys = { [GATEWAY_KEY]: { id: "test-k
     },
     host: "127.0.0.1",
     port: 0,
+    // A directory here keeps the Cache API's entries across Worker restarts (a new isolate).
+    ...(cachePersist ? { cachePersist } : {}),
     workers: [
       {
         name: "taskrouter",
