@@ -97,9 +97,9 @@ pub fn create(args: &[String]) -> i32 {
         return INVALID;
     }
     if has(args, "--json") {
-        println!("{}", json!({"id": id, "key": key}));
+        out!("{}", json!({"id": id, "key": key}));
     } else {
-        println!("created {id} ({name}). The key is shown only now:\n{key}");
+        out!("created {id} ({name}). The key is shown only now:\n{key}");
     }
     OK
 }
@@ -116,7 +116,7 @@ pub fn list(args: &[String]) -> i32 {
                     .iter()
                     .map(|(_, r)| serde_json::to_value(r).unwrap_or(Value::Null))
                     .collect();
-                println!("{}", Value::Array(v));
+                out!("{}", Value::Array(v));
             } else {
                 for (_, r) in list {
                     let scope = r
@@ -124,7 +124,7 @@ pub fn list(args: &[String]) -> i32 {
                         .map(|v| format!(" routes={}", v.join(",")))
                         .unwrap_or_default();
                     let state = if r.revoked { "revoked" } else { "active" };
-                    println!("{:<20} {:<8} {}{scope}", r.id, state, r.name);
+                    out!("{:<20} {:<8} {}{scope}", r.id, state, r.name);
                 }
             }
             OK
@@ -155,7 +155,7 @@ pub fn revoke(id: &str) -> i32 {
     record.revoked = true;
     match block_on(kv.put_text(&name, &serde_json::to_string(&record).unwrap_or_default())) {
         Ok(()) => {
-            println!("revoked {id}; the Worker refuses it within its cache TTL");
+            out!("revoked {id}; the Worker refuses it within its cache TTL");
             OK
         }
         Err(e) => {

@@ -10,6 +10,14 @@
 //!     (rules versions in KV, as the admin API keeps them; plus KV_NAMESPACE_ID)
 //! ```
 
+/// `println!` that does not panic when stdout is closed early (`taskrouter report | head`).
+macro_rules! out {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stdout(), $($arg)*);
+    }};
+}
+
 mod chart;
 mod keys;
 mod kv_api;
@@ -77,7 +85,7 @@ fn main() {
         ["keys", "list"] => keys::list(&args),
         ["keys", "revoke", id] => keys::revoke(id),
         _ if has(&args, "--help") || has(&args, "-h") => {
-            println!("{HELP}");
+            out!("{HELP}");
             0
         }
         _ => {

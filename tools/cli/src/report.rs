@@ -258,7 +258,7 @@ fn run(args: &[String]) -> Result<(), String> {
     let since = since_interval(flag(args, "--since").unwrap_or("7d"))?;
     if has(args, "--print-sql") {
         for q in QUERIES.iter().chain([&OVER_TIME]) {
-            println!("-- {}\n{}\n", q.title, render(q.sql, dataset, &since));
+            out!("-- {}\n{}\n", q.title, render(q.sql, dataset, &since));
         }
         return Ok(());
     }
@@ -288,7 +288,7 @@ fn run(args: &[String]) -> Result<(), String> {
                 Value::Array(rows.into_iter().map(Value::Object).collect()),
             );
         } else {
-            println!("{}\n{}\n", q.title, table(&columns, &rows));
+            out!("{}\n{}\n", q.title, table(&columns, &rows));
         }
     }
     if let Some(path) = flag(args, "--chart") {
@@ -296,11 +296,11 @@ fn run(args: &[String]) -> Result<(), String> {
         let png = crate::chart::render(&rows)?;
         std::fs::write(path, png).map_err(|e| format!("cannot write {path}: {e}"))?;
         if !as_json {
-            println!("chart written to {path}");
+            out!("chart written to {path}");
         }
     }
     if as_json {
-        println!("{}", Value::Object(json_out));
+        out!("{}", Value::Object(json_out));
     }
     Ok(())
 }

@@ -87,10 +87,10 @@ pub fn validate(path: &str, as_json: bool) -> i32 {
             Err(errors) => json!({"valid": false, "errors": errors.iter()
                 .map(|e| json!({"path": e.path, "message": e.message})).collect::<Vec<_>>()}),
         };
-        println!("{out}");
+        out!("{out}");
     } else {
         match &result {
-            Ok(r) => println!(
+            Ok(r) => out!(
                 "{path}: valid (version {}, {} providers, {} models, {} routes)",
                 r.version,
                 r.providers.len(),
@@ -146,11 +146,11 @@ pub fn explain_cmd(rules_path: &str, request_path: &str, metadata: Option<&str>)
     // Load-balancing draws are random in the Worker; a fixed seed makes the CLI repeatable.
     match explain(&rules, &chat, &headers, &SeededRandom::new(1)) {
         Ok(out) => {
-            println!("{}", serde_json::to_string_pretty(&out).unwrap_or_default());
+            out!("{}", serde_json::to_string_pretty(&out).unwrap_or_default());
             OK
         }
         Err(e) => {
-            println!(
+            out!(
                 "{}",
                 json!({"error": {"message": e.message, "code": e.code.code()}})
             );
@@ -160,7 +160,7 @@ pub fn explain_cmd(rules_path: &str, request_path: &str, metadata: Option<&str>)
 }
 
 pub fn schema() -> i32 {
-    println!("{}", rules_schema());
+    out!("{}", rules_schema());
     OK
 }
 

@@ -87,28 +87,28 @@ pub fn train(file: &str, args: &[String]) -> i32 {
         return USAGE;
     }
     if has(args, "--json") {
-        println!(
+        out!(
             "{}",
             json!({"examples": rows.len(), "train": train_rows.len(), "held_out": held.len(), "accuracy": accuracy,
                               "macro_f1": macro_f1, "labels": labels, "confusion": confusion, "model_bytes": bytes.len()})
         );
     } else {
-        println!(
+        out!(
             "{} examples: {} to train, {} held out (seed {seed}); model {} bytes -> {out}",
             rows.len(),
             train_rows.len(),
             held.len(),
             bytes.len()
         );
-        println!("held-out accuracy {accuracy:.3}, macro-F1 {macro_f1:.3}\n");
+        out!("held-out accuracy {accuracy:.3}, macro-F1 {macro_f1:.3}\n");
         let w = labels.iter().map(String::len).max().unwrap_or(5);
-        println!(
+        out!(
             "{:w$}  {}",
             "actual \\ predicted",
             (0..n).map(|k| format!("{k:>4}")).collect::<String>()
         );
         for (k, row) in confusion.iter().enumerate() {
-            println!(
+            out!(
                 "{:>2} {:w$}  {}  F1 {:.2}",
                 k,
                 labels[k],

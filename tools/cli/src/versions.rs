@@ -46,7 +46,7 @@ pub fn push(file: &str) -> i32 {
     };
     match block_on(admin::push(&kv, BASE, &text, now_ms())) {
         Ok(v) => {
-            println!("pushed version {v}; it is live");
+            out!("pushed version {v}; it is live");
             OK
         }
         Err(r) => refused(r, file, &text),
@@ -68,7 +68,7 @@ pub fn pull(args: &[String]) -> i32 {
                 }
             },
             None => {
-                println!("{text}");
+                out!("{text}");
                 OK
             }
         },
@@ -142,11 +142,11 @@ pub fn diff(file: &str) -> i32 {
     };
     let lines = line_diff(&normal(&live), &normal(&local));
     if lines.is_empty() {
-        println!("{file} is the live version");
+        out!("{file} is the live version");
         return OK;
     }
     for l in lines {
-        println!("{l}");
+        out!("{l}");
     }
     INVALID
 }
@@ -160,7 +160,7 @@ pub fn history() -> i32 {
         Ok(log) => {
             for e in log {
                 let at = e["at_ms"].as_f64().unwrap_or(0.0) / 1000.0;
-                println!(
+                out!(
                     "{:<9} v{:<6} at {:.0}{}",
                     e["action"].as_str().unwrap_or(""),
                     e["version"],
@@ -195,7 +195,7 @@ pub fn rollback(args: &[String]) -> i32 {
     };
     match block_on(admin::rollback(&kv, BASE, asked, now_ms())) {
         Ok((v, from)) => {
-            println!(
+            out!(
                 "version {v} is live again{}",
                 from.map(|f| format!(" (was {f})")).unwrap_or_default()
             );
