@@ -700,6 +700,12 @@ async fn ask_cascade<S: Secrets, U: Upstream, C: Clock>(
             let price = rules.models.get(&cascade.model).and_then(|m| m.price);
             if let (Some(usage), Some(price)) = (success.usage, price) {
                 record.cascade_cost_usd = usage.cost(&price);
+                // The caller's key pays for the question too.
+                state.limits.add_spend(
+                    &record.key_id,
+                    record.cascade_cost_usd,
+                    ports.clock.now_ms(),
+                );
             }
             let label = match &success.reply.body {
                 ReplyBody::Bytes(bytes) => cascade::read_answer(bytes, labels),
