@@ -152,19 +152,13 @@ pub fn response_from_openai(c: &Value) -> Value {
     {
         content.push(json!({"type": "text", "text": text}));
     }
-    for call in msg
-        .get("tool_calls")
-        .and_then(Value::as_array)
-        .into_iter()
-        .flatten()
-    {
-        let args = call
-            .pointer("/function/arguments")
-            .and_then(Value::as_str)
-            .unwrap_or("{}");
-        content.push(json!({"type": "tool_use", "id": call.get("id"), "name": call.pointer("/function/name"),
-                            "input": serde_json::from_str::<Value>(args).unwrap_or_else(|_| json!({}))}));
-    }
+    content.extend(
+        msg.get("tool_calls")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+            .map(crate::providers::anthropic::tool_use_block),
+    );
     let cached = c
         .pointer("/usage/prompt_tokens_details/cached_tokens")
         .and_then(Value::as_u64)

@@ -64,6 +64,21 @@ fn push(messages: &mut Vec<Value>, role: &str, blocks: Vec<Value>) {
     super::push_turn(messages, role, "content", blocks);
 }
 
+/// An OpenAI tool call (`{"id", "function": {"name", "arguments"}}`) as an Anthropic `tool_use`
+/// block; arguments that are not JSON become `{}`.
+pub fn tool_use_block(call: &Value) -> Value {
+    let args = call
+        .pointer("/function/arguments")
+        .and_then(Value::as_str)
+        .unwrap_or("{}");
+    json!({
+        "type": "tool_use",
+        "id": call.get("id").cloned().unwrap_or(Value::Null),
+        "name": call.pointer("/function/name").cloned().unwrap_or(Value::Null),
+        "input": serde_json::from_str::<Value>(args).unwrap_or_else(|_| json!({})),
+    })
+}
+
 /// The Anthropic request for one attempt.
 pub fn build_request(
     provider: &Provider,
@@ -85,23 +100,13 @@ pub fn build_request(
             "system" | "developer" => system.push(text_of(content)),
             "assistant" => {
                 let mut blocks = blocks_of(content);
-                for call in m
-                    .get("tool_calls")
-                    .and_then(Value::as_array)
-                    .into_iter()
-                    .flatten()
-                {
-                    let args = call
-                        .pointer("/function/arguments")
-                        .and_then(Value::as_str)
-                        .unwrap_or("{}");
-                    blocks.push(json!({
-                        "type": "tool_use",
-                        "id": call.get("id").cloned().unwrap_or(Value::Null),
-                        "name": call.pointer("/function/name").cloned().unwrap_or(Value::Null),
-                        "input": serde_json::from_str::<Value>(args).unwrap_or_else(|_| json!({})),
-                    }));
-                }
+                blocks.extend(
+                    m.get("tool_calls")
+                        .and_then(Value::as_array)
+                        .into_iter()
+                        .flatten()
+                        .map(tool_use_block),
+                );
                 push(&mut messages, "assistant", blocks);
             }
             "tool" => push(
