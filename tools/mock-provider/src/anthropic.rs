@@ -6,30 +6,13 @@ use crate::behavior::Behavior;
 use serde_json::{json, Value};
 
 pub fn input_tokens(body: &Value) -> u64 {
-    let mut chars = body
+    let system = body
         .get("system")
         .and_then(Value::as_str)
         .map_or(0, |s| s.chars().count());
-    for m in body
-        .get("messages")
-        .and_then(Value::as_array)
-        .into_iter()
-        .flatten()
-    {
-        match m.get("content") {
-            Some(Value::String(s)) => chars += s.chars().count(),
-            Some(Value::Array(blocks)) => {
-                for b in blocks {
-                    chars += b
-                        .get("text")
-                        .and_then(Value::as_str)
-                        .map_or(0, |t| t.chars().count());
-                }
-            }
-            _ => {}
-        }
-    }
-    (chars as u64).div_ceil(4).max(1)
+    ((system + crate::openai::message_chars(body)) as u64)
+        .div_ceil(4)
+        .max(1)
 }
 
 pub fn message(id: &str, model: &str, body: &Value, b: &Behavior) -> Value {

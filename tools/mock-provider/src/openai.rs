@@ -7,7 +7,8 @@
 use crate::behavior::Behavior;
 use serde_json::{json, Value};
 
-pub fn prompt_tokens(body: &Value) -> u64 {
+/// Characters of the text in `messages` (string contents and the `text` of content parts).
+pub fn message_chars(body: &Value) -> usize {
     let mut chars = 0usize;
     for m in body
         .get("messages")
@@ -28,7 +29,11 @@ pub fn prompt_tokens(body: &Value) -> u64 {
             _ => {}
         }
     }
-    (chars as u64).div_ceil(4).max(1)
+    chars
+}
+
+pub fn prompt_tokens(body: &Value) -> u64 {
+    (message_chars(body) as u64).div_ceil(4).max(1)
 }
 
 pub fn pieces(b: &Behavior) -> Vec<String> {
