@@ -47,12 +47,13 @@ pub fn question(model: &str, labels: &[String], texts: &Texts) -> ChatRequest {
             },
         },
     });
+    let size = body.to_string().len();
     let body: Map<String, Value> = match body {
         Value::Object(map) => map,
         _ => Map::new(),
     };
     ChatRequest {
-        size: Value::Object(body.clone()).to_string().len(),
+        size,
         body,
         model: model.to_string(),
         stream: false,

@@ -274,7 +274,6 @@ where
     U: Upstream,
     C: Clock,
     R: Random,
-    X: SharedCache,
 {
     let mut record = RequestRecord::default();
     let (_, chat, rules, loaded) = admit(state, ports, settings, req, &mut record, logs).await?;
