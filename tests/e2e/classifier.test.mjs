@@ -42,8 +42,7 @@ describe("built-in task classifier", () => {
     assert.equal(r.headers.get("x-router-task"), "translation");
     assert.equal(r.headers.get("x-router-rule"), "translate");
     assert.deepEqual((await mock.requests()).map((s) => s.body.model), ["mock-lingo"]);
-    const id = r.headers.get("x-router-request-id");
-    const p = (await worker.waitForDataPoints(1)).find((x) => x.blobs[9] === id);
+    const p = await worker.dataPointFor(r);
     assert.equal(p.blobs[0], "translation");
     assert.ok(p.doubles[8] >= 0.6 && p.doubles[8] <= 1, `model probability as the score: ${p.doubles[8]}`);
   });
@@ -98,15 +97,7 @@ describe("classifier cascade", () => {
   });
 
   const vague = (n) => userMessage(`Can you help me with this one thing, number ${n}?`);
-  const pointFor = async (r) => {
-    const id = r.headers.get("x-router-request-id");
-    for (let i = 0; i < 50; i++) {
-      const p = (await worker.waitForDataPoints(1)).find((x) => x.blobs[9] === id);
-      if (p) return p;
-      await new Promise((res) => setTimeout(res, 50));
-    }
-    throw new Error(`no data point for ${id}`);
-  };
+  const pointFor = (r) => worker.dataPointFor(r);
 
   test("an unsure request asks the cascade model, is routed by its label, and the call is recorded", async () => {
     await mock.clear();
@@ -173,8 +164,7 @@ describe("classifier cascade", () => {
       const r = await chat(second.url, { model: "auto", messages: vague(9) });
       assert.equal(r.headers.get("x-router-task"), "translation");
       assert.deepEqual((await mock.requests()).map((s) => s.body.model), ["mock-judge", "mock-lingo", "mock-lingo"]);
-      const id = r.headers.get("x-router-request-id");
-      const p = (await second.waitForDataPoints(1)).find((x) => x.blobs[9] === id);
+      const p = await second.dataPointFor(r);
       assert.equal(p.blobs[15], "cached");
     } finally {
       await second.stop();

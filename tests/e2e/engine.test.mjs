@@ -49,8 +49,7 @@ describe("routing engine", () => {
     assert.deepEqual(sent.map((s) => s.body.model), ["mock-broken+status=500", "mock-strong"]);
     assert.equal(sent[0].body.max_tokens, 5);
     assert.equal(sent[1].body.max_tokens, 77, "the target's override wins over the caller's value");
-    const id = r.headers.get("x-router-request-id");
-    const p = (await worker.waitForDataPoints(1)).find((x) => x.blobs[9] === id);
+    const p = await worker.dataPointFor(r);
     assert.deepEqual([p.blobs[0], p.blobs[1], p.blobs[2], p.blobs[6]], ["code_generation", "code", "strong", "yes"]);
     assert.equal(p.doubles[3], 2, "attempts");
     assert.equal(p.doubles[8], 1, "classifier score");

@@ -159,6 +159,17 @@ export async function startWorker({ rules, keys = { [GATEWAY_KEY]: { id: "test-k
       }
       return out;
     },
+    /** The data point of the request `response` answered, waiting for it (written after the response). */
+    async dataPointFor(response, timeoutMs = 5000) {
+      const id = response.headers.get("x-router-request-id");
+      const deadline = Date.now() + timeoutMs;
+      for (;;) {
+        const p = (await this.dataPoints()).find((x) => x.blobs[9] === id);
+        if (p) return p;
+        if (Date.now() > deadline) throw new Error(`no data point for request ${id}`);
+        await new Promise((r) => setTimeout(r, 50));
+      }
+    },
     /** Wait until at least `n` data points exist (they are written after the response). */
     async waitForDataPoints(n, timeoutMs = 5000) {
       const deadline = Date.now() + timeoutMs;

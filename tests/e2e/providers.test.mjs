@@ -110,12 +110,7 @@ describe("anthropic provider", () => {
     assert.equal(chunks.at(-2).choices[0].finish_reason, "stop");
     assert.equal(chunks.at(-1).usage.completion_tokens, 5);
     assert.ok(!text.includes("message_start"), "no Anthropic event reaches the client");
-    const id = r.headers.get("x-router-request-id");
-    let p;
-    for (let i = 0; i < 100 && !p; i++) {
-      p = (await worker.dataPoints()).find((x) => x.blobs[9] === id);
-      if (!p) await new Promise((res) => setTimeout(res, 50));
-    }
+    const p = await worker.dataPointFor(r);
     assert.deepEqual([p.doubles[4], p.doubles[5], p.blobs[13]], [2, 5, "reported"]);
   });
 
@@ -258,12 +253,7 @@ describe("gemini provider", () => {
     assert.equal(chunks.map((c) => c.choices[0]?.delta?.content ?? "").join(""), "tok0 tok1 tok2 tok3 tok4 ");
     assert.equal(chunks.at(-1).choices[0].finish_reason, "stop");
     assert.equal((await mock.requests())[0].path, "/v1beta/models/gemini-flash:streamGenerateContent?alt=sse");
-    const id = r.headers.get("x-router-request-id");
-    let p;
-    for (let i = 0; i < 100 && !p; i++) {
-      p = (await worker.dataPoints()).find((x) => x.blobs[9] === id);
-      if (!p) await new Promise((res) => setTimeout(res, 50));
-    }
+    const p = await worker.dataPointFor(r);
     assert.deepEqual([p.doubles[4], p.doubles[5], p.blobs[13]], [2, 5, "reported"]);
   });
 

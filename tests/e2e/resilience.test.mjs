@@ -57,15 +57,7 @@ describe("resilience", () => {
 
   const ask = (kase, extra = {}) => chat(worker.url, { model: "auto", messages: userMessage(), metadata: { case: kase }, ...extra });
   const calls = async () => (await mock.requests()).map((r) => r.body.model);
-  const pointFor = async (r) => {
-    const id = r.headers.get("x-router-request-id");
-    for (let i = 0; i < 100; i++) {
-      const p = (await worker.dataPoints()).find((x) => x.blobs[9] === id);
-      if (p) return p;
-      await new Promise((res) => setTimeout(res, 50));
-    }
-    throw new Error(`no data point for ${id}`);
-  };
+  const pointFor = (r) => worker.dataPointFor(r);
   const served = async (r, target, attempts, fallback) => {
     assert.equal(r.status, 200, await r.clone().text());
     assert.equal(r.headers.get("x-router-target"), target);

@@ -34,7 +34,7 @@ describe("streaming", () => {
     assert.ok(chunks.every((c) => c.object === "chat.completion.chunk" && c.model === "mock-fast"));
     assert.equal(chunks.map((c) => c.choices[0]?.delta?.content ?? "").join(""), "tok0 tok1 tok2 tok3 tok4 ");
     assert.equal(chunks.at(-1).usage.completion_tokens, 5);
-    const [point] = (await worker.waitForDataPoints(1)).filter((p) => p.blobs[9] === r.headers.get("x-router-request-id"));
+    const point = await worker.dataPointFor(r);
     assert.equal(point.blobs[7], "yes");
   });
 
