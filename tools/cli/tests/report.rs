@@ -3,11 +3,10 @@
 #![expect(clippy::unwrap_used, reason = "test doubles fail loudly")]
 
 use serde_json::{json, Value};
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::TcpListener;
 use std::process::Command;
 use std::sync::{Arc, Mutex};
-use std::thread;
+
+mod common;
 
 const ACCOUNT: &str = "acc123";
 const TOKEN: &str = "test-token";
@@ -44,49 +43,20 @@ fn answer(sql: &str) -> Value {
 
 /// Serve the fake until the test ends; every query body it receives.
 fn fake_api(status: u16) -> (String, Arc<Mutex<Vec<String>>>) {
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let base = format!(
-        "http://127.0.0.1:{}/client/v4",
-        listener.local_addr().unwrap().port()
-    );
     let seen = Arc::new(Mutex::new(Vec::new()));
     let log = Arc::clone(&seen);
-    thread::spawn(move || {
-        for conn in listener.incoming().flatten() {
-            let mut reader = BufReader::new(conn.try_clone().unwrap());
-            let mut line = String::new();
-            reader.read_line(&mut line).unwrap();
-            let (mut len, mut auth) = (0usize, String::new());
-            loop {
-                let mut h = String::new();
-                reader.read_line(&mut h).unwrap();
-                if h.trim().is_empty() {
-                    break;
-                }
-                let (k, v) = h.split_once(':').unwrap();
-                match k.to_ascii_lowercase().as_str() {
-                    "content-length" => len = v.trim().parse().unwrap(),
-                    "authorization" => auth = v.trim().to_string(),
-                    _ => {}
-                }
-            }
-            let mut body = vec![0; len];
-            reader.read_exact(&mut body).unwrap();
-            let sql = String::from_utf8(body).unwrap();
-            let ok_path = line.starts_with(&format!(
-                "POST /client/v4/accounts/{ACCOUNT}/analytics_engine/sql "
-            ));
-            let (code, text) = if status != 200 || auth != format!("Bearer {TOKEN}") || !ok_path {
-                (
-                    if status != 200 { status } else { 403 },
-                    r#"{"errors": [{"message": "not allowed"}]}"#.to_string(),
-                )
-            } else {
-                log.lock().unwrap().push(sql.clone());
-                (200, answer(&sql).to_string())
-            };
-            let mut out = conn;
-            let _ = write!(out, "HTTP/1.1 {code} X\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{text}", text.len());
+    let base = common::serve(Some("application/json"), move |req| {
+        let sql = String::from_utf8(req.body).unwrap();
+        let ok_path = req.method == "POST"
+            && req.path == format!("/client/v4/accounts/{ACCOUNT}/analytics_engine/sql");
+        if status != 200 || req.auth != format!("Bearer {TOKEN}") || !ok_path {
+            (
+                if status != 200 { status } else { 403 },
+                r#"{"errors": [{"message": "not allowed"}]}"#.to_string(),
+            )
+        } else {
+            log.lock().unwrap().push(sql.clone());
+            (200, answer(&sql).to_string())
         }
     });
     (base, seen)

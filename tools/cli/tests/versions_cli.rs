@@ -4,11 +4,10 @@
 
 use serde_json::json;
 use std::collections::HashMap;
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::TcpListener;
 use std::process::Command;
 use std::sync::{Arc, Mutex};
-use std::thread;
+
+mod common;
 
 const PREFIX: &str = "/client/v4/accounts/acc1/storage/kv/namespaces/ns1/values/";
 
@@ -30,72 +29,41 @@ fn decode(s: &str) -> String {
 
 /// A fake KV namespace behind the REST API's value routes.
 fn fake_kv() -> (String, Arc<Mutex<HashMap<String, String>>>) {
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let base = format!(
-        "http://127.0.0.1:{}/client/v4",
-        listener.local_addr().unwrap().port()
-    );
     let store: Arc<Mutex<HashMap<String, String>>> = Arc::new(Mutex::new(HashMap::new()));
     let kv = Arc::clone(&store);
-    thread::spawn(move || {
-        for conn in listener.incoming().flatten() {
-            let mut reader = BufReader::new(conn.try_clone().unwrap());
-            let mut line = String::new();
-            reader.read_line(&mut line).unwrap();
-            let mut parts = line.split_whitespace();
-            let (method, path) = (
-                parts.next().unwrap().to_string(),
-                parts.next().unwrap().to_string(),
-            );
-            let (mut len, mut auth) = (0usize, String::new());
-            loop {
-                let mut h = String::new();
-                reader.read_line(&mut h).unwrap();
-                if h.trim().is_empty() {
-                    break;
-                }
-                let (k, v) = h.split_once(':').unwrap();
-                match k.to_ascii_lowercase().as_str() {
-                    "content-length" => len = v.trim().parse().unwrap(),
-                    "authorization" => auth = v.trim().to_string(),
-                    _ => {}
+    let base = common::serve(None, move |req| {
+        let common::FakeRequest {
+            method,
+            path,
+            auth,
+            body,
+        } = req;
+        let list_prefix = "/client/v4/accounts/acc1/storage/kv/namespaces/ns1/keys?prefix=";
+        match (auth == "Bearer kv-token", path.strip_prefix(PREFIX)) {
+            (false, _) => (403, json!({"success": false, "errors": [{"code": 10000, "message": "Authentication error"}]}).to_string()),
+            (true, None) if method == "GET" && path.starts_with(list_prefix) => {
+                let prefix = decode(&path[list_prefix.len()..]);
+                let mut names: Vec<String> = kv.lock().unwrap().keys().filter(|k| k.starts_with(&prefix)).cloned().collect();
+                names.sort();
+                let result: Vec<serde_json::Value> = names.iter().map(|n| json!({"name": n})).collect();
+                (200, json!({"success": true, "result": result, "result_info": {"count": result.len(), "cursor": ""}}).to_string())
+            }
+            (true, None) => (404, "{}".to_string()),
+            (true, Some(key)) => {
+                let key = decode(key);
+                let mut map = kv.lock().unwrap();
+                match method.as_str() {
+                    "GET" => match map.get(&key) {
+                        Some(v) => (200, v.clone()),
+                        None => (404, json!({"success": false, "errors": [{"code": 10009, "message": "get: 'key not found'"}]}).to_string()),
+                    },
+                    "PUT" => {
+                        map.insert(key, String::from_utf8(body).unwrap());
+                        (200, json!({"success": true, "errors": [], "messages": [], "result": {}}).to_string())
+                    }
+                    _ => (405, "{}".to_string()),
                 }
             }
-            let mut body = vec![0; len];
-            reader.read_exact(&mut body).unwrap();
-            let list_prefix = "/client/v4/accounts/acc1/storage/kv/namespaces/ns1/keys?prefix=";
-            let (code, text) = match (auth == "Bearer kv-token", path.strip_prefix(PREFIX)) {
-                (false, _) => (403, json!({"success": false, "errors": [{"code": 10000, "message": "Authentication error"}]}).to_string()),
-                (true, None) if method == "GET" && path.starts_with(list_prefix) => {
-                    let prefix = decode(&path[list_prefix.len()..]);
-                    let mut names: Vec<String> = kv.lock().unwrap().keys().filter(|k| k.starts_with(&prefix)).cloned().collect();
-                    names.sort();
-                    let result: Vec<serde_json::Value> = names.iter().map(|n| json!({"name": n})).collect();
-                    (200, json!({"success": true, "result": result, "result_info": {"count": result.len(), "cursor": ""}}).to_string())
-                }
-                (true, None) => (404, "{}".to_string()),
-                (true, Some(key)) => {
-                    let key = decode(key);
-                    let mut map = kv.lock().unwrap();
-                    match method.as_str() {
-                        "GET" => match map.get(&key) {
-                            Some(v) => (200, v.clone()),
-                            None => (404, json!({"success": false, "errors": [{"code": 10009, "message": "get: 'key not found'"}]}).to_string()),
-                        },
-                        "PUT" => {
-                            map.insert(key, String::from_utf8(body).unwrap());
-                            (200, json!({"success": true, "errors": [], "messages": [], "result": {}}).to_string())
-                        }
-                        _ => (405, "{}".to_string()),
-                    }
-                }
-            };
-            let mut out = conn;
-            let _ = write!(
-                out,
-                "HTTP/1.1 {code} X\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{text}",
-                text.len()
-            );
         }
     });
     (base, store)
