@@ -283,15 +283,24 @@ mod tests {
         }
     }
 
-    fn run(model: &str, mut facts: Value, text: &str) -> Result<Decision, ApiError> {
+    fn run_on(
+        rules: &Rules,
+        model: &str,
+        mut facts: Value,
+        text: &str,
+    ) -> Result<Decision, ApiError> {
         decide(
-            &rules(),
+            rules,
             model,
             &mut facts,
             &texts(text),
             &SeededRandom::new(1),
             Trace::On,
         )
+    }
+
+    fn run(model: &str, facts: Value, text: &str) -> Result<Decision, ApiError> {
+        run_on(&rules(), model, facts, text)
     }
 
     #[test]
@@ -450,16 +459,7 @@ mod tests {
     }
 
     fn run_with(rules: &Rules, facts: Value, text: &str) -> Decision {
-        let mut facts = facts;
-        decide(
-            rules,
-            "auto",
-            &mut facts,
-            &texts(text),
-            &SeededRandom::new(1),
-            Trace::On,
-        )
-        .unwrap()
+        run_on(rules, "auto", facts, text).unwrap()
     }
 
     #[test]
