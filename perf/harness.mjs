@@ -9,6 +9,7 @@ import path from "node:path";
 import { gzipSync } from "node:zlib";
 import { Miniflare } from "miniflare";
 import { startMock, startWorker, testRules, GATEWAY_KEY, ROOT } from "../tests/e2e/harness.mjs";
+import { bigRules, prose8k } from "./workload.mjs";
 
 const QUICK = process.argv.includes("--quick");
 // `--cpu-only VAR=VALUE,...`: only the CPU cases, with extra Worker vars (for experiments).
@@ -96,31 +97,6 @@ async function concurrent(send, conns, total, maxS) {
     }),
   );
   return [lat, (performance.now() - t0) / 1000];
-}
-
-function bigRules(mockUrl) {
-  const WORDS = ["deploy", "invoice", "latency", "refund", "kernel", "tensor", "ledger", "cursor", "webhook", "schema", "quota",
-    "tariff", "sprint", "backlog", "payload", "cluster", "shard", "replica", "token", "vector", "lambda", "socket", "parser", "cache"];
-  const tasks = {};
-  for (let t = 0; t < 20; t++) {
-    tasks[`task${t}`] = {
-      keywords: Array.from({ length: 100 }, (_, k) => `${WORDS[(t + k) % 24]} ${WORDS[k % 24]}${t * 100 + k}`),
-      regex: [`(?i)\\bticket-${t}\\d+\\b`],
-    };
-  }
-  const routes = Array.from({ length: 100 }, (_, r) => ({
-    name: `route${r}`,
-    when: { task: `task${r % 20}`, "metadata.tier": { $in: [`tier${r % 5}`] }, estimated_tokens: { $lt: 100000 } },
-    then: { fallback: ["fast", "fast"] },
-  }));
-  return testRules(mockUrl, { tasks, routes, default: "fast" });
-}
-
-function prose8k() {
-  const PROSE = "Our team has been reviewing the quarterly roadmap and we would like a short summary of the open questions. The customers who wrote in last week mostly asked about onboarding, pricing tiers and how the export feature handles large files. Could you draft a friendly reply that explains the next steps, mentions the timeline we agreed on, and invites them to the webinar? ";
-  let s = "";
-  while (s.length < 8192) s += PROSE + (s.length > 4096 && !s.includes("ticket-1342") ? "backlog deploy1300 ticket-1342 " : "");
-  return s;
 }
 
 const results = { when: new Date().toISOString(), quick: QUICK, machine: { cpus: (await import("node:os")).cpus().length } };

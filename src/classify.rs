@@ -13,7 +13,8 @@ use crate::condition::Condition;
 use crate::rules::raw::RawScope;
 use crate::task_model::TaskModel;
 use aho_corasick::{AhoCorasick, AhoCorasickBuilder, MatchKind};
-use regex::RegexSet;
+use regex_automata::meta::Regex as MultiRegex;
+use regex_automata::{Input, PatternSet};
 use serde::Serialize;
 use serde_json::Value;
 
@@ -55,7 +56,8 @@ struct ScopeIndex {
     keywords: Option<AhoCorasick>,
     /// For each keyword pattern: (task index, keyword index).
     keyword_owner: Vec<(usize, usize)>,
-    regexes: Option<RegexSet>,
+    /// Every regex of the scope as one multi-pattern matcher (what `regex::RegexSet` wraps).
+    regexes: Option<MultiRegex>,
     regex_owner: Vec<(usize, usize)>,
 }
 
@@ -151,7 +153,7 @@ impl Classifier {
             let regexes = if regexes.is_empty() {
                 None
             } else {
-                Some(RegexSet::new(&regexes).map_err(|e| format!("regex set: {e}"))?)
+                Some(regex_set(&regexes)?)
             };
             scopes.push(ScopeIndex {
                 scope,
@@ -217,8 +219,10 @@ impl Classifier {
                 }
             }
             if let Some(set) = &idx.regexes {
-                for i in set.matches(text).iter() {
-                    if let Some(&(ti, ri)) = idx.regex_owner.get(i) {
+                let mut matched = PatternSet::new(set.pattern_len());
+                set.which_overlapping_matches(&Input::new(text), &mut matched);
+                for pid in matched.iter() {
+                    if let Some(&(ti, ri)) = idx.regex_owner.get(pid.as_usize()) {
                         regex_hits[ti][ri] = true;
                     }
                 }
@@ -272,6 +276,20 @@ impl Classifier {
             model: None,
         }
     }
+}
+
+/// The scope's regexes as one matcher that reports every pattern that matches, configured as
+/// `regex::RegexSet` is. On wasm32 without the literal prefilter: there it has no SIMD searcher, and
+/// the lazy DFA's single pass alone is cheaper (20 case-insensitive regexes over 8 KB of prose, in
+/// workerd: 23.5 µs without the prefilter, 26 µs with it; natively both take 16 µs).
+fn regex_set(patterns: &[String]) -> Result<MultiRegex, String> {
+    let config = MultiRegex::config()
+        .match_kind(regex_automata::MatchKind::All)
+        .auto_prefilter(!cfg!(target_arch = "wasm32"));
+    MultiRegex::builder()
+        .configure(config)
+        .build_many(patterns)
+        .map_err(|e| format!("regex set: {e}"))
 }
 
 /// Lower-case for keyword matching: ASCII in place (fast), anything else with Unicode rules.

@@ -94,8 +94,17 @@ pub struct UpstreamResponse<B> {
     pub body: B,
 }
 
+/// The provider response headers the core reads: adapters copy these and no others (each header
+/// copied across the JavaScript boundary costs time on every request).
+pub const UPSTREAM_HEADERS: [&str; 3] = ["content-type", "retry-after", "retry-after-ms"];
+
 impl<B> UpstreamResponse<B> {
+    /// One of `UPSTREAM_HEADERS` (checked in debug builds, so the tests catch a new one).
     pub fn header(&self, name: &str) -> Option<&str> {
+        debug_assert!(
+            UPSTREAM_HEADERS.contains(&name),
+            "{name} is not in UPSTREAM_HEADERS"
+        );
         header(&self.headers, name)
     }
 }

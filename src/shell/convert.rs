@@ -1,7 +1,8 @@
 //! Converting between Workers requests/responses and the core's `Incoming`/`Reply`.
 
 use crate::http::{Body, Incoming, Method};
-use worker::{Headers, Request, Result};
+use wasm_bindgen::JsValue;
+use worker::Request;
 
 /// Read the request; the body only when its declared length is within `max_body_bytes`.
 pub async fn incoming(mut req: Request, max_body_bytes: usize) -> Incoming {
@@ -53,10 +54,31 @@ fn getrandom_js(buf: &mut [u8]) -> std::result::Result<(), ()> {
     Ok(())
 }
 
-pub fn headers(list: &[(String, String)]) -> Result<Headers> {
-    let headers = Headers::new();
-    for (name, value) in list {
-        headers.set(name, value)?;
+/// The answer on the runtime's own `Response`: one `Headers`, the status, and the body copied once.
+pub fn response(
+    status: u16,
+    headers: &[(String, String)],
+    body: ResponseBody,
+) -> std::result::Result<web_sys::Response, JsValue> {
+    let list = web_sys::Headers::new()?;
+    for (name, value) in headers {
+        list.set(name, value)?;
     }
-    Ok(headers)
+    let init = web_sys::ResponseInit::new();
+    init.set_status(status);
+    init.set_headers(&list);
+    match body {
+        ResponseBody::Bytes(mut bytes) => {
+            web_sys::Response::new_with_opt_u8_array_and_init(Some(&mut bytes), &init)
+        }
+        ResponseBody::Stream(stream) => {
+            web_sys::Response::new_with_opt_readable_stream_and_init(Some(&stream), &init)
+        }
+    }
+}
+
+/// What a response carries: bytes, or a stream the runtime pulls from.
+pub enum ResponseBody {
+    Bytes(Vec<u8>),
+    Stream(web_sys::ReadableStream),
 }

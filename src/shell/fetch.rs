@@ -1,21 +1,35 @@
-//! Outgoing fetch to providers as the core's `Upstream`, with timeouts enforced by aborting the
-//! fetch. Whole bodies are read in one call; streamed bodies chunk by chunk.
+//! Outgoing fetch to providers as the core's `Upstream`, on the runtime's own objects (no wrapper
+//! types in between): whole bodies in one `arrayBuffer()`, streamed bodies chunk by chunk from one
+//! reader, only the response headers the core reads copied in, and timeouts enforced by aborting.
+//!
+//! Timers are the costly part of a wait, so each response keeps one: the answer's deadline is set
+//! when it is sent and reused while the body is read, and while a stream flows the idle timer is
+//! re-armed only when it fires early (a chunk came since), not once per chunk.
 
-use crate::ports::{FetchError, Upstream, UpstreamRequest, UpstreamResponse};
-use futures_util::future::{select, Either};
-use futures_util::StreamExt;
-use std::time::Duration;
-use worker::{
-    AbortController, ByteStream, Delay, Fetch, Headers, Method, Request, RequestInit, Response,
-};
+use super::timer::{within, Timer};
+use crate::ports::{FetchError, Upstream, UpstreamRequest, UpstreamResponse, UPSTREAM_HEADERS};
+use js_sys::{Promise, Reflect, Uint8Array};
+use wasm_bindgen::prelude::wasm_bindgen;
+use wasm_bindgen::{JsCast, JsValue};
+use wasm_bindgen_futures::JsFuture;
+use web_sys::{AbortController, Headers, ReadableStreamDefaultReader, RequestInit, Response};
+
+#[wasm_bindgen]
+extern "C" {
+    /// The global `fetch(url, init)`.
+    #[wasm_bindgen(js_name = fetch)]
+    fn global_fetch(url: &str, init: &RequestInit) -> Promise;
+}
 
 pub struct Fetcher;
 
-/// A provider's response, the controller that can abort it, and its body as a stream once read so.
+/// A provider's response, the controller that can abort it, its reader once streamed, and the
+/// timer of its current deadline.
 pub struct UpstreamBody {
     response: Response,
     abort: Option<AbortController>,
-    stream: Option<ByteStream>,
+    reader: Option<ReadableStreamDefaultReader>,
+    timer: Option<Timer>,
 }
 
 impl UpstreamBody {
@@ -26,8 +40,15 @@ impl UpstreamBody {
     }
 }
 
-fn net(e: worker::Error) -> FetchError {
-    FetchError::Network(e.to_string())
+fn net(e: JsValue) -> FetchError {
+    FetchError::Network(
+        e.as_string()
+            .or_else(|| {
+                e.dyn_ref::<js_sys::Error>()
+                    .map(|e| String::from(e.to_string()))
+            })
+            .unwrap_or_else(|| format!("{e:?}")),
+    )
 }
 
 impl Upstream for Fetcher {
@@ -38,39 +59,49 @@ impl Upstream for Fetcher {
         request: UpstreamRequest,
         timeout_ms: u64,
     ) -> Result<UpstreamResponse<UpstreamBody>, FetchError> {
-        let headers = Headers::new();
+        let headers = Headers::new().map_err(net)?;
         for (name, value) in &request.headers {
             headers.set(name, value).map_err(net)?;
         }
-        let body = js_sys::Uint8Array::from(request.body.as_slice());
-        let mut init = RequestInit::new();
-        init.with_method(Method::Post)
-            .with_headers(headers)
-            .with_body(Some(body.into()));
-        let outgoing = Request::new_with_init(&request.url, &init).map_err(net)?;
-        let abort = AbortController::default();
-        let signal = abort.signal();
-        let fetch = Fetch::Request(outgoing);
-        let sending = Box::pin(fetch.send_with_signal(&signal));
-        let timer = Delay::from(Duration::from_millis(timeout_ms));
-        // Bound, not returned directly: the unfinished future inside borrows locals.
-        let outcome = match select(sending, timer).await {
-            Either::Left((Ok(response), _)) => Ok(UpstreamResponse {
-                status: response.status_code(),
-                headers: response.headers().entries().collect(),
-                body: UpstreamBody {
-                    response,
-                    abort: Some(abort),
-                    stream: None,
-                },
-            }),
-            Either::Left((Err(e), _)) => Err(net(e)),
-            Either::Right(_) => {
+        let abort = AbortController::new().map_err(net)?;
+        let init = RequestInit::new();
+        init.set_method("POST");
+        init.set_headers(&headers);
+        init.set_body(&Uint8Array::from(request.body.as_slice()));
+        init.set_signal(Some(&abort.signal()));
+        let mut timer = None;
+        let sent = within(
+            &mut timer,
+            JsFuture::from(global_fetch(&request.url, &init)),
+            timeout_ms,
+        )
+        .await;
+        let response: Response = match sent {
+            Some(Ok(value)) => value.unchecked_into(),
+            Some(Err(e)) => return Err(net(e)),
+            None => {
                 abort.abort();
-                Err(FetchError::Timeout)
+                return Err(FetchError::Timeout);
             }
         };
-        outcome
+        let answer_headers = response.headers();
+        let headers = UPSTREAM_HEADERS
+            .iter()
+            .filter_map(|name| {
+                let value = answer_headers.get(name).ok()??;
+                Some((name.to_string(), value))
+            })
+            .collect();
+        Ok(UpstreamResponse {
+            status: response.status(),
+            headers,
+            body: UpstreamBody {
+                response,
+                abort: Some(abort),
+                reader: None,
+                timer,
+            },
+        })
     }
 
     async fn read_all(
@@ -78,16 +109,18 @@ impl Upstream for Fetcher {
         mut body: UpstreamBody,
         timeout_ms: u64,
     ) -> Result<Vec<u8>, FetchError> {
-        let reading = Box::pin(body.response.bytes());
-        let timer = Delay::from(Duration::from_millis(timeout_ms));
-        let outcome = match select(reading, timer).await {
-            Either::Left((result, _)) => result.map_err(net),
-            Either::Right(_) => Err(FetchError::Timeout),
+        let reading = match body.response.array_buffer() {
+            Ok(promise) => JsFuture::from(promise),
+            Err(e) => return Err(net(e)),
         };
-        if outcome == Err(FetchError::Timeout) {
-            body.abort();
+        match within(&mut body.timer, reading, timeout_ms).await {
+            Some(Ok(buffer)) => Ok(Uint8Array::new(&buffer).to_vec()),
+            Some(Err(e)) => Err(net(e)),
+            None => {
+                body.abort();
+                Err(FetchError::Timeout)
+            }
         }
-        outcome
     }
 
     async fn next_chunk(
@@ -95,22 +128,39 @@ impl Upstream for Fetcher {
         body: &mut UpstreamBody,
         timeout_ms: u64,
     ) -> Result<Option<Vec<u8>>, FetchError> {
-        if body.stream.is_none() {
-            body.stream = Some(body.response.stream().map_err(net)?);
+        if body.reader.is_none() {
+            let Some(stream) = body.response.body() else {
+                return Ok(None);
+            };
+            body.reader = Some(stream.get_reader().unchecked_into());
         }
-        let Some(stream) = body.stream.as_mut() else {
+        let Some(reader) = body.reader.as_ref() else {
             return Ok(None);
         };
-        let timer = Delay::from(Duration::from_millis(timeout_ms));
-        let outcome = match select(stream.next(), timer).await {
-            Either::Left((Some(Ok(bytes)), _)) => Ok(Some(bytes)),
-            Either::Left((Some(Err(e)), _)) => Err(net(e)),
-            Either::Left((None, _)) => Ok(None),
-            Either::Right(_) => Err(FetchError::Timeout),
+        let reading = JsFuture::from(reader.read());
+        let outcome = match within(&mut body.timer, reading, timeout_ms).await {
+            Some(Ok(result)) => chunk_of(&result),
+            Some(Err(e)) => Err(net(e)),
+            None => Err(FetchError::Timeout),
         };
         if outcome == Err(FetchError::Timeout) {
             body.abort();
         }
         outcome
+    }
+}
+
+/// A reader's `{done, value}`: the bytes, or `None` at the end.
+fn chunk_of(result: &JsValue) -> Result<Option<Vec<u8>>, FetchError> {
+    let done = Reflect::get(result, &JsValue::from_str("done")).map_err(net)?;
+    if done.as_bool() == Some(true) {
+        return Ok(None);
+    }
+    let value = Reflect::get(result, &JsValue::from_str("value")).map_err(net)?;
+    match value.dyn_into::<Uint8Array>() {
+        Ok(bytes) => Ok(Some(bytes.to_vec())),
+        Err(other) => Err(FetchError::Network(format!(
+            "the body gave a chunk that is not bytes: {other:?}"
+        ))),
     }
 }

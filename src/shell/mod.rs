@@ -12,6 +12,7 @@ mod fetch;
 mod kv;
 mod secrets;
 mod stream;
+mod timer;
 
 use crate::error::{ApiError, ErrorCode};
 use crate::gateway::{handle, Handled, Ports, Settings, State};
@@ -19,7 +20,7 @@ use crate::http::{Reply, ReplyBody};
 use futures_channel::oneshot;
 use std::cell::RefCell;
 use std::rc::Rc;
-use worker::{console_log, event, Context, Env, Request, Response, Result};
+use worker::{console_error, console_log, event, Context, Env, Request, Result};
 
 pub const KV_BINDING: &str = "RULES";
 pub const ANALYTICS_BINDING: &str = "ANALYTICS";
@@ -35,7 +36,7 @@ fn start() {
 }
 
 #[event(fetch)]
-async fn fetch(req: Request, env: Env, ctx: Context) -> Result<Response> {
+async fn fetch(req: Request, env: Env, ctx: Context) -> Result<web_sys::Response> {
     let settings = settings(&env);
     let incoming = convert::incoming(req, settings.max_body_bytes).await;
     let kv = match env.kv(KV_BINDING) {
@@ -47,11 +48,13 @@ async fn fetch(req: Request, env: Env, ctx: Context) -> Result<Response> {
             );
             let reply = Reply::<fetch::UpstreamBody>::error(&err);
             let ReplyBody::Bytes(bytes) = reply.body else {
-                return Response::error("internal error", 500);
+                return Err(worker::Error::RustError("an error reply is bytes".into()));
             };
-            return Ok(Response::from_bytes(bytes)?
-                .with_status(reply.status)
-                .with_headers(convert::headers(&reply.headers)?));
+            return Ok(convert::response(
+                reply.status,
+                &reply.headers,
+                convert::ResponseBody::Bytes(bytes),
+            )?);
         }
     };
     let secrets = secrets::EnvSecrets::new(&env);
@@ -80,15 +83,21 @@ async fn fetch(req: Request, env: Env, ctx: Context) -> Result<Response> {
         headers,
         body,
     } = reply;
-    let response = match body {
+    let body = match body {
         ReplyBody::Bytes(bytes) => {
             if let Some(record) = record {
                 if settings.request_log {
                     console_log!("{}", record.log_line());
                 }
-                ctx.wait_until(analytics::write(dataset, record.data_point()));
+                // The platform's write is synchronous; a binding that answers with a promise (a
+                // wrapped binding in tests) has it kept alive past the response.
+                if let Some(pending) = analytics::write(dataset.as_ref(), &record.data_point()) {
+                    if let Err(e) = ctx.as_ref().wait_until(&pending) {
+                        console_error!("analytics: waitUntil refused the write: {e:?}");
+                    }
+                }
             }
-            Response::from_bytes(bytes)?
+            convert::ResponseBody::Bytes(bytes)
         }
         ReplyBody::Stream(streamed) => {
             // The record is finished when the stream ends (or cancelled if the client leaves).
@@ -114,14 +123,16 @@ async fn fetch(req: Request, env: Env, ctx: Context) -> Result<Response> {
                     );
                     r.data_point()
                 };
-                analytics::write(dataset, point).await;
+                if let Some(pending) = analytics::write(dataset.as_ref(), &point) {
+                    let _ = wasm_bindgen_futures::JsFuture::from(pending).await;
+                }
             });
-            Response::from_stream(client_stream)?
+            convert::ResponseBody::Stream(
+                wasm_streams::ReadableStream::from_stream(client_stream).into_raw(),
+            )
         }
     };
-    Ok(response
-        .with_status(status)
-        .with_headers(convert::headers(&headers)?))
+    Ok(convert::response(status, &headers, body)?)
 }
 
 fn settings(env: &Env) -> Settings {

@@ -12,6 +12,7 @@ use futures_channel::oneshot;
 use futures_util::stream::{unfold, Stream};
 use std::cell::RefCell;
 use std::rc::Rc;
+use wasm_bindgen::JsValue;
 
 struct Pump {
     streamed: Streamed<UpstreamBody>,
@@ -31,13 +32,13 @@ impl Pump {
     }
 }
 
-/// The client's byte stream; `ended` fires when it is complete. If the client leaves first, the
+/// The client's byte stream (chunks as `Uint8Array`s); `ended` fires when it is complete. If the client leaves first, the
 /// stream is dropped and `ended` is cancelled instead.
 pub fn pump(
     streamed: Streamed<UpstreamBody>,
     record: Rc<RefCell<RequestRecord>>,
     ended: oneshot::Sender<()>,
-) -> impl Stream<Item = Result<Vec<u8>, worker::Error>> {
+) -> impl Stream<Item = Result<JsValue, JsValue>> {
     let mut first = streamed.prefix.clone();
     let state = Pump {
         streamed: Streamed {
@@ -52,7 +53,7 @@ pub fn pump(
         let prefix = std::mem::take(&mut first);
         async move {
             if !prefix.is_empty() {
-                return Some((Ok(prefix), p));
+                return Some((Ok(bytes(&prefix)), p));
             }
             loop {
                 if p.done {
@@ -69,9 +70,14 @@ pub fn pump(
                     p.done = true;
                 }
                 if !out.is_empty() {
-                    return Some((Ok(out), p));
+                    return Some((Ok(bytes(&out)), p));
                 }
             }
         }
     })
+}
+
+/// A chunk for the client's stream: a `Uint8Array` copy (the runtime keeps it after we return).
+fn bytes(chunk: &[u8]) -> JsValue {
+    js_sys::Uint8Array::from(chunk).into()
 }

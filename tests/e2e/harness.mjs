@@ -88,7 +88,7 @@ const DISCARD = `export default function () { return { writeDataPoint() {} }; }`
  * ({key: text}) are seeded into KV;
  * `vars` override wrangler.toml's; `secrets` are the Worker secrets.
  */
-export async function startWorker({ rules, keys = { [GATEWAY_KEY]: { id: "test-key", name: "tests" } }, kvEntries = {}, cachePersist = undefined, vars = {}, secrets = { MOCK_API_KEY }, recordAnalytics = true, quiet = false } = {}) {
+export async function startWorker({ rules, keys = { [GATEWAY_KEY]: { id: "test-key", name: "tests" } }, kvEntries = {}, cachePersist = undefined, vars = {}, secrets = { MOCK_API_KEY }, recordAnalytics = true, quiet = false, inspectorPort = undefined } = {}) {
   const logs = [];
   const collect = (stream) => {
     let buf = "";
@@ -115,6 +115,8 @@ export async function startWorker({ rules, keys = { [GATEWAY_KEY]: { id: "test-k
     port: 0,
     // A directory here keeps the Cache API's entries across Worker restarts (a new isolate).
     ...(cachePersist ? { cachePersist } : {}),
+    // Profiling (perf/profile.mjs) attaches the V8 inspector here.
+    ...(inspectorPort ? { inspectorPort } : {}),
     workers: [
       {
         name: "taskrouter",
