@@ -3,8 +3,9 @@
 //! tests record with) has it handed back, for the caller to keep alive past the response. A failed
 //! write is logged and otherwise ignored: it must never affect the response.
 
+use super::glue;
 use crate::analytics::DataPoint;
-use js_sys::{Array, Object, Promise, Reflect};
+use js_sys::Promise;
 use wasm_bindgen::{JsCast, JsValue};
 use worker::{console_error, AnalyticsEngineDataset};
 
@@ -25,20 +26,9 @@ pub fn write(dataset: Option<&AnalyticsEngineDataset>, point: &DataPoint) -> Opt
     }
 }
 
-/// `{indexes, blobs, doubles}` built directly (strings cross once each), then `writeDataPoint`.
+/// `writeDataPoint({indexes, blobs, doubles})`, the blobs crossing as one JSON string.
 fn write_point(dataset: &AnalyticsEngineDataset, point: &DataPoint) -> Result<JsValue, JsValue> {
-    let indexes = Array::of1(&JsValue::from_str(&point.index));
-    let blobs: Array = point.blobs.iter().map(|b| JsValue::from_str(b)).collect();
-    let doubles: Array = point
-        .doubles
-        .iter()
-        .map(|d| JsValue::from_f64(*d))
-        .collect();
-    let js_point = Object::new();
-    Reflect::set(&js_point, &"indexes".into(), &indexes)?;
-    Reflect::set(&js_point, &"blobs".into(), &blobs)?;
-    Reflect::set(&js_point, &"doubles".into(), &doubles)?;
-    let write: js_sys::Function =
-        Reflect::get(dataset.as_ref(), &"writeDataPoint".into())?.dyn_into()?;
-    write.call1(dataset.as_ref(), &js_point)
+    let blobs =
+        serde_json::to_string(&point.blobs).map_err(|e| JsValue::from_str(&e.to_string()))?;
+    glue::write_point(dataset.as_ref(), &point.index, &blobs, &point.doubles)
 }

@@ -1,16 +1,15 @@
 //! Converting between Workers requests/responses and the core's `Incoming`/`Reply`.
 
+use super::glue;
 use crate::http::{Body, Incoming, Method};
 use wasm_bindgen::JsValue;
 use worker::Request;
 
 /// Read the request; the body only when its declared length is within `max_body_bytes`.
 pub async fn incoming(mut req: Request, max_body_bytes: usize) -> Incoming {
-    let headers: Vec<(String, String)> = req
-        .headers()
-        .entries()
-        .map(|(k, v)| (k.to_ascii_lowercase(), v))
-        .collect();
+    // One string for every header (the runtime gives names in lower case).
+    let headers: Vec<(String, String)> =
+        serde_json::from_str(&glue::header_list(req.inner())).unwrap_or_default();
     let declared =
         crate::ports::header(&headers, "content-length").and_then(|v| v.trim().parse::<u64>().ok());
     let body = match declared {
@@ -54,26 +53,16 @@ fn getrandom_js(buf: &mut [u8]) -> std::result::Result<(), ()> {
     Ok(())
 }
 
-/// The answer on the runtime's own `Response`: one `Headers`, the status, and the body copied once.
+/// The answer on the runtime's own `Response`: headers and status in one call, the body copied once.
 pub fn response(
     status: u16,
     headers: &[(String, String)],
     body: ResponseBody,
 ) -> std::result::Result<web_sys::Response, JsValue> {
-    let list = web_sys::Headers::new()?;
-    for (name, value) in headers {
-        list.set(name, value)?;
-    }
-    let init = web_sys::ResponseInit::new();
-    init.set_status(status);
-    init.set_headers(&list);
+    let list = serde_json::to_string(headers).map_err(|e| JsValue::from_str(&e.to_string()))?;
     match body {
-        ResponseBody::Bytes(mut bytes) => {
-            web_sys::Response::new_with_opt_u8_array_and_init(Some(&mut bytes), &init)
-        }
-        ResponseBody::Stream(stream) => {
-            web_sys::Response::new_with_opt_readable_stream_and_init(Some(&stream), &init)
-        }
+        ResponseBody::Bytes(bytes) => glue::respond(status, &list, &bytes),
+        ResponseBody::Stream(stream) => glue::respond_stream(status, &list, &stream),
     }
 }
 

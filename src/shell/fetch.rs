@@ -6,20 +6,13 @@
 //! when it is sent and reused while the body is read, and while a stream flows the idle timer is
 //! re-armed only when it fires early (a chunk came since), not once per chunk.
 
+use super::glue;
 use super::timer::{within, Timer};
 use crate::ports::{FetchError, Upstream, UpstreamRequest, UpstreamResponse, UPSTREAM_HEADERS};
-use js_sys::{Promise, Reflect, Uint8Array};
-use wasm_bindgen::prelude::wasm_bindgen;
+use js_sys::{Reflect, Uint8Array};
 use wasm_bindgen::{JsCast, JsValue};
 use wasm_bindgen_futures::JsFuture;
-use web_sys::{AbortController, Headers, ReadableStreamDefaultReader, RequestInit, Response};
-
-#[wasm_bindgen]
-extern "C" {
-    /// The global `fetch(url, init)`.
-    #[wasm_bindgen(js_name = fetch)]
-    fn global_fetch(url: &str, init: &RequestInit) -> Promise;
-}
+use web_sys::{AbortController, ReadableStreamDefaultReader, Response};
 
 pub struct Fetcher;
 
@@ -59,23 +52,12 @@ impl Upstream for Fetcher {
         request: UpstreamRequest,
         timeout_ms: u64,
     ) -> Result<UpstreamResponse<UpstreamBody>, FetchError> {
-        let headers = Headers::new().map_err(net)?;
-        for (name, value) in &request.headers {
-            headers.set(name, value).map_err(net)?;
-        }
         let abort = AbortController::new().map_err(net)?;
-        let init = RequestInit::new();
-        init.set_method("POST");
-        init.set_headers(&headers);
-        init.set_body(&Uint8Array::from(request.body.as_slice()));
-        init.set_signal(Some(&abort.signal()));
+        let headers = serde_json::to_string(&request.headers)
+            .map_err(|e| FetchError::Network(e.to_string()))?;
+        let sending = glue::send(&request.url, &headers, &request.body, &abort.signal());
         let mut timer = None;
-        let sent = within(
-            &mut timer,
-            JsFuture::from(global_fetch(&request.url, &init)),
-            timeout_ms,
-        )
-        .await;
+        let sent = within(&mut timer, JsFuture::from(sending), timeout_ms).await;
         let response: Response = match sent {
             Some(Ok(value)) => value.unchecked_into(),
             Some(Err(e)) => return Err(net(e)),
@@ -84,13 +66,13 @@ impl Upstream for Fetcher {
                 return Err(FetchError::Timeout);
             }
         };
-        let answer_headers = response.headers();
+        // The headers the core reads (`UPSTREAM_HEADERS`), in one call.
+        let values: [Option<String>; UPSTREAM_HEADERS.len()] =
+            serde_json::from_str(&glue::head(&response)).unwrap_or_default();
         let headers = UPSTREAM_HEADERS
             .iter()
-            .filter_map(|name| {
-                let value = answer_headers.get(name).ok()??;
-                Some((name.to_string(), value))
-            })
+            .zip(values)
+            .filter_map(|(name, value)| Some((name.to_string(), value?)))
             .collect();
         Ok(UpstreamResponse {
             status: response.status(),

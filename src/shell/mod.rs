@@ -9,6 +9,7 @@ mod analytics;
 mod cache;
 mod convert;
 mod fetch;
+mod glue;
 mod kv;
 mod secrets;
 mod stream;

@@ -79,5 +79,5 @@ pub fn pump(
 
 /// A chunk for the client's stream: a `Uint8Array` copy (the runtime keeps it after we return).
 fn bytes(chunk: &[u8]) -> JsValue {
-    js_sys::Uint8Array::from(chunk).into()
+    super::glue::bytes(chunk)
 }
