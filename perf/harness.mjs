@@ -201,7 +201,7 @@ async function cpuPerRequest(pid, send) {
 // (3b) The runtime's floor: a minimal JavaScript Worker that only forwards the request to the mock
 // (parse, set the model, fetch, return). Its CPU and added latency are what any Worker pays here.
 {
-  const script = `export default { async fetch(req) { const j = await req.json(); j.model = "mock-fast";
+  const script = `export default { async fetch(req) { const j = await req.json(); if (j.model === "auto") j.model = "mock-fast";
     const r = await fetch("${mock.url}/v1/chat/completions", { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(j) });
     return new Response(await r.text(), { headers: { "content-type": "application/json" } }); } }`;
   const mf = new Miniflare({ modules: true, script, host: "127.0.0.1", port: 0, compatibilityDate: "2026-04-26",
@@ -221,6 +221,11 @@ async function cpuPerRequest(pid, send) {
     for (let i = 0; i < 50; i++) { await direct(); await proxied(); }
     const [d, p] = await abSequential(direct, proxied, scale(1000), 30);
     results.floor_js_proxy.added_median_ms = pct(p, 50) - pct(d, 50);
+    // The same with the 30 ms provider: what any Worker adds when the runtime sits idle for 30 ms.
+    const slowDirect = () => post(`${mock.url}/v1/chat/completions`, chatBody("mock-slow+delay=30"));
+    const slowProxied = () => post(`${url}/v1/chat/completions`, chatBody("mock-slow+delay=30"));
+    const [sd, sp] = await abSequential(slowDirect, slowProxied, scale(200), 30);
+    results.floor_js_proxy.provider_30ms_added_median_ms = pct(sp, 50) - pct(sd, 50);
   }
   await mf.dispose();
 }

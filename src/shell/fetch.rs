@@ -26,6 +26,19 @@ pub struct UpstreamBody {
 }
 
 impl UpstreamBody {
+    /// The body's reader (`null` when there is no body) and the controller that aborts the fetch,
+    /// for the stream loop in `glue::pump_stream`.
+    pub fn into_reader(self) -> (JsValue, JsValue) {
+        let reader = match self.reader {
+            Some(reader) => reader.into(),
+            None => self
+                .response
+                .body()
+                .map_or(JsValue::NULL, |body| body.get_reader().into()),
+        };
+        (reader, self.abort.map_or(JsValue::NULL, Into::into))
+    }
+
     fn abort(&mut self) {
         if let Some(a) = self.abort.take() {
             a.abort();

@@ -14,9 +14,6 @@ export function respond(status, headers, body) {
 export function respondStream(status, headers, stream) {
   return new Response(stream, { status, headers: JSON.parse(headers) });
 }
-export function bytes(view) {
-  return view.slice();
-}
 export function send(url, headers, body, signal) {
   return fetch(url, { method: "POST", headers: JSON.parse(headers), body: body.slice(), signal });
 }
@@ -26,6 +23,51 @@ export function head(response) {
 }
 export function headerList(request) {
   return JSON.stringify([...request.headers]);
+}
+export function pumpStream(reader, prefix, idleMs, abort, pump) {
+  // One idle timer, re-armed when it fires early rather than once per chunk.
+  let timer = null, deadline = 0, reading = false, timedOut = false;
+  const tick = () => {
+    timer = null;
+    if (!reading) return;
+    const left = deadline - Date.now();
+    if (left > 0) timer = setTimeout(tick, left);
+    else { timedOut = true; abort?.abort(); }
+  };
+  let closed = false;
+  const stop = () => {
+    if (closed) return;
+    closed = true;
+    if (timer !== null) clearTimeout(timer);
+    timer = null;
+    pump.free();
+  };
+  let first = prefix.length ? prefix.slice() : null;
+  return new ReadableStream({
+    async pull(controller) {
+      if (first !== null) { controller.enqueue(first); first = null; return; }
+      for (;;) {
+        let out, last = false;
+        if (reader === null) { out = pump.end(undefined); last = true; }
+        else {
+          reading = true;
+          deadline = Date.now() + idleMs;
+          if (timer === null) timer = setTimeout(tick, idleMs);
+          let step;
+          try { step = await reader.read(); } catch (e) { step = { error: timedOut ? "Timeout" : `Network(${e})` }; }
+          reading = false;
+          if (closed) return; // the client left while the read was pending
+          if (step.error !== undefined) { out = pump.end(step.error); last = true; }
+          else if (step.done) { out = pump.end(undefined); last = true; }
+          else { out = pump.chunk(step.value) ?? step.value; last = pump.done(); }
+        }
+        if (out.length) controller.enqueue(out);
+        if (last) { stop(); controller.close(); return; }
+        if (out.length) return;
+      }
+    },
+    cancel() { stop(); abort?.abort(); },
+  }, { highWaterMark: 0 });
 }
 export function writePoint(dataset, index, blobs, doubles) {
   return dataset.writeDataPoint({ indexes: [index], blobs: JSON.parse(blobs), doubles: Array.from(doubles) });
@@ -42,8 +84,6 @@ extern "C" {
         headers: &str,
         stream: &web_sys::ReadableStream,
     ) -> Result<web_sys::Response, JsValue>;
-    /// A `Uint8Array` copy of the bytes.
-    pub fn bytes(view: &[u8]) -> JsValue;
     /// `fetch(url, {method: "POST", headers, body, signal})`; `headers` is a JSON list of pairs.
     pub fn send(url: &str, headers: &str, body: &[u8], signal: &JsValue) -> js_sys::Promise;
     /// `[content-type, retry-after, retry-after-ms]` of a response as JSON (`null` when absent):
@@ -52,6 +92,17 @@ extern "C" {
     /// A request's headers as a JSON list of `[name, value]` (names in lower case).
     #[wasm_bindgen(js_name = headerList)]
     pub fn header_list(request: &JsValue) -> String;
+    /// The client's stream: `prefix`, then what `pump` (a `stream::Pump`) makes of each chunk
+    /// `reader` gives, until the pump is done or the body ends; a read waiting `idle_ms` aborts
+    /// `abort` and ends the pump with `"Timeout"`.
+    #[wasm_bindgen(catch, js_name = pumpStream)]
+    pub fn pump_stream(
+        reader: &JsValue,
+        prefix: &[u8],
+        idle_ms: f64,
+        abort: &JsValue,
+        pump: JsValue,
+    ) -> Result<web_sys::ReadableStream, JsValue>;
     /// `dataset.writeDataPoint({indexes: [index], blobs, doubles})`; `blobs` is a JSON list.
     #[wasm_bindgen(catch, js_name = writePoint)]
     pub fn write_point(

@@ -104,7 +104,7 @@ async fn fetch(req: Request, env: Env, ctx: Context) -> Result<web_sys::Response
             // The record is finished when the stream ends (or cancelled if the client leaves).
             let record = Rc::new(RefCell::new(record.unwrap_or_default()));
             let (ended, when_ended) = oneshot::channel();
-            let client_stream = stream::pump(*streamed, Rc::clone(&record), ended);
+            let client_stream = stream::client_stream(*streamed, Rc::clone(&record), ended)?;
             let request_log = settings.request_log;
             let limits_state = Rc::clone(&state);
             ctx.wait_until(async move {
@@ -128,9 +128,7 @@ async fn fetch(req: Request, env: Env, ctx: Context) -> Result<web_sys::Response
                     let _ = wasm_bindgen_futures::JsFuture::from(pending).await;
                 }
             });
-            convert::ResponseBody::Stream(
-                wasm_streams::ReadableStream::from_stream(client_stream).into_raw(),
-            )
+            convert::ResponseBody::Stream(client_stream)
         }
     };
     Ok(convert::response(status, &headers, body)?)

@@ -2,82 +2,100 @@
 //! further upstream chunk as the core's `StreamWatch` turns it into client bytes, ending with an
 //! error event if the provider breaks off. When the stream ends (or the client leaves), the
 //! request's record is finished and handed over for logging and analytics.
+//!
+//! The read loop is JavaScript (`glue::pump_stream`): per chunk it makes one call into `Pump`
+//! here and enqueues what comes back. Driving it from Rust futures cost a promise, two callback
+//! closures and a timer per chunk; garbage V8 collects lazily, so workerd's memory grew with the
+//! stream's length.
 
-use super::fetch::{Fetcher, UpstreamBody};
+use super::fetch::UpstreamBody;
+use super::glue;
 use crate::analytics::RequestRecord;
 use crate::http::Streamed;
-use crate::ports::Upstream;
-use crate::stream::Outcome;
+use crate::rules::Price;
+use crate::stream::{Outcome, StreamWatch};
 use futures_channel::oneshot;
-use futures_util::stream::{unfold, Stream};
 use std::cell::RefCell;
 use std::rc::Rc;
+use wasm_bindgen::prelude::wasm_bindgen;
 use wasm_bindgen::JsValue;
 
-struct Pump {
-    streamed: Streamed<UpstreamBody>,
-    done: bool,
+/// What the JavaScript loop calls. Freed by it when the stream closes or the client leaves; if
+/// that happens before the end, `ended` is dropped unsent and the record says the client left.
+#[wasm_bindgen]
+pub struct Pump {
+    watch: StreamWatch,
+    price: Option<Price>,
     record: Rc<RefCell<RequestRecord>>,
     ended: Option<oneshot::Sender<()>>,
 }
 
+#[wasm_bindgen]
+impl Pump {
+    /// The client bytes one upstream chunk becomes (often none), or `None` when they are the
+    /// chunk itself: the loop then passes the chunk on and no copy crosses back.
+    pub fn chunk(&mut self, bytes: &[u8]) -> Option<Vec<u8>> {
+        let out = self.watch.on_chunk(bytes);
+        if self.watch.outcome != Outcome::Running {
+            self.finish();
+        }
+        (out != bytes).then_some(out)
+    }
+
+    /// The last client bytes: at the upstream's end, or after `error` (`"Timeout"` when the
+    /// provider fell silent for the idle timeout) broke it off.
+    pub fn end(&mut self, error: Option<String>) -> Vec<u8> {
+        let out = match error {
+            None => self.watch.on_end(),
+            Some(why) => self.watch.on_error(&why),
+        };
+        self.finish();
+        out
+    }
+
+    /// Whether the answer is complete (or broken off): the loop then closes the client's stream.
+    pub fn done(&self) -> bool {
+        self.ended.is_none()
+    }
+}
+
 impl Pump {
     fn finish(&mut self) {
-        self.record
-            .borrow_mut()
-            .finish_stream(&self.streamed.watch, self.streamed.price, false);
         if let Some(tx) = self.ended.take() {
+            self.record
+                .borrow_mut()
+                .finish_stream(&self.watch, self.price, false);
             let _ = tx.send(());
         }
     }
 }
 
-/// The client's byte stream (chunks as `Uint8Array`s); `ended` fires when it is complete. If the client leaves first, the
-/// stream is dropped and `ended` is cancelled instead.
-pub fn pump(
+/// The client's byte stream; `ended` fires when it is complete. If the client leaves first, the
+/// pump is freed and `ended` is cancelled instead.
+pub fn client_stream(
     streamed: Streamed<UpstreamBody>,
     record: Rc<RefCell<RequestRecord>>,
     ended: oneshot::Sender<()>,
-) -> impl Stream<Item = Result<JsValue, JsValue>> {
-    let mut first = streamed.prefix.clone();
-    let state = Pump {
-        streamed: Streamed {
-            prefix: Vec::new(),
-            ..streamed
-        },
-        done: false,
+) -> Result<web_sys::ReadableStream, JsValue> {
+    let Streamed {
+        prefix,
+        body,
+        watch,
+        idle_timeout_ms,
+        price,
+    } = streamed;
+    let (reader, abort) = body.into_reader();
+    let pump = Pump {
+        watch,
+        price,
         record,
         ended: Some(ended),
     };
-    unfold(state, move |mut p| {
-        let prefix = std::mem::take(&mut first);
-        async move {
-            if !prefix.is_empty() {
-                return Some((Ok(bytes(&prefix)), p));
-            }
-            loop {
-                if p.done {
-                    p.finish();
-                    return None;
-                }
-                let idle = p.streamed.idle_timeout_ms;
-                let out = match Fetcher.next_chunk(&mut p.streamed.body, idle).await {
-                    Ok(Some(bytes)) => p.streamed.watch.on_chunk(&bytes),
-                    Ok(None) => p.streamed.watch.on_end(),
-                    Err(e) => p.streamed.watch.on_error(&format!("{e:?}")),
-                };
-                if p.streamed.watch.outcome != Outcome::Running {
-                    p.done = true;
-                }
-                if !out.is_empty() {
-                    return Some((Ok(bytes(&out)), p));
-                }
-            }
-        }
-    })
-}
-
-/// A chunk for the client's stream: a `Uint8Array` copy (the runtime keeps it after we return).
-fn bytes(chunk: &[u8]) -> JsValue {
-    super::glue::bytes(chunk)
+    glue::pump_stream(
+        &reader,
+        &prefix,
+        idle_timeout_ms as f64,
+        &abort,
+        JsValue::from(pump),
+    )
 }
