@@ -22,6 +22,7 @@ use taskrouter::ports::{
     UpstreamRequest, UpstreamResponse,
 };
 
+#[allow(dead_code, reason = "each benchmark uses part of the shared workload")]
 mod workload;
 
 const KEY: &str = "bench-key";
