@@ -9,7 +9,7 @@
 )]
 
 use criterion::{criterion_group, criterion_main, Criterion};
-use serde_json::{json, Value};
+use serde_json::json;
 use std::hint::black_box;
 use taskrouter::facts::derive;
 use taskrouter::http::Body;
