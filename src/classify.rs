@@ -189,16 +189,9 @@ impl Classifier {
                 model: None,
             };
         }
-        let mut keyword_hits: Vec<Vec<bool>> = self
-            .tasks
-            .iter()
-            .map(|t| vec![false; t.keywords.len()])
-            .collect();
-        let mut regex_hits: Vec<Vec<bool>> = self
-            .tasks
-            .iter()
-            .map(|t| vec![false; t.regex.len()])
-            .collect();
+        // (task, keyword) and (task, regex) pairs found; few per request, so lists, not tables.
+        let mut keyword_hits: Vec<(usize, usize)> = Vec::new();
+        let mut regex_hits: Vec<(usize, usize)> = Vec::new();
         for idx in &self.scopes {
             let text = texts.get(idx.scope);
             if text.is_empty() {
@@ -215,7 +208,7 @@ impl Classifier {
                     {
                         continue;
                     }
-                    keyword_hits[ti][ki] = true;
+                    keyword_hits.push((ti, ki));
                 }
             }
             if let Some(set) = &idx.regexes {
@@ -223,23 +216,24 @@ impl Classifier {
                 set.which_overlapping_matches(&Input::new(text), &mut matched);
                 for pid in matched.iter() {
                     if let Some(&(ti, ri)) = idx.regex_owner.get(pid.as_usize()) {
-                        regex_hits[ti][ri] = true;
+                        regex_hits.push((ti, ri));
                     }
                 }
             }
         }
+        // Each distinct hit once, in task then pattern order.
+        keyword_hits.sort_unstable();
+        keyword_hits.dedup();
+        regex_hits.sort_unstable();
+        regex_hits.dedup();
         let mut scores: Vec<(TaskScore, i32, f64)> = Vec::new();
         for (ti, t) in self.tasks.iter().enumerate() {
             let mut evidence = Vec::new();
-            for (ki, hit) in keyword_hits[ti].iter().enumerate() {
-                if *hit {
-                    evidence.push(format!("keyword \"{}\"", t.keywords[ki]));
-                }
+            for &(_, ki) in keyword_hits.iter().filter(|(owner, _)| *owner == ti) {
+                evidence.push(format!("keyword \"{}\"", t.keywords[ki]));
             }
-            for (ri, hit) in regex_hits[ti].iter().enumerate() {
-                if *hit {
-                    evidence.push(format!("regex {}", t.regex[ri]));
-                }
+            for &(_, ri) in regex_hits.iter().filter(|(owner, _)| *owner == ti) {
+                evidence.push(format!("regex {}", t.regex[ri]));
             }
             if t.when.as_ref().is_some_and(|w| w.matches(facts)) {
                 evidence.push("when holds".into());

@@ -8,14 +8,20 @@ use wasm_bindgen::prelude::wasm_bindgen;
 use wasm_bindgen::JsValue;
 
 #[wasm_bindgen(inline_js = r#"
+// Built with append(): in workerd that costs about half of passing the list of pairs as the init.
+function headersOf(list) {
+  const headers = new Headers();
+  for (const [name, value] of JSON.parse(list)) headers.append(name, value);
+  return headers;
+}
 export function respond(status, headers, body) {
-  return new Response(body.slice(), { status, headers: JSON.parse(headers) });
+  return new Response(body.slice(), { status, headers: headersOf(headers) });
 }
 export function respondStream(status, headers, stream) {
-  return new Response(stream, { status, headers: JSON.parse(headers) });
+  return new Response(stream, { status, headers: headersOf(headers) });
 }
 export function send(url, headers, body, signal) {
-  return fetch(url, { method: "POST", headers: JSON.parse(headers), body: body.slice(), signal });
+  return fetch(url, { method: "POST", headers: headersOf(headers), body: body.slice(), signal });
 }
 export function head(response) {
   const h = response.headers;

@@ -29,6 +29,8 @@ pub const ANALYTICS_BINDING: &str = "ANALYTICS";
 thread_local! {
     /// Isolate memory: parsed rules and key records survive between requests.
     static STATE: Rc<State> = Rc::new(State::default());
+    /// The Worker's vars, as read on the isolate's first request.
+    static SETTINGS: std::cell::OnceCell<Settings> = const { std::cell::OnceCell::new() };
 }
 
 #[event(start)]
@@ -38,7 +40,8 @@ fn start() {
 
 #[event(fetch)]
 async fn fetch(req: Request, env: Env, ctx: Context) -> Result<web_sys::Response> {
-    let settings = settings(&env);
+    // Vars change only with a deploy, which starts new isolates: read them once per isolate.
+    let settings = SETTINGS.with(|s| s.get_or_init(|| settings(&env)).clone());
     let incoming = convert::incoming(req, settings.max_body_bytes).await;
     let kv = match env.kv(KV_BINDING) {
         Ok(store) => kv::Kv::new(store),
