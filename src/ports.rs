@@ -18,6 +18,31 @@ pub trait KvStore {
     }
 }
 
+/// An in-memory store (tests, benchmarks, anything that runs the core off the platform); it writes.
+#[derive(Debug, Default)]
+pub struct MemoryKv {
+    entries: std::cell::RefCell<std::collections::HashMap<String, String>>,
+}
+
+impl MemoryKv {
+    pub fn insert(&self, key: &str, value: &str) {
+        self.entries
+            .borrow_mut()
+            .insert(key.to_string(), value.to_string());
+    }
+}
+
+impl KvStore for MemoryKv {
+    async fn get_text(&self, key: &str) -> Result<Option<String>, StoreError> {
+        Ok(self.entries.borrow().get(key).cloned())
+    }
+
+    async fn put_text(&self, key: &str, value: &str) -> Result<(), StoreError> {
+        self.insert(key, value);
+        Ok(())
+    }
+}
+
 /// A best-effort cache shared by the isolates of a location (the Workers Cache API). Misses and
 /// failures are the same thing to the core.
 #[expect(

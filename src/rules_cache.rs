@@ -287,14 +287,8 @@ mod tests {
 
     #[test]
     fn the_versioned_layout_follows_its_pointer() {
-        struct MapKv(RefCell<std::collections::HashMap<String, String>>);
-        impl KvStore for MapKv {
-            async fn get_text(&self, key: &str) -> Result<Option<String>, StoreError> {
-                Ok(self.0.borrow().get(key).cloned())
-            }
-        }
-        let kv = MapKv(RefCell::new(std::collections::HashMap::new()));
-        let put = |k: &str, v: &str| kv.0.borrow_mut().insert(k.to_string(), v.to_string());
+        let kv = crate::ports::MemoryKv::default();
+        let put = |k: &str, v: &str| kv.insert(k, v);
         put("rules", &doc(1));
         put("rules:v:2", &doc(2));
         put("rules:v:3", &doc(3));

@@ -16,18 +16,11 @@ use taskrouter::gateway::{handle, Handled, Ports, Settings, State};
 use taskrouter::http::{Body, Incoming, Method, ReplyBody};
 use taskrouter::plan::SeededRandom;
 use taskrouter::ports::{
-    Clock, FetchError, KvStore, NoSharedCache, Secret, Secrets, StoreError, Upstream,
-    UpstreamRequest, UpstreamResponse,
+    Clock, FetchError, MemoryKv, NoSharedCache, Secret, Secrets, Upstream, UpstreamRequest,
+    UpstreamResponse,
 };
 
 const KEY: &str = "gw-test-key";
-
-struct Kv(HashMap<String, String>);
-impl KvStore for Kv {
-    async fn get_text(&self, key: &str) -> Result<Option<String>, StoreError> {
-        Ok(self.0.get(key).cloned())
-    }
-}
 
 struct NoSecrets;
 impl Secrets for NoSecrets {
@@ -133,21 +126,18 @@ fn rules(default: Value, defaults: Value) -> String {
 }
 
 struct World {
-    kv: Kv,
+    kv: MemoryKv,
     clock: VirtualClock,
     state: State,
 }
 
 impl World {
     fn new(rules: String) -> World {
-        let mut kv = HashMap::new();
-        kv.insert("rules".to_string(), rules);
-        kv.insert(
-            format!("gateway-key:{}", hash_key(KEY)),
-            r#"{"id": "t"}"#.to_string(),
-        );
+        let kv = MemoryKv::default();
+        kv.insert("rules", &rules);
+        kv.insert(&format!("gateway-key:{}", hash_key(KEY)), r#"{"id": "t"}"#);
         World {
-            kv: Kv(kv),
+            kv,
             clock: VirtualClock::default(),
             state: State::default(),
         }
