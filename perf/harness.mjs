@@ -183,7 +183,9 @@ async function cpuPerRequest(pid, send) {
     rounds.push((cpuMs(pid) - c0) / n);
     main.push((cpuMs(pid, true) - m0) / n);
   }
-  return { process: pct(rounds, 50), main_thread: pct(main, 50) };
+  // Rounds spread by 20-40 % on this VM (collections, neighbours); the best round is kept beside
+  // the median as the cost with the least interference.
+  return { process: pct(rounds, 50), main_thread: pct(main, 50), best_round: Math.min(...rounds) };
 }
 {
   const worker = await startWorker({ rules: bigRules(mock.url), secrets: { MOCK_API_KEY: "unused" }, recordAnalytics: false, quiet: true, vars: CPU_ONLY ?? {} });
@@ -194,10 +196,12 @@ async function cpuPerRequest(pid, send) {
   };
   results.cpu_per_request_ms = {};
   results.cpu_main_thread_ms = {};
+  results.cpu_best_round_ms = {};
   for (const [name, body] of Object.entries(cases)) {
     const payload = JSON.stringify(body);
     const cpu = await cpuPerRequest(pid, () => post(`${worker.url}/v1/chat/completions`, payload, auth));
     results.cpu_per_request_ms[name] = cpu.process;
+    results.cpu_best_round_ms[name] = cpu.best_round;
     results.cpu_main_thread_ms[name] = cpu.main_thread;
   }
   // The same workerd process answering /healthz: the runtime's own share, with no routing at all.
@@ -205,6 +209,7 @@ async function cpuPerRequest(pid, send) {
   const base = await cpuPerRequest(pid, healthz);
   results.cpu_per_request_ms.healthz_baseline = base.process;
   results.cpu_main_thread_ms.healthz_baseline = base.main_thread;
+  results.cpu_best_round_ms.healthz_baseline = base.best_round;
   await worker.stop();
 }
 
@@ -226,12 +231,14 @@ async function cpuPerRequest(pid, send) {
   const pid = workerdPid();
   const payload = JSON.stringify(chatBody("auto", prose8k()));
   const cpu = await cpuPerRequest(pid, () => post(`${url}/v1/chat/completions`, payload));
-  results.floor_js_proxy = { cpu_per_request_ms: cpu.process, cpu_main_thread_ms: cpu.main_thread };
+  results.floor_js_proxy = { cpu_per_request_ms: cpu.process, cpu_main_thread_ms: cpu.main_thread, cpu_best_round_ms: cpu.best_round };
   results.router_share = {
     cpu_8k_above_floor_ms: results.cpu_per_request_ms.prompt_8k_100_routes_2000_keywords - cpu.process,
     cpu_small_above_floor_ms: results.cpu_per_request_ms.small_prompt - cpu.process,
     main_thread_cpu_8k_above_floor_ms: results.cpu_main_thread_ms.prompt_8k_100_routes_2000_keywords - cpu.main_thread,
     main_thread_cpu_small_above_floor_ms: results.cpu_main_thread_ms.small_prompt - cpu.main_thread,
+    best_round_cpu_8k_above_floor_ms: results.cpu_best_round_ms.prompt_8k_100_routes_2000_keywords - cpu.best_round,
+    best_round_cpu_small_above_floor_ms: results.cpu_best_round_ms.small_prompt - cpu.best_round,
   };
   if (!CPU_ONLY) {
     const direct = () => post(`${mock.url}/v1/chat/completions`, chatBody("mock-fast"));
@@ -266,7 +273,8 @@ async function cpuPerRequest(pid, send) {
 }
 if (CPU_ONLY) {
   console.log(JSON.stringify({ process: { ...results.cpu_per_request_ms, floor: results.floor_js_proxy.cpu_per_request_ms },
-                                main_thread: { ...results.cpu_main_thread_ms, floor: results.floor_js_proxy.cpu_main_thread_ms } }));
+                                main_thread: { ...results.cpu_main_thread_ms, floor: results.floor_js_proxy.cpu_main_thread_ms },
+                                best_round: { ...results.cpu_best_round_ms, floor: results.floor_js_proxy.cpu_best_round_ms } }));
   await mock.stop();
   agent.destroy();
   process.exit(0);
@@ -340,6 +348,7 @@ const f = results.floor_js_proxy;
 console.log(`runtime floor, streams: TTFB added ${round(f.stream_ttfb_added_median_ms)} ms (native pass-through); smallest JS loop over chunks: RSS ${round(f.js_pump_rss_mb.peak_10000_chunks, 1)} / ${round(f.js_pump_rss_mb.peak_50000_chunks, 1)} MB at 10k / 50k chunks; 30 ms provider: added ${round(f.provider_30ms_added_median_ms)} ms`);
 console.log(`router above the floor: CPU ${JSON.stringify(Object.fromEntries(Object.entries(results.router_share).map(([k, v]) => [k, round(v)])))}`);
 console.log(`CPU per request in workerd (ms): ${JSON.stringify(Object.fromEntries(Object.entries(results.cpu_per_request_ms).map(([k, v]) => [k, round(v)])))}`);
+console.log(`  best round (ms): ${JSON.stringify(Object.fromEntries(Object.entries(results.cpu_best_round_ms).map(([k, v]) => [k, round(v)])))}; floor ${round(results.floor_js_proxy.cpu_best_round_ms)}`);
 console.log(`  of which workerd's main thread (ms): ${JSON.stringify(Object.fromEntries(Object.entries(results.cpu_main_thread_ms).map(([k, v]) => [k, round(v)])))}; floor ${round(results.floor_js_proxy.cpu_main_thread_ms)}`);
 console.log(`workerd RSS (MB): ${JSON.stringify(Object.fromEntries(Object.entries(s.workerd_rss_mb).map(([k, v]) => [k, round(v, 1)])))}`);
 console.log(`cold start (ms): median ${round(results.cold_start_ms.median, 0)}; sizes (bytes): ${JSON.stringify(results.size_bytes)}`);
