@@ -43,9 +43,9 @@ async fn fetch(req: Request, env: Env, ctx: Context) -> Result<web_sys::Response
     // Vars change only with a deploy, which starts new isolates: read them once per isolate.
     let settings = SETTINGS.with(|s| s.get_or_init(|| settings(&env)).clone());
     let incoming = convert::incoming(req, settings.max_body_bytes).await;
-    let kv = match env.kv(KV_BINDING) {
-        Ok(store) => kv::Kv::new(store),
-        Err(_) => {
+    let kv = match kv::Kv::bound(&env, KV_BINDING) {
+        Some(kv) => kv,
+        None => {
             let err = ApiError::new(
                 ErrorCode::RulesUnavailable,
                 format!("the Worker has no KV binding named {KV_BINDING}; see wrangler.toml"),
