@@ -177,3 +177,16 @@ describe("failing providers", () => {
     assert.ok(!seen.includes(MOCK_API_KEY));
   });
 });
+
+describe("misconfigured Worker", () => {
+  test("no KV binding: 503 rules_unavailable naming the binding, for chat and the models list", async () => {
+    const worker = await startWorker({ kvBinding: false });
+    try {
+      const body = await expectError(await chat(worker.url, { model: "auto", messages: userMessage() }), 503, "rules_unavailable");
+      assert.match(body.error.message, /no KV binding named RULES/);
+      await expectError(await fetch(`${worker.url}/v1/models`), 503, "rules_unavailable");
+    } finally {
+      await worker.stop();
+    }
+  });
+});

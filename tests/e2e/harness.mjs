@@ -88,7 +88,7 @@ const DISCARD = `export default function () { return { writeDataPoint() {} }; }`
  * ({key: text}) are seeded into KV;
  * `vars` override wrangler.toml's; `secrets` are the Worker secrets.
  */
-export async function startWorker({ rules, keys = { [GATEWAY_KEY]: { id: "test-key", name: "tests" } }, kvEntries = {}, cachePersist = undefined, vars = {}, secrets = { MOCK_API_KEY }, recordAnalytics = true, quiet = false, inspectorPort = undefined } = {}) {
+export async function startWorker({ rules, keys = { [GATEWAY_KEY]: { id: "test-key", name: "tests" } }, kvEntries = {}, cachePersist = undefined, vars = {}, secrets = { MOCK_API_KEY }, recordAnalytics = true, quiet = false, inspectorPort = undefined, kvBinding = true } = {}) {
   const logs = [];
   const collect = (stream) => {
     let buf = "";
@@ -126,7 +126,8 @@ export async function startWorker({ rules, keys = { [GATEWAY_KEY]: { id: "test-k
           { type: "CompiledWasm", path: path.join(ROOT, "build", "index_bg.wasm") },
         ],
         compatibilityDate: "2026-04-26",
-        kvNamespaces: ["RULES"],
+        // `kvBinding: false` deploys the Worker without its KV namespace (a misconfiguration).
+        kvNamespaces: kvBinding ? ["RULES"] : [],
         bindings: { RULES_KEY: "rules", CACHE_TTL_SECONDS: "30", MAX_BODY_BYTES: "1048576", ...vars, ...secrets },
         wrappedBindings: { ANALYTICS: { scriptName: "ae-recorder" } },
       },
@@ -140,13 +141,15 @@ export async function startWorker({ rules, keys = { [GATEWAY_KEY]: { id: "test-k
     ],
   });
   const url = (await mf.ready).toString().replace(/\/$/, "");
-  const kv = await mf.getKVNamespace("RULES", "taskrouter");
+  const kv = kvBinding ? await mf.getKVNamespace("RULES", "taskrouter") : null;
   const points = await mf.getKVNamespace("POINTS", "ae-recorder");
-  if (rules !== undefined) await kv.put("rules", typeof rules === "string" ? rules : JSON.stringify(rules));
-  for (const [key, record] of Object.entries(keys)) {
-    await kv.put(`gateway-key:${sha256(key)}`, JSON.stringify(record));
+  if (kv) {
+    if (rules !== undefined) await kv.put("rules", typeof rules === "string" ? rules : JSON.stringify(rules));
+    for (const [key, record] of Object.entries(keys)) {
+      await kv.put(`gateway-key:${sha256(key)}`, JSON.stringify(record));
+    }
+    for (const [key, value] of Object.entries(kvEntries)) await kv.put(key, value);
   }
-  for (const [key, value] of Object.entries(kvEntries)) await kv.put(key, value);
   return {
     url,
     kv,
