@@ -2,9 +2,9 @@
 //! types in between): whole bodies in one `arrayBuffer()`, streamed bodies chunk by chunk from one
 //! reader, only the response headers the core reads copied in, and timeouts enforced by aborting.
 //!
-//! Timers are the costly part of a wait, so each response keeps one: the answer's deadline is set
-//! when it is sent and reused while the body is read, and while a stream flows the idle timer is
-//! re-armed only when it fires early (a chunk came since), not once per chunk.
+//! Each timer is a closure and a runtime timer, so each response keeps one: the answer's deadline
+//! is set when it is sent and reused while the body is read (and while its first events are peeked
+//! at); once committed, the stream loop in `glue.rs` keeps its own idle timer.
 
 use super::glue;
 use super::timer::{within, Timer};

@@ -1,8 +1,8 @@
 //! The shell's JavaScript helpers. Each does in one call what the bindings would do in one
-//! boundary crossing per header, per blob or per property: every string that crosses is decoded
-//! or encoded on its own and every object handle goes through the externref table, which on a
-//! request with a dozen headers and a 30-field data point cost more than the routing itself.
-//! Lists cross as one JSON string; byte slices cross as views and are copied on the JS side.
+//! boundary crossing per header, per blob or per property (every string that crosses is decoded or
+//! encoded on its own, and every object handle goes through the externref table). Lists cross as
+//! one JSON string; byte slices cross as views and are copied on the JavaScript side. The stream
+//! loop lives here too (`pumpStream`, driven by `stream::Pump`).
 
 use wasm_bindgen::prelude::wasm_bindgen;
 use wasm_bindgen::JsValue;
