@@ -47,6 +47,8 @@ export function pumpStream(reader, prefix, idleMs, abort, pump) {
     if (timer !== null) clearTimeout(timer);
     timer = null;
     pump.free();
+    // Whatever the provider still sends after the answer ended is not wanted.
+    reader?.cancel().catch(() => {});
   };
   let first = prefix.length ? prefix.slice() : null;
   return new ReadableStream({
