@@ -51,29 +51,31 @@ export function pumpStream(reader, prefix, idleMs, abort, pump) {
     reader?.cancel().catch(() => {});
   };
   let first = prefix.length ? prefix.slice() : null;
-  return new ReadableStream({
-    async pull(controller) {
-      if (first !== null) { controller.enqueue(first); first = null; return; }
-      for (;;) {
-        let out, last = false;
-        if (reader === null) { out = pump.end(undefined); last = true; }
-        else {
-          reading = true;
-          deadline = Date.now() + idleMs;
-          if (timer === null) timer = setTimeout(tick, idleMs);
-          let step;
-          try { step = await reader.read(); } catch (e) { step = { error: timedOut ? "Timeout" : `Network(${e})` }; }
-          reading = false;
-          if (closed) return; // the client left while the read was pending
-          if (step.error !== undefined) { out = pump.end(step.error); last = true; }
-          else if (step.done) { out = pump.end(undefined); last = true; }
-          else { out = pump.chunk(step.value) ?? step.value; last = pump.done(); }
-        }
-        if (out.length) controller.enqueue(out);
-        if (last) { stop(); controller.close(); return; }
-        if (out.length) return;
+  const next = async (controller) => {
+    if (first !== null) { controller.enqueue(first); first = null; return; }
+    for (;;) {
+      let out, last = false;
+      if (reader === null) { out = pump.end(undefined); last = true; }
+      else {
+        reading = true;
+        deadline = Date.now() + idleMs;
+        if (timer === null) timer = setTimeout(tick, idleMs);
+        let step;
+        try { step = await reader.read(); } catch (e) { step = { error: timedOut ? "Timeout" : `Network(${e})` }; }
+        reading = false;
+        if (closed) return; // the client left while the read was pending
+        if (step.error !== undefined) { out = pump.end(step.error); last = true; }
+        else if (step.done) { out = pump.end(undefined); last = true; }
+        else { out = pump.chunk(step.value) ?? step.value; last = pump.done(); }
       }
-    },
+      if (out.length) controller.enqueue(out);
+      if (last) { stop(); controller.close(); return; }
+      if (out.length) return;
+    }
+  };
+  return new ReadableStream({
+    // Should the pump throw, the pump and the provider's body are let go before the stream errors.
+    pull: (controller) => next(controller).catch((e) => { stop(); abort?.abort(); throw e; }),
     cancel() { stop(); abort?.abort(); },
   }, { highWaterMark: 0 });
 }
