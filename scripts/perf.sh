@@ -11,6 +11,6 @@ bash scripts/build-wasm.sh
 cargo build -q --release -p mock-provider
 mkdir -p target/perf
 if [[ " $* " != *" --quick "* ]]; then
-  cargo bench -q --bench route --bench gateway 2>/dev/null | grep -E 'time:' -B1 | tee target/perf/criterion.txt
+  cargo bench -q --bench route --bench gateway --bench translate 2>/dev/null | grep -E 'time:' -B1 | tee target/perf/criterion.txt
 fi
 MOCK_PROVIDER_BIN="${CARGO_TARGET_DIR:-target}/release/mock-provider" node perf/harness.mjs "$@"
