@@ -139,6 +139,13 @@ pub fn answer_chars(completion: &Value) -> u64 {
 }
 
 impl Usage {
+    /// OpenAI's `usage` object, as translated answers and streams report it.
+    pub fn to_openai(self) -> Value {
+        serde_json::json!({"prompt_tokens": self.input, "completion_tokens": self.output,
+                           "total_tokens": self.input + self.output,
+                           "prompt_tokens_details": {"cached_tokens": self.cached_input}})
+    }
+
     /// Read OpenAI-shaped `usage` (`prompt_tokens`, `completion_tokens`, `prompt_tokens_details.cached_tokens`).
     pub fn from_openai(body: &Value) -> Option<Usage> {
         let u = body.get("usage")?;

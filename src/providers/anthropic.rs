@@ -255,11 +255,6 @@ fn usage_of(u: Option<&Value>) -> Usage {
     }
 }
 
-fn openai_usage(u: Usage) -> Value {
-    json!({"prompt_tokens": u.input, "completion_tokens": u.output, "total_tokens": u.input + u.output,
-           "prompt_tokens_details": {"cached_tokens": u.cached_input}})
-}
-
 /// A whole Anthropic message as an OpenAI chat completion.
 pub fn response_to_openai(msg: &Value, created: u64) -> Value {
     let mut text = String::new();
@@ -298,7 +293,7 @@ pub fn response_to_openai(msg: &Value, created: u64) -> Value {
         "choices": [{"index": 0, "message": message, "logprobs": null,
                      "finish_reason": if json_answer && calls_empty { json!("stop") }
                                       else { finish_reason(msg.get("stop_reason").and_then(Value::as_str)) }}],
-        "usage": openai_usage(usage_of(msg.get("usage"))),
+        "usage": usage_of(msg.get("usage")).to_openai(),
     })
 }
 
@@ -338,14 +333,12 @@ impl StreamTranslator {
     }
 
     fn chunk(&self, delta: Value, finish: Value) -> Value {
-        json!({"id": self.id, "object": "chat.completion.chunk", "created": self.created, "model": self.model,
-               "choices": [{"index": 0, "delta": delta, "logprobs": null, "finish_reason": finish}]})
+        super::openai_chunk(&self.id, &self.model, self.created, delta, finish)
     }
 
     /// The usage chunk OpenAI sends last when `stream_options.include_usage` is set.
     pub fn usage_chunk(&self) -> Value {
-        json!({"id": self.id, "object": "chat.completion.chunk", "created": self.created, "model": self.model,
-               "choices": [], "usage": openai_usage(self.usage)})
+        super::openai_usage_chunk(&self.id, &self.model, self.created, self.usage)
     }
 
     pub fn on_event(&mut self, data: &Value) -> Translated {

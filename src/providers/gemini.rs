@@ -309,8 +309,7 @@ pub fn response_to_openai(resp: &Value, id: &str, created: u64) -> Value {
         "model": resp.get("modelVersion").cloned().unwrap_or(Value::Null),
         "choices": [{"index": 0, "message": message, "logprobs": null,
                      "finish_reason": finish_reason(c.get("finishReason").and_then(Value::as_str), !calls.is_empty())}],
-        "usage": {"prompt_tokens": u.input, "completion_tokens": u.output, "total_tokens": u.input + u.output,
-                  "prompt_tokens_details": {"cached_tokens": u.cached_input}},
+        "usage": u.to_openai(),
     })
 }
 
@@ -336,15 +335,12 @@ impl StreamTranslator {
     }
 
     fn chunk(&self, delta: Value, finish: Value) -> Value {
-        json!({"id": self.id, "object": "chat.completion.chunk", "created": self.created, "model": self.model,
-               "choices": [{"index": 0, "delta": delta, "logprobs": null, "finish_reason": finish}]})
+        super::openai_chunk(&self.id, &self.model, self.created, delta, finish)
     }
 
+    /// The usage chunk OpenAI sends last when `stream_options.include_usage` is set.
     pub fn usage_chunk(&self) -> Value {
-        let u = self.usage;
-        json!({"id": self.id, "object": "chat.completion.chunk", "created": self.created, "model": self.model, "choices": [],
-               "usage": {"prompt_tokens": u.input, "completion_tokens": u.output, "total_tokens": u.input + u.output,
-                         "prompt_tokens_details": {"cached_tokens": u.cached_input}}})
+        super::openai_usage_chunk(&self.id, &self.model, self.created, self.usage)
     }
 
     pub fn on_event(&mut self, data: &Value) -> Translated {

@@ -8,6 +8,7 @@ pub mod errors;
 pub mod gemini;
 pub mod openai_compatible;
 
+use crate::analytics::Usage;
 use crate::error::{ApiError, ErrorCode};
 use crate::plan::Attempt;
 use crate::ports::{Secret, UpstreamRequest};
@@ -92,6 +93,24 @@ pub fn answer_to_openai(
             None => Ok(gemini::response_to_openai(&answer, id, created)),
         },
     }
+}
+
+/// One OpenAI `chat.completion.chunk` with a single choice: what the stream translators emit.
+pub(crate) fn openai_chunk(
+    id: &str,
+    model: &str,
+    created: u64,
+    delta: Value,
+    finish: Value,
+) -> Value {
+    serde_json::json!({"id": id, "object": "chat.completion.chunk", "created": created, "model": model,
+                       "choices": [{"index": 0, "delta": delta, "logprobs": null, "finish_reason": finish}]})
+}
+
+/// The usage-only chunk OpenAI sends last when `stream_options.include_usage` is set.
+pub(crate) fn openai_usage_chunk(id: &str, model: &str, created: u64, usage: Usage) -> Value {
+    serde_json::json!({"id": id, "object": "chat.completion.chunk", "created": created, "model": model,
+                       "choices": [], "usage": usage.to_openai()})
 }
 
 /// The watch for a streamed answer from this kind of provider.
