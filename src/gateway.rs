@@ -258,8 +258,17 @@ where
         entry(&m.name, "model", json!({"provider": m.provider, "provider_model": m.model, "context_window": m.context_window}))
     }));
     let mut reply = Reply::json(200, &json!({"object": "list", "data": data}));
-    reply.set_header("x-router-rules-version", rules.version.to_string());
+    mark_rules(&mut reply, &loaded);
     Ok(reply)
+}
+
+/// The headers that say which rules answered: their version, and `stale` when they are the last
+/// good ones kept because KV holds something unusable.
+fn mark_rules<B>(reply: &mut Reply<B>, loaded: &Loaded) {
+    reply.set_header("x-router-rules-version", loaded.rules.version.to_string());
+    if loaded.stale_because.is_some() {
+        reply.set_header("x-router-rules-status", "stale");
+    }
 }
 
 async fn explain_steps<K, S, U, C, R, X>(
@@ -279,10 +288,7 @@ where
     let (_, chat, rules, loaded) = admit(state, ports, settings, req, &mut record, logs).await?;
     let body = explain(&rules, &chat, &req.headers, ports.rng)?;
     let mut reply = Reply::json(200, &body);
-    reply.set_header("x-router-rules-version", rules.version.to_string());
-    if loaded.stale_because.is_some() {
-        reply.set_header("x-router-rules-status", "stale");
-    }
+    mark_rules(&mut reply, &loaded);
     Ok(reply)
 }
 

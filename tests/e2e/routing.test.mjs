@@ -136,6 +136,10 @@ describe("routing", () => {
     assert.equal(stale.status, 200);
     assert.equal(stale.headers.get("x-router-rules-status"), "stale");
     assert.equal(stale.headers.get("x-router-rules-version"), "3");
+    const models = await fetch(`${worker.url}/v1/models`, { headers: { authorization: `Bearer ${GATEWAY_KEY}` } });
+    assert.equal(models.status, 200);
+    assert.equal(models.headers.get("x-router-rules-status"), "stale", "the models list says so too");
+    assert.equal(models.headers.get("x-router-rules-version"), "3");
     const warning = worker.logs.find((l) => l.includes('"rules_stale"'));
     assert.ok(warning, "a log line says the rules are stale");
     assert.match(warning, /default: unknown model \\"nope\\"/);
