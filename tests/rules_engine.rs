@@ -8,7 +8,7 @@
 
 use serde_json::{json, Value};
 use taskrouter::classify::Texts;
-use taskrouter::plan::{plan, SeededRandom};
+use taskrouter::plan::{plan, Attempt, SeededRandom};
 use taskrouter::route::{decide, Trace};
 use taskrouter::rules::{parse_rules, rules_schema, FallbackOn, Rules};
 
@@ -46,6 +46,17 @@ fn assert_errors(d: &Value, wanted: &[&str]) {
 
 fn ok(d: &Value) -> Rules {
     parse_rules(&d.to_string()).unwrap_or_else(|e| panic!("{e:?}"))
+}
+
+/// The attempts of the rules' default target for a request with no facts (seed 1).
+fn default_plan(rules: &Rules) -> Vec<Attempt> {
+    plan(
+        rules,
+        &rules.default,
+        &json!({}),
+        &SeededRandom::new(1),
+        "default",
+    )
 }
 
 #[test]
@@ -164,13 +175,7 @@ fn defaults_reach_every_attempt_unless_overridden() {
     d["defaults"] =
         json!({"retry": {"attempts": 2, "on_status": [429], "backoff_ms": 50}, "timeout_ms": 1234});
     let rules = ok(&d);
-    let p = plan(
-        &rules,
-        &rules.default,
-        &json!({}),
-        &SeededRandom::new(1),
-        "default",
-    );
+    let p = default_plan(&rules);
     assert_eq!(
         (
             p[0].retry.attempts,
@@ -246,13 +251,7 @@ fn portkey_leaves_map_to_models() {
         {"virtual_key": "openai", "override_params": {"model": "gpt-4o", "max_tokens": 50}},
         {"override_params": {"model": "@groq/mixtral-8x7b"}}
     ]})));
-    let p = plan(
-        &rules,
-        &rules.default,
-        &json!({}),
-        &SeededRandom::new(1),
-        "default",
-    );
+    let p = default_plan(&rules);
     assert_eq!(
         p[0].target, "gpt4o",
         "a declared (provider, model id) pair reuses its model entry and price"
