@@ -63,17 +63,13 @@ fn fake_api(status: u16) -> (String, Arc<Mutex<Vec<String>>>) {
 }
 
 fn run(base: &str, args: &[&str]) -> (i32, String, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_taskrouter"))
-        .args(args)
-        .env("CLOUDFLARE_ACCOUNT_ID", ACCOUNT)
-        .env("CLOUDFLARE_API_TOKEN", TOKEN)
-        .env("CLOUDFLARE_API_BASE", base)
-        .output()
-        .unwrap();
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8(out.stdout).unwrap(),
-        String::from_utf8(out.stderr).unwrap(),
+    common::run_cli(
+        args,
+        &[
+            ("CLOUDFLARE_ACCOUNT_ID", ACCOUNT),
+            ("CLOUDFLARE_API_TOKEN", TOKEN),
+            ("CLOUDFLARE_API_BASE", base),
+        ],
     )
 }
 

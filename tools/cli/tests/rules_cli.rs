@@ -2,18 +2,11 @@
 #![expect(clippy::unwrap_used, reason = "test helpers fail loudly")]
 
 use serde_json::{json, Value};
-use std::process::Command;
+#[allow(dead_code, reason = "these tests need no fake API server")]
+mod common;
 
 fn run(args: &[&str]) -> (i32, String, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_taskrouter"))
-        .args(args)
-        .output()
-        .unwrap();
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8(out.stdout).unwrap(),
-        String::from_utf8(out.stderr).unwrap(),
-    )
+    common::run_cli(args, &[])
 }
 
 fn temp(name: &str, content: &str) -> String {

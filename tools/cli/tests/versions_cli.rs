@@ -4,7 +4,6 @@
 
 use serde_json::json;
 use std::collections::HashMap;
-use std::process::Command;
 use std::sync::{Arc, Mutex};
 
 mod common;
@@ -70,18 +69,14 @@ fn fake_kv() -> (String, Arc<Mutex<HashMap<String, String>>>) {
 }
 
 fn run(base: &str, args: &[&str], token: &str) -> (i32, String, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_taskrouter"))
-        .args(args)
-        .env("CLOUDFLARE_ACCOUNT_ID", "acc1")
-        .env("KV_NAMESPACE_ID", "ns1")
-        .env("CLOUDFLARE_API_TOKEN", token)
-        .env("CLOUDFLARE_API_BASE", base)
-        .output()
-        .unwrap();
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8(out.stdout).unwrap(),
-        String::from_utf8(out.stderr).unwrap(),
+    common::run_cli(
+        args,
+        &[
+            ("CLOUDFLARE_ACCOUNT_ID", "acc1"),
+            ("KV_NAMESPACE_ID", "ns1"),
+            ("CLOUDFLARE_API_TOKEN", token),
+            ("CLOUDFLARE_API_BASE", base),
+        ],
     )
 }
 
