@@ -183,14 +183,10 @@ pub async fn call<S: Secrets, U: Upstream, C: Clock>(
             {
                 Ok(Some(bytes)) => prefix.extend(watch.on_chunk(&bytes)),
                 Ok(None) => {
-                    let error = ApiError::new(
-                        ErrorCode::UpstreamError,
-                        format!(
-                            "provider \"{}\" closed its stream before any content",
-                            provider.name
-                        ),
-                    );
-                    return Err(Failure::new(error, ErrorKind::ServerError));
+                    return Err(broken_answer(
+                        &provider.name,
+                        "closed its stream before any content",
+                    ))
                 }
                 Err(e) => return Err(fetch_failure(e, logs)),
             }
@@ -201,14 +197,10 @@ pub async fn call<S: Secrets, U: Upstream, C: Clock>(
                     return Err(Failure::new(kind.to_error(&provider.name, None), kind))
                 }
                 Some(First::Empty) => {
-                    let error = ApiError::new(
-                        ErrorCode::UpstreamError,
-                        format!(
-                            "provider \"{}\" ended its stream without any content",
-                            provider.name
-                        ),
-                    );
-                    return Err(Failure::new(error, ErrorKind::ServerError));
+                    return Err(broken_answer(
+                        &provider.name,
+                        "ended its stream without any content",
+                    ))
                 }
             }
         }
@@ -250,18 +242,8 @@ pub async fn call<S: Secrets, U: Upstream, C: Clock>(
         Err(e) => return Err(fetch_failure(e, logs)),
     };
     let upstream_ms = ports.clock.now_ms() - sent_at;
-    let parsed: serde_json::Value = serde_json::from_slice(&bytes).map_err(|_| {
-        Failure::new(
-            ApiError::new(
-                ErrorCode::UpstreamError,
-                format!(
-                    "provider \"{}\" returned a malformed response",
-                    provider.name
-                ),
-            ),
-            ErrorKind::ServerError,
-        )
-    })?;
+    let parsed: serde_json::Value = serde_json::from_slice(&bytes)
+        .map_err(|_| broken_answer(&provider.name, "returned a malformed response"))?;
     // Answers come back in OpenAI's shape: unchanged from OpenAI-compatible providers, translated
     // from the others.
     let (parsed, bytes, content_type) = match provider.kind {
@@ -288,6 +270,18 @@ pub async fn call<S: Secrets, U: Upstream, C: Clock>(
         ttfb_ms,
         upstream_ms,
     })
+}
+
+/// A provider answered, but with nothing usable (`what` it did): a server error, so the plan
+/// moves on.
+fn broken_answer(provider: &str, what: &str) -> Failure {
+    Failure::new(
+        ApiError::new(
+            ErrorCode::UpstreamError,
+            format!("provider \"{provider}\" {what}"),
+        ),
+        ErrorKind::ServerError,
+    )
 }
 
 fn is_event_stream<B>(response: &UpstreamResponse<B>) -> bool {
