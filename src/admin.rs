@@ -123,6 +123,19 @@ pub async fn change_log(kv: &impl KvStore, base: &str) -> Result<Vec<Value>, Api
 }
 
 /// Validate and store a new version, log it, make it live. Its `version` must be above the live one.
+/// Record `change` in the history, then point the live version at `version`.
+async fn go_live(
+    kv: &impl KvStore,
+    base: &str,
+    version: u64,
+    change: Value,
+) -> Result<(), ApiError> {
+    record_change(kv, base, change).await?;
+    kv.put_text(&live_key(base), &version.to_string())
+        .await
+        .map_err(store_error)
+}
+
 pub async fn push(kv: &impl KvStore, base: &str, text: &str, now_ms: f64) -> Result<u64, Refused> {
     let rules = parse_rules(text).map_err(Refused::Invalid)?;
     if let Some(live) = live_version(kv, base).await? {
@@ -144,15 +157,13 @@ pub async fn push(kv: &impl KvStore, base: &str, text: &str, now_ms: f64) -> Res
         .iter()
         .map(|b| format!("{b:02x}"))
         .collect();
-    record_change(
+    go_live(
         kv,
         base,
+        v,
         json!({"version": v, "action": "push", "at_ms": now_ms, "sha256": sha}),
     )
     .await?;
-    kv.put_text(&live_key(base), &v.to_string())
-        .await
-        .map_err(store_error)?;
     Ok(v)
 }
 
@@ -194,15 +205,13 @@ pub async fn rollback(
         .into());
     };
     parse_rules(&text).map_err(Refused::Invalid)?;
-    record_change(
+    go_live(
         kv,
         base,
+        target,
         json!({"version": target, "action": "rollback", "from": live, "at_ms": now_ms}),
     )
     .await?;
-    kv.put_text(&live_key(base), &target.to_string())
-        .await
-        .map_err(store_error)?;
     Ok((target, live))
 }
 
