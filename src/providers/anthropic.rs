@@ -313,9 +313,7 @@ pub enum Translated {
 /// Translation state of one Anthropic stream.
 #[derive(Debug, Default)]
 pub struct StreamTranslator {
-    id: String,
-    model: String,
-    created: u64,
+    head: super::ChunkHead,
     /// For each content block index, its OpenAI tool-call index (tool_use blocks only).
     tool_index: Vec<(u64, usize)>,
     /// The block carrying a JSON answer (the `JSON_TOOL` call), streamed as content.
@@ -327,38 +325,37 @@ pub struct StreamTranslator {
 impl StreamTranslator {
     pub fn new(created: u64) -> Self {
         StreamTranslator {
-            created,
+            head: super::ChunkHead {
+                created,
+                ..Default::default()
+            },
             ..Self::default()
         }
     }
 
-    fn chunk(&self, delta: Value, finish: Value) -> Value {
-        super::openai_chunk(&self.id, &self.model, self.created, delta, finish)
-    }
-
     /// The usage chunk OpenAI sends last when `stream_options.include_usage` is set.
     pub fn usage_chunk(&self) -> Value {
-        super::openai_usage_chunk(&self.id, &self.model, self.created, self.usage)
+        self.head.usage_chunk(self.usage)
     }
 
     pub fn on_event(&mut self, data: &Value) -> Translated {
         match data.get("type").and_then(Value::as_str).unwrap_or("") {
             "message_start" => {
                 let m = &data["message"];
-                self.id = m
+                self.head.id = m
                     .get("id")
                     .and_then(Value::as_str)
                     .unwrap_or("")
                     .to_string();
-                self.model = m
+                self.head.model = m
                     .get("model")
                     .and_then(Value::as_str)
                     .unwrap_or("")
                     .to_string();
                 self.usage = usage_of(m.get("usage"));
-                Translated::Chunks(vec![
-                    self.chunk(json!({"role": "assistant", "content": ""}), Value::Null)
-                ])
+                Translated::Chunks(vec![self
+                    .head
+                    .chunk(json!({"role": "assistant", "content": ""}), Value::Null)])
             }
             "content_block_start" => {
                 let block = &data["content_block"];
@@ -372,9 +369,9 @@ impl StreamTranslator {
                     self.tool_index.push((index, k));
                     let call = json!({"index": k, "id": block.get("id"), "type": "function",
                                       "function": {"name": block.get("name"), "arguments": ""}});
-                    return Translated::Content(vec![
-                        self.chunk(json!({"tool_calls": [call]}), Value::Null)
-                    ]);
+                    return Translated::Content(vec![self
+                        .head
+                        .chunk(json!({"tool_calls": [call]}), Value::Null)]);
                 }
                 Translated::Content(Vec::new())
             }
@@ -383,10 +380,14 @@ impl StreamTranslator {
                 let index = data.get("index").and_then(Value::as_u64).unwrap_or(0);
                 let out = match delta.get("type").and_then(Value::as_str) {
                     Some("text_delta") => {
-                        vec![self.chunk(json!({"content": delta.get("text")}), Value::Null)]
+                        vec![self
+                            .head
+                            .chunk(json!({"content": delta.get("text")}), Value::Null)]
                     }
                     Some("input_json_delta") if self.json_block == Some(index) => {
-                        vec![self.chunk(json!({"content": delta.get("partial_json")}), Value::Null)]
+                        vec![self
+                            .head
+                            .chunk(json!({"content": delta.get("partial_json")}), Value::Null)]
                     }
                     Some("input_json_delta") => {
                         let k = self
@@ -395,7 +396,7 @@ impl StreamTranslator {
                             .find(|(i, _)| *i == index)
                             .map_or(0, |(_, k)| *k);
                         let call = json!({"index": k, "function": {"arguments": delta.get("partial_json")}});
-                        vec![self.chunk(json!({"tool_calls": [call]}), Value::Null)]
+                        vec![self.head.chunk(json!({"tool_calls": [call]}), Value::Null)]
                     }
                     _ => Vec::new(),
                 };
@@ -414,7 +415,7 @@ impl StreamTranslator {
                 } else {
                     finish_reason(self.stop.as_deref())
                 };
-                Translated::Content(vec![self.chunk(json!({}), finish)])
+                Translated::Content(vec![self.head.chunk(json!({}), finish)])
             }
             "message_stop" => Translated::Done(Vec::new()),
             "error" => Translated::Error,

@@ -317,9 +317,7 @@ pub fn response_to_openai(resp: &Value, id: &str, created: u64) -> Value {
 /// `finishReason` ends it (Gemini sends no `[DONE]`).
 #[derive(Debug, Default)]
 pub struct StreamTranslator {
-    id: String,
-    model: String,
-    created: u64,
+    head: super::ChunkHead,
     started: bool,
     calls: usize,
     pub usage: Usage,
@@ -328,19 +326,18 @@ pub struct StreamTranslator {
 impl StreamTranslator {
     pub fn new(id: String, created: u64) -> Self {
         StreamTranslator {
-            id,
-            created,
+            head: super::ChunkHead {
+                id,
+                created,
+                ..Default::default()
+            },
             ..Self::default()
         }
     }
 
-    fn chunk(&self, delta: Value, finish: Value) -> Value {
-        super::openai_chunk(&self.id, &self.model, self.created, delta, finish)
-    }
-
     /// The usage chunk OpenAI sends last when `stream_options.include_usage` is set.
     pub fn usage_chunk(&self) -> Value {
-        super::openai_usage_chunk(&self.id, &self.model, self.created, self.usage)
+        self.head.usage_chunk(self.usage)
     }
 
     pub fn on_event(&mut self, data: &Value) -> Translated {
@@ -348,7 +345,7 @@ impl StreamTranslator {
             return Translated::Error;
         }
         if let Some(m) = data.get("modelVersion").and_then(Value::as_str) {
-            self.model = m.to_string();
+            self.head.model = m.to_string();
         }
         if let Some(u) = usage_of(data.get("usageMetadata")) {
             self.usage = u;
@@ -356,7 +353,10 @@ impl StreamTranslator {
         let mut out = Vec::new();
         if !self.started {
             self.started = true;
-            out.push(self.chunk(json!({"role": "assistant", "content": ""}), Value::Null));
+            out.push(
+                self.head
+                    .chunk(json!({"role": "assistant", "content": ""}), Value::Null),
+            );
         }
         let c = data
             .pointer("/candidates/0")
@@ -365,14 +365,17 @@ impl StreamTranslator {
         let (text, calls) = split_parts(c.pointer("/content/parts"), self.calls);
         self.calls += calls.len();
         if !text.is_empty() {
-            out.push(self.chunk(json!({"content": text}), Value::Null));
+            out.push(self.head.chunk(json!({"content": text}), Value::Null));
         }
         if !calls.is_empty() {
-            out.push(self.chunk(json!({"tool_calls": calls}), Value::Null));
+            out.push(self.head.chunk(json!({"tool_calls": calls}), Value::Null));
         }
         match c.get("finishReason").and_then(Value::as_str) {
             Some(reason) => {
-                out.push(self.chunk(json!({}), finish_reason(Some(reason), self.calls > 0)));
+                out.push(
+                    self.head
+                        .chunk(json!({}), finish_reason(Some(reason), self.calls > 0)),
+                );
                 Translated::Done(out)
             }
             None => Translated::Content(out),

@@ -95,22 +95,27 @@ pub fn answer_to_openai(
     }
 }
 
-/// One OpenAI `chat.completion.chunk` with a single choice: what the stream translators emit.
-pub(crate) fn openai_chunk(
-    id: &str,
-    model: &str,
-    created: u64,
-    delta: Value,
-    finish: Value,
-) -> Value {
-    serde_json::json!({"id": id, "object": "chat.completion.chunk", "created": created, "model": model,
-                       "choices": [{"index": 0, "delta": delta, "logprobs": null, "finish_reason": finish}]})
+/// What every OpenAI chunk of one translated stream carries: the answer's id, model and creation
+/// time. The Anthropic and Gemini stream translators build their chunks with it.
+#[derive(Debug, Default)]
+pub(crate) struct ChunkHead {
+    pub id: String,
+    pub model: String,
+    pub created: u64,
 }
 
-/// The usage-only chunk OpenAI sends last when `stream_options.include_usage` is set.
-pub(crate) fn openai_usage_chunk(id: &str, model: &str, created: u64, usage: Usage) -> Value {
-    serde_json::json!({"id": id, "object": "chat.completion.chunk", "created": created, "model": model,
-                       "choices": [], "usage": usage.to_openai()})
+impl ChunkHead {
+    /// One `chat.completion.chunk` with a single choice.
+    pub fn chunk(&self, delta: Value, finish: Value) -> Value {
+        serde_json::json!({"id": self.id, "object": "chat.completion.chunk", "created": self.created, "model": self.model,
+                           "choices": [{"index": 0, "delta": delta, "logprobs": null, "finish_reason": finish}]})
+    }
+
+    /// The usage-only chunk OpenAI sends last when `stream_options.include_usage` is set.
+    pub fn usage_chunk(&self, usage: Usage) -> Value {
+        serde_json::json!({"id": self.id, "object": "chat.completion.chunk", "created": self.created, "model": self.model,
+                           "choices": [], "usage": usage.to_openai()})
+    }
 }
 
 /// The watch for a streamed answer from this kind of provider.
