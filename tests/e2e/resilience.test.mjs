@@ -23,6 +23,8 @@ describe("resilience", () => {
         streamerr: model("mock-streamerr+stream_error"),
         emptystream: model("mock-emptystream+empty_stream"),
         cut: model("mock-cut+cut=2+chunks=6"),
+        slowstart: model("mock-slowstart+chunks=3+stall_after=0+stall_ms=3000"),
+        stall: model("mock-stall+chunks=4+stall_after=2+stall_ms=3000"),
         small: model("mock-small+context_length", { context_window: 4096 }),
         tiny: model("mock-tiny", { context_window: 64 }),
         picky: model("mock-picky+status=400"),
@@ -42,6 +44,8 @@ describe("resilience", () => {
         { name: "r-streamerr", when: { "metadata.case": "streamerr" }, then: { fallback: ["streamerr", "good"] } },
         { name: "r-empty", when: { "metadata.case": "empty" }, then: { fallback: ["emptystream", "good"] } },
         { name: "r-cut", when: { "metadata.case": "cut" }, then: { fallback: ["cut", "good"] } },
+        { name: "r-slowstart", when: { "metadata.case": "slowstart" }, then: { fallback: [{ model: "slowstart", timeout_ms: 400 }, "good"] } },
+        { name: "r-stall", when: { "metadata.case": "stall" }, then: { fallback: [{ model: "stall", timeout_ms: 400 }, "good"] } },
         { name: "r-ctx", when: { "metadata.case": "ctx" }, then: { fallback: ["tiny", "small", "good"] } },
         { name: "r-400", when: { "metadata.case": "400" }, then: { fallback: ["picky", "good"] } },
         { name: "r-all", when: { "metadata.case": "all" }, then: { fallback: ["down", "busy", "refused"] } },
@@ -140,6 +144,35 @@ describe("resilience", () => {
     assert.deepEqual(await calls(), ["mock-cut+cut=2+chunks=6"], "never falls back once bytes reached the client");
     const p = await pointFor(r);
     assert.equal(p.blobs[5], "stream_interrupted");
+  });
+
+  test("a stream that goes quiet before any content is cut at the timeout and falls back", async () => {
+    await mock.clear();
+    const t0 = performance.now();
+    const r = await ask("slowstart", { stream: true });
+    assert.equal(r.status, 200);
+    assert.equal(r.headers.get("x-router-target"), "good");
+    assert.equal(r.headers.get("x-router-fallback"), "yes");
+    assert.ok((await r.text()).endsWith("data: [DONE]\n\n"));
+    assert.ok(performance.now() - t0 < 2500, "did not wait for the 3 s pause");
+    assert.deepEqual(await calls(), ["mock-slowstart+chunks=3+stall_after=0+stall_ms=3000", "mock-good"]);
+  });
+
+  test("a stream that goes quiet midway ends with an error event at the idle timeout", async () => {
+    await mock.clear();
+    const t0 = performance.now();
+    const r = await ask("stall", { stream: true });
+    assert.equal(r.status, 200, "bytes were committed: no fallback");
+    assert.equal(r.headers.get("x-router-target"), "stall");
+    const text = await r.text();
+    assert.ok(performance.now() - t0 < 2500, "did not wait for the 3 s pause");
+    assert.ok(text.includes('"content":"tok0 "'), text);
+    assert.ok(!text.includes("tok1") && !text.includes("[DONE]"), text);
+    const err = JSON.parse(text.trim().split("\n\n").at(-1).replace(/^data: /, ""));
+    assert.equal(err.error.code, "stream_interrupted");
+    const p = await pointFor(r);
+    assert.equal(p.blobs[5], "stream_interrupted");
+    assert.deepEqual(await calls(), ["mock-stall+chunks=4+stall_after=2+stall_ms=3000"]);
   });
 
   test("context-length: small windows skipped before any call, a context error moves to a larger window", async () => {

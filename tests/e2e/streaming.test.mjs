@@ -61,4 +61,22 @@ describe("streaming", () => {
     // Five gaps of 250 ms separate the first and last content chunk at the source.
     assert.ok(spread > 750, `first and last chunk arrived ${spread.toFixed(0)} ms apart: the stream was buffered`);
   });
+
+  test("a client that leaves mid-stream is recorded as client_disconnected, with what it was sent", async () => {
+    const aborter = new AbortController();
+    const r = await chat(worker.url, { model: "auto", stream: true, messages: userMessage(), metadata: { plan: "pro" } }, { signal: aborter.signal });
+    assert.equal(r.headers.get("x-router-target"), "strong");
+    const reader = r.body.getReader();
+    const decoder = new TextDecoder();
+    let text = "";
+    while (!text.includes("tok0")) {
+      const { done, value } = await reader.read();
+      assert.ok(!done, "the stream ended before its first content");
+      text += decoder.decode(value, { stream: true });
+    }
+    aborter.abort();
+    const point = await worker.dataPointFor(r);
+    assert.equal(point.blobs[5], "client_disconnected");
+    assert.equal(point.blobs[7], "yes");
+  });
 });

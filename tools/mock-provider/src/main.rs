@@ -364,6 +364,9 @@ fn chat(
         if i > 0 && behavior.chunk_delay_ms > 0 {
             thread::sleep(Duration::from_millis(behavior.chunk_delay_ms));
         }
+        if behavior.stall_after == Some(i) {
+            thread::sleep(Duration::from_millis(behavior.stall_ms));
+        }
         let frame = if behavior.malformed && i == 1 {
             "data: {not json\n\n".to_string()
         } else {
