@@ -36,7 +36,7 @@ pub async fn incoming(mut req: Request, max_body_bytes: usize) -> Incoming {
 fn random_id() -> String {
     let mut bytes = [0u8; 8];
     if getrandom_js(&mut bytes).is_err() {
-        let t = worker::Date::now().as_millis();
+        let t = js_sys::Date::now() as u64;
         bytes = t.to_le_bytes();
     }
     bytes.iter().map(|b| format!("{b:02x}")).collect()

@@ -20,25 +20,90 @@ export function respond(status, headers, body) {
 export function respondStream(status, headers, stream) {
   return new Response(stream, { status, headers: headersOf(headers) });
 }
-export function send(url, headers, body, signal) {
-  return fetch(url, { method: "POST", headers: headersOf(headers), body: body.slice(), signal });
+// One provider call: its fetch, the controller that aborts it, and one timer for every wait on it
+// (the answer, then its body or first events), re-armed only when it fires early. A wait that runs
+// out aborts the fetch and rejects with null; other failures reject with their message.
+class Call {
+  constructor() {
+    this.abort = new AbortController();
+    this.response = null;
+    this.reader = null;
+    this.timer = null;
+    this.firesAt = 0;
+    this.deadline = 0;
+    this.waiting = false;
+    this.timedOut = false;
+  }
+  wait(promise, ms) {
+    this.deadline = Date.now() + ms;
+    // A timer firing after the new deadline is replaced (1 ms of slack: callers pass whole
+    // milliseconds of what remains of the same deadline); one firing before it is kept.
+    if (this.timer !== null && this.firesAt > this.deadline + 1) this.stop();
+    if (this.timer === null) this.arm(ms);
+    this.waiting = true;
+    return promise.then(
+      (value) => { this.waiting = false; return value; },
+      (e) => { this.waiting = false; throw this.timedOut ? null : String(e); },
+    );
+  }
+  arm(ms) {
+    this.firesAt = Date.now() + ms;
+    this.timer = setTimeout(() => this.fire(), ms);
+  }
+  fire() {
+    this.timer = null;
+    if (!this.waiting) return;
+    const left = this.deadline - Date.now();
+    if (left > 1) this.arm(left);
+    else { this.timedOut = true; this.abort.abort(); }
+  }
+  stop() {
+    if (this.timer !== null) clearTimeout(this.timer);
+    this.timer = null;
+  }
 }
-export function head(response) {
-  const h = response.headers;
-  return JSON.stringify([h.get("content-type"), h.get("retry-after"), h.get("retry-after-ms")]);
+export function send(url, headers, body, ms) {
+  const call = new Call();
+  const sent = fetch(url, { method: "POST", headers: headersOf(headers), body: body.slice(), signal: call.abort.signal });
+  return call.wait(sent, ms).then((response) => { call.response = response; return call; });
+}
+export function head(call) {
+  const r = call.response, h = r.headers;
+  return JSON.stringify([r.status, [h.get("content-type"), h.get("retry-after"), h.get("retry-after-ms")]]);
+}
+export function readAll(call, ms) {
+  return call.wait(call.response.arrayBuffer(), ms).then((buffer) => { call.stop(); return new Uint8Array(buffer); });
+}
+export function readChunk(call, ms) {
+  if (call.reader === null) {
+    if (call.response.body === null) return Promise.resolve(null);
+    call.reader = call.response.body.getReader();
+  }
+  return call.wait(call.reader.read(), ms).then((step) => {
+    if (step.done) return null;
+    if (step.value instanceof Uint8Array) return step.value;
+    throw `the body gave a chunk that is not bytes: ${step.value}`;
+  });
+}
+export function stopCall(call) {
+  call.stop();
 }
 export function headerList(request) {
   return JSON.stringify([...request.headers]);
 }
-export function pumpStream(reader, prefix, idleMs, abort, pump) {
-  // One idle timer, re-armed when it fires early rather than once per chunk.
+export function pumpStream(call, prefix, idleMs, pump) {
+  // The call's own timer stops here; the stream keeps one idle timer, re-armed when it fires early
+  // rather than once per chunk.
+  call.stop();
+  const abort = call.abort;
+  let reader = call.reader ?? call.response.body?.getReader() ?? null;
   let timer = null, deadline = 0, reading = false, timedOut = false;
   const tick = () => {
     timer = null;
     if (!reading) return;
     const left = deadline - Date.now();
     if (left > 0) timer = setTimeout(tick, left);
-    else { timedOut = true; abort?.abort(); }
+    else { timedOut = true; abort.abort(); }
   };
   let closed = false;
   const stop = () => {
@@ -50,10 +115,16 @@ export function pumpStream(reader, prefix, idleMs, abort, pump) {
     // Whatever the provider still sends after the answer ended is not wanted.
     reader?.cancel().catch(() => {});
   };
-  let first = prefix.length ? prefix.slice() : null;
-  const next = async (controller) => {
-    if (first !== null) { controller.enqueue(first); first = null; return; }
-    for (;;) {
+  // The client's body is a native stream this loop writes into: with a JavaScript stream as the
+  // body, workerd's memory grows with the stream's length (every chunk it pulled stays referenced
+  // until the end); with this one it stays flat. Each write waits for the client to take the bytes.
+  const { readable, writable } = new IdentityTransformStream();
+  const writer = writable.getWriter();
+  // The client left (or the stream failed): stop reading and let the provider go.
+  writer.closed.catch(() => { stop(); abort.abort(); });
+  const run = async () => {
+    if (prefix.length) await writer.write(prefix.slice());
+    while (!closed) {
       let out, last = false;
       if (reader === null) { out = pump.end(undefined); last = true; }
       else {
@@ -68,16 +139,14 @@ export function pumpStream(reader, prefix, idleMs, abort, pump) {
         else if (step.done) { out = pump.end(undefined); last = true; }
         else { out = pump.chunk(step.value) ?? step.value; last = pump.done(); }
       }
-      if (out.length) controller.enqueue(out);
-      if (last) { stop(); controller.close(); return; }
-      if (out.length) return;
+      if (last) stop();
+      if (out.length) await writer.write(out);
+      if (last) { await writer.close(); return; }
     }
   };
-  return new ReadableStream({
-    // Should the pump throw, the pump and the provider's body are let go before the stream errors.
-    pull: (controller) => next(controller).catch((e) => { stop(); abort?.abort(); throw e; }),
-    cancel() { stop(); abort?.abort(); },
-  }, { highWaterMark: 0 });
+  // Should the pump throw, the pump and the provider's body are let go before the stream errors.
+  run().catch((e) => { stop(); abort.abort(); writer.abort(e).catch(() => {}); });
+  return readable;
 }
 export function writePoint(dataset, index, blobs, doubles) {
   return dataset.writeDataPoint({ indexes: [index], blobs: JSON.parse(blobs), doubles: Array.from(doubles) });
@@ -94,23 +163,33 @@ extern "C" {
         headers: &str,
         stream: &web_sys::ReadableStream,
     ) -> Result<web_sys::Response, JsValue>;
-    /// `fetch(url, {method: "POST", headers, body, signal})`; `headers` is a JSON list of pairs.
-    pub fn send(url: &str, headers: &str, body: &[u8], signal: &JsValue) -> js_sys::Promise;
-    /// `[content-type, retry-after, retry-after-ms]` of a response as JSON (`null` when absent):
-    /// the headers in `ports::UPSTREAM_HEADERS`.
-    pub fn head(response: &JsValue) -> String;
+    /// `fetch(url, {method: "POST", headers, body})` as a call whose waits time out: resolves to
+    /// the call once the answer's head is in, or rejects (null: `ms` passed; else the message).
+    /// `headers` is a JSON list of pairs.
+    pub fn send(url: &str, headers: &str, body: &[u8], ms: f64) -> js_sys::Promise;
+    /// `[status, [content-type, retry-after, retry-after-ms]]` of a call's answer as JSON (`null`
+    /// when absent): the headers in `ports::UPSTREAM_HEADERS`.
+    pub fn head(call: &JsValue) -> String;
+    /// The whole body as a `Uint8Array`, waiting at most `ms` (rejects as `send` does).
+    #[wasm_bindgen(js_name = readAll)]
+    pub fn read_all(call: &JsValue, ms: f64) -> js_sys::Promise;
+    /// The body's next chunk as a `Uint8Array`, or null at its end, waiting at most `ms`.
+    #[wasm_bindgen(js_name = readChunk)]
+    pub fn read_chunk(call: &JsValue, ms: f64) -> js_sys::Promise;
+    /// Stop the call's timer (it is done with, or dropped).
+    #[wasm_bindgen(js_name = stopCall)]
+    pub fn stop_call(call: &JsValue);
     /// A request's headers as a JSON list of `[name, value]` (names in lower case).
     #[wasm_bindgen(js_name = headerList)]
     pub fn header_list(request: &JsValue) -> String;
-    /// The client's stream: `prefix`, then what `pump` (a `stream::Pump`) makes of each chunk
-    /// `reader` gives, until the pump is done or the body ends; a read waiting `idle_ms` aborts
-    /// `abort` and ends the pump with `"Timeout"`.
+    /// The client's stream: `prefix`, then what `pump` (a `stream::Pump`) makes of each chunk of
+    /// the call's body, until the pump is done or the body ends; a read waiting `idle_ms` aborts
+    /// the call and ends the pump with `"Timeout"`.
     #[wasm_bindgen(catch, js_name = pumpStream)]
     pub fn pump_stream(
-        reader: &JsValue,
+        call: &JsValue,
         prefix: &[u8],
         idle_ms: f64,
-        abort: &JsValue,
         pump: JsValue,
     ) -> Result<web_sys::ReadableStream, JsValue>;
     /// `dataset.writeDataPoint({indexes: [index], blobs, doubles})`; `blobs` is a JSON list.

@@ -13,7 +13,6 @@ mod glue;
 mod kv;
 mod secrets;
 mod stream;
-mod timer;
 
 use crate::error::{ApiError, ErrorCode};
 use crate::gateway::{handle, Handled, Ports, Settings, State};
@@ -120,11 +119,9 @@ async fn fetch(req: Request, env: Env, ctx: Context) -> Result<web_sys::Response
                     if request_log {
                         console_log!("{}", r.log_line());
                     }
-                    limits_state.limits.add_spend(
-                        &r.key_id,
-                        r.cost_usd,
-                        worker::Date::now().as_millis() as f64,
-                    );
+                    limits_state
+                        .limits
+                        .add_spend(&r.key_id, r.cost_usd, js_sys::Date::now());
                     r.data_point()
                 };
                 if let Some(pending) = analytics::write(dataset.as_ref(), &point) {
@@ -168,7 +165,7 @@ impl crate::plan::Random for MathRandom {
 
 impl crate::ports::Clock for WorkerClock {
     fn now_ms(&self) -> f64 {
-        worker::Date::now().as_millis() as f64
+        js_sys::Date::now()
     }
 
     async fn sleep(&self, ms: u64) {

@@ -84,7 +84,6 @@ pub fn client_stream(
         idle_timeout_ms,
         price,
     } = streamed;
-    let (reader, abort) = body.into_reader();
     let pump = Pump {
         watch,
         price,
@@ -92,10 +91,9 @@ pub fn client_stream(
         ended: Some(ended),
     };
     glue::pump_stream(
-        &reader,
+        body.call(),
         &prefix,
         idle_timeout_ms as f64,
-        &abort,
         JsValue::from(pump),
     )
 }

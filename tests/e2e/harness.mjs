@@ -140,7 +140,14 @@ export async function startWorker({ rules, keys = { [GATEWAY_KEY]: { id: "test-k
       },
     ],
   });
-  const url = (await mf.ready).toString().replace(/\/$/, "");
+  let ready;
+  try {
+    ready = await mf.ready;
+  } catch (e) {
+    // The runtime's own output says why it did not start.
+    throw new Error(`${e.message}\n${logs.join("\n")}`);
+  }
+  const url = ready.toString().replace(/\/$/, "");
   const kv = kvBinding ? await mf.getKVNamespace("RULES", "taskrouter") : null;
   const points = await mf.getKVNamespace("POINTS", "ae-recorder");
   if (kv) {
@@ -189,13 +196,14 @@ export async function startWorker({ rules, keys = { [GATEWAY_KEY]: { id: "test-k
 }
 
 /** POST a chat request through the Worker. */
-export function chat(url, body, { key = GATEWAY_KEY, headers = {} } = {}) {
+export function chat(url, body, { key = GATEWAY_KEY, headers = {}, signal = undefined } = {}) {
   const h = { "content-type": "application/json", ...headers };
   if (key) h.authorization = `Bearer ${key}`;
   return fetch(`${url}/v1/chat/completions`, {
     method: "POST",
     headers: h,
     body: typeof body === "string" ? body : JSON.stringify(body),
+    signal,
   });
 }
 
