@@ -4,9 +4,9 @@
 //! request's record is finished and handed over for logging and analytics.
 //!
 //! The read loop is JavaScript (`glue::pump_stream`): per chunk it makes one call into `Pump`
-//! here and enqueues what comes back. Driving it from Rust futures cost a promise, two callback
-//! closures and a timer per chunk; garbage V8 collects lazily, so workerd's memory grew with the
-//! stream's length.
+//! here and writes what comes back into a native stream, the client's body. Driving it from Rust
+//! futures cost a promise, two callback closures and a timer per chunk, and a JavaScript stream as
+//! the body kept every chunk's garbage until the end: workerd's memory grew with the stream.
 
 use super::fetch::UpstreamBody;
 use super::glue;
