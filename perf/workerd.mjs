@@ -97,7 +97,6 @@ const config :Workerd.Config = (
   ],
   sockets = [ (name = "http", address = ${text(`127.0.0.1:${port}`)}, service = "main",
                http = (cfBlobHeader = "cf-blob", injectRequestHeaders = [ (name = "cf-blob", value = ${text(JSON.stringify(CF))}) ])) ],
-  v8Flags = [ ${(process.env.PERF_V8_FLAGS ?? "").split(" ").filter(Boolean).map(text).join(", ")} ],
   extensions = [ (modules = [ (name = "perf:discard", internal = true, esModule = ${text(DISCARD)}) ]) ],
 );
 `;
