@@ -11,28 +11,20 @@
 use criterion::{criterion_group, criterion_main, Criterion};
 use futures::executor::block_on;
 use serde_json::json;
-use std::collections::HashMap;
 use std::hint::black_box;
 use taskrouter::auth::hash_key;
 use taskrouter::gateway::{handle, Ports, Settings, State};
 use taskrouter::http::{Body, Incoming, Method};
 use taskrouter::plan::SeededRandom;
 use taskrouter::ports::{
-    Clock, FetchError, KvStore, NoSharedCache, Secret, Secrets, StoreError, Upstream,
-    UpstreamRequest, UpstreamResponse,
+    Clock, FetchError, MemoryKv, NoSharedCache, Secret, Secrets, Upstream, UpstreamRequest,
+    UpstreamResponse,
 };
 
 #[allow(dead_code, reason = "each benchmark uses part of the shared workload")]
 mod workload;
 
 const KEY: &str = "bench-key";
-
-struct Kv(HashMap<String, String>);
-impl KvStore for Kv {
-    async fn get_text(&self, key: &str) -> Result<Option<String>, StoreError> {
-        Ok(self.0.get(key).cloned())
-    }
-}
 
 struct AnySecret;
 impl Secrets for AnySecret {
@@ -82,13 +74,9 @@ impl Upstream for Answering {
 }
 
 fn bench(c: &mut Criterion) {
-    let mut kv = HashMap::new();
-    kv.insert("rules".to_string(), workload::big_rules());
-    kv.insert(
-        format!("gateway-key:{}", hash_key(KEY)),
-        r#"{"id": "t"}"#.to_string(),
-    );
-    let kv = Kv(kv);
+    let kv = MemoryKv::default();
+    kv.insert("rules", &workload::big_rules());
+    kv.insert(&format!("gateway-key:{}", hash_key(KEY)), r#"{"id": "t"}"#);
     let state = State::default();
     let rng = SeededRandom::new(1);
     let ports = Ports {

@@ -30,6 +30,10 @@ impl MemoryKv {
             .borrow_mut()
             .insert(key.to_string(), value.to_string());
     }
+
+    pub fn remove(&self, key: &str) {
+        self.entries.borrow_mut().remove(key);
+    }
 }
 
 impl KvStore for MemoryKv {

@@ -329,12 +329,6 @@ mod tests {
 
     #[test]
     fn a_task_model_named_in_kv_replaces_the_bundled_one() {
-        struct ModelKv(std::collections::HashMap<String, String>);
-        impl KvStore for ModelKv {
-            async fn get_text(&self, key: &str) -> Result<Option<String>, StoreError> {
-                Ok(self.0.get(key).cloned())
-            }
-        }
         let rows: Vec<(String, String)> = [("hola amigo", "spanish"), ("hello friend", "english")]
             .iter()
             .map(|(t, l)| (t.to_string(), l.to_string()))
@@ -343,28 +337,23 @@ mod tests {
         let rules = r#"{"version": 1, "providers": {"p": {"kind": "openai", "base_url": "https://p.example/v1"}},
             "models": {"m": {"provider": "p", "model": "x"}}, "default": "m",
             "classifier": {"model": "kv:models/lang"}}"#;
-        let mut kv = ModelKv(
-            [
-                ("rules".to_string(), rules.to_string()),
-                ("models/lang".to_string(), STANDARD.encode(model.to_bytes())),
-            ]
-            .into_iter()
-            .collect(),
-        );
+        let kv = crate::ports::MemoryKv::default();
+        kv.insert("rules", rules);
+        kv.insert("models/lang", &STANDARD.encode(model.to_bytes()));
         let loaded = block_on(RulesCache::new().get(&kv, "rules", 0.0, 1000.0)).unwrap();
         let config = loaded.rules.task_model.as_ref().unwrap();
         assert_eq!(config.model.labels, ["english", "spanish"]);
         // Missing or damaged: the document is unusable, saying which key and why.
-        kv.0.insert("models/lang".into(), "not base64!".into());
+        kv.insert("models/lang", "not base64!");
         let err = block_on(RulesCache::new().get(&kv, "rules", 0.0, 1000.0)).unwrap_err();
         assert_eq!(err.code, ErrorCode::RulesInvalid);
         assert!(err.message.contains("models/lang"), "{}", err.message);
         let mut damaged = model.to_bytes();
         damaged[10] ^= 1;
-        kv.0.insert("models/lang".into(), STANDARD.encode(damaged));
+        kv.insert("models/lang", &STANDARD.encode(damaged));
         let err = block_on(RulesCache::new().get(&kv, "rules", 0.0, 1000.0)).unwrap_err();
         assert!(err.message.contains("checksum"), "{}", err.message);
-        kv.0.remove("models/lang");
+        kv.remove("models/lang");
         let err = block_on(RulesCache::new().get(&kv, "rules", 0.0, 1000.0)).unwrap_err();
         assert!(err.message.contains("no task model"), "{}", err.message);
     }
