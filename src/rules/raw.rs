@@ -176,10 +176,10 @@ pub struct RawDefaults {
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RawCooldown {
-    /// Consecutive transient failures that open the breaker (0 turns it off).
-    pub after_failures: u32,
-    /// How long the target is skipped; then one probe request is let through.
-    pub cooldown_ms: u64,
+    /// Consecutive transient failures that open the breaker (default 5; 0 turns it off).
+    pub after_failures: Option<u32>,
+    /// How long the target is skipped, default 30000; then one probe request is let through.
+    pub cooldown_ms: Option<u64>,
 }
 
 #[derive(Debug, Clone, Deserialize, JsonSchema)]

@@ -606,8 +606,8 @@ fn validate_defaults(raw: Option<RawDefaults>, parser: &mut TargetParser<'_>) ->
             .add("defaults.max_provider_calls", "must be between 1 and 1000");
     }
     let cooldown = raw.cooldown.map_or(DEFAULT_COOLDOWN, |c| Cooldown {
-        after_failures: c.after_failures,
-        cooldown_ms: c.cooldown_ms,
+        after_failures: c.after_failures.unwrap_or(DEFAULT_COOLDOWN.after_failures),
+        cooldown_ms: c.cooldown_ms.unwrap_or(DEFAULT_COOLDOWN.cooldown_ms),
     });
     if cooldown.after_failures > 0 && !(1..=3_600_000).contains(&cooldown.cooldown_ms) {
         parser.errors.add(
@@ -754,6 +754,28 @@ mod tests {
                 "missing {w:?} in {errors:#?}"
             );
         }
+    }
+
+    #[test]
+    fn cooldown_takes_either_field_alone_and_zero_failures_turns_it_off() {
+        let cooldown = |c: Value| {
+            let mut doc = base();
+            doc["defaults"] = json!({ "cooldown": c });
+            parse_rules(&doc.to_string()).map(|r| r.defaults.cooldown)
+        };
+        let off = cooldown(json!({"after_failures": 0})).unwrap();
+        assert_eq!(off.after_failures, 0, "the documented way to turn it off");
+        let c = cooldown(json!({"cooldown_ms": 5000})).unwrap();
+        assert_eq!((c.after_failures, c.cooldown_ms), (5, 5000));
+        let c = cooldown(json!({"after_failures": 2})).unwrap();
+        assert_eq!((c.after_failures, c.cooldown_ms), (2, 30_000));
+        let errors = cooldown(json!({"after_failures": 2, "cooldown_ms": 0})).unwrap_err();
+        assert!(
+            errors[0]
+                .to_string()
+                .starts_with("defaults.cooldown.cooldown_ms"),
+            "{errors:?}"
+        );
     }
 
     #[test]
