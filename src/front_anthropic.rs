@@ -211,6 +211,8 @@ pub struct StreamAdapter {
     tool_blocks: Vec<(u64, usize)>,
     stop: Option<Value>,
     output_tokens: u64,
+    /// Input tokens (less those read from the prompt cache) and cached ones, once reported.
+    input_tokens: Option<(u64, u64)>,
     finished: bool,
 }
 
@@ -238,9 +240,16 @@ impl StreamAdapter {
         }
         self.finished = true;
         self.close_block(out);
+        // Providers that stream OpenAI's way report input tokens only at the end; the Messages
+        // API allows them in the final usage, where the SDKs read them.
+        let mut usage = json!({"output_tokens": self.output_tokens});
+        if let Some((input, cached)) = self.input_tokens {
+            usage["input_tokens"] = input.into();
+            usage["cache_read_input_tokens"] = cached.into();
+        }
         out.push_str(&event("message_delta", json!({"type": "message_delta",
             "delta": {"stop_reason": self.stop.clone().unwrap_or(json!("end_turn")), "stop_sequence": null},
-            "usage": {"output_tokens": self.output_tokens}})));
+            "usage": usage})));
         out.push_str(&event("message_stop", json!({"type": "message_stop"})));
     }
 
@@ -268,18 +277,26 @@ impl StreamAdapter {
                 ));
                 continue;
             }
-            if !self.started {
-                self.started = true;
-                out.push_str(&event("message_start", json!({"type": "message_start", "message": {
-                    "id": chunk.get("id"), "type": "message", "role": "assistant", "model": chunk.get("model"),
-                    "content": [], "stop_reason": null, "stop_sequence": null,
-                    "usage": {"input_tokens": 0, "output_tokens": 0}}})));
-            }
             if let Some(u) = chunk.get("usage").filter(|u| !u.is_null()) {
                 self.output_tokens = u
                     .get("completion_tokens")
                     .and_then(Value::as_u64)
                     .unwrap_or(self.output_tokens);
+                if let Some(prompt) = u.get("prompt_tokens").and_then(Value::as_u64) {
+                    let cached = u
+                        .pointer("/prompt_tokens_details/cached_tokens")
+                        .and_then(Value::as_u64)
+                        .unwrap_or(0);
+                    self.input_tokens = Some((prompt.saturating_sub(cached), cached));
+                }
+            }
+            if !self.started {
+                self.started = true;
+                let (input, cached) = self.input_tokens.unwrap_or((0, 0));
+                out.push_str(&event("message_start", json!({"type": "message_start", "message": {
+                    "id": chunk.get("id"), "type": "message", "role": "assistant", "model": chunk.get("model"),
+                    "content": [], "stop_reason": null, "stop_sequence": null,
+                    "usage": {"input_tokens": input, "cache_read_input_tokens": cached, "output_tokens": 0}}})));
             }
             let Some(choice) = chunk.pointer("/choices/0") else {
                 continue;
@@ -500,7 +517,30 @@ mod tests {
             ]
         );
         assert!(out.contains("\"stop_reason\":\"tool_use\""));
-        assert!(out.contains("\"output_tokens\":7"));
+        let delta = out
+            .lines()
+            .skip_while(|l| *l != "event: message_delta")
+            .nth(1)
+            .and_then(|l| l.strip_prefix("data: "))
+            .unwrap();
+        let delta: Value = serde_json::from_str(delta).unwrap();
+        assert_eq!(
+            delta["usage"],
+            json!({"output_tokens": 7, "input_tokens": 5, "cache_read_input_tokens": 0}),
+            "input tokens reported only at the end reach the final usage"
+        );
+        // Usage in the first chunk (with cached tokens) reaches message_start itself.
+        let mut early = StreamAdapter::new();
+        let first = String::from_utf8(early.on_bytes(
+            b"data: {\"id\":\"c2\",\"choices\":[{\"delta\":{\"content\":\"x\"}}],\"usage\":{\"prompt_tokens\":9,\"completion_tokens\":1,\"prompt_tokens_details\":{\"cached_tokens\":4}}}\n\n",
+        ))
+        .unwrap();
+        assert!(
+            first.contains(
+                "\"usage\":{\"cache_read_input_tokens\":4,\"input_tokens\":5,\"output_tokens\":0}"
+            ),
+            "{first}"
+        );
         assert!(out.contains("\"partial_json\":\"{}\""));
         let mut b = StreamAdapter::new();
         let err = String::from_utf8(b.on_bytes(

@@ -278,7 +278,14 @@ describe("the Anthropic front door (POST /v1/messages)", () => {
   let worker;
   before(async () => {
     mock = await startMock();
-    worker = await startWorker({ rules: testRules(mock.url) });
+    const base = testRules(mock.url);
+    worker = await startWorker({
+      rules: {
+        ...base,
+        providers: { ...base.providers, claude: { kind: "anthropic", base_url: mock.url, api_key_secret: "MOCK_API_KEY" } },
+        models: { ...base.models, sonnet: { provider: "claude", model: "claude-sonnet" } },
+      },
+    });
   });
   after(async () => {
     await worker?.stop();
@@ -322,6 +329,23 @@ describe("the Anthropic front door (POST /v1/messages)", () => {
     const deltas = text.split("\n").filter((l) => l.startsWith("data: ")).map((l) => JSON.parse(l.slice(6)));
     assert.equal(deltas.filter((d) => d.type === "content_block_delta").map((d) => d.delta.text).join(""), "tok0 tok1 tok2 tok3 tok4 ");
     assert.equal(deltas.find((d) => d.type === "message_delta").usage.output_tokens, 5);
+  });
+
+  for (const model of ["auto", "sonnet"]) test(`a stream reports the same input tokens as the same request unstreamed, and so does its data point (${model})`, async () => {
+    const body = { model, max_tokens: 64, messages: [{ role: "user", content: "Count the words in this sentence, please." }] };
+    const plain = await messages(body);
+    assert.equal(plain.status, 200);
+    const want = (await plain.json()).usage.input_tokens;
+    assert.ok(want > 0, "the mock reports input tokens");
+    const r = await messages({ ...body, stream: true });
+    const events = (await r.text()).split("\n").filter((l) => l.startsWith("data: ")).map((l) => JSON.parse(l.slice(6)));
+    // What the Anthropic SDK's final message adds up: message_start's usage, then message_delta's.
+    const usage = { ...events.find((e) => e.type === "message_start").message.usage };
+    Object.assign(usage, events.find((e) => e.type === "message_delta").usage);
+    assert.equal(usage.input_tokens, want);
+    assert.equal(usage.output_tokens, 5);
+    const point = await worker.dataPointFor(r);
+    assert.equal(point.doubles[4], want, "the data point's input tokens");
   });
 
   test("errors come in the Messages API's shape", async () => {
