@@ -162,13 +162,19 @@ export async function startWorker({ rules, keys = { [GATEWAY_KEY]: { id: "test-k
     kv,
     /** Everything the Worker logged, a line each. */
     logs,
-    /** Data points written so far, oldest first. */
+    /** The recorder's store of data points (a KV namespace, one key a point). */
+    points,
+    /** Data points written so far, oldest first: every page of the recorder's KV list. */
     async dataPoints() {
-      const { keys: list } = await points.list();
+      const names = [];
+      let cursor;
+      do {
+        const page = await points.list(cursor ? { cursor } : {});
+        names.push(...page.keys.map((k) => k.name));
+        cursor = page.list_complete ? undefined : page.cursor;
+      } while (cursor);
       const out = [];
-      for (const { name } of list.sort((a, b) => a.name.localeCompare(b.name))) {
-        out.push(JSON.parse(await points.get(name)));
-      }
+      for (const name of names.sort()) out.push(JSON.parse(await points.get(name)));
       return out;
     },
     /** The data point of the request `response` answered, waiting for it (written after the response). */
