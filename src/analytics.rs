@@ -247,13 +247,15 @@ impl RequestRecord {
         ]
     }
 
-    /// Complete the record of a streamed answer once the stream has ended (or the client left).
-    pub fn finish_stream(&mut self, watch: &StreamWatch, price: Option<Price>, client_left: bool) {
+    /// Settle the record of a streamed answer however it ended: the provider finished or broke
+    /// off, the idle timeout cut it, or the client left. Usage and cost count what the provider
+    /// produced (reported, or estimated from the answer so far), so a spend limit sees it.
+    pub fn finish_stream(&mut self, watch: &StreamWatch, price: Option<Price>) {
         self.settle_usage(watch.usage, watch.answer_chars, price);
-        self.outcome = match (&watch.outcome, client_left) {
-            (Outcome::Broken(_), _) => crate::stream::INTERRUPTED.to_string(),
-            (Outcome::Running, true) => "client_disconnected".to_string(),
-            (Outcome::Running | Outcome::Completed, _) => self.outcome.clone(),
+        self.outcome = match &watch.outcome {
+            Outcome::Broken(_) => crate::stream::INTERRUPTED.to_string(),
+            Outcome::ClientGone => "client_disconnected".to_string(),
+            Outcome::Running | Outcome::Completed => self.outcome.clone(),
         };
     }
 
@@ -416,6 +418,44 @@ mod tests {
             (4, "reported")
         );
         assert_eq!(RequestRecord::default().data_point().blobs[13], "none");
+    }
+
+    #[test]
+    fn a_stream_is_settled_however_it_ends() {
+        let price = Price {
+            input: 1.0,
+            output: 2.0,
+            cached_input: None,
+        };
+        let tok = b"data: {\"choices\":[{\"index\":0,\"delta\":{\"content\":\"eight ch\"}}]}\n\n";
+        let settled = |end: &dyn Fn(&mut StreamWatch)| {
+            let mut watch = StreamWatch::new(false);
+            watch.on_chunk(tok);
+            end(&mut watch);
+            let mut r = RequestRecord {
+                estimated_prompt_tokens: 100,
+                outcome: "ok".into(),
+                ..RequestRecord::default()
+            };
+            r.finish_stream(&watch, Some(price));
+            (r.outcome.clone(), r.usage.map(|u| u.output), r.cost_usd)
+        };
+        // The client leaves mid-answer: what the provider produced is still counted and billed.
+        let (outcome, output, cost) = settled(&|w| w.on_client_gone());
+        assert_eq!((outcome.as_str(), output), ("client_disconnected", Some(2)));
+        assert!((cost - (100.0 + 4.0) / 1e6).abs() < 1e-15, "{cost}");
+        let (outcome, output, _) = settled(&|w| {
+            w.on_error("Timeout");
+        });
+        assert_eq!(
+            (outcome.as_str(), output),
+            (crate::stream::INTERRUPTED, Some(2))
+        );
+        let (outcome, ..) = settled(&|w| {
+            w.on_chunk(b"data: [DONE]\n\n");
+            w.on_client_gone();
+        });
+        assert_eq!(outcome, "ok", "leaving after the end changes nothing");
     }
 
     #[test]

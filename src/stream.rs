@@ -35,6 +35,8 @@ pub enum Outcome {
     Completed,
     /// Broke after bytes reached the client: the reason, for logs and analytics.
     Broken(String),
+    /// The client left before the answer ended.
+    ClientGone,
 }
 
 #[derive(Debug)]
@@ -245,7 +247,7 @@ impl StreamWatch {
     pub fn on_end(&mut self) -> Vec<u8> {
         let out = match self.outcome {
             Outcome::Running => self.break_off("the provider's stream ended before [DONE]"),
-            Outcome::Completed | Outcome::Broken(_) => Vec::new(),
+            Outcome::Completed | Outcome::Broken(_) | Outcome::ClientGone => Vec::new(),
         };
         self.front_out(out)
     }
@@ -254,9 +256,17 @@ impl StreamWatch {
     pub fn on_error(&mut self, why: &str) -> Vec<u8> {
         let out = match self.outcome {
             Outcome::Running => self.break_off(why),
-            Outcome::Completed | Outcome::Broken(_) => Vec::new(),
+            Outcome::Completed | Outcome::Broken(_) | Outcome::ClientGone => Vec::new(),
         };
         self.front_out(out)
+    }
+
+    /// The client left: an answer still running ends here (what the provider produced so far is
+    /// still settled and billed, `analytics::RequestRecord::finish_stream`).
+    pub fn on_client_gone(&mut self) {
+        if self.outcome == Outcome::Running {
+            self.outcome = Outcome::ClientGone;
+        }
     }
 
     fn break_off(&mut self, why: &str) -> Vec<u8> {

@@ -111,6 +111,8 @@ export function pumpStream(call, prefix, idleMs, pump) {
     closed = true;
     if (timer !== null) clearTimeout(timer);
     timer = null;
+    // Settles what the provider produced so far if the answer had not ended (the client left).
+    try { pump.leave(); } catch (e) { console.error(`stream: settling failed: ${e}`); }
     pump.free();
     // Whatever the provider still sends after the answer ended is not wanted.
     reader?.cancel().catch(() => {});

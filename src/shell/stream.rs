@@ -20,8 +20,8 @@ use std::rc::Rc;
 use wasm_bindgen::prelude::wasm_bindgen;
 use wasm_bindgen::JsValue;
 
-/// What the JavaScript loop calls. Freed by it when the stream closes or the client leaves; if
-/// that happens before the end, `ended` is dropped unsent and the record says the client left.
+/// What the JavaScript loop calls. Settled on every ending (`end`, or `leave` when the client
+/// goes), then freed by the loop; `ended` fires once the record is complete.
 #[wasm_bindgen]
 pub struct Pump {
     watch: StreamWatch,
@@ -57,6 +57,13 @@ impl Pump {
     pub fn done(&self) -> bool {
         self.ended.is_none()
     }
+
+    /// The client left (or the loop failed): settle what was produced so far. The loop calls
+    /// this before it frees the pump; after the end it changes nothing.
+    pub fn leave(&mut self) {
+        self.watch.on_client_gone();
+        self.finish();
+    }
 }
 
 impl Pump {
@@ -64,14 +71,14 @@ impl Pump {
         if let Some(tx) = self.ended.take() {
             self.record
                 .borrow_mut()
-                .finish_stream(&self.watch, self.price, false);
+                .finish_stream(&self.watch, self.price);
             let _ = tx.send(());
         }
     }
 }
 
-/// The client's byte stream; `ended` fires when it is complete. If the client leaves first, the
-/// pump is freed and `ended` is cancelled instead.
+/// The client's byte stream; `ended` fires when the record is settled, however the stream ended
+/// (it is cancelled only if the pump is dropped unsettled).
 pub fn client_stream(
     streamed: Streamed<UpstreamBody>,
     record: Rc<RefCell<RequestRecord>>,

@@ -12,7 +12,7 @@ describe("streaming", () => {
     const rules = testRules(mock.url, {
       models: {
         fast: { provider: "mock", model: "mock-fast" },
-        strong: { provider: "mock", model: "mock-slow+chunks=6+chunk_delay=250" },
+        strong: { provider: "mock", model: "mock-slow+chunks=6+chunk_delay=250", price_per_mtok: { input: 3, output: 15 } },
       },
     });
     worker = await startWorker({ rules });
@@ -62,7 +62,7 @@ describe("streaming", () => {
     assert.ok(spread > 750, `first and last chunk arrived ${spread.toFixed(0)} ms apart: the stream was buffered`);
   });
 
-  test("a client that leaves mid-stream is recorded as client_disconnected, with what it was sent", async () => {
+  test("a client that leaves mid-stream is recorded as client_disconnected, and what the provider produced is settled and costed", async () => {
     const aborter = new AbortController();
     const r = await chat(worker.url, { model: "auto", stream: true, messages: userMessage(), metadata: { plan: "pro" } }, { signal: aborter.signal });
     assert.equal(r.headers.get("x-router-target"), "strong");
@@ -78,5 +78,10 @@ describe("streaming", () => {
     const point = await worker.dataPointFor(r);
     assert.equal(point.blobs[5], "client_disconnected");
     assert.equal(point.blobs[7], "yes");
+    // The provider bills what it produced: the tokens sent before the client left are counted,
+    // estimated (the usage chunk never came), and costed, so a key's spend limit sees them.
+    assert.equal(point.blobs[13], "estimated");
+    assert.ok(point.doubles[4] > 0 && point.doubles[5] >= 1, `tokens: ${point.doubles}`);
+    assert.ok(point.doubles[7] > 0, `cost: ${point.doubles[7]}`);
   });
 });
