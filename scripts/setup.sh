@@ -105,6 +105,7 @@ mkdir -p .toolchain
     echo "export CARGO_TARGET_DIR=\"$root/target/wasm-offline\""
   fi
 } > .toolchain/env.tmp
-mv .toolchain/env.tmp .toolchain/env
-echo "$route" > .toolchain/route
+# Replace the file only when its content changes: the wasm build's freshness check reads its age.
+if cmp -s .toolchain/env.tmp .toolchain/env; then rm .toolchain/env.tmp; else mv .toolchain/env.tmp .toolchain/env; fi
+if [ "$(cat .toolchain/route 2>/dev/null)" != "$route" ]; then echo "$route" > .toolchain/route; fi
 log "ready ($route route)"
