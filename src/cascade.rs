@@ -4,6 +4,7 @@
 
 use crate::classify::Texts;
 use crate::request::ChatRequest;
+use crate::task_model::OUT_OF_SCOPE;
 use serde_json::{json, Map, Value};
 use std::cell::RefCell;
 use std::collections::HashMap;
@@ -20,9 +21,14 @@ pub fn question(model: &str, labels: &[String], texts: &Texts) -> ChatRequest {
         .char_indices()
         .nth(MAX_PROMPT_CHARS)
         .map_or(texts.last_user.len(), |(i, _)| i);
+    let none = if labels.iter().any(|l| l == OUT_OF_SCOPE) {
+        format!(" Use {OUT_OF_SCOPE} when the request asks for none of the other tasks (greetings, small talk, opinions, role play).")
+    } else {
+        String::new()
+    };
     let system = format!(
         "You label requests sent to an AI assistant with the task they ask for. Answer with JSON \
-         {{\"task\": \"<label>\"}} and nothing else. Labels: {}.",
+         {{\"task\": \"<label>\"}} and nothing else. Labels: {}.{none}",
         labels.join(", ")
     );
     let body = json!({
@@ -163,6 +169,20 @@ mod tests {
             .as_str()
             .unwrap()
             .contains("billing, faq, translation"));
+        assert!(!q.body["messages"][0]["content"]
+            .as_str()
+            .unwrap()
+            .contains(OUT_OF_SCOPE));
+        // A model that knows out-of-scope prompts lets the cascade say so too.
+        let mut with_none = labels();
+        with_none.push(OUT_OF_SCOPE.into());
+        let q = question("cheap", &with_none, &texts("hi there"));
+        let system = q.body["messages"][0]["content"].as_str().unwrap();
+        assert!(system.contains("Use out_of_scope when"), "{system}");
+        assert_eq!(
+            q.body["response_format"]["json_schema"]["schema"]["properties"]["task"]["enum"][3],
+            OUT_OF_SCOPE
+        );
     }
 
     #[test]

@@ -23,6 +23,7 @@ use crate::resilience::{next_step, Budget, Next};
 use crate::route::{decide_with, wants_cascade, Trace};
 use crate::rules::Rules;
 use crate::rules_cache::{Loaded, RulesCache};
+use crate::task_model::OUT_OF_SCOPE;
 use serde_json::json;
 use std::rc::Rc;
 
@@ -37,7 +38,7 @@ pub const DEFAULT_RULES_KEY: &str = "rules";
 pub const DEFAULT_CACHE_TTL_MS: f64 = 30_000.0;
 
 /// Knobs the Worker reads from its vars.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Settings {
     pub rules_key: String,
     /// How long rules and key records are trusted before KV is read again.
@@ -45,6 +46,8 @@ pub struct Settings {
     pub max_body_bytes: usize,
     /// Write one structured log line per request (`REQUEST_LOG` = `off` turns it off).
     pub request_log: bool,
+    /// Vars that were set but could not be used: what was rejected and what is used instead.
+    pub problems: Vec<String>,
 }
 
 impl Default for Settings {
@@ -54,8 +57,81 @@ impl Default for Settings {
             cache_ttl_ms: DEFAULT_CACHE_TTL_MS,
             max_body_bytes: DEFAULT_MAX_BODY_BYTES,
             request_log: true,
+            problems: Vec::new(),
         }
     }
+}
+
+/// The largest `MAX_BODY_BYTES` accepted: the platform's own request body limit (100 MB).
+pub const MAX_BODY_LIMIT: usize = 100 * 1024 * 1024;
+
+impl Settings {
+    /// Settings from the Worker's vars (`var` returns a var's text when it is set). A value that
+    /// cannot be used is not silently ignored: it lands in `problems`, saying what was rejected
+    /// and what is used instead, for the log and `GET /healthz`.
+    pub fn from_vars(var: impl Fn(&str) -> Option<String>) -> Settings {
+        let mut s = Settings::default();
+        let mut problems = Vec::new();
+        if let Some(v) = var("RULES_KEY") {
+            match v.trim() {
+                "" => problems.push(rejected("RULES_KEY", &v, "is empty", s.rules_key.clone())),
+                key => s.rules_key = key.to_string(),
+            }
+        }
+        if let Some(v) = var("CACHE_TTL_SECONDS") {
+            match v.trim().parse::<f64>() {
+                Ok(secs) if secs.is_finite() && (0.0..=86_400.0).contains(&secs) => {
+                    s.cache_ttl_ms = secs * 1000.0;
+                }
+                _ => problems.push(rejected(
+                    "CACHE_TTL_SECONDS",
+                    &v,
+                    "is not a number of seconds from 0 to 86400",
+                    format!("{}", s.cache_ttl_ms / 1000.0),
+                )),
+            }
+        }
+        if let Some(v) = var("MAX_BODY_BYTES") {
+            match v.trim().parse::<usize>() {
+                Ok(n) if (1..=MAX_BODY_LIMIT).contains(&n) => s.max_body_bytes = n,
+                _ => problems.push(rejected(
+                    "MAX_BODY_BYTES",
+                    &v,
+                    "is not a whole number of bytes from 1 to 104857600",
+                    s.max_body_bytes.to_string(),
+                )),
+            }
+        }
+        if let Some(v) = var("REQUEST_LOG") {
+            match v.trim() {
+                "off" => s.request_log = false,
+                "on" | "" => s.request_log = true,
+                _ => problems.push(rejected(
+                    "REQUEST_LOG",
+                    &v,
+                    "is neither on nor off",
+                    "on".into(),
+                )),
+            }
+        }
+        s.problems = problems;
+        s
+    }
+
+    /// The effective settings, for `GET /healthz` (no secrets among them).
+    pub fn to_json(&self) -> serde_json::Value {
+        json!({
+            "rules_key": self.rules_key,
+            "cache_ttl_seconds": self.cache_ttl_ms / 1000.0,
+            "max_body_bytes": self.max_body_bytes,
+            "request_log": if self.request_log { "on" } else { "off" },
+        })
+    }
+}
+
+fn rejected(name: &str, value: &str, why: &str, used: String) -> String {
+    let shown: String = value.chars().take(64).collect();
+    format!("{name} {shown:?} {why}; using {used}")
 }
 
 /// What lives in the isolate between requests.
@@ -112,7 +188,11 @@ where
     };
     match (req.path.as_str(), &req.method) {
         (HEALTH_PATH, Method::Get) => {
-            simple(Reply::json(200, &json!({"status": "ok"})), Vec::new())
+            let mut health = json!({"status": "ok", "settings": settings.to_json()});
+            if !settings.problems.is_empty() {
+                health["problems"] = json!(settings.problems);
+            }
+            simple(Reply::json(200, &health), Vec::new())
         }
         (CHAT_PATH, Method::Post) => chat(state, ports, settings, req).await,
         (MESSAGES_PATH, Method::Post) => messages(state, ports, settings, req).await,
@@ -657,7 +737,8 @@ where
 
 /// Ask the cascade model for the request's label: from the isolate's cache when this prompt was
 /// asked before, else with one call (no retries, the cascade's own timeout). `None` when the call
-/// fails or its answer is not one of the labels; the request is then routed without it.
+/// fails, its answer is not one of the labels, or it says `out_of_scope` (when the model has that
+/// label, the cascade may answer it too); the request is then routed without a task from it.
 #[expect(
     clippy::too_many_arguments,
     reason = "one step of chat_steps, given what it needs"
@@ -674,10 +755,11 @@ async fn ask_cascade<S: Secrets, U: Upstream, C: Clock>(
     logs: &mut Vec<String>,
 ) -> Option<String> {
     let labels = &rules.task_model.as_ref()?.model.labels;
+    let task = |label: String| (label != OUT_OF_SCOPE).then_some(label);
     let key = cascade::prompt_key(&derived.texts);
     if let Some(label) = state.cascade.get(key) {
         record.cascade = "cached".into();
-        return Some(label);
+        return task(label);
     }
     let shared_key = cascade::shared_key(key);
     if let Some(label) = shared
@@ -687,7 +769,7 @@ async fn ask_cascade<S: Secrets, U: Upstream, C: Clock>(
     {
         state.cascade.put(key, label.clone());
         record.cascade = "cached".into();
-        return Some(label);
+        return task(label);
     }
     let target = crate::rules::Target::Model {
         model: cascade.model.clone(),
@@ -723,7 +805,7 @@ async fn ask_cascade<S: Secrets, U: Upstream, C: Clock>(
                     shared
                         .put_text(&shared_key, &label, cascade::SHARED_TTL_S)
                         .await;
-                    Some(label)
+                    task(label)
                 }
                 None => {
                     record.cascade = "unreadable".into();
@@ -778,5 +860,64 @@ fn final_failure(last: Failure, history: &[String], record: &RequestRecord) -> F
             ),
         ),
         ..last
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn vars_that_cannot_be_used_are_reported_with_what_is_used_instead() {
+        let vars = |pairs: &'static [(&'static str, &'static str)]| {
+            Settings::from_vars(move |name| {
+                pairs
+                    .iter()
+                    .find(|(n, _)| *n == name)
+                    .map(|(_, v)| v.to_string())
+            })
+        };
+        assert_eq!(vars(&[]), Settings::default());
+        let good = vars(&[
+            ("CACHE_TTL_SECONDS", "5"),
+            ("MAX_BODY_BYTES", "2048"),
+            ("REQUEST_LOG", "off"),
+            ("RULES_KEY", "rules-v2"),
+        ]);
+        assert!(good.problems.is_empty(), "{:?}", good.problems);
+        assert_eq!(
+            (good.cache_ttl_ms, good.max_body_bytes, good.request_log),
+            (5000.0, 2048, false)
+        );
+        let bad = vars(&[
+            ("CACHE_TTL_SECONDS", "soon"),
+            ("MAX_BODY_BYTES", "1MB"),
+            ("REQUEST_LOG", "quiet"),
+            ("RULES_KEY", " "),
+        ]);
+        assert_eq!(
+            (
+                bad.cache_ttl_ms,
+                bad.max_body_bytes,
+                bad.request_log,
+                bad.rules_key.as_str()
+            ),
+            (DEFAULT_CACHE_TTL_MS, DEFAULT_MAX_BODY_BYTES, true, "rules")
+        );
+        assert_eq!(
+            bad.problems,
+            [
+                "RULES_KEY \" \" is empty; using rules",
+                "CACHE_TTL_SECONDS \"soon\" is not a number of seconds from 0 to 86400; using 30",
+                "MAX_BODY_BYTES \"1MB\" is not a whole number of bytes from 1 to 104857600; using 1048576",
+                "REQUEST_LOG \"quiet\" is neither on nor off; using on",
+            ]
+        );
+        assert_eq!(
+            bad.to_json(),
+            json!({"rules_key": "rules", "cache_ttl_seconds": 30.0, "max_body_bytes": 1_048_576, "request_log": "on"})
+        );
+        let negative = vars(&[("CACHE_TTL_SECONDS", "-1"), ("MAX_BODY_BYTES", "0")]);
+        assert_eq!(negative.problems.len(), 2);
     }
 }

@@ -20,7 +20,7 @@ use crate::http::{Reply, ReplyBody};
 use futures_channel::oneshot;
 use std::cell::RefCell;
 use std::rc::Rc;
-use worker::{console_error, console_log, event, Context, Env, Request, Result};
+use worker::{console_error, console_log, console_warn, event, Context, Env, Request, Result};
 
 pub const KV_BINDING: &str = "RULES";
 pub const ANALYTICS_BINDING: &str = "ANALYTICS";
@@ -134,22 +134,14 @@ async fn fetch(req: Request, env: Env, ctx: Context) -> Result<web_sys::Response
     Ok(convert::response(status, &headers, body)?)
 }
 
+/// The Worker's vars, read once per isolate; vars that cannot be used are logged once here (and
+/// shown by `GET /healthz`).
 fn settings(env: &Env) -> Settings {
-    let var = |name: &str| env.var(name).ok().map(|v| v.to_string());
-    let defaults = Settings::default();
-    Settings {
-        rules_key: var("RULES_KEY")
-            .filter(|k| !k.is_empty())
-            .unwrap_or(defaults.rules_key),
-        cache_ttl_ms: var("CACHE_TTL_SECONDS")
-            .and_then(|v| v.parse::<f64>().ok())
-            .filter(|s| s.is_finite() && *s >= 0.0)
-            .map_or(defaults.cache_ttl_ms, |s| s * 1000.0),
-        max_body_bytes: var("MAX_BODY_BYTES")
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(defaults.max_body_bytes),
-        request_log: var("REQUEST_LOG").is_none_or(|v| v != "off"),
+    let settings = Settings::from_vars(|name| env.var(name).ok().map(|v| v.to_string()));
+    for problem in &settings.problems {
+        console_warn!("settings: {problem}");
     }
+    settings
 }
 
 struct WorkerClock;

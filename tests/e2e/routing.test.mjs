@@ -16,10 +16,31 @@ describe("routing", () => {
     await mock?.stop();
   });
 
-  test("GET /healthz answers without a key", async () => {
+  test("GET /healthz answers without a key, with the effective settings", async () => {
     const r = await fetch(`${worker.url}/healthz`);
     assert.equal(r.status, 200);
-    assert.deepEqual(await r.json(), { status: "ok" });
+    assert.deepEqual(await r.json(), {
+      status: "ok",
+      settings: { rules_key: "rules", cache_ttl_seconds: 1, max_body_bytes: 1048576, request_log: "on" },
+    });
+  });
+
+  test("vars that cannot be used are logged once and shown by /healthz, with what is used instead", async () => {
+    const odd = await startWorker({ rules: testRules(mock.url), vars: { CACHE_TTL_SECONDS: "soon", MAX_BODY_BYTES: "1MB" } });
+    try {
+      for (let i = 0; i < 3; i++) assert.equal((await fetch(`${odd.url}/healthz`)).status, 200);
+      const health = await (await fetch(`${odd.url}/healthz`)).json();
+      assert.deepEqual(health.settings, { rules_key: "rules", cache_ttl_seconds: 30, max_body_bytes: 1048576, request_log: "on" });
+      assert.deepEqual(health.problems, [
+        'CACHE_TTL_SECONDS "soon" is not a number of seconds from 0 to 86400; using 30',
+        'MAX_BODY_BYTES "1MB" is not a whole number of bytes from 1 to 104857600; using 1048576',
+      ]);
+      assert.ok(!JSON.stringify(health).includes(MOCK_API_KEY), "no secrets");
+      const warned = odd.logs.filter((l) => l.includes("settings: CACHE_TTL_SECONDS"));
+      assert.equal(warned.length, 1, `logged once per isolate: ${odd.logs.join("\n")}`);
+    } finally {
+      await odd.stop();
+    }
   });
 
   test("metadata in the header routes to the strong target, its absence to the default", async () => {
