@@ -60,11 +60,23 @@ fn bench(c: &mut Criterion) {
     let rules = parse_rules(&text).unwrap_or_else(|e| panic!("{e:?}"));
     one_prompt(c, &rules, "prose", &prose_8k());
     one_prompt(c, &rules, "adversarial", &adversarial_8k());
-    // The built-in task model (issue 9 budget: under 100 µs for an 8 KB prompt).
+    // The built-in task model (budget: under 100 µs for an 8 KB prompt). Prose in one block (its
+    // edge sentences are the instruction), German, an instruction with 8 KB of pasted material
+    // after a blank line, and Chinese (characters and bigrams, no words).
     let model = TaskModel::from_bytes(BUILTIN).unwrap_or_else(|e| panic!("{e}"));
     let german = "Bitte übersetzen Sie diesen Absatz ins Englische und behalten Sie den Ton bei. "
         .repeat(110);
-    for (name, prompt) in [("prose", prose_8k()), ("German", german)] {
+    let pasted = format!(
+        "tl;dr of the notes below, as bullets please\n\n{}",
+        prose_8k()
+    );
+    let chinese = "请把下面这段会议记录总结成三个要点，并保留所有的日期和负责人。".repeat(95);
+    for (name, prompt) in [
+        ("prose", prose_8k()),
+        ("German", german),
+        ("instruction + pasted", pasted),
+        ("Chinese", chinese),
+    ] {
         c.bench_function(&format!("task model: label an 8 KB {name} prompt"), |b| {
             b.iter(|| black_box(model.predict(black_box(&prompt), "You are helpful.").1))
         });

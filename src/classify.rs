@@ -98,8 +98,12 @@ pub struct ModelVerdict {
 }
 
 impl ModelVerdict {
+    /// `task` is the most likely task (never `out_of_scope`, which only takes probability away
+    /// from the tasks); `top` may show `out_of_scope` among the three most likely labels.
     pub fn of(model: &TaskModel, texts: &Texts) -> ModelVerdict {
         let p = model.probabilities(&texts.last_user, &texts.system);
+        let (task, score) = model.best_task(&p);
+        let (task, score) = (task.to_string(), round3(score));
         let mut ranked: Vec<(usize, f32)> = p.into_iter().enumerate().collect();
         ranked.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
         let top: Vec<(String, f64)> = ranked
@@ -107,7 +111,6 @@ impl ModelVerdict {
             .take(3)
             .filter_map(|(k, v)| Some((model.labels.get(*k)?.clone(), round3(*v))))
             .collect();
-        let (task, score) = top.first().cloned().unwrap_or_default();
         ModelVerdict { task, score, top }
     }
 }

@@ -329,11 +329,20 @@ mod tests {
 
     #[test]
     fn a_task_model_named_in_kv_replaces_the_bundled_one() {
-        let rows: Vec<(String, String)> = [("hola amigo", "spanish"), ("hello friend", "english")]
+        use crate::task_model::train::{fit, Example, Settings};
+        let labels = vec!["english".to_string(), "spanish".to_string()];
+        let examples: Vec<Example> = [("hola amigo", 1), ("hello friend", 0)]
             .iter()
-            .map(|(t, l)| (t.to_string(), l.to_string()))
+            .map(|(t, label)| Example {
+                features: crate::task_model::features(t, "", 256),
+                label: *label,
+            })
             .collect();
-        let model = TaskModel::train(&rows, 256);
+        let settings = Settings {
+            buckets: 256,
+            ..Settings::default()
+        };
+        let model = fit(&examples, labels, &settings);
         let rules = r#"{"version": 1, "providers": {"p": {"kind": "openai", "base_url": "https://p.example/v1"}},
             "models": {"m": {"provider": "p", "model": "x"}}, "default": "m",
             "classifier": {"model": "kv:models/lang"}}"#;

@@ -1,148 +1,117 @@
-//! The built-in task classifier: multinomial naive Bayes over hashed features of the prompt (word
-//! unigrams and bigrams, and character 4-grams, of the last user message, with the system prompt
-//! in separate hash spaces), with probabilities calibrated by a temperature fitted on held-out data.
-//! Trained by `taskrouter train`, stored as a compact, versioned, checksummed file; a default model
-//! is bundled in the Worker. Runs in the wasm, no network.
+//! The built-in task classifier: multinomial logistic regression over hashed features of the
+//! prompt (`features`: the instruction and the pasted material in their own spaces), with
+//! probabilities calibrated by a temperature fitted on out-of-fold predictions. One of its labels
+//! may be `out_of_scope` (prompts that are none of the tasks): it takes probability from the
+//! others, and is never a task itself. Trained by `taskrouter train` (`train`), stored as a
+//! compact, versioned, checksummed file; a default model is bundled in the Worker. Runs in the
+//! wasm, no network.
 //!
-//! File format v1: `TRCLS` magic, version (u16 LE), classes and buckets (u32 LE), temperature
-//! (f32), labels (u16 length + UTF-8 each), per class the prior (f32) and the quantisation offset
-//! and step (f32, f32) then `buckets` u8 log-likelihood codes; then the SHA-256 of all of it.
+//! File format v2: `TRCLS` magic, version (u16 LE), classes and buckets (u32 LE), temperature
+//! (f32), labels (u16 length + UTF-8 each), per class the bias and the weights' scale (f32,
+//! f32), then `buckets` rows of one i8 weight per class; then the SHA-256 of all of it.
+
+pub mod features;
+pub mod train;
 
 use sha2::{Digest, Sha256};
 
+pub use features::features;
+
 const MAGIC: &[u8; 5] = b"TRCLS";
-const VERSION: u16 = 1;
-/// Text read per prompt part; enough to know the task, and bounds the cost of an 8 KB prompt.
-const MAX_CHARS: usize = 4096;
+const VERSION: u16 = 2;
+
+/// The label of prompts that are none of the tasks: it is never a request's task.
+pub const OUT_OF_SCOPE: &str = "out_of_scope";
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct TaskModel {
     pub labels: Vec<String>,
     buckets: u32,
     temperature: f32,
-    priors: Vec<f32>,
-    /// Per class: offset and step to decode the u8 codes into log-likelihoods.
-    scale: Vec<(f32, f32)>,
-    codes: Vec<u8>,
+    bias: Vec<f32>,
+    /// Per class: the step that decodes its i8 weights.
+    scale: Vec<f32>,
+    /// `buckets` rows of one weight per class.
+    weights: Vec<i8>,
 }
 
-/// FNV-1a over several byte slices, as if joined, seeded by the feature space.
-fn fnv1a(salt: u32, parts: &[&[u8]]) -> u32 {
-    let mut h: u32 = 0x811c_9dc5 ^ salt.wrapping_mul(0x0100_0193);
-    for part in parts {
-        for b in *part {
-            h ^= u32::from(*b);
-            h = h.wrapping_mul(0x0100_0193);
-        }
-    }
-    h
-}
+/// Quantised weights this close to zero are stored as zero: they change no decision, and a model
+/// with more zeros compresses better in the Worker's bundle.
+const PRUNE_BELOW: f32 = 4.5;
 
-/// The hashed features of a prompt (user message, then system prompt in its own hash spaces),
-/// as bucket indexes (repeats count).
-pub fn features(user: &str, system: &str, buckets: u32) -> Vec<u32> {
-    let mut out = Vec::new();
-    let mut chars: Vec<char> = Vec::new();
-    for (text, salt) in [(user, 0u32), (system, 8u32)] {
-        let cut = text
-            .char_indices()
-            .nth(MAX_CHARS)
-            .map_or(text.len(), |(i, _)| i);
-        let lowered = text[..cut].to_lowercase();
-        let mut previous: Option<&str> = None;
-        for w in lowered
-            .split(|c: char| !c.is_alphanumeric())
-            .filter(|w| !w.is_empty())
-        {
-            out.push(fnv1a(salt + 1, &[w.as_bytes()]) % buckets);
-            if let Some(p) = previous {
-                out.push(fnv1a(salt + 2, &[p.as_bytes(), b" ", w.as_bytes()]) % buckets);
-            }
-            previous = Some(w);
-            // Character 4-grams of `_word_`, hashed without building strings.
-            chars.clear();
-            chars.push('_');
-            chars.extend(w.chars());
-            chars.push('_');
-            for g in chars.windows(4) {
-                let mut buf = [0u8; 16];
-                let mut n = 0;
-                for c in g {
-                    n += c.encode_utf8(&mut buf[n..]).len();
-                }
-                out.push(fnv1a(salt + 3, &[&buf[..n]]) % buckets);
-            }
-        }
+fn prune(q: f32) -> f32 {
+    if q.abs() < PRUNE_BELOW {
+        0.0
+    } else {
+        q
     }
-    out
 }
 
 impl TaskModel {
-    /// Train on `(text, label)` examples (text = the user message). Deterministic.
-    pub fn train(examples: &[(String, String)], buckets: u32) -> TaskModel {
-        let mut labels: Vec<String> = examples.iter().map(|(_, l)| l.clone()).collect();
-        labels.sort();
-        labels.dedup();
+    /// A model from real-valued weights (`buckets` rows of one weight per class), quantised to
+    /// one byte a weight with a step per class.
+    pub fn from_weights(labels: Vec<String>, buckets: u32, bias: Vec<f32>, w: &[f32]) -> TaskModel {
         let c = labels.len();
-        let b = buckets as usize;
-        let mut counts = vec![0f64; c * b];
-        let mut totals = vec![0f64; c];
-        let mut docs = vec![0f64; c];
-        for (text, label) in examples {
-            let Ok(k) = labels.binary_search(label) else {
-                continue;
-            };
-            docs[k] += 1.0;
-            for f in features(text, "", buckets) {
-                counts[k * b + f as usize] += 1.0;
-                totals[k] += 1.0;
-            }
-        }
-        let n: f64 = docs.iter().sum();
-        let alpha = 0.1;
-        let mut priors = Vec::with_capacity(c);
-        let mut scale = Vec::with_capacity(c);
-        let mut codes = Vec::with_capacity(c * b);
-        for k in 0..c {
-            priors.push(((docs[k] + 1.0) / (n + c as f64)).ln() as f32);
-            let logs: Vec<f64> = (0..b)
-                .map(|f| ((counts[k * b + f] + alpha) / (totals[k] + alpha * b as f64)).ln())
-                .collect();
-            let lo = logs.iter().copied().fold(f64::INFINITY, f64::min);
-            let hi = logs.iter().copied().fold(f64::NEG_INFINITY, f64::max);
-            let step = ((hi - lo) / 255.0).max(1e-9);
-            scale.push((lo as f32, step as f32));
-            codes.extend(
-                logs.iter()
-                    .map(|l| ((l - lo) / step).round().clamp(0.0, 255.0) as u8),
-            );
-        }
+        let scale: Vec<f32> = (0..c)
+            .map(|k| {
+                let max = w
+                    .iter()
+                    .skip(k)
+                    .step_by(c.max(1))
+                    .fold(0f32, |m, v| m.max(v.abs()));
+                (max / 127.0).max(1e-9)
+            })
+            .collect();
+        let weights = w
+            .iter()
+            .enumerate()
+            .map(|(i, v)| prune((v / scale[i % c]).round()).clamp(-127.0, 127.0) as i8)
+            .collect();
         TaskModel {
             labels,
             buckets,
             temperature: 1.0,
-            priors,
+            bias,
             scale,
-            codes,
+            weights,
         }
     }
 
-    fn raw_scores(&self, user: &str, system: &str) -> Vec<f32> {
-        let b = self.buckets as usize;
-        let feats = features(user, system, self.buckets);
-        (0..self.labels.len())
-            .map(|k| {
-                let (lo, step) = self.scale[k];
-                let row = &self.codes[k * b..(k + 1) * b];
-                let sum: u32 = feats.iter().map(|f| u32::from(row[*f as usize])).sum();
-                self.priors[k] + feats.len() as f32 * lo + sum as f32 * step
-            })
+    pub fn buckets(&self) -> u32 {
+        self.buckets
+    }
+
+    pub fn temperature(&self) -> f32 {
+        self.temperature
+    }
+
+    pub fn set_temperature(&mut self, t: f32) {
+        self.temperature = t;
+    }
+
+    /// Uncalibrated scores (logits) for hashed features.
+    pub fn logits(&self, features: &[(u32, f32)]) -> Vec<f32> {
+        let c = self.labels.len();
+        let mut sums = vec![0f32; c];
+        for (b, v) in features {
+            let at = *b as usize * c;
+            if let Some(row) = self.weights.get(at..at + c) {
+                for (s, w) in sums.iter_mut().zip(row) {
+                    *s += v * f32::from(*w);
+                }
+            }
+        }
+        sums.iter()
+            .zip(&self.bias)
+            .zip(&self.scale)
+            .map(|((s, b), k)| b + s * k)
             .collect()
     }
 
-    fn softmax(scores: &[f32], temperature: f32) -> Vec<f32> {
-        let max = scores.iter().copied().fold(f32::NEG_INFINITY, f32::max);
-        let exps: Vec<f32> = scores
+    /// Probabilities from logits at a temperature.
+    pub fn softmax(logits: &[f32], temperature: f32) -> Vec<f32> {
+        let max = logits.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+        let exps: Vec<f32> = logits
             .iter()
             .map(|s| ((s - max) / temperature).exp())
             .collect();
@@ -152,42 +121,32 @@ impl TaskModel {
 
     /// Calibrated probability per label, in `labels` order.
     pub fn probabilities(&self, user: &str, system: &str) -> Vec<f32> {
-        Self::softmax(&self.raw_scores(user, system), self.temperature)
+        Self::softmax(
+            &self.logits(&features(user, system, self.buckets)),
+            self.temperature,
+        )
     }
 
-    /// The most likely label and its probability.
+    /// The most likely task (never `out_of_scope`) and its probability: low when the prompt
+    /// looks like none of the tasks.
     pub fn predict(&self, user: &str, system: &str) -> (&str, f32) {
-        let p = self.probabilities(user, system);
-        let (k, best) =
-            p.iter().enumerate().fold(
-                (0, 0.0f32),
-                |acc, (i, v)| if *v > acc.1 { (i, *v) } else { acc },
-            );
-        (self.labels.get(k).map_or("", String::as_str), best)
+        self.best_task(&self.probabilities(user, system))
     }
 
-    /// Fit the temperature on held-out examples (lowest negative log-likelihood on a grid).
-    pub fn calibrate(&mut self, held_out: &[(String, String)]) {
-        let scored: Vec<(Vec<f32>, usize)> = held_out
-            .iter()
-            .filter_map(|(t, l)| Some((self.raw_scores(t, ""), self.labels.binary_search(l).ok()?)))
-            .collect();
-        if scored.is_empty() {
-            return;
-        }
-        let mut best = (f32::INFINITY, 1.0f32);
-        let mut t = 0.25f32;
-        while t <= 256.0 {
-            let nll: f32 = scored
-                .iter()
-                .map(|(s, k)| -Self::softmax(s, t)[*k].max(1e-9).ln())
-                .sum();
-            if nll < best.0 {
-                best = (nll, t);
+    /// The most likely task among `probabilities` (in `labels` order), skipping `out_of_scope`.
+    pub fn best_task(&self, probabilities: &[f32]) -> (&str, f32) {
+        let mut best = ("", 0.0f32);
+        for (label, p) in self.labels.iter().zip(probabilities) {
+            if label != OUT_OF_SCOPE && (*p > best.1 || best.0.is_empty()) {
+                best = (label, *p);
             }
-            t *= 1.1;
         }
-        self.temperature = best.1;
+        best
+    }
+
+    /// The labels that are tasks (all but `out_of_scope`).
+    pub fn tasks(&self) -> impl Iterator<Item = &String> {
+        self.labels.iter().filter(|l| *l != OUT_OF_SCOPE)
     }
 
     pub fn to_bytes(&self) -> Vec<u8> {
@@ -201,13 +160,11 @@ impl TaskModel {
             out.extend_from_slice(&(l.len() as u16).to_le_bytes());
             out.extend_from_slice(l.as_bytes());
         }
-        let b = self.buckets as usize;
         for k in 0..self.labels.len() {
-            out.extend_from_slice(&self.priors[k].to_le_bytes());
-            out.extend_from_slice(&self.scale[k].0.to_le_bytes());
-            out.extend_from_slice(&self.scale[k].1.to_le_bytes());
-            out.extend_from_slice(&self.codes[k * b..(k + 1) * b]);
+            out.extend_from_slice(&self.bias[k].to_le_bytes());
+            out.extend_from_slice(&self.scale[k].to_le_bytes());
         }
+        out.extend(self.weights.iter().map(|w| w.to_le_bytes()[0]));
         let sum = Sha256::digest(&out);
         out.extend_from_slice(&sum);
         out
@@ -228,7 +185,7 @@ impl TaskModel {
         let version = u16::from_le_bytes(r.array()?);
         if version != VERSION {
             return Err(format!(
-                "task model version {version} is not supported (this router reads {VERSION})"
+                "task model version {version} is not supported (this router reads {VERSION}): retrain it with this version's `taskrouter train`"
             ));
         }
         let classes = u32::from_le_bytes(r.array()?) as usize;
@@ -237,6 +194,9 @@ impl TaskModel {
         if classes == 0 || buckets == 0 || classes > 1000 || buckets > 1 << 24 {
             return Err("the task model's sizes are out of range".into());
         }
+        if !(temperature.is_finite() && temperature > 0.0) {
+            return Err("the task model's temperature is not a positive number".into());
+        }
         let mut labels = Vec::with_capacity(classes);
         for _ in 0..classes {
             let len = u16::from_le_bytes(r.array()?) as usize;
@@ -244,15 +204,19 @@ impl TaskModel {
                 String::from_utf8(r.take(len)?.to_vec()).map_err(|_| "a label is not UTF-8")?,
             );
         }
-        let (mut priors, mut scale, mut codes) = (Vec::new(), Vec::new(), Vec::new());
+        let (mut bias, mut scale) = (Vec::new(), Vec::new());
         for _ in 0..classes {
-            priors.push(f32::from_le_bytes(r.array()?));
-            scale.push((
-                f32::from_le_bytes(r.array()?),
-                f32::from_le_bytes(r.array()?),
-            ));
-            codes.extend_from_slice(r.take(buckets as usize)?);
+            bias.push(f32::from_le_bytes(r.array()?));
+            scale.push(f32::from_le_bytes(r.array()?));
         }
+        let cells = (buckets as usize)
+            .checked_mul(classes)
+            .ok_or("the task model's sizes are out of range")?;
+        let weights = r
+            .take(cells)?
+            .iter()
+            .map(|b| i8::from_le_bytes([*b]))
+            .collect();
         if r.i != body.len() {
             return Err("the task model has trailing bytes".into());
         }
@@ -260,9 +224,9 @@ impl TaskModel {
             labels,
             buckets,
             temperature,
-            priors,
+            bias,
             scale,
-            codes,
+            weights,
         })
     }
 }
@@ -290,52 +254,48 @@ impl<'a> Reader<'a> {
 }
 
 /// The default model, trained from data/tasks/tasks.jsonl and bundled in the Worker.
-pub const BUILTIN: &[u8] = include_bytes!("../models/tasks-v1.trcls");
+pub const BUILTIN: &[u8] = include_bytes!("../../models/tasks-v2.trcls");
 
 #[cfg(test)]
 mod tests {
+    use super::train::{fit, Example, Settings};
     use super::*;
 
-    fn data() -> Vec<(String, String)> {
-        let rows = [
-            ("translate this into French please", "translation"),
-            ("how do you say hello in Spanish", "translation"),
-            ("translate the email to German", "translation"),
-            ("what is 12 times 7", "reasoning"),
-            ("solve for x: 3x + 2 = 11", "reasoning"),
-            ("calculate the interest on 100 at 5%", "reasoning"),
-        ];
-        rows.iter()
-            .map(|(t, l)| (t.to_string(), l.to_string()))
-            .collect()
+    fn model(rows: &[(&str, &str)]) -> TaskModel {
+        let mut labels: Vec<String> = rows.iter().map(|r| r.1.to_string()).collect();
+        labels.sort();
+        labels.dedup();
+        let examples: Vec<Example> = rows
+            .iter()
+            .map(|(t, l)| Example {
+                features: features(t, "", 4096),
+                label: labels.binary_search(&l.to_string()).unwrap(),
+            })
+            .collect();
+        fit(
+            &examples,
+            labels,
+            &Settings {
+                buckets: 4096,
+                ..Settings::default()
+            },
+        )
     }
 
-    #[test]
-    fn features_are_hashed_bounded_and_spaced_apart() {
-        let f = features("Hello world", "", 1024);
-        assert!(f.iter().all(|x| *x < 1024));
-        assert_eq!(
-            f.len(),
-            2 + 1 + 4 + 4,
-            "2 words, 1 bigram, 4 + 4 char 4-grams of _hello_ and _world_"
-        );
-        assert_ne!(
-            features("x", "", 1 << 20),
-            features("", "x", 1 << 20),
-            "system text has its own space"
-        );
-        assert_eq!(features("HELLO", "", 64), features("hello", "", 64));
-        let long = "word ".repeat(5000);
-        assert!(
-            features(&long, "", 64).len() <= 4096 / 5 * 6 + 10,
-            "the text read is bounded"
-        );
-    }
+    const ROWS: &[(&str, &str)] = &[
+        ("translate this into French please", "translation"),
+        ("how do you say hello in Spanish", "translation"),
+        ("translate the email to German", "translation"),
+        ("what is 12 times 7", "reasoning"),
+        ("solve for x: 3x + 2 = 11", "reasoning"),
+        ("calculate the interest on 100 at 5%", "reasoning"),
+        ("hi there, how are you today", "out_of_scope"),
+        ("good morning!", "out_of_scope"),
+    ];
 
     #[test]
     fn trains_predicts_and_round_trips() {
-        let mut m = TaskModel::train(&data(), 4096);
-        m.calibrate(&data());
+        let m = model(ROWS);
         assert_eq!(
             m.predict("please translate to Italian", "").0,
             "translation"
@@ -345,28 +305,43 @@ mod tests {
         assert!((p.iter().sum::<f32>() - 1.0).abs() < 1e-4);
         let bytes = m.to_bytes();
         assert_eq!(TaskModel::from_bytes(&bytes).unwrap(), m);
-        assert_eq!(
-            TaskModel::train(&data(), 4096).to_bytes(),
-            TaskModel::train(&data(), 4096).to_bytes(),
-            "deterministic"
-        );
+        assert_eq!(model(ROWS).to_bytes(), bytes, "deterministic");
         let mut damaged = bytes.clone();
         damaged[20] ^= 1;
         assert!(TaskModel::from_bytes(&damaged)
             .unwrap_err()
             .contains("checksum"));
         assert!(TaskModel::from_bytes(b"nope").is_err());
+        let mut v1 = bytes[..bytes.len() - 32].to_vec();
+        v1[5] = 1;
+        let sum = Sha256::digest(&v1);
+        v1.extend_from_slice(&sum);
+        assert!(TaskModel::from_bytes(&v1)
+            .unwrap_err()
+            .contains("version 1 is not supported"));
+    }
+
+    #[test]
+    fn out_of_scope_is_never_the_task_and_takes_probability_away() {
+        let m = model(ROWS);
+        assert_eq!(m.tasks().count(), 2);
+        let (task, p) = m.predict("hi there, good morning", "");
+        assert_ne!(task, OUT_OF_SCOPE);
+        let (_, sure) = m.predict("translate this into German please", "");
+        assert!(p < sure, "{p} {sure}");
     }
 
     #[test]
     fn the_builtin_model_loads_and_knows_the_tasks() {
         let m = TaskModel::from_bytes(BUILTIN).unwrap();
-        assert_eq!(m.labels.len(), 14);
+        assert_eq!(m.tasks().count(), 14);
+        assert!(m.labels.iter().any(|l| l == OUT_OF_SCOPE));
         assert!(
-            BUILTIN.len() < 300 * 1024,
+            BUILTIN.len() <= 400 * 1024,
             "model budget: {} bytes",
             BUILTIN.len()
         );
+        assert!(m.temperature > 0.0 && m.temperature.is_finite());
         for (text, want) in [
             ("Translate this into Japanese: 'Your order has shipped.'", "translation"),
             ("Write a Python function that parses a CSV file and returns the rows.", "code_generation"),
@@ -376,34 +351,14 @@ mod tests {
         ] {
             assert_eq!(m.predict(text, "").0, want, "{text}");
         }
-    }
-
-    #[test]
-    fn calibrated_probabilities_are_sane() {
-        let m = TaskModel::from_bytes(BUILTIN).unwrap();
-        assert!(m.temperature > 0.0 && m.temperature.is_finite());
-        // Expected calibration error over the shipped data (10 bins of top probability): the
-        // model's confidence tracks how often it is right.
-        let rows: Vec<serde_json::Value> = include_str!("../data/tasks/tasks.jsonl")
-            .lines()
-            .map(|l| serde_json::from_str(l).unwrap())
-            .collect();
-        let mut bins = [(0f64, 0f64, 0f64); 10];
-        for r in &rows {
-            let (label, p) = m.predict(r["text"].as_str().unwrap(), "");
-            let bin = &mut bins[((p * 10.0) as usize).min(9)];
-            bin.0 += 1.0;
-            bin.1 += f64::from(p);
-            bin.2 += f64::from(u8::from(label == r["label"].as_str().unwrap()));
+        for text in [
+            "Hello!",
+            "thanks, that's all for today!",
+            "Pretend you are a pirate.",
+        ] {
+            let (_, p) = m.predict(text, "");
+            assert!(p < 0.5, "out of scope, yet {text:?} has a task at {p}");
         }
-        let ece: f64 = bins
-            .iter()
-            .map(|(n, conf, right)| (conf - right).abs() / rows.len() as f64 * (n / n.max(1.0)))
-            .sum();
-        assert!(ece < 0.1, "expected calibration error {ece:.3}: {bins:?}");
-        // A prompt with nothing to go on is not labelled with confidence.
-        let (_, p) = m.predict("ok", "");
-        assert!(p < 0.9, "{p}");
         let p = m.probabilities("", "");
         assert!((p.iter().sum::<f32>() - 1.0).abs() < 1e-4);
     }

@@ -47,6 +47,39 @@ describe("built-in task classifier", () => {
     assert.ok(p.doubles[8] >= 0.6 && p.doubles[8] <= 1, `model probability as the score: ${p.doubles[8]}`);
   });
 
+  test("pasted material does not decide the label: the instruction does", async () => {
+    await mock.clear();
+    const transcript = [
+      "Dana: The payment run failed again on Tuesday, so about 40 customers were charged twice.",
+      "Marcus: Finance refunded most of them by Thursday, the rest go out Monday.",
+      "Priya: We also need to update the billing FAQ and send an apology email.",
+      "Dana: Agreed. Marcus owns the refunds, Priya the email, I'll take the FAQ.",
+    ].join("\n").repeat(6);
+    const r = await chat(worker.url, { model: "auto", messages: userMessage(`key takeaways as bullets pls\n\n${transcript}`) });
+    assert.equal(r.status, 200);
+    assert.equal(r.headers.get("x-router-task"), "summarisation", "a billing-heavy transcript to summarise is summarisation");
+    assert.equal((await worker.dataPointFor(r)).blobs[14], "model", "labelled by the model, not a keyword");
+  });
+
+  test("a prompt that is none of the tasks is left unlabelled and falls to the default route", async () => {
+    await mock.clear();
+    for (const text of ["good morning :) hope you're doing well", "Pretend you are a pirate and tell me about your ship."]) {
+      const r = await chat(worker.url, { model: "auto", messages: userMessage(text) });
+      assert.equal(r.status, 200);
+      assert.equal(r.headers.get("x-router-task"), null, text);
+      assert.equal(r.headers.get("x-router-rule"), "default", text);
+      const p = await worker.dataPointFor(r);
+      assert.equal(p.blobs[14], "none", "task_source");
+    }
+    const e = await (await fetch(`${worker.url}/v1/router/explain`, {
+      method: "POST",
+      headers: { authorization: `Bearer ${GATEWAY_KEY}`, "content-type": "application/json" },
+      body: JSON.stringify({ model: "auto", messages: userMessage("good morning :) hope you're doing well") }),
+    })).json();
+    assert.equal(e.classification.model.top[0][0], "out_of_scope");
+    assert.ok(e.classification.model.score < 0.6, `best task below min_score: ${e.classification.model.score}`);
+  });
+
   test("routes read model_task and model_score; a rule's task still wins", async () => {
     await mock.clear();
     const r = await chat(worker.url, { model: "auto", messages: userMessage("Write a TypeScript function that debounces another function and returns the wrapped version.") });
@@ -61,7 +94,7 @@ describe("built-in task classifier", () => {
     const r = await fetch(`${worker.url}/v1/router/explain`, {
       method: "POST",
       headers: { authorization: `Bearer ${GATEWAY_KEY}`, "content-type": "application/json" },
-      body: JSON.stringify({ model: "auto", messages: userMessage("I was billed twice this month and want my money back.") }),
+      body: JSON.stringify({ model: "auto", messages: userMessage("Could you send me a copy of my March receipt? Our accountant needs it.") }),
     });
     assert.equal(r.status, 200);
     const e = await r.json();
@@ -110,7 +143,7 @@ describe("classifier cascade", () => {
     assert.deepEqual(sent.map((s) => s.body.model), ["mock-judge", "mock-lingo"]);
     const q = sent[0].body;
     assert.equal(q.response_format.type, "json_schema");
-    assert.equal(q.response_format.json_schema.schema.properties.task.enum.length, 14);
+    assert.equal(q.response_format.json_schema.schema.properties.task.enum.length, 15, "the 14 tasks and out_of_scope");
     assert.equal(q.stream ?? false, false);
     const p = await pointFor(r);
     assert.deepEqual([p.blobs[0], p.blobs[14], p.blobs[15]], ["translation", "cascade", "answered"]);
@@ -125,6 +158,20 @@ describe("classifier cascade", () => {
     assert.deepEqual((await mock.requests()).map((s) => s.body.model), ["mock-lingo"]);
     const p = await pointFor(r);
     assert.equal(p.blobs[15], "cached");
+  });
+
+  test("a cascade answering out_of_scope sets no task: the request follows the routes without one", async () => {
+    await mock.clear();
+    await mock.script("mock-judge", ['answer={"task": "out_of_scope"}']);
+    const r = await chat(worker.url, { model: "auto", messages: vague(9) });
+    assert.equal(r.status, 200, await r.clone().text());
+    assert.equal(r.headers.get("x-router-task"), null);
+    assert.equal(r.headers.get("x-router-rule"), "default");
+    const p = await pointFor(r);
+    assert.deepEqual([p.blobs[0], p.blobs[15]], ["", "answered"]);
+    const again = await chat(worker.url, { model: "auto", messages: vague(9) });
+    assert.equal(again.headers.get("x-router-task"), null, "the cached answer is out of scope too");
+    assert.deepEqual((await mock.requests()).map((s) => s.body.model), ["mock-judge", "mock-fast", "mock-fast"]);
   });
 
   test("a failing or off-list cascade answer still routes the request", async () => {

@@ -35,6 +35,9 @@ const HELP: &str = "usage:
   taskrouter schema
   taskrouter report [--since 7d|24h|30m] [--dataset taskrouter_requests] [--chart out.png] [--json] [--print-sql]
   taskrouter push <rules.json> | pull [--out FILE] | diff <rules.json> | history | rollback [--version N]
+  taskrouter train <data.jsonl> --out <model> [--test <test.jsonl>] [--seed N] [--buckets N] [--epochs N] [--rate R] [--l2 L] [--compare] [--mistakes FILE] [--json]
+  taskrouter corpus <dir> [--check]
+  taskrouter classify <prompt | -> [--model FILE] [--json]
   taskrouter keys create --name NAME [--id ID] [--routes a,b] [--tasks x,y] [--rpm N] [--spend-per-day USD] [--json]
   taskrouter keys list [--json] | keys revoke <id>
     (CLOUDFLARE_ACCOUNT_ID, CLOUDFLARE_API_TOKEN, KV_NAMESPACE_ID)";
@@ -42,7 +45,13 @@ const HELP: &str = "usage:
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
     // Positional words: not flags, and not the value of a flag that takes one.
-    const VALUED: [&str; 15] = [
+    const VALUED: [&str; 21] = [
+        "--epochs",
+        "--rate",
+        "--l2",
+        "--model",
+        "--test",
+        "--mistakes",
         "--metadata",
         "--since",
         "--dataset",
@@ -81,6 +90,8 @@ fn main() {
         ["history"] => versions::history(),
         ["rollback"] => versions::rollback(&args),
         ["train", file] => train::train(file, &args),
+        ["corpus", dir] => train::corpus::corpus(dir, has(&args, "--check")),
+        ["classify", text] => train::classify(text, &args),
         ["keys", "create"] => keys::create(&args),
         ["keys", "list"] => keys::list(&args),
         ["keys", "revoke", id] => keys::revoke(id),

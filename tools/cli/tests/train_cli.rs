@@ -1,75 +1,259 @@
-//! `taskrouter train`: the shipped model is exactly what training on the shipped data makes, the
-//! same data and seed give the same bytes, the report has the figures, and bad data is refused
-//! with the line that is wrong.
+//! `taskrouter train`, `corpus` and `classify`: the shipped model is exactly what training on the
+//! shipped data makes; the corpus files are what the hand-written batches make, without
+//! near-duplicates and with every label's share; the report has the honest figures; bad data is
+//! refused with the line that is wrong.
 #![expect(clippy::unwrap_used, reason = "tests fail loudly")]
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::process::{Command, Output};
 
 fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
 }
 
-fn train(data: &str, out: &Path, extra: &[&str]) -> std::process::Output {
+fn cli(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_taskrouter"))
-        .args(["train", data, "--out", out.to_str().unwrap()])
-        .args(extra)
+        .args(args)
         .output()
         .unwrap()
 }
 
+fn train(data: &Path, out: &Path, extra: &[&str]) -> Output {
+    let mut args = vec![
+        "train",
+        data.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+    ];
+    args.extend_from_slice(extra);
+    cli(&args)
+}
+
+fn temp_dir(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("taskrouter-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+fn stdout(o: &Output) -> String {
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
 #[test]
 fn the_shipped_model_is_reproducible_from_the_shipped_data() {
-    let dir = std::env::temp_dir().join(format!("taskrouter-train-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let data = root().join("data/tasks/tasks.jsonl");
-    let data = data.to_str().unwrap();
-    let (a, b) = (dir.join("a.trcls"), dir.join("b.trcls"));
-    let run = train(data, &a, &["--seed", "1"]);
+    let dir = temp_dir("train");
+    let model = dir.join("m.trcls");
+    let report = stdout(&train(
+        &root().join("data/tasks/tasks.jsonl"),
+        &model,
+        &["--seed", "1"],
+    ));
+    assert!(
+        report.contains("grouped") && report.contains("whole writers"),
+        "{report}"
+    );
+    assert!(
+        report.contains("macro-F1") && report.contains("ECE"),
+        "{report}"
+    );
+    assert!(
+        report.contains("coverage") && report.contains("false accepts"),
+        "{report}"
+    );
+    assert!(report.contains("threshold  in-scope below it"), "{report}");
+    assert!(
+        std::fs::read(&model).unwrap() == std::fs::read(root().join("models/tasks-v2.trcls")).unwrap(),
+        "models/tasks-v2.trcls is stale: retrain with `taskrouter train data/tasks/tasks.jsonl --out models/tasks-v2.trcls --seed 1`"
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn the_corpus_files_are_what_the_batches_make_and_keep_their_rules() {
+    let data = root().join("data/tasks");
+    let run = cli(&["corpus", data.to_str().unwrap(), "--check"]);
     assert!(
         run.status.success(),
         "{}",
         String::from_utf8_lossy(&run.stderr)
     );
-    let report = String::from_utf8_lossy(&run.stdout);
-    assert!(report.contains("macro-F1"), "{report}");
-    assert!(report.contains("actual \\ predicted"), "{report}");
-    assert!(train(data, &b, &["--seed", "1"]).status.success());
+}
+
+/// A small corpus: `lines` as written, and one material of each kind per split.
+fn small_corpus(dir: &Path, lines: &[(&str, &str, &str)]) {
+    std::fs::create_dir_all(dir.join("batches")).unwrap();
+    std::fs::create_dir_all(dir.join("materials")).unwrap();
+    let mut text = String::new();
+    for (batch, label, t) in lines {
+        let line = serde_json::json!({"text": t, "label": label, "batch": batch, "lang": "en"});
+        text.push_str(&format!("{line}\n"));
+    }
+    std::fs::write(dir.join("batches/a.jsonl"), text).unwrap();
+    for split in ["train", "test"] {
+        let m = serde_json::json!({"id": format!("{split}-1"), "kind": "prose", "lang": "en",
+            "text": format!("A {split} article about canals and their long history of trade.")});
+        std::fs::write(
+            dir.join(format!("materials/{split}-x.jsonl")),
+            format!("{m}\n"),
+        )
+        .unwrap();
+    }
+}
+
+#[test]
+fn corpus_composes_and_refuses_near_duplicates_and_thin_labels() {
+    let dir = temp_dir("corpus");
+    small_corpus(
+        &dir,
+        &[
+            (
+                "w1-s1",
+                "summarisation",
+                "tl;dr of this please\n\n{{paste:prose}}",
+            ),
+            (
+                "w1-s1",
+                "translation",
+                "put this in French for me: {{paste:prose}}",
+            ),
+            (
+                "w2-s1",
+                "translation",
+                "please put this in French for me now: {{paste:prose}}",
+            ),
+            ("test-t1-s1", "faq", "what are your opening hours on Sunday"),
+        ],
+    );
+    let run = cli(&["corpus", dir.to_str().unwrap()]);
+    let err = String::from_utf8_lossy(&run.stderr);
+    assert_eq!(run.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("near-duplicates") && err.contains("a.jsonl:2 and a.jsonl:3"),
+        "{err}"
+    );
+    assert!(err.contains("fewer than 400"), "{err}");
+    let composed = std::fs::read_to_string(dir.join("tasks.jsonl")).unwrap();
+    let first: serde_json::Value = serde_json::from_str(composed.lines().next().unwrap()).unwrap();
+    assert_eq!(
+        first["text"],
+        "tl;dr of this please\n\nA train article about canals and their long history of trade."
+    );
+    assert_eq!(first["material"], "train-1");
+    let test = std::fs::read_to_string(dir.join("test.jsonl")).unwrap();
+    assert_eq!(test.lines().count(), 1, "test batches make test.jsonl");
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn training_is_seeded_and_reports_grouped_test_and_comparison_figures() {
+    let dir = temp_dir("train-small");
+    // Every 12th line of the shipped data: all labels, all writers, quick to train.
+    let data = dir.join("small.jsonl");
+    let all = std::fs::read_to_string(root().join("data/tasks/tasks.jsonl")).unwrap();
+    let small: String = all.lines().step_by(12).map(|l| format!("{l}\n")).collect();
+    std::fs::write(&data, small).unwrap();
+    let test = root().join("data/tasks/test.jsonl");
+    let (a, b, c) = (dir.join("a"), dir.join("b"), dir.join("c"));
+    let mistakes = dir.join("mistakes.jsonl");
+    let report = stdout(&train(
+        &data,
+        &a,
+        &[
+            "--test",
+            test.to_str().unwrap(),
+            "--compare",
+            "--mistakes",
+            mistakes.to_str().unwrap(),
+        ],
+    ));
+    assert!(
+        report.contains("grouped") && report.contains("whole writers"),
+        "{report}"
+    );
+    assert!(
+        report.contains("test file (never trained on): 1080 prompts"),
+        "{report}"
+    );
+    for family in [
+        "naive Bayes, v1 features",
+        "logistic regression, whole prompt",
+        "(shipped)",
+    ] {
+        assert!(report.contains(family), "{report}");
+    }
+    let wrong = std::fs::read_to_string(&mistakes).unwrap();
+    let first: serde_json::Value = serde_json::from_str(wrong.lines().next().unwrap()).unwrap();
+    assert_ne!(first["label"], first["predicted"]);
+    stdout(&train(&data, &b, &[]));
+    stdout(&train(&data, &c, &["--epochs", "3"]));
+    assert!(
+        std::fs::read(&a).unwrap() != std::fs::read(&c).unwrap(),
+        "--epochs is read"
+    );
+    stdout(&train(&data, &c, &["--seed", "2"]));
     let bytes = std::fs::read(&a).unwrap();
     assert_eq!(
         bytes,
         std::fs::read(&b).unwrap(),
         "same data and seed, same bytes"
     );
-    assert_eq!(
-        bytes,
-        std::fs::read(root().join("models/tasks-v1.trcls")).unwrap(),
-        "models/tasks-v1.trcls is stale: retrain with `taskrouter train data/tasks/tasks.jsonl --out models/tasks-v1.trcls --seed 1`"
-    );
-    let other = dir.join("c.trcls");
-    assert!(train(data, &other, &["--seed", "2"]).status.success());
     assert_ne!(
         bytes,
-        std::fs::read(&other).unwrap(),
-        "the seed picks the split"
+        std::fs::read(&c).unwrap(),
+        "the seed orders the examples"
     );
+    let json: serde_json::Value =
+        serde_json::from_str(&stdout(&train(&data, &b, &["--json"]))).unwrap();
+    let cv = &json["cross_validation"];
+    assert!(cv["macro_f1"].as_f64().unwrap() > 0.3, "{cv}");
+    assert!(cv["ece"].as_f64().unwrap() < 0.2, "{cv}");
+    assert_eq!(cv["thresholds"].as_array().unwrap().len(), 7);
+    // Classify with the model just trained: labels with probabilities, the instruction it read.
+    let out = stdout(&cli(&[
+        "classify",
+        "translate this into German please\n\nThe canal opened in 1820.",
+        "--model",
+        a.to_str().unwrap(),
+        "--json",
+    ]));
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(v["instruction"][0], "translate this into German please");
+    assert_eq!(v["top"].as_array().unwrap().len(), 3);
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
 #[test]
 fn bad_training_data_names_the_line() {
-    let dir = std::env::temp_dir().join(format!("taskrouter-train-bad-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
+    let dir = temp_dir("train-bad");
     let data = dir.join("bad.jsonl");
     std::fs::write(
         &data,
         "{\"text\": \"hi\", \"label\": \"faq\"}\n{\"text\": \"no label\"}\n",
     )
     .unwrap();
-    let run = train(data.to_str().unwrap(), &dir.join("m.trcls"), &[]);
+    let run = train(&data, &dir.join("m.trcls"), &[]);
     assert_eq!(run.status.code(), Some(1));
     let err = String::from_utf8_lossy(&run.stderr);
     assert!(err.contains("bad.jsonl:2"), "{err}");
     assert!(!dir.join("m.trcls").exists());
+    // A test file with a label the training data lacks is refused before training.
+    let good = dir.join("good.jsonl");
+    std::fs::write(&good, "{\"text\": \"hi\", \"label\": \"faq\"}\n{\"text\": \"sum it up\", \"label\": \"summarisation\"}\n").unwrap();
+    let test = dir.join("test.jsonl");
+    std::fs::write(
+        &test,
+        "{\"text\": \"bonjour\", \"label\": \"translation\"}\n",
+    )
+    .unwrap();
+    let run = train(
+        &good,
+        &dir.join("m.trcls"),
+        &["--test", test.to_str().unwrap()],
+    );
+    assert_eq!(run.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&run.stderr)
+        .contains("\"translation\" is not in the training data"));
     std::fs::remove_dir_all(&dir).unwrap();
 }

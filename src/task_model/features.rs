@@ -1,0 +1,582 @@
+//! What the task model reads in a prompt. A prompt is usually an instruction plus pasted text,
+//! code or data, and the task is in the instruction: `split` finds it (the first and last
+//! blocks when short, else their first and last sentences, and lines ending in a colon), and
+//! `features` gives the instruction and the material their own hash spaces, each normalised on
+//! its own, so long pasted context cannot drown the instruction.
+//!
+//! Instruction features: words, word bigrams, character 3- to 5-grams inside words (summarise,
+//! summarize, summary and Zusammenfassung share some), and Han/kana characters and character
+//! bigrams (Chinese and Japanese are not split into words). Material features: words and
+//! characters only, plus its shape (how long, fenced, code-like). System prompt: words.
+//! Values are sublinear term frequencies (1 + ln tf), hashed into `buckets` (a power of two).
+
+/// Text read per prompt: enough to know the task, and bounds the cost of a long prompt.
+const MAX_TEXT: usize = 16 * 1024;
+/// Material read for its words.
+const MAX_MATERIAL: usize = 4096;
+/// A first or last block up to this long is all instruction; longer, only its edge sentence is.
+const SHORT_BLOCK: usize = 500;
+/// The most of an edge sentence taken from a long block.
+const EDGE_SENTENCE: usize = 250;
+/// Characters of one word read for its n-grams (Thai and other scripts without spaces make long
+/// "words").
+const MAX_WORD_CHARS: usize = 200;
+/// Instruction text read.
+const MAX_INSTRUCTION: usize = 1500;
+
+/// The weight of each space after its own normalisation.
+const MATERIAL_WEIGHT: f32 = 0.5;
+const SYSTEM_WEIGHT: f32 = 0.5;
+const EDGE_WEIGHT: f32 = 1.0;
+
+/// Hash spaces.
+const I_WORD: u32 = 1;
+const I_BIGRAM: u32 = 2;
+const I_CHARS: u32 = 3;
+const I_HAN: u32 = 4;
+const E_WORD: u32 = 5;
+const E_BIGRAM: u32 = 6;
+const E_CHARS: u32 = 7;
+const E_HAN: u32 = 8;
+const M_WORD: u32 = 11;
+const M_HAN: u32 = 12;
+const SHAPE: u32 = 21;
+const S_WORD: u32 = 31;
+
+/// The instruction and the material of a prompt, as pieces of it.
+#[derive(Debug, Default, PartialEq)]
+pub struct Parts<'a> {
+    pub instruction: Vec<&'a str>,
+    /// The first sentence (or line) of the prompt and its last one, when they differ.
+    pub edges: Vec<&'a str>,
+    pub material: Vec<&'a str>,
+    /// Whether the material includes a fenced code block.
+    pub fenced: bool,
+}
+
+#[derive(Clone, Copy, PartialEq)]
+enum Kind {
+    Prose,
+    Fenced,
+    Quote,
+}
+
+/// Split a prompt into instruction and material.
+pub fn split(text: &str) -> Parts<'_> {
+    let text = cut(text, MAX_TEXT).trim();
+    let mut parts = Parts::default();
+    // Blocks: runs of lines between blank lines; fenced code and quoted lines are blocks of
+    // their own, always material.
+    let mut blocks: Vec<(Kind, &str)> = Vec::new();
+    let mut start: Option<(usize, Kind)> = None;
+    let mut in_fence = false;
+    let mut offset = 0;
+    for line in text.split_inclusive('\n') {
+        let at = offset;
+        offset += line.len();
+        let trimmed = line.trim();
+        let fence = trimmed.starts_with("```") || trimmed.starts_with("~~~");
+        let kind = if in_fence || fence {
+            Kind::Fenced
+        } else if trimmed.starts_with('>') {
+            Kind::Quote
+        } else {
+            Kind::Prose
+        };
+        if fence {
+            in_fence = !in_fence;
+        }
+        let blank = trimmed.is_empty() && kind != Kind::Fenced;
+        match start {
+            Some((s, k)) if blank || k != kind => {
+                blocks.push((k, &text[s..at]));
+                start = (!blank).then_some((at, kind));
+            }
+            None if !blank => start = Some((at, kind)),
+            _ => {}
+        }
+    }
+    if let Some((s, k)) = start {
+        blocks.push((k, &text[s..]));
+    }
+    let prose: Vec<usize> = (0..blocks.len())
+        .filter(|i| blocks[*i].0 == Kind::Prose)
+        .collect();
+    let first = prose.first().copied();
+    let last = prose.last().copied();
+    // A short first block is the ask: a long last block is then material, all of it.
+    let asked_first =
+        first.is_some_and(|i| first != last && blocks[i].1.trim().len() <= SHORT_BLOCK);
+    for (i, (kind, block)) in blocks.iter().enumerate() {
+        let block = block.trim();
+        if *kind != Kind::Prose {
+            parts.fenced |= *kind == Kind::Fenced;
+            parts.material.push(block);
+            continue;
+        }
+        let edge = Some(i) == first || Some(i) == last;
+        if edge && block.len() <= SHORT_BLOCK {
+            parts.instruction.push(block);
+            continue;
+        }
+        if !edge {
+            // Lines that introduce what follows ("Here is the log:") are instructions.
+            for line in block.lines() {
+                let l = line.trim();
+                if l.len() <= EDGE_SENTENCE && (l.ends_with(':') || l.ends_with('：')) {
+                    parts.instruction.push(l);
+                } else {
+                    parts.material.push(l);
+                }
+            }
+            continue;
+        }
+        // A long edge block: its first sentence (first block) and last sentence (last block)
+        // are instruction, the rest material.
+        let (mut from, mut to) = (0, block.len());
+        if Some(i) == first {
+            let head = first_sentence(block);
+            parts.instruction.push(head);
+            from = head.len();
+        }
+        if Some(i) == last && !asked_first {
+            let tail = last_sentence(&block[from..]);
+            if !tail.is_empty() {
+                parts.instruction.push(tail);
+                to = block.len() - tail.len();
+            }
+        }
+        if from < to {
+            parts.material.push(&block[from..to]);
+        }
+    }
+    // The edges: where the ask begins and ends.
+    if let Some(head) = parts.instruction.first().map(|p| first_sentence(p)) {
+        parts.edges.push(head);
+        if let Some(tail) = parts.instruction.last().map(|p| last_sentence(p)) {
+            if !tail.is_empty() && tail != head {
+                parts.edges.push(tail);
+            }
+        }
+    }
+    parts
+}
+
+fn is_end(c: char) -> bool {
+    matches!(
+        c,
+        '.' | '?' | '!' | '\n' | '。' | '？' | '！' | ':' | '：' | '؟'
+    )
+}
+
+fn first_sentence(block: &str) -> &str {
+    let mut end = block.len();
+    for (i, c) in block.char_indices() {
+        if is_end(c) {
+            end = i + c.len_utf8();
+            break;
+        }
+    }
+    cut(&block[..end], EDGE_SENTENCE)
+}
+
+fn last_sentence(block: &str) -> &str {
+    let body = block.trim_end_matches(|c: char| is_end(c) || c.is_whitespace());
+    let start = body
+        .char_indices()
+        .rev()
+        .find(|(_, c)| is_end(*c))
+        .map_or(0, |(i, c)| i + c.len_utf8());
+    let mut tail = &block[start..];
+    while tail.len() > EDGE_SENTENCE {
+        let mut chars = tail.chars();
+        chars.next();
+        tail = chars.as_str();
+    }
+    tail.trim()
+}
+
+/// At most `max` bytes of `text`, cut on a character boundary.
+fn cut(text: &str, max: usize) -> &str {
+    if text.len() <= max {
+        return text;
+    }
+    let mut end = max;
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    &text[..end]
+}
+
+/// Chinese and Japanese characters, read as characters rather than words.
+fn is_han(c: char) -> bool {
+    matches!(c as u32,
+        0x3040..=0x30ff | 0x3400..=0x4dbf | 0x4e00..=0x9fff | 0xf900..=0xfaff | 0x20000..=0x2fa1f)
+}
+
+/// FNV-1a over several byte slices, as if joined, seeded by the feature space.
+pub fn fnv1a(salt: u32, parts: &[&[u8]]) -> u32 {
+    let mut h: u32 = 0x811c_9dc5 ^ salt.wrapping_mul(0x0100_0193);
+    for part in parts {
+        for b in *part {
+            h ^= u32::from(*b);
+            h = h.wrapping_mul(0x0100_0193);
+        }
+    }
+    h
+}
+
+/// The salts of one family of text features: words, word bigrams, character n-grams, Han/kana.
+struct Salts(u32, u32, u32, u32);
+const INSTRUCTION: Salts = Salts(I_WORD, I_BIGRAM, I_CHARS, I_HAN);
+const EDGES: Salts = Salts(E_WORD, E_BIGRAM, E_CHARS, E_HAN);
+
+/// Words, word bigrams, character 3- to 5-grams inside words, and Han/kana characters and
+/// bigrams of `piece`, into `space`; returns about how many words it read.
+fn text_features(space: &mut Space, piece: &str, salts: Salts, gram: &mut Vec<char>) -> usize {
+    let mut words = 0;
+    let mut previous = 0u32;
+    tokens(piece, |t| match t {
+        Token::Word(w) => {
+            words += 1;
+            space.add(salts.0, &[w.as_bytes()]);
+            let h = fnv1a(0, &[w.as_bytes()]);
+            if previous != 0 {
+                space.add(salts.1, &[&previous.to_le_bytes(), &h.to_le_bytes()]);
+            }
+            previous = h;
+            gram.clear();
+            gram.push('_');
+            gram.extend(w.chars().take(MAX_WORD_CHARS));
+            gram.push('_');
+            for n in 3..=5 {
+                for g in gram.windows(n) {
+                    space.char_gram(salts.2, g);
+                }
+            }
+        }
+        Token::Han(run) => {
+            words += run.len().div_ceil(2);
+            previous = 0;
+            for c in run {
+                space.char_gram(salts.3, std::slice::from_ref(c));
+            }
+            for g in run.windows(2) {
+                space.char_gram(salts.3, g);
+            }
+        }
+    });
+    words
+}
+
+/// Collects hashed features of one space, then adds them to the output normalised.
+struct Space {
+    mask: u32,
+    hashes: Vec<u32>,
+}
+
+impl Space {
+    fn new(buckets: u32) -> Space {
+        Space {
+            mask: buckets.next_power_of_two() - 1,
+            hashes: Vec::new(),
+        }
+    }
+    fn add(&mut self, salt: u32, parts: &[&[u8]]) {
+        self.hashes.push(fnv1a(salt, parts) & self.mask);
+    }
+    fn char_gram(&mut self, salt: u32, chars: &[char]) {
+        let mut buf = [0u8; 24];
+        let mut n = 0;
+        for c in chars {
+            n += c.encode_utf8(&mut buf[n..]).len();
+        }
+        self.add(salt, &[&buf[..n]]);
+    }
+    /// Sublinear term frequencies, L2-normalised, scaled by `weight`, appended to `out`.
+    fn flush(&mut self, weight: f32, out: &mut Vec<(u32, f32)>) {
+        self.hashes.sort_unstable();
+        let from = out.len();
+        let mut i = 0;
+        while i < self.hashes.len() {
+            let h = self.hashes[i];
+            let mut j = i;
+            while j < self.hashes.len() && self.hashes[j] == h {
+                j += 1;
+            }
+            out.push((h, 1.0 + ((j - i) as f32).ln()));
+            i = j;
+        }
+        let norm = out[from..].iter().map(|(_, v)| v * v).sum::<f32>().sqrt();
+        if norm > 0.0 {
+            for f in &mut out[from..] {
+                f.1 *= weight / norm;
+            }
+        }
+        self.hashes.clear();
+    }
+}
+
+enum Token<'a> {
+    Word(&'a str),
+    Han(&'a [char]),
+}
+
+/// Words (runs of letters and digits other than Han/kana) and Han/kana runs of `text`, lowercased.
+fn tokens(text: &str, mut each: impl FnMut(Token<'_>)) {
+    let lowered = text.to_lowercase();
+    let mut run: Vec<char> = Vec::new();
+    let mut start: Option<usize> = None;
+    for (i, c) in lowered.char_indices() {
+        let h = is_han(c);
+        if h {
+            run.push(c);
+        } else if !run.is_empty() {
+            each(Token::Han(&run));
+            run.clear();
+        }
+        if c.is_alphanumeric() && !h {
+            start.get_or_insert(i);
+        } else if let Some(s) = start.take() {
+            each(Token::Word(&lowered[s..i]));
+        }
+    }
+    if let Some(s) = start {
+        each(Token::Word(&lowered[s..]));
+    }
+    if !run.is_empty() {
+        each(Token::Han(&run));
+    }
+}
+
+/// The hashed features of a prompt (the last user message and the system prompt), merged and
+/// sorted by bucket: `(bucket, value)`.
+pub fn features(user: &str, system: &str, buckets: u32) -> Vec<(u32, f32)> {
+    features_of(split(user), system, buckets)
+}
+
+/// `features` without telling the instruction from the material: the whole prompt (its first
+/// 4,096 bytes) read as instruction. For comparisons in `taskrouter train --compare`.
+pub fn features_unsplit(user: &str, system: &str, buckets: u32) -> Vec<(u32, f32)> {
+    let parts = Parts {
+        instruction: vec![cut(user, MAX_MATERIAL)],
+        ..Parts::default()
+    };
+    features_of(parts, system, buckets)
+}
+
+fn features_of(parts: Parts<'_>, system: &str, buckets: u32) -> Vec<(u32, f32)> {
+    let mut out = Vec::new();
+    let max_instruction = if parts.material.is_empty() {
+        MAX_MATERIAL
+    } else {
+        MAX_INSTRUCTION
+    };
+    let mut space = Space::new(buckets);
+
+    // The instruction.
+    let mut read = 0;
+    let mut words = 0usize;
+    let mut gram: Vec<char> = Vec::with_capacity(32);
+    for piece in &parts.instruction {
+        if read >= max_instruction {
+            break;
+        }
+        let piece = cut(piece, max_instruction - read);
+        read += piece.len();
+        words += text_features(&mut space, piece, INSTRUCTION, &mut gram);
+    }
+    space.flush(1.0, &mut out);
+    // The prompt's first and last sentences again, in their own space: where the ask usually is,
+    // even when no blank line parts it from what was pasted.
+    for edge in &parts.edges {
+        text_features(&mut space, edge, EDGES, &mut gram);
+    }
+    space.flush(EDGE_WEIGHT, &mut out);
+
+    // The material: what it says weighs little; its shape says something (code, data).
+    let mut read = 0;
+    let mut material_chars = 0;
+    for piece in &parts.material {
+        material_chars += piece.len();
+        if read >= MAX_MATERIAL {
+            continue;
+        }
+        let piece = cut(piece, MAX_MATERIAL - read);
+        read += piece.len();
+        tokens(piece, |t| match t {
+            Token::Word(w) => space.add(M_WORD, &[w.as_bytes()]),
+            Token::Han(run) => {
+                for c in run {
+                    space.char_gram(M_HAN, std::slice::from_ref(c));
+                }
+            }
+        });
+    }
+    space.flush(MATERIAL_WEIGHT, &mut out);
+
+    // Shape: how long the instruction and the material are, and whether the material is code.
+    let length_bucket = |n: usize| (usize::BITS - n.leading_zeros()).min(14) as u8;
+    space.add(SHAPE, &[b"instruction-words", &[length_bucket(words)]]);
+    space.add(
+        SHAPE,
+        &[b"material-chars", &[length_bucket(material_chars / 64)]],
+    );
+    if parts.fenced {
+        space.add(SHAPE, &[b"fenced"]);
+    }
+    let code_lines = parts
+        .material
+        .iter()
+        .flat_map(|p| p.lines())
+        .take(200)
+        .filter(|l| {
+            let t = l.trim_end();
+            t.ends_with(';') || t.ends_with('{') || t.ends_with('}') || t.starts_with("  ")
+        })
+        .count();
+    space.add(SHAPE, &[b"code-lines", &[length_bucket(code_lines)]]);
+    let last = parts.instruction.last().map_or("", |s| s.trim());
+    if last.ends_with('?') || last.ends_with('？') || last.ends_with('؟') {
+        space.add(SHAPE, &[b"question"]);
+    }
+    for h in space.hashes.drain(..) {
+        out.push((h, 0.5));
+    }
+
+    // The system prompt: its words, in their own space.
+    tokens(cut(system, MAX_MATERIAL), |t| match t {
+        Token::Word(w) => space.add(S_WORD, &[w.as_bytes()]),
+        Token::Han(run) => {
+            for c in run {
+                space.char_gram(S_WORD, std::slice::from_ref(c));
+            }
+        }
+    });
+    space.flush(SYSTEM_WEIGHT, &mut out);
+
+    // Merge repeats across spaces (hash collisions) and sort by bucket.
+    out.sort_unstable_by_key(|f| f.0);
+    let mut merged: Vec<(u32, f32)> = Vec::with_capacity(out.len());
+    for (h, v) in out {
+        match merged.last_mut() {
+            Some(last) if last.0 == h => last.1 += v,
+            _ => merged.push((h, v)),
+        }
+    }
+    merged
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_short_prompt_is_all_instruction() {
+        let p = split("Translate 'good morning' into Italian, please.");
+        assert_eq!(
+            p.instruction,
+            ["Translate 'good morning' into Italian, please."]
+        );
+        assert!(p.material.is_empty());
+    }
+
+    #[test]
+    fn pasted_material_after_a_blank_line_or_in_a_fence_is_material() {
+        let article = "The harvest was late this year. ".repeat(40);
+        let text = format!("tl;dr please\n\n{article}\n\nthanks");
+        let p = split(&text);
+        assert_eq!(p.instruction, ["tl;dr please", "thanks"]);
+        assert_eq!(p.material, [article.trim()]);
+        let p = split("fix the indentation\n```\nfn main() {\n\n  let x = 1;\n}\n```\n");
+        assert_eq!(p.instruction, ["fix the indentation"]);
+        assert!(p.fenced);
+        assert_eq!(
+            p.material.len(),
+            1,
+            "a blank line inside a fence stays in it"
+        );
+    }
+
+    #[test]
+    fn a_long_block_gives_its_edge_sentences() {
+        let body = "Lorem ipsum dolor sit amet. ".repeat(40);
+        let text = format!("Summarise this article for me: {body}What are the key points?");
+        let p = split(&text);
+        assert_eq!(p.instruction[0], "Summarise this article for me:");
+        assert_eq!(p.instruction[1], "What are the key points?");
+        assert_eq!(p.material.len(), 1);
+        // Material first, the ask last: the ask is read as instruction, and is the last edge.
+        let text = format!("{body}\n\ntl;dr");
+        let p = split(&text);
+        assert!(p.instruction.contains(&"tl;dr"), "{p:?}");
+        assert_eq!(p.edges.last(), Some(&"tl;dr"));
+        assert!(p.material[0].len() > 1000);
+        // A short ask first: a long last block is all material, its last line included.
+        let transcript =
+            "Dana: the invoice run failed again.\nMarcus: refunds go out Monday.\n".repeat(20);
+        let text = format!("key takeaways as bullets pls\n\n{transcript}");
+        let p = split(&text);
+        assert_eq!(p.instruction, ["key takeaways as bullets pls"]);
+        assert_eq!(p.edges, ["key takeaways as bullets pls"]);
+        // Lines introducing what follows, between blocks.
+        let long = "x = 1\n".repeat(100);
+        let text =
+            format!("Two files.\n\n{long}\nHere is the second one:\n{long}\n\nWhich is faster?");
+        let p = split(&text);
+        assert!(p.instruction.contains(&"Here is the second one:"), "{p:?}");
+    }
+
+    #[test]
+    fn features_are_bounded_sorted_and_normalised() {
+        let f = features("Summarise this please", "", 4096);
+        assert!(f.iter().all(|(b, _)| *b < 4096));
+        assert!(f.windows(2).all(|w| w[0].0 < w[1].0));
+        assert_eq!(
+            features("HELLO there", "", 4096),
+            features("hello there", "", 4096)
+        );
+        assert_ne!(features("x y", "", 1 << 20), features("", "x y", 1 << 20));
+        let long = format!(
+            "Summarise this please\n\n{}",
+            "word and more words. ".repeat(3000)
+        );
+        assert!(
+            features(&long, "", 1 << 20).len() < 600,
+            "the text read is bounded"
+        );
+        // The instruction's own features keep their weight whatever is pasted after it.
+        let instruction = || Parts {
+            instruction: vec!["Summarise this please"],
+            ..Parts::default()
+        };
+        let alone = features_of(instruction(), "", 1 << 20);
+        let material = "lorem ipsum dolor sit amet ".repeat(200);
+        let with_material = features_of(
+            Parts {
+                material: vec![&material],
+                ..instruction()
+            },
+            "",
+            1 << 20,
+        );
+        let kept = alone.iter().filter(|f| with_material.contains(f)).count();
+        assert!(kept * 10 >= alone.len() * 9, "{kept} of {}", alone.len());
+    }
+
+    #[test]
+    fn chinese_and_japanese_are_read_as_characters() {
+        let f = features("把这段翻译成英文", "", 1 << 20);
+        // 8 characters and 7 bigrams, plus shape features.
+        assert!(f.len() >= 15, "{}", f.len());
+        let shared = |a: &str, b: &str| {
+            let (x, y) = (features(a, "", 1 << 20), features(b, "", 1 << 20));
+            x.iter().filter(|f| y.iter().any(|g| g.0 == f.0)).count()
+        };
+        assert!(shared("请翻译成英文", "把这段翻译成英文") >= 4);
+        assert!(
+            shared("summarise", "summarize") >= 8,
+            "character n-grams inside words"
+        );
+    }
+}
