@@ -58,7 +58,13 @@ cat <<MSG
 
 taskrouter is running on http://127.0.0.1:$PORT (mock provider on 127.0.0.1:$MOCK_PORT). Try:
 
-curl -s http://127.0.0.1:$PORT/v1/chat/completions -H 'authorization: Bearer $DEV_KEY' -H 'content-type: application/json' -H 'x-router-metadata: {"plan": "pro"}' -d '{"model": "auto", "messages": [{"role": "user", "content": "Hello!"}]}'
+curl -s -D - http://127.0.0.1:$PORT/v1/chat/completions -H 'authorization: Bearer $DEV_KEY' -H 'content-type: application/json' -d '{"model": "auto", "messages": [{"role": "user", "content": "Write a Python function that checks whether a string is a palindrome."}]}'
+
+The x-router-* headers say what happened: task code_generation (a regex of the rules), route
+code-and-writing, model mock-strong. A prompt no rule recognises is labelled by the built-in task
+model ("tl;dr of the meeting notes below ..." goes to the fast model as summarisation), and one that
+is none of the tasks ("Hello!") falls to the default. Ask without calling a model:
+  curl -s http://127.0.0.1:$PORT/v1/router/explain -H 'authorization: Bearer $DEV_KEY' -d '{"model": "auto", "messages": [{"role": "user", "content": "Hello!"}]}'
 
 Change the routing live: edit $RULES_FILE, then
   npx wrangler kv key put --local --persist-to $PERSIST_DIR --binding RULES rules --path $RULES_FILE

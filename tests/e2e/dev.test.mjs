@@ -2,7 +2,8 @@
 // `wrangler dev` on local KV with the default rules, and the curl line it prints works.
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
-import { mkdtempSync, rmSync } from "node:fs";
+import { execFileSync } from "node:child_process";
+import { mkdtempSync, rmSync, statSync } from "node:fs";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import path from "node:path";
@@ -20,6 +21,16 @@ function freePort() {
   });
 }
 
+test("a second start rebuilds nothing: setup leaves the toolchain's environment alone and the build is fresh", { timeout: 300_000 }, () => {
+  const env = path.join(ROOT, ".toolchain", "env");
+  const wasm = path.join(ROOT, "build", "index_bg.wasm");
+  const before = [statSync(env).mtimeMs, statSync(wasm).mtimeMs];
+  execFileSync("bash", ["scripts/setup.sh"], { cwd: ROOT, stdio: "ignore" });
+  const out = execFileSync("bash", ["scripts/build-wasm.sh"], { cwd: ROOT, encoding: "utf8" });
+  assert.match(out, /is up to date/);
+  assert.deepEqual([statSync(env).mtimeMs, statSync(wasm).mtimeMs], before);
+});
+
 test("scripts/dev.sh serves the default rules through wrangler dev, keyless, and prints a working curl line", { timeout: 600_000 }, async () => {
   const [port, mockPort] = [await freePort(), await freePort()];
   const persist = mkdtempSync(path.join(tmpdir(), "taskrouter-dev-"));
@@ -36,7 +47,7 @@ test("scripts/dev.sh serves the default rules through wrangler dev, keyless, and
     const line = await new Promise((resolve, reject) => {
       const timer = setTimeout(() => reject(new Error(`dev.sh printed no curl line:\n${out}`)), 540_000);
       const check = () => {
-        const m = out.match(/^curl -s http:\/\/127\.0\.0\.1:\d+\/v1\/chat\/completions .*$/m);
+        const m = out.match(/^curl -s -D - http:\/\/127\.0\.0\.1:\d+\/v1\/chat\/completions .*$/m);
         if (m) {
           clearTimeout(timer);
           resolve(m[0]);
@@ -47,13 +58,14 @@ test("scripts/dev.sh serves the default rules through wrangler dev, keyless, and
     });
     // Run the printed line exactly as a newcomer would paste it.
     const result = await new Promise((resolve) => {
-      const sh = spawn("bash", ["-c", `${line} -D -`], { stdio: ["ignore", "pipe", "inherit"] });
+      const sh = spawn("bash", ["-c", line], { stdio: ["ignore", "pipe", "inherit"] });
       let text = "";
       sh.stdout.on("data", (d) => (text += d));
       sh.on("exit", () => resolve(text));
     });
     assert.match(result, /^HTTP\/1\.1 200/);
-    assert.match(result, /x-router-rule: paid-plans/i);
+    assert.match(result, /x-router-task: code_generation/i);
+    assert.match(result, /x-router-rule: code-and-writing/i);
     assert.match(result, /x-router-model: mock-strong/i);
     const body = JSON.parse(result.slice(result.indexOf("{")));
     assert.equal(body.object, "chat.completion");

@@ -69,8 +69,14 @@ fn explain_matches_the_endpoint() {
     let (_, out, _) = run(&["explain", DEFAULT_RULES, &req]);
     let v: Value = serde_json::from_str(&out).unwrap();
     assert_eq!(v["rule"], "default");
+    let paid = v["routes_checked"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["route"] == "paid-plans")
+        .unwrap();
     assert_eq!(
-        v["routes_checked"][0]["failed"][0],
+        paid["failed"][0],
         "metadata.plan $in [\"pro\",\"team\"] (value: missing)"
     );
 }
