@@ -6,12 +6,15 @@
 //!
 //! Instruction features: words, word bigrams, character 3- to 5-grams inside words (summarise,
 //! summarize, summary and Zusammenfassung share some), and Han/kana characters and character
-//! bigrams (Chinese and Japanese are not split into words). Material features: words and
-//! characters only, plus its shape (how long, fenced, code-like). System prompt: words.
+//! bigrams (Chinese and Japanese are not split into words); the instruction's first and last
+//! sentences again in a space of their own. Material features: words and Han/kana characters
+//! only, plus its shape (how long, fenced, code-like). System prompt: words.
 //! Values are sublinear term frequencies (1 + ln tf), hashed into `buckets` (a power of two).
 
 /// Text read per prompt: enough to know the task, and bounds the cost of a long prompt.
 const MAX_TEXT: usize = 16 * 1024;
+/// Of a longer prompt, the end read besides its start.
+const TAIL: usize = 4096;
 /// Material read for its words.
 const MAX_MATERIAL: usize = 4096;
 /// A first or last block up to this long is all instruction; longer, only its edge sentence is.
@@ -47,7 +50,7 @@ const S_WORD: u32 = 31;
 #[derive(Debug, Default, PartialEq)]
 pub struct Parts<'a> {
     pub instruction: Vec<&'a str>,
-    /// The first sentence (or line) of the prompt and its last one, when they differ.
+    /// The instruction's first sentence (or line) and its last one, when they differ.
     pub edges: Vec<&'a str>,
     pub material: Vec<&'a str>,
     /// Whether the material includes a fenced code block.
@@ -61,13 +64,9 @@ enum Kind {
     Quote,
 }
 
-/// Split a prompt into instruction and material.
-pub fn split(text: &str) -> Parts<'_> {
-    let text = cut(text, MAX_TEXT).trim();
-    let mut parts = Parts::default();
-    // Blocks: runs of lines between blank lines; fenced code and quoted lines are blocks of
-    // their own, always material.
-    let mut blocks: Vec<(Kind, &str)> = Vec::new();
+/// Blocks of `text`, appended to `blocks`: runs of lines between blank lines; fenced code and
+/// quoted lines are blocks of their own, always material.
+fn blocks_of<'a>(text: &'a str, blocks: &mut Vec<(Kind, &'a str)>) {
     let mut start: Option<(usize, Kind)> = None;
     let mut in_fence = false;
     let mut offset = 0;
@@ -98,6 +97,28 @@ pub fn split(text: &str) -> Parts<'_> {
     }
     if let Some((s, k)) = start {
         blocks.push((k, &text[s..]));
+    }
+}
+
+/// Split a prompt into instruction and material. A prompt longer than `MAX_TEXT` is read at
+/// its start and its end (`TAIL` bytes, from a line's start), where an ask after a long paste is.
+pub fn split(text: &str) -> Parts<'_> {
+    let text = text.trim();
+    let mut parts = Parts::default();
+    let mut blocks: Vec<(Kind, &str)> = Vec::new();
+    if text.len() <= MAX_TEXT {
+        blocks_of(text, &mut blocks);
+    } else {
+        blocks_of(cut(text, MAX_TEXT - TAIL), &mut blocks);
+        let mut from = text.len() - TAIL;
+        while !text.is_char_boundary(from) {
+            from += 1;
+        }
+        let tail = &text[from..];
+        blocks_of(
+            tail.find('\n').map_or(tail, |i| &tail[i + 1..]),
+            &mut blocks,
+        );
     }
     let prose: Vec<usize> = (0..blocks.len())
         .filter(|i| blocks[*i].0 == Kind::Prose)
@@ -525,6 +546,17 @@ mod tests {
             format!("Two files.\n\n{long}\nHere is the second one:\n{long}\n\nWhich is faster?");
         let p = split(&text);
         assert!(p.instruction.contains(&"Here is the second one:"), "{p:?}");
+    }
+
+    #[test]
+    fn a_prompt_past_the_limit_is_read_at_both_ends() {
+        let paste = "The committee met on Tuesday and discussed the harvest.\n".repeat(600);
+        let text = format!("Hi team,\n\n{paste}\ntl;dr please, three bullets");
+        assert!(text.len() > MAX_TEXT);
+        let p = split(&text);
+        assert_eq!(p.instruction.first(), Some(&"Hi team,"));
+        assert_eq!(p.instruction.last(), Some(&"tl;dr please, three bullets"));
+        assert_eq!(p.edges, ["Hi team,", "tl;dr please, three bullets"]);
     }
 
     #[test]
