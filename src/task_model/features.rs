@@ -1,8 +1,9 @@
 //! What the task model reads in a prompt. A prompt is usually an instruction plus pasted text,
 //! code or data, and the task is in the instruction: `split` finds it (the first and last
-//! blocks when short, else their first and last sentences, and lines ending in a colon), and
-//! `features` gives the instruction and the material their own hash spaces, each normalised on
-//! its own, so long pasted context cannot drown the instruction.
+//! blocks when short, else their first and last sentences; lines ending in a colon; in a short
+//! first block that reads "lead: text", the lead), and `features` gives the instruction and the
+//! material their own hash spaces, each normalised on its own, so long pasted context cannot
+//! drown the instruction.
 //!
 //! Instruction features: words, word bigrams, character 3- to 5-grams inside words (summarise,
 //! summarize, summary and Zusammenfassung share some), and Han/kana characters and character
@@ -137,7 +138,15 @@ pub fn split(text: &str) -> Parts<'_> {
         }
         let edge = Some(i) == first || Some(i) == last;
         if edge && block.len() <= SHORT_BLOCK {
-            parts.instruction.push(block);
+            // "Translate to French: <text>": what follows a short lead ending in a colon is
+            // what the ask is about.
+            match inline_colon(block) {
+                Some(at) if Some(i) == first => {
+                    parts.instruction.push(block[..at].trim_end());
+                    parts.material.push(block[at..].trim_start());
+                }
+                _ => parts.instruction.push(block),
+            }
             continue;
         }
         if !edge {
@@ -181,6 +190,20 @@ pub fn split(text: &str) -> Parts<'_> {
         }
     }
     parts
+}
+
+/// Where the material starts in "lead: material", when the lead is short and the material is
+/// not: the byte after the first colon.
+fn inline_colon(block: &str) -> Option<usize> {
+    let (at, c) = block
+        .char_indices()
+        .take(120)
+        .find(|(_, c)| matches!(c, ':' | '：'))?;
+    let end = at + c.len_utf8();
+    let rest = block[end..].trim();
+    // Not "12:30", nor a URL's scheme.
+    let glued = block[end..].starts_with(|c: char| c.is_ascii_digit() || c == '/');
+    (at >= 3 && !glued && rest.chars().count() >= 40).then_some(end)
 }
 
 fn is_end(c: char) -> bool {
@@ -437,26 +460,29 @@ fn features_of(parts: Parts<'_>, system: &str, buckets: u32) -> Vec<(u32, f32)> 
     space.flush(MATERIAL_WEIGHT, &mut out);
 
     // Shape: how long the instruction and the material are, and whether the material is code.
+    // Nothing is said of material that is not there: its absence must not stand for a label.
     let length_bucket = |n: usize| (usize::BITS - n.leading_zeros()).min(14) as u8;
     space.add(SHAPE, &[b"instruction-words", &[length_bucket(words)]]);
-    space.add(
-        SHAPE,
-        &[b"material-chars", &[length_bucket(material_chars / 64)]],
-    );
+    if material_chars > 0 {
+        space.add(
+            SHAPE,
+            &[b"material-chars", &[length_bucket(material_chars / 64)]],
+        );
+        let code_lines = parts
+            .material
+            .iter()
+            .flat_map(|p| p.lines())
+            .take(200)
+            .filter(|l| {
+                let t = l.trim_end();
+                t.ends_with(';') || t.ends_with('{') || t.ends_with('}') || t.starts_with("  ")
+            })
+            .count();
+        space.add(SHAPE, &[b"code-lines", &[length_bucket(code_lines)]]);
+    }
     if parts.fenced {
         space.add(SHAPE, &[b"fenced"]);
     }
-    let code_lines = parts
-        .material
-        .iter()
-        .flat_map(|p| p.lines())
-        .take(200)
-        .filter(|l| {
-            let t = l.trim_end();
-            t.ends_with(';') || t.ends_with('{') || t.ends_with('}') || t.starts_with("  ")
-        })
-        .count();
-    space.add(SHAPE, &[b"code-lines", &[length_bucket(code_lines)]]);
     let last = parts.instruction.last().map_or("", |s| s.trim());
     if last.ends_with('?') || last.ends_with('？') || last.ends_with('؟') {
         space.add(SHAPE, &[b"question"]);
@@ -546,6 +572,24 @@ mod tests {
             format!("Two files.\n\n{long}\nHere is the second one:\n{long}\n\nWhich is faster?");
         let p = split(&text);
         assert!(p.instruction.contains(&"Here is the second one:"), "{p:?}");
+    }
+
+    #[test]
+    fn an_inline_lead_ending_in_a_colon_is_the_instruction() {
+        let p = split("Translate to French: we will be closed on Friday for the bank holiday.");
+        assert_eq!(p.instruction, ["Translate to French:"]);
+        assert_eq!(
+            p.material,
+            ["we will be closed on Friday for the bank holiday."]
+        );
+        // Too short to be pasted text, a time, a URL: all instruction.
+        for text in [
+            "Fix this: teh cat",
+            "Meet at 12:30 tomorrow, and bring the quarterly numbers for the review",
+            "see https://example.com/a-long-path-name-for-the-docs-page please",
+        ] {
+            assert_eq!(split(text).instruction, [text], "{text}");
+        }
     }
 
     #[test]

@@ -136,7 +136,10 @@ fn read_materials(dir: &Path, split: &str) -> Result<Vec<Material>, String> {
     Ok(out)
 }
 
-/// The composed lines of one split, in the order written.
+/// The composed lines of one split, in the order written. In the training split, every third
+/// line with a placeholder also comes without its material (the instruction alone, `material`
+/// null, just before it): users ask before they paste, or attach instead, and the model must
+/// not learn that a task needs pasted text to be that task.
 fn compose(written: &[&Written], materials: &[Material], split: &str) -> Result<String, String> {
     let mut pools: HashMap<&str, (Vec<&Material>, usize)> = HashMap::new();
     for (n, kind) in KINDS.iter().enumerate() {
@@ -145,7 +148,17 @@ fn compose(written: &[&Written], materials: &[Material], split: &str) -> Result<
         pools.insert(kind, (order.iter().map(|i| pool[*i]).collect(), 0));
     }
     let mut out = String::new();
+    let mut placeholders = 0usize;
     for w in written {
+        if split == "train" && w.placeholder().is_some() {
+            placeholders += 1;
+            if placeholders % 3 == 0 {
+                let alone = w.written();
+                let line = json!({"text": alone.trim(), "label": w.label, "batch": w.batch, "lang": w.lang, "material": null});
+                out.push_str(&line.to_string());
+                out.push('\n');
+            }
+        }
         let (text, material) = match w.placeholder() {
             Some((kind, range)) => {
                 let Some((pool, next)) = pools.get_mut(kind).filter(|(p, _)| !p.is_empty()) else {
@@ -290,7 +303,12 @@ pub fn corpus(dir: &str, check: bool) -> i32 {
             } else {
                 std::fs::write(&path, &composed)
                     .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
-                out!("{}: {} examples", path.display(), lines.len());
+                out!(
+                    "{}: {} examples from {} written lines",
+                    path.display(),
+                    composed.lines().count(),
+                    lines.len()
+                );
             }
         }
         Ok(problems)
