@@ -4,6 +4,7 @@
 //! bytes.
 
 use super::TaskModel;
+use std::borrow::Borrow;
 
 /// One labelled prompt: its features (`features`) and its label's index.
 pub struct Example {
@@ -80,8 +81,9 @@ impl Weights {
     }
 }
 
-/// Fit real-valued weights for `classes` labels.
-pub fn fit_weights(examples: &[Example], classes: usize, s: &Settings) -> Weights {
+/// Fit real-valued weights for `classes` labels. `examples` may be borrowed (`&[&Example]`), so a
+/// fold of a larger set needs no copy.
+pub fn fit_weights<E: Borrow<Example>>(examples: &[E], classes: usize, s: &Settings) -> Weights {
     let b = s.buckets as usize;
     let mut cur = Weights {
         w: vec![0f32; b * classes],
@@ -96,7 +98,7 @@ pub fn fit_weights(examples: &[Example], classes: usize, s: &Settings) -> Weight
     for epoch in 0..s.epochs {
         let rate = s.rate / (1.0 + epoch as f32);
         for i in shuffled(examples.len(), s.seed.wrapping_add(u64::from(epoch))) {
-            let ex = &examples[i];
+            let ex = examples[i].borrow();
             let p = TaskModel::softmax(&cur.logits(&ex.features), 1.0);
             for (k, pk) in p.iter().enumerate() {
                 let g = pk - f32::from(u8::from(k == ex.label));
@@ -130,7 +132,7 @@ pub fn fit_weights(examples: &[Example], classes: usize, s: &Settings) -> Weight
 }
 
 /// Train a model (temperature 1: calibrate it with `fit_temperature` on held-out scores).
-pub fn fit(examples: &[Example], labels: Vec<String>, s: &Settings) -> TaskModel {
+pub fn fit<E: Borrow<Example>>(examples: &[E], labels: Vec<String>, s: &Settings) -> TaskModel {
     let weights = fit_weights(examples, labels.len(), s);
     TaskModel::from_weights(labels, s.buckets, weights.bias, &weights.w)
 }

@@ -99,8 +99,20 @@ fn folds(rows: &[Row], seed: u64) -> (Vec<usize>, String) {
     (fold, "5-fold cross-validation over seeded random folds (NOT grouped: the data has no batch field with 3 or more writers, so the figures may flatter)".into())
 }
 
-/// A trained model, as a function from features to logits.
-type Scorer = Box<dyn Fn(&[(u32, f32)]) -> Vec<f32>>;
+/// A model trained by one of the families.
+enum Trained {
+    Logistic(TaskModel),
+    NaiveBayes(nb::NaiveBayes),
+}
+
+impl Trained {
+    fn logits(&self, features: &[(u32, f32)]) -> Vec<f32> {
+        match self {
+            Trained::Logistic(m) => m.logits(features),
+            Trained::NaiveBayes(m) => m.logits(features),
+        }
+    }
+}
 
 /// A way to turn text into features and a trained scorer.
 #[derive(Clone, Copy, PartialEq)]
@@ -131,16 +143,19 @@ impl Family {
             Family::NaiveBayesV1 => nb::v1_features(text, buckets),
         }
     }
-    /// Train on `train` and return a scorer of features (logits).
-    fn fit(self, train: &[Example], labels: &[String], s: &Settings) -> Scorer {
+    /// Train on `train` (owned or borrowed examples).
+    fn fit<E: std::borrow::Borrow<Example>>(
+        self,
+        train: &[E],
+        labels: &[String],
+        s: &Settings,
+    ) -> Trained {
         match self {
             Family::Logistic | Family::LogisticUnsplit => {
-                let m = fit(train, labels.to_vec(), s);
-                Box::new(move |f| m.logits(f))
+                Trained::Logistic(fit(train, labels.to_vec(), s))
             }
             Family::NaiveBayes | Family::NaiveBayesV1 => {
-                let m = nb::NaiveBayes::fit(train, labels.len(), s.buckets);
-                Box::new(move |f| m.logits(f))
+                Trained::NaiveBayes(nb::NaiveBayes::fit(train, labels.len(), s.buckets))
             }
         }
     }
@@ -166,18 +181,15 @@ fn cross_validate(
     let k = fold.iter().max().map_or(0, |m| m + 1);
     let mut oof: Vec<(Vec<f32>, usize)> = exs.iter().map(|e| (Vec::new(), e.label)).collect();
     for f in 0..k {
-        let train: Vec<Example> = exs
+        let train: Vec<&Example> = exs
             .iter()
             .zip(fold)
             .filter(|(_, g)| **g != f)
-            .map(|(e, _)| Example {
-                features: e.features.clone(),
-                label: e.label,
-            })
+            .map(|(e, _)| e)
             .collect();
-        let score = family.fit(&train, labels, s);
+        let trained = family.fit(&train, labels, s);
         for (i, e) in exs.iter().enumerate().filter(|(i, _)| fold[*i] == f) {
-            oof[i].0 = score(&e.features);
+            oof[i].0 = trained.logits(&e.features);
         }
     }
     oof
@@ -268,13 +280,15 @@ pub fn train(file: &str, args: &[String]) -> i32 {
                 }
             }
         }
-        let score = family.fit(&exs, &labels, &settings);
+        // Trained on every row; for the shipped family this is the model written, calibrated by
+        // the out-of-fold temperature, and its test figures come from it as quantised.
+        let trained = family.fit(&exs, &labels, &settings);
         let test_report = test.as_ref().map(|test| {
             let logits: Vec<(Vec<f32>, usize)> = test
                 .iter()
                 .map(|r| {
                     let k = labels.binary_search(&r.label).unwrap_or(0);
-                    (score(&family.features(&r.text, buckets)), k)
+                    (trained.logits(&family.features(&r.text, buckets)), k)
                 })
                 .collect();
             scored(&labels, &logits, t).report(MIN_SCORE)
@@ -288,36 +302,14 @@ pub fn train(file: &str, args: &[String]) -> i32 {
                 .as_ref()
                 .map(|r| (r.macro_f1, r.coverage, r.false_accept)),
         ));
-        if *family == Family::Logistic {
-            shipped = Some((exs, t, cv, test_report));
+        if let (Family::Logistic, Trained::Logistic(mut model)) = (*family, trained) {
+            model.set_temperature(t);
+            shipped = Some((model, t, cv, test_report));
         }
     }
-    let Some((exs, t, cv, test_report)) = shipped else {
+    let Some((model, t, cv, test_report)) = shipped else {
         return USAGE;
     };
-    // The shipped model: trained on every row, calibrated by the out-of-fold temperature; its
-    // test figures come from the quantised model itself.
-    let mut model = fit(&exs, labels.clone(), &settings);
-    model.set_temperature(t);
-    let test_report = test
-        .as_ref()
-        .map(|test| {
-            let rows = test
-                .iter()
-                .map(|r| {
-                    (
-                        model.probabilities(&r.text, ""),
-                        labels.binary_search(&r.label).unwrap_or(0),
-                    )
-                })
-                .collect();
-            Scored {
-                labels: &labels,
-                rows,
-            }
-            .report(MIN_SCORE)
-        })
-        .or(test_report);
     let bytes = model.to_bytes();
     if let Err(e) = std::fs::write(out, &bytes) {
         eprintln!("taskrouter: cannot write {out}: {e}");

@@ -3,6 +3,7 @@
 //! regression reads, or on the features the v1 model read (words, word bigrams and character
 //! 4-grams of the whole prompt, its first 4,096 characters).
 
+use std::borrow::Borrow;
 use taskrouter::task_model::features::fnv1a;
 use taskrouter::task_model::train::Example;
 
@@ -14,12 +15,12 @@ pub struct NaiveBayes {
 }
 
 impl NaiveBayes {
-    pub fn fit(examples: &[Example], classes: usize, buckets: u32) -> NaiveBayes {
+    pub fn fit<E: Borrow<Example>>(examples: &[E], classes: usize, buckets: u32) -> NaiveBayes {
         let b = buckets as usize;
         let mut counts = vec![0f64; b * classes];
         let mut totals = vec![0f64; classes];
         let mut docs = vec![0f64; classes];
-        for ex in examples {
+        for ex in examples.iter().map(Borrow::borrow) {
             docs[ex.label] += 1.0;
             for (f, v) in &ex.features {
                 counts[*f as usize * classes + ex.label] += f64::from(*v);
