@@ -146,6 +146,14 @@ impl Usage {
                            "prompt_tokens_details": {"cached_tokens": self.cached_input}})
     }
 
+    /// Anthropic's `usage` object: input tokens less those read from the prompt cache, which it
+    /// counts apart.
+    pub fn to_anthropic(self) -> Value {
+        serde_json::json!({"input_tokens": self.input.saturating_sub(self.cached_input),
+                           "cache_read_input_tokens": self.cached_input,
+                           "output_tokens": self.output})
+    }
+
     /// Read OpenAI-shaped `usage` (`prompt_tokens`, `completion_tokens`, `prompt_tokens_details.cached_tokens`).
     pub fn from_openai(body: &Value) -> Option<Usage> {
         let u = body.get("usage")?;

@@ -2,6 +2,7 @@
 //! the Messages request becomes the internal (OpenAI-shaped) chat request, is routed like any other,
 //! and the answer (whole, streamed, or an error) is turned back into the Messages API's shape.
 
+use crate::analytics::Usage;
 use crate::error::{ApiError, ErrorCode};
 use crate::sse::SseParser;
 use serde_json::{json, Map, Value};
@@ -159,21 +160,12 @@ pub fn response_from_openai(c: &Value) -> Value {
             .flatten()
             .map(crate::providers::anthropic::tool_use_block),
     );
-    let cached = c
-        .pointer("/usage/prompt_tokens_details/cached_tokens")
-        .and_then(Value::as_u64)
-        .unwrap_or(0);
-    let prompt = c
-        .pointer("/usage/prompt_tokens")
-        .and_then(Value::as_u64)
-        .unwrap_or(0);
     json!({
         "id": c.get("id"), "type": "message", "role": "assistant", "model": c.get("model"),
         "content": content,
         "stop_reason": stop_reason(c.pointer("/choices/0/finish_reason").and_then(Value::as_str)),
         "stop_sequence": null,
-        "usage": {"input_tokens": prompt.saturating_sub(cached), "cache_read_input_tokens": cached,
-                  "output_tokens": c.pointer("/usage/completion_tokens").and_then(Value::as_u64).unwrap_or(0)},
+        "usage": Usage::from_openai(c).unwrap_or_default().to_anthropic(),
     })
 }
 
@@ -210,9 +202,8 @@ pub struct StreamAdapter {
     /// OpenAI tool-call index -> Anthropic block index.
     tool_blocks: Vec<(u64, usize)>,
     stop: Option<Value>,
-    output_tokens: u64,
-    /// Input tokens (less those read from the prompt cache) and cached ones, once reported.
-    input_tokens: Option<(u64, u64)>,
+    /// The usage the stream reported, once it has.
+    usage: Option<Usage>,
     finished: bool,
 }
 
@@ -242,11 +233,9 @@ impl StreamAdapter {
         self.close_block(out);
         // Providers that stream OpenAI's way report input tokens only at the end; the Messages
         // API allows them in the final usage, where the SDKs read them.
-        let mut usage = json!({"output_tokens": self.output_tokens});
-        if let Some((input, cached)) = self.input_tokens {
-            usage["input_tokens"] = input.into();
-            usage["cache_read_input_tokens"] = cached.into();
-        }
+        let usage = self
+            .usage
+            .map_or(json!({"output_tokens": 0}), Usage::to_anthropic);
         out.push_str(&event("message_delta", json!({"type": "message_delta",
             "delta": {"stop_reason": self.stop.clone().unwrap_or(json!("end_turn")), "stop_sequence": null},
             "usage": usage})));
@@ -277,26 +266,17 @@ impl StreamAdapter {
                 ));
                 continue;
             }
-            if let Some(u) = chunk.get("usage").filter(|u| !u.is_null()) {
-                self.output_tokens = u
-                    .get("completion_tokens")
-                    .and_then(Value::as_u64)
-                    .unwrap_or(self.output_tokens);
-                if let Some(prompt) = u.get("prompt_tokens").and_then(Value::as_u64) {
-                    let cached = u
-                        .pointer("/prompt_tokens_details/cached_tokens")
-                        .and_then(Value::as_u64)
-                        .unwrap_or(0);
-                    self.input_tokens = Some((prompt.saturating_sub(cached), cached));
-                }
+            if chunk.get("usage").is_some_and(|u| !u.is_null()) {
+                self.usage = Usage::from_openai(&chunk);
             }
             if !self.started {
                 self.started = true;
-                let (input, cached) = self.input_tokens.unwrap_or((0, 0));
+                let mut usage = self.usage.unwrap_or_default().to_anthropic();
+                usage["output_tokens"] = 0.into();
                 out.push_str(&event("message_start", json!({"type": "message_start", "message": {
                     "id": chunk.get("id"), "type": "message", "role": "assistant", "model": chunk.get("model"),
                     "content": [], "stop_reason": null, "stop_sequence": null,
-                    "usage": {"input_tokens": input, "cache_read_input_tokens": cached, "output_tokens": 0}}})));
+                    "usage": usage}})));
             }
             let Some(choice) = chunk.pointer("/choices/0") else {
                 continue;

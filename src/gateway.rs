@@ -71,10 +71,11 @@ impl Settings {
     /// and what is used instead, for the log and `GET /healthz`.
     pub fn from_vars(var: impl Fn(&str) -> Option<String>) -> Settings {
         let mut s = Settings::default();
-        let mut problems = Vec::new();
         if let Some(v) = var("RULES_KEY") {
             match v.trim() {
-                "" => problems.push(rejected("RULES_KEY", &v, "is empty", s.rules_key.clone())),
+                "" => s
+                    .problems
+                    .push(rejected("RULES_KEY", &v, "is empty", s.rules_key.clone())),
                 key => s.rules_key = key.to_string(),
             }
         }
@@ -83,7 +84,7 @@ impl Settings {
                 Ok(secs) if secs.is_finite() && (0.0..=86_400.0).contains(&secs) => {
                     s.cache_ttl_ms = secs * 1000.0;
                 }
-                _ => problems.push(rejected(
+                _ => s.problems.push(rejected(
                     "CACHE_TTL_SECONDS",
                     &v,
                     "is not a number of seconds from 0 to 86400",
@@ -94,7 +95,7 @@ impl Settings {
         if let Some(v) = var("MAX_BODY_BYTES") {
             match v.trim().parse::<usize>() {
                 Ok(n) if (1..=MAX_BODY_LIMIT).contains(&n) => s.max_body_bytes = n,
-                _ => problems.push(rejected(
+                _ => s.problems.push(rejected(
                     "MAX_BODY_BYTES",
                     &v,
                     "is not a whole number of bytes from 1 to 104857600",
@@ -106,7 +107,7 @@ impl Settings {
             match v.trim() {
                 "off" => s.request_log = false,
                 "on" | "" => s.request_log = true,
-                _ => problems.push(rejected(
+                _ => s.problems.push(rejected(
                     "REQUEST_LOG",
                     &v,
                     "is neither on nor off",
@@ -114,7 +115,6 @@ impl Settings {
                 )),
             }
         }
-        s.problems = problems;
         s
     }
 
