@@ -12,10 +12,10 @@ use criterion::{criterion_group, criterion_main, Criterion};
 use futures::executor::block_on;
 use serde_json::json;
 use std::hint::black_box;
-use taskrouter::auth::hash_key;
+use taskrouter::access::auth::hash_key;
 use taskrouter::gateway::{handle, Ports, Settings, State};
 use taskrouter::http::{Body, Incoming, Method};
-use taskrouter::plan::SeededRandom;
+use taskrouter::ports::SeededRandom;
 use taskrouter::ports::{
     Clock, FetchError, MemoryKv, NoSharedCache, Secret, Secrets, Upstream, UpstreamRequest,
     UpstreamResponse,

@@ -11,11 +11,11 @@
 use criterion::{criterion_group, criterion_main, Criterion};
 use serde_json::json;
 use std::hint::black_box;
-use taskrouter::facts::derive;
+use taskrouter::chat::request::parse_chat;
+use taskrouter::decide::facts::derive;
+use taskrouter::decide::route::{decide, Trace};
 use taskrouter::http::Body;
-use taskrouter::plan::SeededRandom;
-use taskrouter::request::parse_chat;
-use taskrouter::route::{decide, Trace};
+use taskrouter::ports::SeededRandom;
 use taskrouter::rules::{parse_rules, Rules};
 use taskrouter::task_model::{TaskModel, BUILTIN};
 

@@ -9,11 +9,13 @@
 use criterion::{criterion_group, criterion_main, Criterion};
 use serde_json::{json, Map};
 use std::hint::black_box;
+use taskrouter::chat::request::parse_chat;
+use taskrouter::decide::plan::Attempt;
 use taskrouter::http::Body;
-use taskrouter::plan::Attempt;
-use taskrouter::providers::{build_request, stream_watch, ProviderKind};
-use taskrouter::request::parse_chat;
+use taskrouter::providers::build_request;
+use taskrouter::rules::provider::ProviderKind;
 use taskrouter::rules::{builtin_retry, FallbackOn, Provider};
+use taskrouter::stream::watch::StreamWatch;
 
 fn provider(kind: ProviderKind) -> Provider {
     Provider {
@@ -95,7 +97,7 @@ fn bench(c: &mut Criterion) {
             &format!("watch a 200-chunk {} stream", kind.as_str()),
             |b| {
                 b.iter(|| {
-                    let mut w = stream_watch(kind, false, "c", 0);
+                    let mut w = StreamWatch::for_provider(kind, false, "c", 0);
                     let mut n = 0;
                     // Arrive in network-sized pieces.
                     for piece in stream.as_bytes().chunks(512) {

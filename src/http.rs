@@ -50,36 +50,22 @@ impl Incoming {
     }
 }
 
+/// A reply's body: bytes, or a stream of the shell's making (`S`, a committed stream in
+/// `stream::reply`), so this module knows nothing of how streams are watched.
 #[derive(Debug)]
-pub enum ReplyBody<B> {
+pub enum ReplyBody<S> {
     Bytes(Vec<u8>),
-    /// A streamed answer: what was read while deciding to commit, then the rest of the upstream body.
-    Stream(Box<Streamed<B>>),
-}
-
-/// A streamed answer the router has committed to.
-#[derive(Debug)]
-pub struct Streamed<B> {
-    /// Client bytes already produced from the first upstream chunks.
-    pub prefix: Vec<u8>,
-    /// The rest of the upstream body.
-    pub body: B,
-    /// Decides what each further chunk becomes, and how the stream ended.
-    pub watch: crate::stream::StreamWatch,
-    /// Chunk wait limit once streaming (the attempt's timeout).
-    pub idle_timeout_ms: u64,
-    /// For the cost, once the final usage is known.
-    pub price: Option<crate::rules::Price>,
+    Stream(S),
 }
 
 #[derive(Debug)]
-pub struct Reply<B> {
+pub struct Reply<S> {
     pub status: u16,
     pub headers: Vec<(String, String)>,
-    pub body: ReplyBody<B>,
+    pub body: ReplyBody<S>,
 }
 
-impl<B> Reply<B> {
+impl<S> Reply<S> {
     pub fn json(status: u16, value: &serde_json::Value) -> Self {
         Reply {
             status,

@@ -2,6 +2,7 @@
 //! tests implement with in-memory doubles). `async fn` without `Send`: Workers bindings are JS
 //! handles, single-threaded by nature.
 
+use std::cell::Cell;
 use std::fmt;
 
 /// Read access to Workers KV (or any key-value store).
@@ -186,6 +187,97 @@ impl fmt::Display for Secret {
 impl serde::Serialize for Secret {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         s.serialize_str("*****")
+    }
+}
+
+/// Numbers in [0, 1). The shell uses `Math.random()`; tests use a seeded generator.
+pub trait Random {
+    fn next_f64(&self) -> f64;
+}
+
+/// A small, seedable generator (xorshift64*) for tests and benchmarks.
+pub struct SeededRandom(Cell<u64>);
+
+impl SeededRandom {
+    pub fn new(seed: u64) -> Self {
+        SeededRandom(Cell::new(seed.max(1)))
+    }
+}
+
+impl Random for SeededRandom {
+    fn next_f64(&self) -> f64 {
+        let mut x = self.0.get();
+        x ^= x >> 12;
+        x ^= x << 25;
+        x ^= x >> 27;
+        self.0.set(x);
+        (x.wrapping_mul(0x2545_F491_4F6C_DD1D) >> 11) as f64 / (1u64 << 53) as f64
+    }
+}
+
+/// The outside world for one request, as one bundle: the shell's bindings, or tests' doubles.
+/// Everything in the core that needs more than one port takes `&impl PortSet`.
+pub trait PortSet {
+    type Kv: KvStore;
+    type Secrets: Secrets;
+    type Upstream: Upstream;
+    type Clock: Clock;
+    type Random: Random;
+    type Cache: SharedCache;
+    fn kv(&self) -> &Self::Kv;
+    fn secrets(&self) -> &Self::Secrets;
+    fn upstream(&self) -> &Self::Upstream;
+    fn clock(&self) -> &Self::Clock;
+    fn rng(&self) -> &Self::Random;
+    /// Shared by the isolates of a location (the Cache API): cascade answers.
+    fn cache(&self) -> &Self::Cache;
+}
+
+/// The upstream body type of a port set: what a committed stream passes on.
+pub type BodyOf<P> = <<P as PortSet>::Upstream as Upstream>::Body;
+
+/// The ports, borrowed for one request: what the shell and tests build.
+pub struct Ports<'a, K, S, U, C, R, X> {
+    pub kv: &'a K,
+    pub secrets: &'a S,
+    pub upstream: &'a U,
+    pub clock: &'a C,
+    pub rng: &'a R,
+    pub cache: &'a X,
+}
+
+impl<K, S, U, C, R, X> PortSet for Ports<'_, K, S, U, C, R, X>
+where
+    K: KvStore,
+    S: Secrets,
+    U: Upstream,
+    C: Clock,
+    R: Random,
+    X: SharedCache,
+{
+    type Kv = K;
+    type Secrets = S;
+    type Upstream = U;
+    type Clock = C;
+    type Random = R;
+    type Cache = X;
+    fn kv(&self) -> &K {
+        self.kv
+    }
+    fn secrets(&self) -> &S {
+        self.secrets
+    }
+    fn upstream(&self) -> &U {
+        self.upstream
+    }
+    fn clock(&self) -> &C {
+        self.clock
+    }
+    fn rng(&self) -> &R {
+        self.rng
+    }
+    fn cache(&self) -> &X {
+        self.cache
     }
 }
 

@@ -11,10 +11,10 @@ use futures::executor::block_on;
 use serde_json::{json, Value};
 use std::cell::{Cell, RefCell};
 use std::collections::{HashMap, VecDeque};
-use taskrouter::auth::hash_key;
+use taskrouter::access::auth::hash_key;
 use taskrouter::gateway::{handle, Handled, Ports, Settings, State};
 use taskrouter::http::{Body, Incoming, Method, ReplyBody};
-use taskrouter::plan::SeededRandom;
+use taskrouter::ports::SeededRandom;
 use taskrouter::ports::{
     Clock, FetchError, MemoryKv, NoSharedCache, Secret, Secrets, Upstream, UpstreamRequest,
     UpstreamResponse,

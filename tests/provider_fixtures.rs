@@ -9,14 +9,16 @@
 
 use serde_json::{json, Map, Value};
 use std::path::{Path, PathBuf};
+use taskrouter::chat::request::parse_chat;
+use taskrouter::decide::plan::Attempt;
 use taskrouter::http::Body;
-use taskrouter::plan::Attempt;
 use taskrouter::ports::Secret;
 use taskrouter::providers::errors::classify_status;
-use taskrouter::providers::{answer_to_openai, build_request, stream_watch, ProviderKind};
-use taskrouter::request::parse_chat;
+use taskrouter::providers::{answer_to_openai, build_request};
+use taskrouter::rules::provider::ProviderKind;
 use taskrouter::rules::{builtin_retry, FallbackOn, Provider};
-use taskrouter::stream::Outcome;
+use taskrouter::stream::watch::Outcome;
+use taskrouter::stream::watch::StreamWatch;
 
 fn dirs() -> Vec<PathBuf> {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures");
@@ -114,7 +116,7 @@ fn streams_translate_as_documented_however_they_are_chunked() {
         };
         let (provider, _) = setup(&dir);
         for split in (0..sse.len()).step_by(7).chain([sse.len()]) {
-            let mut watch = stream_watch(provider.kind, true, "chatcmpl-fixture", 0);
+            let mut watch = StreamWatch::for_provider(provider.kind, true, "chatcmpl-fixture", 0);
             let mut out = watch.on_chunk(&sse.as_bytes()[..split]);
             out.extend(watch.on_chunk(&sse.as_bytes()[split..]));
             out.extend(watch.on_end());

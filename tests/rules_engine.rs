@@ -7,9 +7,10 @@
 )]
 
 use serde_json::{json, Value};
-use taskrouter::classify::Texts;
-use taskrouter::plan::{plan, Attempt, SeededRandom};
-use taskrouter::route::{decide, Trace};
+use taskrouter::decide::classify::Texts;
+use taskrouter::decide::plan::{plan, Attempt};
+use taskrouter::decide::route::{decide, Trace};
+use taskrouter::ports::SeededRandom;
 use taskrouter::rules::{parse_rules, rules_schema, FallbackOn, Rules};
 
 fn doc(default: Value) -> Value {
@@ -379,8 +380,7 @@ fn routing_by_metadata_task_and_classifier() {
     ]);
     let rules = ok(&d);
     let route = |text: &str| {
-        let mut facts =
-            json!({"metadata": {}, "estimated_tokens": taskrouter::facts::estimate_tokens(text)});
+        let mut facts = json!({"metadata": {}, "estimated_tokens": taskrouter::decide::facts::estimate_tokens(text)});
         let texts = Texts {
             last_user: text.into(),
             system: String::new(),

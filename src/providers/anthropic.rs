@@ -3,10 +3,16 @@
 //! system prompt extraction, content blocks (text, images), tool use and tool results, stop
 //! reasons, the required `max_tokens`, the `anthropic-version` and `x-api-key` headers.
 
-use crate::analytics::Usage;
-use crate::plan::Attempt;
+use crate::chat::request::ChatRequest;
+use crate::chat::usage::Usage;
+use crate::decide::plan::Attempt;
+use crate::error::ApiError;
 use crate::ports::{Secret, UpstreamRequest};
-use crate::request::ChatRequest;
+use crate::providers::api::ProviderApi;
+use crate::providers::api::{
+    body_with_overrides, push_turn, ChunkHead, StreamTranslator as Translate, Translated,
+};
+use crate::providers::errors::ErrorKind;
 use crate::rules::Provider;
 use serde_json::{json, Map, Value};
 
@@ -61,7 +67,7 @@ fn block_of_part(part: &Value) -> Option<Value> {
 
 /// Append a message, merging with the previous one of the same role (Anthropic alternates roles).
 fn push(messages: &mut Vec<Value>, role: &str, blocks: Vec<Value>) {
-    super::push_turn(messages, role, "content", blocks);
+    push_turn(messages, role, "content", blocks);
 }
 
 /// An OpenAI tool call (`{"id", "function": {"name", "arguments"}}`) as an Anthropic `tool_use`
@@ -86,7 +92,7 @@ pub fn build_request(
     req: &ChatRequest,
     key: Option<&Secret>,
 ) -> UpstreamRequest {
-    let src = super::body_with_overrides(req, attempt);
+    let src = body_with_overrides(req, attempt);
     let mut system = Vec::new();
     let mut messages: Vec<Value> = Vec::new();
     for m in src
@@ -297,23 +303,10 @@ pub fn response_to_openai(msg: &Value, created: u64) -> Value {
     })
 }
 
-/// What one Anthropic stream event means for the OpenAI stream.
-#[derive(Debug, PartialEq)]
-pub enum Translated {
-    /// OpenAI chunks to send (possibly none, for `ping` and block boundaries).
-    Chunks(Vec<Value>),
-    /// The first content (a block started or a delta): the stream may be committed to.
-    Content(Vec<Value>),
-    /// `message_stop`: the answer is complete.
-    Done(Vec<Value>),
-    /// An `error` event.
-    Error,
-}
-
 /// Translation state of one Anthropic stream.
 #[derive(Debug, Default)]
 pub struct StreamTranslator {
-    head: super::ChunkHead,
+    head: ChunkHead,
     /// For each content block index, its OpenAI tool-call index (tool_use blocks only).
     tool_index: Vec<(u64, usize)>,
     /// The block carrying a JSON answer (the `JSON_TOOL` call), streamed as content.
@@ -325,7 +318,7 @@ pub struct StreamTranslator {
 impl StreamTranslator {
     pub fn new(created: u64) -> Self {
         StreamTranslator {
-            head: super::ChunkHead {
+            head: ChunkHead {
                 created,
                 ..Default::default()
             },
@@ -425,12 +418,55 @@ impl StreamTranslator {
     }
 }
 
+/// Anthropic's Messages API.
+pub struct Anthropic;
+
+impl ProviderApi for Anthropic {
+    fn build_request(
+        &self,
+        provider: &Provider,
+        attempt: &Attempt,
+        chat: &ChatRequest,
+        key: Option<&Secret>,
+    ) -> UpstreamRequest {
+        build_request(provider, attempt, chat, key)
+    }
+
+    fn answer_to_openai(
+        &self,
+        _provider: &Provider,
+        answer: Value,
+        _id: &str,
+        created: u64,
+    ) -> Result<Value, (ApiError, ErrorKind)> {
+        Ok(response_to_openai(&answer, created))
+    }
+
+    fn stream_translator(&self, _id: &str, created: u64) -> Option<Box<dyn Translate>> {
+        Some(Box::new(StreamTranslator::new(created)))
+    }
+}
+
+impl Translate for StreamTranslator {
+    fn on_event(&mut self, data: &Value) -> Translated {
+        StreamTranslator::on_event(self, data)
+    }
+
+    fn usage(&self) -> Usage {
+        self.usage
+    }
+
+    fn usage_chunk(&self) -> Value {
+        StreamTranslator::usage_chunk(self)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::chat::request::parse_chat;
     use crate::http::Body;
-    use crate::providers::ProviderKind;
-    use crate::request::parse_chat;
+    use crate::rules::provider::ProviderKind;
     use crate::rules::{builtin_retry, FallbackOn};
 
     fn provider() -> Provider {

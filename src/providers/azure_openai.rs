@@ -3,10 +3,15 @@
 //! deployment name, `api_version` is the provider's, and the key goes in the `api-key` header.
 
 use super::openai_compatible;
-use crate::plan::Attempt;
+use crate::chat::request::ChatRequest;
+use crate::decide::plan::Attempt;
+use crate::error::ApiError;
 use crate::ports::{Secret, UpstreamRequest};
-use crate::request::ChatRequest;
+use crate::providers::api::ProviderApi;
+use crate::providers::api::{path_segment, query_value, StreamTranslator};
+use crate::providers::errors::ErrorKind;
 use crate::rules::Provider;
+use serde_json::Value;
 
 /// Used when the provider names none.
 pub const DEFAULT_API_VERSION: &str = "2024-10-21";
@@ -26,8 +31,8 @@ pub fn build_request(
     request.url = format!(
         "{}/openai/deployments/{}/chat/completions?api-version={}",
         provider.base_url,
-        encode(&attempt.model_id),
-        encode(version)
+        path_segment(&attempt.model_id),
+        query_value(version)
     );
     if let Some(key) = key {
         request
@@ -37,24 +42,45 @@ pub fn build_request(
     request
 }
 
-/// Percent-encode a path segment or query value (deployment names are plain, but be safe).
-fn encode(s: &str) -> String {
-    s.bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
-                (b as char).to_string()
-            }
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
+/// Azure OpenAI: OpenAI's answers and streams, at a deployment URL.
+pub struct AzureOpenAi;
+
+impl ProviderApi for AzureOpenAi {
+    fn build_request(
+        &self,
+        provider: &Provider,
+        attempt: &Attempt,
+        chat: &ChatRequest,
+        key: Option<&Secret>,
+    ) -> UpstreamRequest {
+        build_request(provider, attempt, chat, key)
+    }
+
+    fn answer_to_openai(
+        &self,
+        _provider: &Provider,
+        answer: Value,
+        _id: &str,
+        _created: u64,
+    ) -> Result<Value, (ApiError, ErrorKind)> {
+        Ok(answer)
+    }
+
+    fn passes_answers_through(&self) -> bool {
+        true
+    }
+
+    fn stream_translator(&self, _id: &str, _created: u64) -> Option<Box<dyn StreamTranslator>> {
+        None
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::chat::request::parse_chat;
     use crate::http::Body;
-    use crate::providers::ProviderKind;
-    use crate::request::parse_chat;
+    use crate::rules::provider::ProviderKind;
     use crate::rules::{builtin_retry, FallbackOn};
     use serde_json::{json, Map, Value};
 

@@ -22,6 +22,12 @@ pub enum ErrorKind {
     Network,
 }
 
+impl serde::Serialize for ErrorKind {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.as_str())
+    }
+}
+
 impl ErrorKind {
     pub fn as_str(self) -> &'static str {
         match self {

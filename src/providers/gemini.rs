@@ -3,33 +3,19 @@
 //! declarations; answers and streamed candidates translated back to OpenAI's shape. A prompt or
 //! answer blocked for safety is an error (content filtered), not an empty answer.
 
-use crate::analytics::Usage;
-use crate::plan::Attempt;
+use crate::chat::request::ChatRequest;
+use crate::chat::usage::Usage;
+use crate::decide::plan::Attempt;
+use crate::error::{ApiError, ErrorCode};
 use crate::ports::{Secret, UpstreamRequest};
-use crate::request::ChatRequest;
+use crate::providers::api::ProviderApi;
+use crate::providers::api::{
+    body_with_overrides, path_segment, push_turn, ChunkHead, StreamTranslator as Translate,
+    Translated,
+};
+use crate::providers::errors::ErrorKind;
 use crate::rules::Provider;
 use serde_json::{json, Map, Value};
-
-use super::anthropic::Translated;
-
-/// Keep path-safe characters (model ids such as `gemini-2.5-flash`), percent-encode the rest.
-fn encode(s: &str) -> String {
-    s.bytes()
-        .map(|b| match b {
-            b'A'..=b'Z'
-            | b'a'..=b'z'
-            | b'0'..=b'9'
-            | b'-'
-            | b'_'
-            | b'.'
-            | b'~'
-            | b'+'
-            | b'='
-            | b'@' => (b as char).to_string(),
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
-}
 
 fn parts_of(content: Option<&Value>) -> Vec<Value> {
     match content {
@@ -60,7 +46,7 @@ fn parts_of(content: Option<&Value>) -> Vec<Value> {
 }
 
 fn push(contents: &mut Vec<Value>, role: &str, parts: Vec<Value>) {
-    super::push_turn(contents, role, "parts", parts);
+    push_turn(contents, role, "parts", parts);
 }
 
 pub fn build_request(
@@ -69,7 +55,7 @@ pub fn build_request(
     req: &ChatRequest,
     key: Option<&Secret>,
 ) -> UpstreamRequest {
-    let src = super::body_with_overrides(req, attempt);
+    let src = body_with_overrides(req, attempt);
     let messages = src
         .get("messages")
         .and_then(Value::as_array)
@@ -212,7 +198,7 @@ pub fn build_request(
         url: format!(
             "{}/v1beta/models/{}:{method}",
             provider.base_url,
-            encode(&attempt.model_id)
+            path_segment(&attempt.model_id)
         ),
         headers,
         body: Value::Object(body).to_string().into_bytes(),
@@ -317,7 +303,7 @@ pub fn response_to_openai(resp: &Value, id: &str, created: u64) -> Value {
 /// `finishReason` ends it (Gemini sends no `[DONE]`).
 #[derive(Debug, Default)]
 pub struct StreamTranslator {
-    head: super::ChunkHead,
+    head: ChunkHead,
     started: bool,
     calls: usize,
     pub usage: Usage,
@@ -326,7 +312,7 @@ pub struct StreamTranslator {
 impl StreamTranslator {
     pub fn new(id: String, created: u64) -> Self {
         StreamTranslator {
-            head: super::ChunkHead {
+            head: ChunkHead {
                 id,
                 created,
                 ..Default::default()
@@ -383,12 +369,64 @@ impl StreamTranslator {
     }
 }
 
+/// Google Gemini.
+pub struct Gemini;
+
+impl ProviderApi for Gemini {
+    fn build_request(
+        &self,
+        provider: &Provider,
+        attempt: &Attempt,
+        chat: &ChatRequest,
+        key: Option<&Secret>,
+    ) -> UpstreamRequest {
+        build_request(provider, attempt, chat, key)
+    }
+
+    fn answer_to_openai(
+        &self,
+        provider: &Provider,
+        answer: Value,
+        id: &str,
+        created: u64,
+    ) -> Result<Value, (ApiError, ErrorKind)> {
+        match blocked(&answer) {
+            Some(why) => Err((
+                ApiError::new(
+                    ErrorCode::ContentFiltered,
+                    format!("provider \"{}\" refused: {why}", provider.name),
+                ),
+                ErrorKind::ContentFiltered,
+            )),
+            None => Ok(response_to_openai(&answer, id, created)),
+        }
+    }
+
+    fn stream_translator(&self, id: &str, created: u64) -> Option<Box<dyn Translate>> {
+        Some(Box::new(StreamTranslator::new(id.to_string(), created)))
+    }
+}
+
+impl Translate for StreamTranslator {
+    fn on_event(&mut self, data: &Value) -> Translated {
+        StreamTranslator::on_event(self, data)
+    }
+
+    fn usage(&self) -> Usage {
+        self.usage
+    }
+
+    fn usage_chunk(&self) -> Value {
+        StreamTranslator::usage_chunk(self)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::chat::request::parse_chat;
     use crate::http::Body;
-    use crate::providers::ProviderKind;
-    use crate::request::parse_chat;
+    use crate::rules::provider::ProviderKind;
     use crate::rules::{builtin_retry, FallbackOn};
 
     fn provider() -> Provider {

@@ -2,9 +2,13 @@
 //! request is the caller's body with the provider's model id, sent to `<base_url>/chat/completions`
 //! with a bearer key and the provider's configured extra headers. Unknown fields pass through.
 
-use crate::plan::Attempt;
+use crate::chat::request::ChatRequest;
+use crate::decide::plan::Attempt;
+use crate::error::ApiError;
 use crate::ports::{Secret, UpstreamRequest};
-use crate::request::ChatRequest;
+use crate::providers::api::ProviderApi;
+use crate::providers::api::{body_with_overrides, StreamTranslator};
+use crate::providers::errors::ErrorKind;
 use crate::rules::Provider;
 use serde_json::Value;
 
@@ -15,7 +19,7 @@ pub fn build_request(
     req: &ChatRequest,
     key: Option<&Secret>,
 ) -> UpstreamRequest {
-    let mut body = super::body_with_overrides(req, attempt);
+    let mut body = body_with_overrides(req, attempt);
     body.insert("model".into(), Value::String(attempt.model_id.clone()));
     if req.stream {
         // Ask for the final usage event (for cost); the stream watcher removes it again when the
@@ -42,12 +46,46 @@ pub fn build_request(
     }
 }
 
+/// OpenAI and every API that speaks its chat-completions format: answers and streams are
+/// already in the router's shape.
+pub struct OpenAiCompatible;
+
+impl ProviderApi for OpenAiCompatible {
+    fn build_request(
+        &self,
+        provider: &Provider,
+        attempt: &Attempt,
+        chat: &ChatRequest,
+        key: Option<&Secret>,
+    ) -> UpstreamRequest {
+        build_request(provider, attempt, chat, key)
+    }
+
+    fn answer_to_openai(
+        &self,
+        _provider: &Provider,
+        answer: Value,
+        _id: &str,
+        _created: u64,
+    ) -> Result<Value, (ApiError, ErrorKind)> {
+        Ok(answer)
+    }
+
+    fn passes_answers_through(&self) -> bool {
+        true
+    }
+
+    fn stream_translator(&self, _id: &str, _created: u64) -> Option<Box<dyn StreamTranslator>> {
+        None
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::chat::request::parse_chat;
     use crate::http::Body;
-    use crate::providers::ProviderKind;
-    use crate::request::parse_chat;
+    use crate::rules::provider::ProviderKind;
     use crate::rules::{builtin_retry, FallbackOn};
     use serde_json::json;
 

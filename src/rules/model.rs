@@ -2,9 +2,9 @@
 //! holding a `Rules` means every reference in it resolves, every regex compiled, and every
 //! keyword automaton is built (once per rules version, cached with the rules in the isolate).
 
-use crate::classify::Classifier;
-use crate::condition::Condition;
-use crate::providers::ProviderKind;
+use crate::rules::condition::Condition;
+use crate::rules::provider::ProviderKind;
+use crate::rules::tasks::Classifier;
 use crate::task_model::TaskModel;
 use serde::Serialize;
 use serde_json::{Map, Value};

@@ -6,13 +6,13 @@
 //! `override_params.model` the provider's model id (or `"@provider/model"`); a pair that no model
 //! entry declares becomes a model named `provider/model` (no price, no context window).
 
+use super::errors::{typed, Errors};
 use super::model::{FallbackOn, Model, Provider, RetryPolicy, Settings, Target};
 use super::raw::{
     PortkeyNode, PortkeyRetry, RawConditional, RawFallback, RawLoadBalance, RawModelTarget,
     RawRetry,
 };
-use super::validate::{typed, Errors};
-use crate::condition::Condition;
+use crate::rules::condition::Condition;
 use serde_json::{Map, Value};
 use std::collections::{BTreeMap, HashMap};
 

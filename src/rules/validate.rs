@@ -3,6 +3,7 @@
 //! need the whole document: references, URLs, names, conditions. Every error names its path, and
 //! all of them are reported together.
 
+use super::errors::{typed, Errors, RulesError};
 use super::json_strict::duplicate_keys;
 use super::model::{
     Cascade, Cooldown, Defaults, Model, Price, Provider, RetryPolicy, Route, Rules, TaskModelConfig,
@@ -11,14 +12,13 @@ use super::raw::{
     RawClassifier, RawDefaults, RawModel, RawPrice, RawProvider, RawRoute, RawTask, TargetValue,
 };
 use super::targets::TargetParser;
-use crate::classify::{Classifier, TaskDef};
-use crate::condition::Condition;
-use crate::providers::{check_base_url, ProviderKind};
+use crate::rules::condition::Condition;
+use crate::rules::provider::{check_base_url, ProviderKind};
+use crate::rules::tasks::{Classifier, TaskDef};
 use crate::task_model::{TaskModel, BUILTIN};
 use serde::de::DeserializeOwned;
 use serde_json::{Map, Value};
 use std::collections::{BTreeMap, HashSet};
-use std::fmt;
 use std::sync::Arc;
 
 /// Top-level fields, checked by hand so that an error in one section does not hide the others
@@ -56,45 +56,6 @@ pub fn builtin_retry() -> RetryPolicy {
         on_status: DEFAULT_RETRY_STATUSES.to_vec(),
         backoff_ms: 200,
         respect_retry_after: true,
-    }
-}
-
-/// One problem in a rules document.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct RulesError {
-    /// Where it is: `routes[2].then`, or empty for the document as a whole.
-    pub path: String,
-    pub message: String,
-}
-
-impl fmt::Display for RulesError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        if self.path.is_empty() {
-            f.write_str(&self.message)
-        } else {
-            write!(f, "{}: {}", self.path, self.message)
-        }
-    }
-}
-
-/// Every error, joined for a one-line message (a 503 body, a log line).
-pub fn summarize(errors: &[RulesError]) -> String {
-    errors
-        .iter()
-        .map(ToString::to_string)
-        .collect::<Vec<_>>()
-        .join("; ")
-}
-
-#[derive(Default)]
-pub(super) struct Errors(Vec<RulesError>);
-
-impl Errors {
-    pub fn add(&mut self, path: impl Into<String>, message: impl Into<String>) {
-        self.0.push(RulesError {
-            path: path.into(),
-            message: message.into(),
-        });
     }
 }
 
@@ -269,27 +230,6 @@ fn validate_classifier(
     }
 }
 
-/// Deserialize one value into a raw type, with the path of the failing field in the error.
-pub(super) fn typed<T: DeserializeOwned>(
-    value: &Value,
-    at: &str,
-    errors: &mut Errors,
-) -> Option<T> {
-    match serde_path_to_error::deserialize(value) {
-        Ok(t) => Some(t),
-        Err(e) => {
-            let inner = e.path().to_string();
-            let path = if inner == "." {
-                at.to_string()
-            } else {
-                format!("{at}.{inner}")
-            };
-            errors.add(path, e.into_inner().to_string());
-            None
-        }
-    }
-}
-
 fn section_map<T: DeserializeOwned>(
     top: &Map<String, Value>,
     name: &str,
@@ -446,7 +386,7 @@ fn validate_models(
     let mut out = BTreeMap::new();
     for (name, m) in raw {
         let at = format!("models.{name}");
-        if name == crate::route::AUTO {
+        if name == crate::rules::names::AUTO {
             errors.add(&at, "\"auto\" is reserved for routing by the rules");
         }
         if !providers.contains_key(&m.provider) {
@@ -509,7 +449,7 @@ fn validate_tasks(
     let before = errors.0.len();
     for (name, t) in raw {
         let at = format!("tasks.{name}");
-        if name == crate::route::AUTO || models.contains_key(&name) {
+        if name == crate::rules::names::AUTO || models.contains_key(&name) {
             errors.add(&at, "task names must differ from model names and \"auto\" (both can be requested as `model`)");
         }
         if t.keywords.is_empty() && t.regex.is_empty() && t.when.is_none() {
@@ -631,7 +571,9 @@ fn validate_routes(raw: Vec<Option<RawRoute>>, parser: &mut TargetParser<'_>) ->
         let Some(r) = r else { continue };
         let at = format!("routes[{i}]");
         check_name(&r.name, &format!("{at}.name"), parser.errors);
-        if r.name == crate::route::DEFAULT_RULE || r.name == crate::route::EXPLICIT_RULE {
+        if r.name == crate::rules::names::DEFAULT_RULE
+            || r.name == crate::rules::names::EXPLICIT_RULE
+        {
             parser
                 .errors
                 .add(format!("{at}.name"), format!("\"{}\" is reserved", r.name));

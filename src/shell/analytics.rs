@@ -4,17 +4,17 @@
 //! write is logged and otherwise ignored: it must never affect the response.
 
 use super::glue;
-use crate::analytics::DataPoint;
+use crate::record::analytics::DataPoint;
 use js_sys::Promise;
 use wasm_bindgen::{JsCast, JsValue};
 use worker::{console_error, AnalyticsEngineDataset};
 
+/// The Analytics Engine binding (wrangler.toml).
+pub const BINDING: &str = "ANALYTICS";
+
 pub fn write(dataset: Option<&AnalyticsEngineDataset>, point: &DataPoint) -> Option<Promise> {
     let Some(dataset) = dataset else {
-        console_error!(
-            "analytics: no Analytics Engine binding named {}",
-            super::ANALYTICS_BINDING
-        );
+        console_error!("analytics: no Analytics Engine binding named {}", BINDING);
         return None;
     };
     match write_point(dataset, point) {

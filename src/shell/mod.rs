@@ -23,7 +23,6 @@ use std::rc::Rc;
 use worker::{console_error, console_log, console_warn, event, Context, Env, Request, Result};
 
 pub const KV_BINDING: &str = "RULES";
-pub const ANALYTICS_BINDING: &str = "ANALYTICS";
 
 thread_local! {
     /// Isolate memory: parsed rules and key records survive between requests.
@@ -49,7 +48,7 @@ async fn fetch(req: Request, env: Env, ctx: Context) -> Result<web_sys::Response
                 ErrorCode::RulesUnavailable,
                 format!("the Worker has no KV binding named {KV_BINDING}; see wrangler.toml"),
             );
-            let reply = Reply::<fetch::UpstreamBody>::error(&err);
+            let reply = Reply::<()>::error(&err);
             let ReplyBody::Bytes(bytes) = reply.body else {
                 return Err(worker::Error::RustError("an error reply is bytes".into()));
             };
@@ -80,7 +79,7 @@ async fn fetch(req: Request, env: Env, ctx: Context) -> Result<web_sys::Response
     for line in &logs {
         console_log!("{line}");
     }
-    let dataset = env.analytics_engine(ANALYTICS_BINDING).ok();
+    let dataset = env.analytics_engine(analytics::BINDING).ok();
     let Reply {
         status,
         headers,
@@ -108,20 +107,15 @@ async fn fetch(req: Request, env: Env, ctx: Context) -> Result<web_sys::Response
             let (ended, when_ended) = oneshot::channel();
             let client_stream = stream::client_stream(*streamed, Rc::clone(&record), ended)?;
             let request_log = settings.request_log;
-            let limits_state = Rc::clone(&state);
+            let state = Rc::clone(&state);
             ctx.wait_until(async move {
                 let completed = when_ended.await.is_ok();
                 let point = {
                     let mut r = record.borrow_mut();
-                    if !completed && r.outcome == "ok" {
-                        r.outcome = "client_disconnected".into();
-                    }
+                    state.settle_stream(&mut r, completed, js_sys::Date::now());
                     if request_log {
                         console_log!("{}", r.log_line());
                     }
-                    limits_state
-                        .limits
-                        .add_spend(&r.key_id, r.cost_usd, js_sys::Date::now());
                     r.data_point()
                 };
                 if let Some(pending) = analytics::write(dataset.as_ref(), &point) {
@@ -149,7 +143,7 @@ struct WorkerClock;
 /// Load-balancing draws: `Math.random()` is enough (not a security decision).
 struct MathRandom;
 
-impl crate::plan::Random for MathRandom {
+impl crate::ports::Random for MathRandom {
     fn next_f64(&self) -> f64 {
         js_sys::Math::random()
     }

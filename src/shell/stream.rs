@@ -10,10 +10,10 @@
 
 use super::fetch::UpstreamBody;
 use super::glue;
-use crate::analytics::RequestRecord;
-use crate::http::Streamed;
+use crate::record::analytics::RequestRecord;
 use crate::rules::Price;
-use crate::stream::{Outcome, StreamWatch};
+use crate::stream::reply::Streamed;
+use crate::stream::watch::{Outcome, StreamWatch};
 use futures_channel::oneshot;
 use std::cell::RefCell;
 use std::rc::Rc;

@@ -7,7 +7,7 @@ use crate::kv_api::KvApi;
 use crate::rules_cmds::{flag, has, INVALID, OK, USAGE};
 use futures::executor::block_on;
 use serde_json::{json, Value};
-use taskrouter::auth::{hash_key, KeyRecord, KEY_PREFIX};
+use taskrouter::access::auth::{hash_key, KeyRecord, KEY_PREFIX};
 use taskrouter::ports::KvStore;
 
 fn api() -> Result<KvApi, i32> {

@@ -12,16 +12,16 @@ pub struct KvApi {
     agent: ureq::Agent,
 }
 
+/// Unreserved characters stay; everything else in a KV key is percent-encoded for the URL path.
+const KEY: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'_')
+    .remove(b'.')
+    .remove(b'~');
+
 /// Percent-encode a KV key for the URL path.
 fn encode(key: &str) -> String {
-    key.bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
-                (b as char).to_string()
-            }
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
+    percent_encoding::utf8_percent_encode(key, KEY).to_string()
 }
 
 impl KvApi {

@@ -2,10 +2,10 @@
 //! document that passes here passes in the Worker, and explain answers exactly as the endpoint does.
 
 use serde_json::json;
-use taskrouter::explain::explain;
+use taskrouter::chat::request::parse_chat;
+use taskrouter::decide::explain::explain;
 use taskrouter::http::Body;
-use taskrouter::plan::SeededRandom;
-use taskrouter::request::parse_chat;
+use taskrouter::ports::SeededRandom;
 use taskrouter::rules::{parse_rules, rules_schema, Rules};
 
 /// Exit codes scripts can rely on.

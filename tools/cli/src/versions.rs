@@ -1,11 +1,11 @@
 //! `push`, `pull`, `diff`, `history` and `rollback`: rules versions in KV, managed with the same
-//! functions as the Worker's admin API (`taskrouter::admin`), so both keep one layout.
+//! functions as the Worker's admin API (`taskrouter::fronts::admin`), so both keep one layout.
 
 use crate::kv_api::KvApi;
 use crate::rules_cmds::{flag, INVALID, OK, USAGE};
 use futures::executor::block_on;
 use serde_json::Value;
-use taskrouter::admin::{self, Refused};
+use taskrouter::fronts::admin::{self, Refused};
 
 const BASE: &str = "rules";
 

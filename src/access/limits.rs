@@ -3,7 +3,7 @@
 //! can exceed its limits by up to a factor of their number; counting across isolates needs shared
 //! state (a Durable Object), a later step. Documented in docs/operations.md.
 
-use crate::auth::KeyRecord;
+use crate::access::auth::KeyRecord;
 use crate::error::{ApiError, ErrorCode};
 use std::cell::RefCell;
 use std::collections::HashMap;

@@ -1,9 +1,9 @@
 //! The classifier cascade, pure parts: the question put to a cheap model when the built-in task
 //! model is unsure (one label, constrained by a JSON schema), reading its answer, and the isolate's
-//! cache of answers by prompt hash. The gateway makes the call (docs/rules.md#the-cascade).
+//! cache of answers by prompt hash. `dispatch::cascade` makes the call (docs/rules.md#the-cascade).
 
-use crate::classify::Texts;
-use crate::request::ChatRequest;
+use crate::chat::request::ChatRequest;
+use crate::decide::classify::Texts;
 use crate::task_model::OUT_OF_SCOPE;
 use serde_json::{json, Map, Value};
 use std::cell::RefCell;
@@ -123,6 +123,34 @@ impl CascadeCache {
             answers.clear();
         }
         answers.insert(key, label);
+    }
+}
+
+/// What became of the cascade for one request (the `cascade` blob of its data point).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum CascadeOutcome {
+    /// The request did not need it.
+    #[default]
+    NotAsked,
+    /// The cascade model answered one of the labels.
+    Answered,
+    /// This prompt's answer was cached (in the isolate or the location).
+    Cached,
+    /// The call failed.
+    Failed,
+    /// The answer was not one of the labels.
+    Unreadable,
+}
+
+impl CascadeOutcome {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CascadeOutcome::NotAsked => "",
+            CascadeOutcome::Answered => "answered",
+            CascadeOutcome::Cached => "cached",
+            CascadeOutcome::Failed => "failed",
+            CascadeOutcome::Unreadable => "unreadable",
+        }
     }
 }
 

@@ -11,12 +11,12 @@
 //! - `POST /admin/rules/rollback` (`{"version": n}`, or the newest version below the live one).
 //! - `GET /admin/rules/history`.
 
-use crate::auth::presented_key;
+use crate::access::auth::presented_key;
 use crate::error::{ApiError, ErrorCode};
 use crate::http::{Body, Incoming, Method, Reply};
 use crate::ports::{KvStore, Secrets};
+use crate::rules::cache::{history_key, live_key, read_live, version_key, RulesCache};
 use crate::rules::parse_rules;
-use crate::rules_cache::{history_key, live_key, read_live, version_key, RulesCache};
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 

@@ -2,11 +2,11 @@
 //! function serves `POST /v1/router/explain` and (later) the CLI: the facts, each task's score and
 //! evidence, each route checked and the clauses that failed, the route chosen, and the attempt plan.
 
+use crate::chat::request::ChatRequest;
+use crate::decide::facts::derive;
+use crate::decide::route::{decide, wants_cascade, Trace};
 use crate::error::ApiError;
-use crate::facts::derive;
-use crate::plan::Random;
-use crate::request::ChatRequest;
-use crate::route::{decide, wants_cascade, Trace};
+use crate::ports::Random;
 use crate::rules::Rules;
 use serde_json::{json, Value};
 
@@ -43,9 +43,9 @@ pub fn explain(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::chat::request::parse_chat;
     use crate::http::Body;
-    use crate::plan::SeededRandom;
-    use crate::request::parse_chat;
+    use crate::ports::SeededRandom;
     use crate::rules::parse_rules;
 
     #[test]

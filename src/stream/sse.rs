@@ -159,8 +159,8 @@ mod tests {
     /// stream watch, and the parser loses no byte (events' raw bytes plus what is pending = input).
     #[test]
     fn random_input_in_random_chunks() {
-        use crate::plan::{Random, SeededRandom};
-        use crate::providers::ProviderKind;
+        use crate::ports::{Random, SeededRandom};
+        use crate::rules::provider::ProviderKind;
         const PIECES: [&str; 14] = [
             "data: ",
             "event: ",
@@ -190,7 +190,7 @@ mod tests {
             ];
             let mut watches: Vec<_> = kinds
                 .iter()
-                .map(|k| crate::providers::stream_watch(*k, pick(2) == 1, "c", 0))
+                .map(|k| crate::stream::watch::StreamWatch::for_provider(*k, pick(2) == 1, "c", 0))
                 .collect();
             let mut raw = Vec::new();
             let mut at = 0;

@@ -3,35 +3,10 @@
 //! on to the next attempt, and why it is there. Load-balancing draws from an injected random source
 //! so tests are deterministic.
 
+use crate::ports::Random;
 use crate::rules::{FallbackOn, RetryPolicy, Rules, Settings, Target};
 use serde::Serialize;
 use serde_json::{Map, Value};
-use std::cell::Cell;
-
-/// Numbers in [0, 1). The shell uses `Math.random()`; tests use a seeded generator.
-pub trait Random {
-    fn next_f64(&self) -> f64;
-}
-
-/// A small, seedable generator (xorshift64*) for tests and benchmarks.
-pub struct SeededRandom(Cell<u64>);
-
-impl SeededRandom {
-    pub fn new(seed: u64) -> Self {
-        SeededRandom(Cell::new(seed.max(1)))
-    }
-}
-
-impl Random for SeededRandom {
-    fn next_f64(&self) -> f64 {
-        let mut x = self.0.get();
-        x ^= x >> 12;
-        x ^= x << 25;
-        x ^= x >> 27;
-        self.0.set(x);
-        (x.wrapping_mul(0x2545_F491_4F6C_DD1D) >> 11) as f64 / (1u64 << 53) as f64
-    }
-}
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Attempt {
@@ -202,6 +177,7 @@ fn walk(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::ports::SeededRandom;
     use crate::rules::parse_rules;
     use serde_json::json;
 

@@ -5,8 +5,12 @@
 //! Platform limits respected: 1 index of at most 96 bytes, at most 20 blobs and 20 doubles, and
 //! at most 16 KB of blobs in total (each blob here is short and capped).
 
+use crate::chat::usage::Usage;
+use crate::decide::cascade::CascadeOutcome;
+use crate::decide::classify::TaskSource;
+use crate::error::ErrorCode;
 use crate::rules::Price;
-use crate::stream::{Outcome, StreamWatch};
+use crate::stream::watch::{Outcome, StreamWatch, INTERRUPTED};
 use serde_json::{json, Value};
 
 /// Blob order in the data point: `blob1` is `BLOBS[0]`, and so on. Never reorder: append.
@@ -58,8 +62,7 @@ pub struct RequestRecord {
     pub target: String,
     pub provider: String,
     pub model: String,
-    /// `ok`, or the error code the client got.
-    pub outcome: String,
+    pub outcome: RequestOutcome,
     pub fallback_used: bool,
     pub stream: bool,
     pub rules_version: Option<u64>,
@@ -79,21 +82,39 @@ pub struct RequestRecord {
     pub cost_usd: f64,
     pub classifier_score: f64,
     pub prompt_bytes: usize,
-    /// Where the task came from: `explicit`, `rules`, `model`, `cascade` or `none`.
-    pub task_source: String,
-    /// The classifier cascade: empty (not asked), `answered`, `cached`, `failed` or `unreadable`.
-    pub cascade: String,
+    /// Where the task came from (`None` until a decision is made: the `task_source` blob is then
+    /// empty).
+    pub task_source: Option<TaskSource>,
+    /// The classifier cascade.
+    pub cascade: CascadeOutcome,
     pub cascade_ms: f64,
     /// The cascade call's cost, on top of `cost_usd`.
     pub cascade_cost_usd: f64,
 }
 
-/// Token counts as the provider reported them.
+/// How a request ended, as its `outcome` blob says.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct Usage {
-    pub input: u64,
-    pub output: u64,
-    pub cached_input: u64,
+pub enum RequestOutcome {
+    /// Served (a stream: served to its end).
+    #[default]
+    Ok,
+    /// Refused or failed with this error (its stable code).
+    Error(ErrorCode),
+    /// A committed stream broke off after bytes reached the client.
+    StreamInterrupted,
+    /// The client left before the answer ended.
+    ClientDisconnected,
+}
+
+impl RequestOutcome {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RequestOutcome::Ok => "ok",
+            RequestOutcome::Error(code) => code.code(),
+            RequestOutcome::StreamInterrupted => INTERRUPTED,
+            RequestOutcome::ClientDisconnected => "client_disconnected",
+        }
+    }
 }
 
 /// What the shell writes to Analytics Engine.
@@ -102,78 +123,6 @@ pub struct DataPoint {
     pub index: String,
     pub blobs: Vec<String>,
     pub doubles: Vec<f64>,
-}
-
-/// Characters of answer text in an OpenAI-shaped completion: message content and tool-call
-/// arguments of every choice (for estimating output tokens).
-pub fn answer_chars(completion: &Value) -> u64 {
-    let mut n = 0usize;
-    for choice in completion
-        .get("choices")
-        .and_then(Value::as_array)
-        .into_iter()
-        .flatten()
-    {
-        for part in [choice.get("message"), choice.get("delta")]
-            .into_iter()
-            .flatten()
-        {
-            n += part
-                .get("content")
-                .and_then(Value::as_str)
-                .map_or(0, |s| s.chars().count());
-            for call in part
-                .get("tool_calls")
-                .and_then(Value::as_array)
-                .into_iter()
-                .flatten()
-            {
-                n += call
-                    .pointer("/function/arguments")
-                    .and_then(Value::as_str)
-                    .map_or(0, |s| s.chars().count());
-            }
-        }
-    }
-    n as u64
-}
-
-impl Usage {
-    /// OpenAI's `usage` object, as translated answers and streams report it.
-    pub fn to_openai(self) -> Value {
-        serde_json::json!({"prompt_tokens": self.input, "completion_tokens": self.output,
-                           "total_tokens": self.input + self.output,
-                           "prompt_tokens_details": {"cached_tokens": self.cached_input}})
-    }
-
-    /// Anthropic's `usage` object: input tokens less those read from the prompt cache, which it
-    /// counts apart.
-    pub fn to_anthropic(self) -> Value {
-        serde_json::json!({"input_tokens": self.input.saturating_sub(self.cached_input),
-                           "cache_read_input_tokens": self.cached_input,
-                           "output_tokens": self.output})
-    }
-
-    /// Read OpenAI-shaped `usage` (`prompt_tokens`, `completion_tokens`, `prompt_tokens_details.cached_tokens`).
-    pub fn from_openai(body: &Value) -> Option<Usage> {
-        let u = body.get("usage")?;
-        let n = |v: Option<&Value>| v.and_then(Value::as_u64).unwrap_or(0);
-        Some(Usage {
-            input: n(u.get("prompt_tokens")),
-            output: n(u.get("completion_tokens")),
-            cached_input: n(u.pointer("/prompt_tokens_details/cached_tokens")),
-        })
-    }
-
-    /// Cost in US dollars: cached input at its own price when the table has one.
-    pub fn cost(&self, price: &Price) -> f64 {
-        let cached = self.cached_input.min(self.input);
-        let cached_price = price.cached_input.unwrap_or(price.input);
-        ((self.input - cached) as f64 * price.input
-            + cached as f64 * cached_price
-            + self.output as f64 * price.output)
-            / 1_000_000.0
-    }
 }
 
 impl RequestRecord {
@@ -220,7 +169,7 @@ impl RequestRecord {
             self.target.clone(),
             self.provider.clone(),
             self.model.clone(),
-            self.outcome.clone(),
+            self.outcome.as_str().to_string(),
             yes_no(self.fallback_used),
             yes_no(self.stream),
             self.rules_version
@@ -231,8 +180,11 @@ impl RequestRecord {
             self.country.clone(),
             self.key_id.clone(),
             self.cost_basis().to_string(),
-            self.task_source.clone(),
-            self.cascade.clone(),
+            self.task_source
+                .map(TaskSource::as_str)
+                .unwrap_or_default()
+                .to_string(),
+            self.cascade.as_str().to_string(),
         ]
     }
 
@@ -260,11 +212,19 @@ impl RequestRecord {
     /// produced (reported, or estimated from the answer so far), so a spend limit sees it.
     pub fn finish_stream(&mut self, watch: &StreamWatch, price: Option<Price>) {
         self.settle_usage(watch.usage, watch.answer_chars, price);
-        self.outcome = match &watch.outcome {
-            Outcome::Broken(_) => crate::stream::INTERRUPTED.to_string(),
-            Outcome::ClientGone => "client_disconnected".to_string(),
-            Outcome::Running | Outcome::Completed => self.outcome.clone(),
-        };
+        match &watch.outcome {
+            Outcome::Broken(_) => self.outcome = RequestOutcome::StreamInterrupted,
+            Outcome::ClientGone => self.outcome = RequestOutcome::ClientDisconnected,
+            Outcome::Running | Outcome::Completed => {}
+        }
+    }
+
+    /// A streamed answer that was never settled (the stream was dropped before it could be): the
+    /// client is taken to have left.
+    pub fn abandon_stream(&mut self) {
+        if self.outcome == RequestOutcome::Ok {
+            self.outcome = RequestOutcome::ClientDisconnected;
+        }
     }
 
     pub fn data_point(&self) -> DataPoint {
@@ -277,6 +237,34 @@ impl RequestRecord {
                 .collect(),
             doubles: self.double_values().to_vec(),
         }
+    }
+
+    /// The `x-router-*` headers that tell the client what the router did: the request id, the
+    /// rules version, the task, rule, target, provider and model when known, and after any
+    /// provider call the number of calls and whether the plan fell back.
+    pub fn router_headers(&self) -> Vec<(&'static str, String)> {
+        let mut out = vec![("x-router-request-id", self.request_id.clone())];
+        if let Some(v) = self.rules_version {
+            out.push(("x-router-rules-version", v.to_string()));
+        }
+        let named = [
+            ("x-router-task", &self.task),
+            ("x-router-rule", &self.rule),
+            ("x-router-target", &self.target),
+            ("x-router-provider", &self.provider),
+            ("x-router-model", &self.model),
+        ];
+        for (name, value) in named {
+            if !value.is_empty() {
+                out.push((name, value.clone()));
+            }
+        }
+        if self.attempts > 0 {
+            out.push(("x-router-attempts", self.attempts.to_string()));
+            let fallback = if self.fallback_used { "yes" } else { "no" };
+            out.push(("x-router-fallback", fallback.to_string()));
+        }
+        out
     }
 
     /// One structured log line with the same fields, by name.
@@ -308,6 +296,7 @@ fn truncate(s: &str, max: usize) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::chat::usage::answer_chars;
 
     fn record() -> RequestRecord {
         RequestRecord {
@@ -317,7 +306,7 @@ mod tests {
             target: "strong".into(),
             provider: "openai".into(),
             model: "gpt-4o".into(),
-            outcome: "ok".into(),
+            outcome: RequestOutcome::Ok,
             fallback_used: false,
             stream: true,
             rules_version: Some(7),
@@ -339,8 +328,8 @@ mod tests {
             cost_usd: 0.0125,
             classifier_score: 0.0,
             prompt_bytes: 2048,
-            task_source: "model".into(),
-            cascade: "answered".into(),
+            task_source: Some(TaskSource::Model),
+            cascade: CascadeOutcome::Answered,
             cascade_ms: 35.0,
             cascade_cost_usd: 0.00001,
         }
@@ -442,11 +431,11 @@ mod tests {
             end(&mut watch);
             let mut r = RequestRecord {
                 estimated_prompt_tokens: 100,
-                outcome: "ok".into(),
+                outcome: RequestOutcome::Ok,
                 ..RequestRecord::default()
             };
             r.finish_stream(&watch, Some(price));
-            (r.outcome.clone(), r.usage.map(|u| u.output), r.cost_usd)
+            (r.outcome, r.usage.map(|u| u.output), r.cost_usd)
         };
         // The client leaves mid-answer: what the provider produced is still counted and billed.
         let (outcome, output, cost) = settled(&|w| w.on_client_gone());
@@ -457,13 +446,17 @@ mod tests {
         });
         assert_eq!(
             (outcome.as_str(), output),
-            (crate::stream::INTERRUPTED, Some(2))
+            (crate::stream::watch::INTERRUPTED, Some(2))
         );
         let (outcome, ..) = settled(&|w| {
             w.on_chunk(b"data: [DONE]\n\n");
             w.on_client_gone();
         });
-        assert_eq!(outcome, "ok", "leaving after the end changes nothing");
+        assert_eq!(
+            outcome.as_str(),
+            "ok",
+            "leaving after the end changes nothing"
+        );
     }
 
     #[test]

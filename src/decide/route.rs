@@ -3,19 +3,14 @@
 //! and routed the same way; a model of the rules named as `model` is served directly. The result
 //! is an attempt plan, and a trace of the decision for explain.
 
-use crate::classify::{Classification, ModelVerdict, Texts};
+use crate::decide::classify::{Classification, ModelVerdict, TaskSource, Texts};
+use crate::decide::plan::{plan, Attempt};
 use crate::error::{ApiError, ErrorCode};
-use crate::plan::{plan, Attempt, Random};
+use crate::ports::Random;
+use crate::rules::names::{AUTO, DEFAULT_RULE, EXPLICIT_RULE};
 use crate::rules::{Cascade, Rules, Settings, Target};
 use serde::Serialize;
 use serde_json::Value;
-
-/// The rule name recorded when the caller named a model of the rules directly.
-pub const EXPLICIT_RULE: &str = "explicit";
-/// The rule name recorded when no route matched.
-pub const DEFAULT_RULE: &str = "default";
-/// The requested model that asks the rules to choose.
-pub const AUTO: &str = "auto";
 
 /// How one route fared, for explain.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -113,7 +108,10 @@ pub fn decide(
 pub fn wants_cascade<'r>(rules: &'r Rules, decision: &Decision) -> Option<&'r Cascade> {
     let cascade = rules.task_model.as_ref()?.cascade.as_ref()?;
     let verdict = decision.classification.model.as_ref()?;
-    let unsure = matches!(decision.classification.source, "model" | "none");
+    let unsure = matches!(
+        decision.classification.source,
+        TaskSource::Model | TaskSource::None
+    );
     (unsure && verdict.score < cascade.below).then_some(cascade)
 }
 
@@ -170,15 +168,15 @@ pub fn decide_with(
         if classification.task.is_none() && v.score >= min_score {
             classification.task = Some(v.task.clone());
             classification.score = v.score;
-            classification.source = "model";
+            classification.source = TaskSource::Model;
         }
         classification.model = Some(v);
     }
     if let Some(label) = cascade_label {
-        if matches!(classification.source, "model" | "none") {
+        if matches!(classification.source, TaskSource::Model | TaskSource::None) {
             classification.task = Some(label.to_string());
             classification.score = 1.0;
-            classification.source = "cascade";
+            classification.source = TaskSource::Cascade;
         }
     }
     if let Some(obj) = facts.as_object_mut() {
@@ -253,7 +251,7 @@ pub fn decide_with(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::plan::SeededRandom;
+    use crate::ports::SeededRandom;
     use crate::rules::parse_rules;
     use serde_json::json;
 
@@ -342,7 +340,7 @@ mod tests {
     fn a_task_named_as_model_or_in_metadata_is_explicit() {
         let d = run("code", json!({"metadata": {}}), "hello").unwrap();
         assert_eq!(
-            (d.rule.as_str(), d.classification.source),
+            (d.rule.as_str(), d.classification.source.as_str()),
             ("code", "explicit")
         );
         let d = run("auto", json!({"metadata": {"task": "code"}}), "hello").unwrap();
@@ -470,7 +468,7 @@ mod tests {
             json!({}),
             "Translate this into German: 'The parcel arrives on Monday.'",
         );
-        assert_eq!(d.classification.source, "model");
+        assert_eq!(d.classification.source.as_str(), "model");
         assert_eq!(d.classification.task.as_deref(), Some("translation"));
         assert_eq!(d.rule, "translate");
         let v = d.classification.model.as_ref().unwrap();
@@ -479,7 +477,7 @@ mod tests {
         // A rule's task wins over the model; the model's answer is still a fact and in explain.
         let d = run_with(&rules, json!({}), "please refactor this translation helper");
         assert_eq!(
-            (d.classification.source, d.rule.as_str()),
+            (d.classification.source.as_str(), d.rule.as_str()),
             ("rules", "code")
         );
         assert!(d.classification.model.is_some());
@@ -496,13 +494,13 @@ mod tests {
             json!({"metadata": {"task": "code"}}),
             "Translate this into German",
         );
-        assert_eq!(d.classification.source, "explicit");
+        assert_eq!(d.classification.source.as_str(), "explicit");
         assert!(d.classification.model.is_none());
         // Below min_score the model's label is not the task.
         let strict = model_rules(1.0);
         let d = run_with(&strict, json!({}), "hmm");
         assert_eq!(
-            (d.classification.source, d.rule.as_str()),
+            (d.classification.source.as_str(), d.rule.as_str()),
             ("none", "default")
         );
         assert!(d.classification.model.as_ref().unwrap().score < 1.0);
@@ -579,7 +577,7 @@ mod tests {
         )
         .unwrap();
         assert_eq!(
-            (d.classification.source, d.rule.as_str()),
+            (d.classification.source.as_str(), d.rule.as_str()),
             ("cascade", "translate")
         );
         assert_eq!(facts["task"], "translation");

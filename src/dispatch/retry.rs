@@ -4,7 +4,7 @@
 //! reached the client; no wait runs past the request's total deadline; no more provider calls are
 //! made than the Worker may make.
 
-use crate::plan::Attempt;
+use crate::decide::plan::Attempt;
 use crate::providers::errors::ErrorKind;
 use crate::rules::FallbackOn;
 

@@ -4,19 +4,12 @@
 //! chunk the router asked for when the client did not, and turns a stream that breaks after bytes
 //! reached the client into an error event the OpenAI SDKs surface, never a clean `[DONE]`.
 
-use crate::analytics::Usage;
-use crate::front_anthropic::StreamAdapter;
-use crate::providers::anthropic::{self, Translated};
-use crate::providers::gemini;
-
-/// Providers whose streams are not OpenAI's, as a closed set.
-#[derive(Debug)]
-enum Translator {
-    Anthropic(anthropic::StreamTranslator),
-    Gemini(gemini::StreamTranslator),
-}
+use crate::chat::usage::Usage;
+use crate::providers::api::{StreamTranslator, Translated};
 use crate::providers::errors::{classify_status, ErrorKind};
-use crate::sse::{Event, SseParser};
+use crate::rules::provider::ProviderKind;
+use crate::stream::anthropic::StreamAdapter;
+use crate::stream::sse::{Event, SseParser};
 use serde_json::{json, Value};
 
 /// What the first meaningful event says.
@@ -43,7 +36,7 @@ pub enum Outcome {
 pub struct StreamWatch {
     parser: SseParser,
     /// Set when the provider streams its own events, which become OpenAI chunks here.
-    translator: Option<Translator>,
+    translator: Option<Box<dyn StreamTranslator>>,
     /// Set when the client came through the Anthropic front door: OpenAI chunks become its events.
     front: Option<StreamAdapter>,
     client_wants_usage: bool,
@@ -73,25 +66,16 @@ impl StreamWatch {
         }
     }
 
-    /// A watch that translates an Anthropic event stream into OpenAI chunks.
-    pub fn anthropic(client_wants_usage: bool, created: u64) -> Self {
-        Self::translating(
-            client_wants_usage,
-            Translator::Anthropic(anthropic::StreamTranslator::new(created)),
-        )
-    }
-
-    /// A watch that translates a Gemini stream (`alt=sse`) into OpenAI chunks.
-    pub fn gemini(client_wants_usage: bool, id: String, created: u64) -> Self {
-        Self::translating(
-            client_wants_usage,
-            Translator::Gemini(gemini::StreamTranslator::new(id, created)),
-        )
-    }
-
-    fn translating(client_wants_usage: bool, translator: Translator) -> Self {
+    /// The watch for a streamed answer from this kind of provider: one that translates its
+    /// events into OpenAI chunks when they are not already.
+    pub fn for_provider(
+        kind: ProviderKind,
+        client_wants_usage: bool,
+        id: &str,
+        created: u64,
+    ) -> Self {
         StreamWatch {
-            translator: Some(translator),
+            translator: crate::providers::api(kind).stream_translator(id, created),
             ..StreamWatch::new(client_wants_usage)
         }
     }
@@ -173,7 +157,7 @@ impl StreamWatch {
             return self.break_off("the provider sent an event that is not JSON");
         }
         self.first.get_or_insert(First::Content);
-        self.answer_chars += crate::analytics::answer_chars(&parsed);
+        self.answer_chars += crate::chat::usage::answer_chars(&parsed);
         if let Some(usage) = Usage::from_openai(&parsed).filter(|_| !parsed["usage"].is_null()) {
             self.usage = Some(usage);
             let usage_only = parsed
@@ -198,10 +182,7 @@ impl StreamWatch {
         let Some(t) = self.translator.as_mut() else {
             return Vec::new();
         };
-        let (translated, usage, usage_chunk) = match t {
-            Translator::Anthropic(a) => (a.on_event(&parsed), a.usage, a.usage_chunk()),
-            Translator::Gemini(g) => (g.on_event(&parsed), g.usage, g.usage_chunk()),
-        };
+        let translated = t.on_event(&parsed);
         let frames = |chunks: &[Value]| {
             chunks
                 .iter()
@@ -213,17 +194,18 @@ impl StreamWatch {
             Translated::Content(chunks) => {
                 self.first.get_or_insert(First::Content);
                 for c in &chunks {
-                    self.answer_chars += crate::analytics::answer_chars(c);
+                    self.answer_chars += crate::chat::usage::answer_chars(c);
                 }
                 frames(&chunks)
             }
             Translated::Done(chunks) => {
                 self.first.get_or_insert(First::Empty);
                 self.outcome = Outcome::Completed;
-                self.usage = Some(usage);
+                let translator = self.translator.as_deref();
+                self.usage = translator.map(|t| t.usage());
                 let mut out = frames(&chunks);
-                if self.client_wants_usage {
-                    out.extend(frames(&[usage_chunk]));
+                if let (true, Some(t)) = (self.client_wants_usage, translator) {
+                    out.extend(frames(&[t.usage_chunk()]));
                 }
                 out.extend(b"data: [DONE]\n\n");
                 out
@@ -356,7 +338,7 @@ mod tests {
             "event: message_stop\ndata: {\"type\":\"message_stop\"}\n\n",
         );
         for wants_usage in [false, true] {
-            let mut w = StreamWatch::anthropic(wants_usage, 5);
+            let mut w = StreamWatch::for_provider(ProviderKind::Anthropic, wants_usage, "", 5);
             let out = text(w.on_chunk(events.as_bytes()));
             let frames: Vec<&str> = out.split("\n\n").filter(|f| !f.is_empty()).collect();
             assert_eq!(frames.last(), Some(&"data: [DONE]"));
@@ -387,10 +369,10 @@ mod tests {
                 (Some(First::Content), Outcome::Completed, 8)
             );
         }
-        let mut w = StreamWatch::anthropic(false, 5);
+        let mut w = StreamWatch::for_provider(ProviderKind::Anthropic, false, "", 5);
         assert!(w.on_chunk(b"event: error\ndata: {\"type\":\"error\",\"error\":{\"type\":\"overloaded_error\",\"message\":\"Overloaded\"}}\n\n").is_empty());
         assert!(matches!(w.first(), Some(First::Error(_))));
-        let mut w = StreamWatch::anthropic(false, 5);
+        let mut w = StreamWatch::for_provider(ProviderKind::Anthropic, false, "", 5);
         w.on_chunk(&events.as_bytes()[..events.find("event: content_block_stop").unwrap()]);
         assert!(
             text(w.on_end()).contains(INTERRUPTED),

@@ -1,35 +1,17 @@
-//! Task classification: which task a request asks for, with a score and the evidence for it.
-//!
-//! Built once per rules version (cached with the rules in the isolate): one Aho-Corasick automaton
-//! over every task's keywords and one `RegexSet` over every task's regexes, per text scope, so a
-//! request costs one pass of each over the text it reads, however many tasks there are.
+//! Task classification: which task a request asks for, with a score and the evidence for it,
+//! over the tasks the rules compiled (`rules::tasks`), and the built-in model's verdict.
 //!
 //! Scoring (docs/rules.md): a task scores 1 per distinct keyword found, 1 per distinct regex that
 //! matches, and 1 if its `when` holds. The highest score at or above the task's `min_score` wins;
 //! ties go to the higher `priority`, then to the name that sorts first. A caller's explicit task
 //! (metadata `task`, or a task named as `model`) wins outright with score 1.
 
-use crate::condition::Condition;
 use crate::rules::raw::RawScope;
+use crate::rules::tasks::Classifier;
 use crate::task_model::TaskModel;
-use aho_corasick::{AhoCorasick, AhoCorasickBuilder, MatchKind};
-use regex_automata::meta::Regex as MultiRegex;
 use regex_automata::{Input, PatternSet};
 use serde::Serialize;
 use serde_json::Value;
-
-/// A task as the rules define it.
-#[derive(Debug, Clone)]
-pub struct TaskDef {
-    pub name: String,
-    pub keywords: Vec<String>,
-    pub regex: Vec<String>,
-    pub when: Option<Condition>,
-    pub priority: i32,
-    pub scope: RawScope,
-    pub whole_words: bool,
-    pub min_score: f64,
-}
 
 /// The texts classification reads, extracted once per request.
 #[derive(Debug, Clone, Default)]
@@ -49,24 +31,6 @@ impl Texts {
     }
 }
 
-/// One scope's compiled matchers.
-#[derive(Debug, Clone)]
-struct ScopeIndex {
-    scope: RawScope,
-    keywords: Option<AhoCorasick>,
-    /// For each keyword pattern: (task index, keyword index).
-    keyword_owner: Vec<(usize, usize)>,
-    /// Every regex of the scope as one multi-pattern matcher (what `regex::RegexSet` wraps).
-    regexes: Option<MultiRegex>,
-    regex_owner: Vec<(usize, usize)>,
-}
-
-#[derive(Debug, Clone, Default)]
-pub struct Classifier {
-    tasks: Vec<TaskDef>,
-    scopes: Vec<ScopeIndex>,
-}
-
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct TaskScore {
     pub task: String,
@@ -79,13 +43,40 @@ pub struct Classification {
     /// The chosen task, if any.
     pub task: Option<String>,
     pub score: f64,
-    /// `explicit`, `rules`, `model` or `none`.
-    pub source: &'static str,
+    pub source: TaskSource,
     /// Every task with a non-zero score, best first.
     pub scores: Vec<TaskScore>,
     /// What the built-in task model said, when the rules turn it on.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub model: Option<ModelVerdict>,
+}
+
+/// Where a request's task came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TaskSource {
+    /// The caller named it (metadata `task`, or a task named as `model`).
+    Explicit,
+    /// The keyword and regex rules.
+    Rules,
+    /// The built-in task model.
+    Model,
+    /// The cascade model, asked because the built-in one was unsure.
+    Cascade,
+    /// No task.
+    None,
+}
+
+impl TaskSource {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TaskSource::Explicit => "explicit",
+            TaskSource::Rules => "rules",
+            TaskSource::Model => "model",
+            TaskSource::Cascade => "cascade",
+            TaskSource::None => "none",
+        }
+    }
 }
 
 /// The built-in model's answer: its top labels with calibrated probabilities, best first.
@@ -120,70 +111,13 @@ fn round3(v: f32) -> f64 {
 }
 
 impl Classifier {
-    pub fn build(tasks: Vec<TaskDef>) -> Result<Classifier, String> {
-        let mut scopes = Vec::new();
-        for scope in [RawScope::LastUser, RawScope::System, RawScope::Conversation] {
-            let mut patterns = Vec::new();
-            let mut keyword_owner = Vec::new();
-            let mut regexes = Vec::new();
-            let mut regex_owner = Vec::new();
-            for (ti, t) in tasks.iter().enumerate().filter(|(_, t)| t.scope == scope) {
-                for (ki, k) in t.keywords.iter().enumerate() {
-                    patterns.push(k.to_lowercase());
-                    keyword_owner.push((ti, ki));
-                }
-                for (ri, r) in t.regex.iter().enumerate() {
-                    regexes.push(r.clone());
-                    regex_owner.push((ti, ri));
-                }
-            }
-            if patterns.is_empty() && regexes.is_empty() {
-                continue;
-            }
-            let keywords = if patterns.is_empty() {
-                None
-            } else {
-                Some(
-                    // Patterns and text are both lower-cased. Measured on 2,000 keywords and 8 KB:
-                    // the default (contiguous NFA) beats a DFA, whose table no longer fits in
-                    // cache, and lower-casing first beats `ascii_case_insensitive`.
-                    AhoCorasickBuilder::new()
-                        .match_kind(MatchKind::Standard)
-                        .build(&patterns)
-                        .map_err(|e| format!("keyword automaton: {e}"))?,
-                )
-            };
-            let regexes = if regexes.is_empty() {
-                None
-            } else {
-                Some(regex_set(&regexes)?)
-            };
-            scopes.push(ScopeIndex {
-                scope,
-                keywords,
-                keyword_owner,
-                regexes,
-                regex_owner,
-            });
-        }
-        Ok(Classifier { tasks, scopes })
-    }
-
-    pub fn has_task(&self, name: &str) -> bool {
-        self.tasks.iter().any(|t| t.name == name)
-    }
-
-    pub fn task_names(&self) -> impl Iterator<Item = &str> {
-        self.tasks.iter().map(|t| t.name.as_str())
-    }
-
     /// Classify a request. `explicit` is the caller's task, if it named one; `facts` feed `when`.
     pub fn classify(&self, texts: &Texts, facts: &Value, explicit: Option<&str>) -> Classification {
         if let Some(task) = explicit {
             return Classification {
                 task: Some(task.to_string()),
                 score: 1.0,
-                source: "explicit",
+                source: TaskSource::Explicit,
                 scores: vec![TaskScore {
                     task: task.to_string(),
                     score: 1.0,
@@ -268,25 +202,15 @@ impl Classifier {
         Classification {
             task: winner.as_ref().map(|w| w.task.clone()),
             score: winner.as_ref().map_or(0.0, |w| w.score),
-            source: if winner.is_some() { "rules" } else { "none" },
+            source: if winner.is_some() {
+                TaskSource::Rules
+            } else {
+                TaskSource::None
+            },
             scores: scores.into_iter().map(|(s, _, _)| s).collect(),
             model: None,
         }
     }
-}
-
-/// The scope's regexes as one matcher that reports every pattern that matches, configured as
-/// `regex::RegexSet` is. On wasm32 without the literal prefilter: there it has no SIMD searcher, and
-/// the lazy DFA's single pass alone is cheaper (20 case-insensitive regexes over 8 KB of prose, in
-/// workerd: 23.5 µs without the prefilter, 26 µs with it; natively both take 16 µs).
-fn regex_set(patterns: &[String]) -> Result<MultiRegex, String> {
-    let config = MultiRegex::config()
-        .match_kind(regex_automata::MatchKind::All)
-        .auto_prefilter(!cfg!(target_arch = "wasm32"));
-    MultiRegex::builder()
-        .configure(config)
-        .build_many(patterns)
-        .map_err(|e| format!("regex set: {e}"))
 }
 
 /// Lower-case for keyword matching: ASCII in place (fast), anything else with Unicode rules.
@@ -319,6 +243,8 @@ fn at_word_boundaries(text: &str, start: usize, end: usize) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::rules::condition::Condition;
+    use crate::rules::tasks::TaskDef;
     use serde_json::json;
 
     fn task(name: &str, keywords: &[&str], regex: &[&str]) -> TaskDef {
@@ -374,7 +300,7 @@ mod tests {
         );
         assert_eq!(r.task.as_deref(), Some("code_generation"));
         assert_eq!(r.score, 3.0);
-        assert_eq!(r.source, "rules");
+        assert_eq!(r.source, TaskSource::Rules);
         assert_eq!(
             r.scores[0].evidence,
             [
@@ -440,7 +366,7 @@ mod tests {
         );
         let r = c.classify(&texts("refactor"), &json!({}), Some("translation"));
         assert_eq!(
-            (r.task.as_deref(), r.source),
+            (r.task.as_deref(), r.source.as_str()),
             (Some("translation"), "explicit")
         );
         // Ties: same score, so priority decides, then the name.
@@ -465,7 +391,10 @@ mod tests {
         t.min_score = 2.0;
         let c = Classifier::build(vec![t]).unwrap();
         let r = c.classify(&texts("alpha only"), &json!({}), None);
-        assert_eq!((r.task, r.source, r.scores.len()), (None, "none", 1));
+        assert_eq!(
+            (r.task, r.source, r.scores.len()),
+            (None, TaskSource::None, 1)
+        );
         assert_eq!(
             c.classify(&texts("alpha and beta"), &json!({}), None).score,
             2.0

@@ -2,8 +2,8 @@
 //! conditions address by dotted path (`metadata.plan`, `estimated_tokens`, `script`), plus the
 //! texts the classifier reads. docs/rules.md lists every fact.
 
-use crate::classify::Texts;
-use crate::request::{ChatRequest, METADATA_HEADER};
+use crate::chat::request::{ChatRequest, METADATA_HEADER};
+use crate::decide::classify::Texts;
 use serde_json::{json, Map, Value};
 
 /// Headers never exposed as facts (they carry credentials, or are facts already).
@@ -196,8 +196,8 @@ pub fn dominant_script(text: &str) -> &'static str {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::chat::request::parse_chat;
     use crate::http::Body;
-    use crate::request::parse_chat;
 
     fn derived(body: Value, headers: &[(&str, &str)]) -> Derived {
         let req = parse_chat(&Body::Bytes(body.to_string().into_bytes()), None, 1 << 20).unwrap();

@@ -1,0 +1,137 @@
+//! What every provider kind implements (`ProviderApi`, one unit type per kind, each in its own
+//! file) and the pieces their wire formats share: the caller's body with an attempt's overrides,
+//! turns merged by role, OpenAI chunks built from a translated stream, and percent-encoding for
+//! the parts of a URL that come from the rules.
+
+use crate::chat::request::ChatRequest;
+use crate::chat::usage::Usage;
+use crate::decide::plan::Attempt;
+use crate::error::ApiError;
+use crate::ports::{Secret, UpstreamRequest};
+use crate::providers::errors::ErrorKind;
+use crate::rules::Provider;
+use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
+use serde_json::Value;
+
+/// One provider kind's wire format.
+pub trait ProviderApi: Sync {
+    /// The provider request for one attempt.
+    fn build_request(
+        &self,
+        provider: &Provider,
+        attempt: &Attempt,
+        chat: &ChatRequest,
+        key: Option<&Secret>,
+    ) -> UpstreamRequest;
+
+    /// A whole answer in OpenAI's shape (`id` and `created` for kinds that carry none), or the
+    /// failure it really is (a Gemini safety block).
+    fn answer_to_openai(
+        &self,
+        provider: &Provider,
+        answer: Value,
+        id: &str,
+        created: u64,
+    ) -> Result<Value, (ApiError, ErrorKind)>;
+
+    /// Whether whole answers are already in OpenAI's shape, to be passed on byte for byte.
+    fn passes_answers_through(&self) -> bool {
+        false
+    }
+
+    /// What turns this kind's stream events into OpenAI chunks; `None` when they already are.
+    fn stream_translator(&self, id: &str, created: u64) -> Option<Box<dyn StreamTranslator>>;
+}
+
+/// Translation state of one provider stream whose events are not OpenAI chunks.
+pub trait StreamTranslator: std::fmt::Debug {
+    fn on_event(&mut self, data: &Value) -> Translated;
+    /// The usage reported so far.
+    fn usage(&self) -> Usage;
+    /// The usage chunk OpenAI sends last when `stream_options.include_usage` is set.
+    fn usage_chunk(&self) -> Value;
+}
+
+/// What one provider stream event means for the OpenAI stream.
+#[derive(Debug, PartialEq)]
+pub enum Translated {
+    /// OpenAI chunks to send (possibly none, for pings and block boundaries).
+    Chunks(Vec<Value>),
+    /// The first content (a block started or a delta): the stream may be committed to.
+    Content(Vec<Value>),
+    /// The provider says the answer is complete.
+    Done(Vec<Value>),
+    /// The provider reports an error inside the stream.
+    Error,
+}
+
+/// The caller's body with the attempt's overrides applied: what every wire format starts from.
+pub fn body_with_overrides(req: &ChatRequest, attempt: &Attempt) -> serde_json::Map<String, Value> {
+    let mut body = req.body.clone();
+    for (k, v) in &attempt.overrides {
+        body.insert(k.clone(), v.clone());
+    }
+    body
+}
+
+/// Append a turn, merging it into the previous one of the same role (Anthropic and Gemini want
+/// roles to alternate). `field` is where the turn keeps its pieces (`content` or `parts`).
+pub fn push_turn(turns: &mut Vec<Value>, role: &str, field: &str, mut pieces: Vec<Value>) {
+    if pieces.is_empty() {
+        return;
+    }
+    if let Some(last) = turns.last_mut() {
+        if last["role"] == role {
+            if let Some(existing) = last[field].as_array_mut() {
+                existing.append(&mut pieces);
+                return;
+            }
+        }
+    }
+    let mut turn = serde_json::Map::new();
+    turn.insert("role".into(), Value::String(role.to_string()));
+    turn.insert(field.into(), Value::Array(pieces));
+    turns.push(Value::Object(turn));
+}
+
+/// What every OpenAI chunk of one translated stream carries: the answer's id, model and creation
+/// time. The Anthropic and Gemini stream translators build their chunks with it.
+#[derive(Debug, Default)]
+pub struct ChunkHead {
+    pub id: String,
+    pub model: String,
+    pub created: u64,
+}
+
+impl ChunkHead {
+    /// One `chat.completion.chunk` with a single choice.
+    pub fn chunk(&self, delta: Value, finish: Value) -> Value {
+        serde_json::json!({"id": self.id, "object": "chat.completion.chunk", "created": self.created, "model": self.model,
+                           "choices": [{"index": 0, "delta": delta, "logprobs": null, "finish_reason": finish}]})
+    }
+
+    /// The usage-only chunk OpenAI sends last when `stream_options.include_usage` is set.
+    pub fn usage_chunk(&self, usage: Usage) -> Value {
+        serde_json::json!({"id": self.id, "object": "chat.completion.chunk", "created": self.created, "model": self.model,
+                           "choices": [], "usage": usage.to_openai()})
+    }
+}
+
+/// Unreserved characters stay, and in a path segment also `+`, `=` and `@` (model ids such as
+/// `gemini-2.5-flash` or `name@version`); everything else is percent-encoded.
+const QUERY_VALUE: &AsciiSet = &NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'_')
+    .remove(b'.')
+    .remove(b'~');
+const PATH_SEGMENT: &AsciiSet = &QUERY_VALUE.remove(b'+').remove(b'=').remove(b'@');
+
+/// A path segment that comes from the rules (a model id, a deployment name), percent-encoded.
+pub fn path_segment(s: &str) -> String {
+    utf8_percent_encode(s, PATH_SEGMENT).to_string()
+}
+
+/// A query value that comes from the rules (an API version), percent-encoded.
+pub fn query_value(s: &str) -> String {
+    utf8_percent_encode(s, QUERY_VALUE).to_string()
+}

@@ -1,0 +1,166 @@
+//! The Worker's settings, read from its vars once per isolate. A var that cannot be used is not
+//! silently ignored: it lands in `problems`, saying what was rejected and what is used instead,
+//! for the log and `GET /healthz`.
+
+use crate::chat::request::DEFAULT_MAX_BODY_BYTES;
+use serde_json::json;
+
+/// KV key of the live rules document.
+pub const DEFAULT_RULES_KEY: &str = "rules";
+pub const DEFAULT_CACHE_TTL_MS: f64 = 30_000.0;
+
+/// Knobs the Worker reads from its vars.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Settings {
+    pub rules_key: String,
+    /// How long rules and key records are trusted before KV is read again.
+    pub cache_ttl_ms: f64,
+    pub max_body_bytes: usize,
+    /// Write one structured log line per request (`REQUEST_LOG` = `off` turns it off).
+    pub request_log: bool,
+    /// Vars that were set but could not be used: what was rejected and what is used instead.
+    pub problems: Vec<String>,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings {
+            rules_key: DEFAULT_RULES_KEY.into(),
+            cache_ttl_ms: DEFAULT_CACHE_TTL_MS,
+            max_body_bytes: DEFAULT_MAX_BODY_BYTES,
+            request_log: true,
+            problems: Vec::new(),
+        }
+    }
+}
+
+/// The largest `MAX_BODY_BYTES` accepted: the platform's own request body limit (100 MB).
+pub const MAX_BODY_LIMIT: usize = 100 * 1024 * 1024;
+
+impl Settings {
+    /// Settings from the Worker's vars (`var` returns a var's text when it is set). A value that
+    /// cannot be used is not silently ignored: it lands in `problems`, saying what was rejected
+    /// and what is used instead, for the log and `GET /healthz`.
+    pub fn from_vars(var: impl Fn(&str) -> Option<String>) -> Settings {
+        let mut s = Settings::default();
+        if let Some(v) = var("RULES_KEY") {
+            match v.trim() {
+                "" => s
+                    .problems
+                    .push(rejected("RULES_KEY", &v, "is empty", s.rules_key.clone())),
+                key => s.rules_key = key.to_string(),
+            }
+        }
+        if let Some(v) = var("CACHE_TTL_SECONDS") {
+            match v.trim().parse::<f64>() {
+                Ok(secs) if secs.is_finite() && (0.0..=86_400.0).contains(&secs) => {
+                    s.cache_ttl_ms = secs * 1000.0;
+                }
+                _ => s.problems.push(rejected(
+                    "CACHE_TTL_SECONDS",
+                    &v,
+                    "is not a number of seconds from 0 to 86400",
+                    format!("{}", s.cache_ttl_ms / 1000.0),
+                )),
+            }
+        }
+        if let Some(v) = var("MAX_BODY_BYTES") {
+            match v.trim().parse::<usize>() {
+                Ok(n) if (1..=MAX_BODY_LIMIT).contains(&n) => s.max_body_bytes = n,
+                _ => s.problems.push(rejected(
+                    "MAX_BODY_BYTES",
+                    &v,
+                    "is not a whole number of bytes from 1 to 104857600",
+                    s.max_body_bytes.to_string(),
+                )),
+            }
+        }
+        if let Some(v) = var("REQUEST_LOG") {
+            match v.trim() {
+                "off" => s.request_log = false,
+                "on" | "" => s.request_log = true,
+                _ => s.problems.push(rejected(
+                    "REQUEST_LOG",
+                    &v,
+                    "is neither on nor off",
+                    "on".into(),
+                )),
+            }
+        }
+        s
+    }
+
+    /// The effective settings, for `GET /healthz` (no secrets among them).
+    pub fn to_json(&self) -> serde_json::Value {
+        json!({
+            "rules_key": self.rules_key,
+            "cache_ttl_seconds": self.cache_ttl_ms / 1000.0,
+            "max_body_bytes": self.max_body_bytes,
+            "request_log": if self.request_log { "on" } else { "off" },
+        })
+    }
+}
+
+fn rejected(name: &str, value: &str, why: &str, used: String) -> String {
+    let shown: String = value.chars().take(64).collect();
+    format!("{name} {shown:?} {why}; using {used}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn vars_that_cannot_be_used_are_reported_with_what_is_used_instead() {
+        let vars = |pairs: &'static [(&'static str, &'static str)]| {
+            Settings::from_vars(move |name| {
+                pairs
+                    .iter()
+                    .find(|(n, _)| *n == name)
+                    .map(|(_, v)| v.to_string())
+            })
+        };
+        assert_eq!(vars(&[]), Settings::default());
+        let good = vars(&[
+            ("CACHE_TTL_SECONDS", "5"),
+            ("MAX_BODY_BYTES", "2048"),
+            ("REQUEST_LOG", "off"),
+            ("RULES_KEY", "rules-v2"),
+        ]);
+        assert!(good.problems.is_empty(), "{:?}", good.problems);
+        assert_eq!(
+            (good.cache_ttl_ms, good.max_body_bytes, good.request_log),
+            (5000.0, 2048, false)
+        );
+        let bad = vars(&[
+            ("CACHE_TTL_SECONDS", "soon"),
+            ("MAX_BODY_BYTES", "1MB"),
+            ("REQUEST_LOG", "quiet"),
+            ("RULES_KEY", " "),
+        ]);
+        assert_eq!(
+            (
+                bad.cache_ttl_ms,
+                bad.max_body_bytes,
+                bad.request_log,
+                bad.rules_key.as_str()
+            ),
+            (DEFAULT_CACHE_TTL_MS, DEFAULT_MAX_BODY_BYTES, true, "rules")
+        );
+        assert_eq!(
+            bad.problems,
+            [
+                "RULES_KEY \" \" is empty; using rules",
+                "CACHE_TTL_SECONDS \"soon\" is not a number of seconds from 0 to 86400; using 30",
+                "MAX_BODY_BYTES \"1MB\" is not a whole number of bytes from 1 to 104857600; using 1048576",
+                "REQUEST_LOG \"quiet\" is neither on nor off; using on",
+            ]
+        );
+        assert_eq!(
+            bad.to_json(),
+            json!({"rules_key": "rules", "cache_ttl_seconds": 30.0, "max_body_bytes": 1_048_576, "request_log": "on"})
+        );
+        let negative = vars(&[("CACHE_TTL_SECONDS", "-1"), ("MAX_BODY_BYTES", "0")]);
+        assert_eq!(negative.problems.len(), 2);
+    }
+}

@@ -1,0 +1,8 @@
+//! Streamed answers: the incremental SSE parser (`sse`), the state machine that watches a
+//! stream on its way to the client (`watch`), the Anthropic front door's re-encoding of it
+//! (`anthropic`), and the committed stream handed to the shell (`reply`).
+
+pub mod anthropic;
+pub mod reply;
+pub mod sse;
+pub mod watch;
