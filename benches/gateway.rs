@@ -17,8 +17,8 @@ use taskrouter::gateway::{handle, Ports, Settings, State};
 use taskrouter::http::{Body, Incoming, Method};
 use taskrouter::ports::SeededRandom;
 use taskrouter::ports::{
-    Clock, FetchError, MemoryKv, NoSharedCache, Secret, Secrets, Upstream, UpstreamRequest,
-    UpstreamResponse,
+    Clock, FetchError, MemoryKv, NoCoordinator, NoSharedCache, Secret, Secrets, Upstream,
+    UpstreamRequest, UpstreamResponse,
 };
 
 #[allow(dead_code, reason = "each benchmark uses part of the shared workload")]
@@ -86,6 +86,7 @@ fn bench(c: &mut Criterion) {
         clock: &FixedClock,
         rng: &rng,
         cache: &NoSharedCache,
+        coordinator: &NoCoordinator,
     };
     let settings = Settings::default();
     for (name, prompt) in [

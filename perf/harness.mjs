@@ -311,6 +311,29 @@ if (CPU_ONLY) {
   }
   results.cold_start_ms = { runs: times, median: pct(times, 50) };
 }
+// (4b) Limits shared across the edge (issue 17): the same router with the Durable Objects bound,
+// a key with both limits (served from leases) against a key with none, interleaved; and how many
+// requests one object call serves in steady state (the isolate's count in /healthz).
+if (!CPU_ONLY) {
+  const limited = "tr-perf-limited";
+  const w = await startRouter({
+    rules: testRules(mock.url, { models: { fast: { provider: "mock", model: "mock-fast" } }, routes: [], default: "fast" }),
+    keys: { [limited]: { id: "limited", requests_per_minute: 1_000_000, spend_usd_per_day: 1000 } },
+    objects: true,
+  });
+  const plain = () => post(`${w.url}/v1/chat/completions`, chatBody("auto"), auth);
+  const leased = () => post(`${w.url}/v1/chat/completions`, chatBody("auto"), { authorization: `Bearer ${limited}` });
+  for (let i = 0; i < 100; i++) { await plain(); await leased(); } // warm up, leases held
+  const calls = async () => (await (await fetch(`${w.url}/healthz`)).json()).object_calls;
+  const before = await calls();
+  const [lp, ll] = await abSequential(plain, leased, scale(1000), 40);
+  const made = (await calls()) - before;
+  await w.stop();
+  results.shared_limits = {
+    no_limits: stats(lp), leased_limits: stats(ll), added_median_ms: pct(ll, 50) - pct(lp, 50),
+    requests: ll.length, object_calls: made, requests_per_object_call: made ? ll.length / made : null,
+  };
+}
 await mock.stop();
 agent.destroy();
 
@@ -337,6 +360,9 @@ results.budgets = [
   ["streaming TTFB within 1 ms of direct", s.ttfb.added_median_ms, s.ttfb.added_median_ms <= 1],
   // Peak RSS includes garbage V8 has not collected yet: flat means it stops growing with length.
   ["workerd memory flat in stream length (peak at 100k chunks vs 50k < 5 MB)", s.workerd_rss_mb.growth_100k_vs_50k, s.workerd_rss_mb.growth_100k_vs_50k < 5],
+  ...(results.shared_limits
+    ? [["key limits from Durable Object leases: added median latency over a key without limits <= 0.05 ms", results.shared_limits.added_median_ms, results.shared_limits.added_median_ms <= 0.05]]
+    : []),
 ].map(([budget, value, met]) => ({ budget, value: round(value), met }));
 // The same budgets for the router's own share: what it adds above the runtime's floor (a JavaScript
 // Worker that only forwards, measured in the same run), since the floor alone can exceed a budget.
@@ -373,6 +399,10 @@ console.log(`  best round (ms): ${JSON.stringify(Object.fromEntries(Object.entri
 console.log(`  of which workerd's main thread (ms): ${JSON.stringify(Object.fromEntries(Object.entries(results.cpu_main_thread_ms).map(([k, v]) => [k, round(v)])))}; floor ${round(results.floor_js_proxy.cpu_main_thread_ms)}`);
 console.log(`workerd RSS (MB): ${JSON.stringify(Object.fromEntries(Object.entries(s.workerd_rss_mb).map(([k, v]) => [k, round(v, 1)])))}`);
 console.log(`cold start (ms): median ${round(results.cold_start_ms.median, 0)}; sizes (bytes): ${JSON.stringify(results.size_bytes)}`);
+if (results.shared_limits) {
+  const sl = results.shared_limits;
+  console.log(`shared limits (Durable Object leases): p50 ${round(sl.leased_limits.p50)} ms vs ${round(sl.no_limits.p50)} ms without limits (added ${round(sl.added_median_ms)} ms); ${sl.object_calls} object calls for ${sl.requests} requests: one per ${sl.requests_per_object_call === null ? "-" : round(sl.requests_per_object_call, 0)}`);
+}
 console.log("\nbudgets:");
 for (const b of results.budgets) console.log(`  ${b.met ? "met " : "MISS"}  ${b.budget}: ${b.value}`);
 console.log("the router's share, above the runtime floor:");

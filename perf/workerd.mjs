@@ -52,9 +52,10 @@ const text = (s) => JSON.stringify(s); // a capnp text literal is a JSON string
 /**
  * Start workerd serving either the router's bundle (`bundle: true`, with `entryModules` first:
  * perf/meter.mjs) or one JavaScript module (`script`). `kv` ({key: text}) is the RULES namespace;
- * `vars` are the Worker's text bindings. Resolves with { url, pid, stop() }.
+ * `vars` are the Worker's text bindings; `objects` binds the Durable Objects as wrangler.toml does
+ * (in memory). Resolves with { url, pid, stop() }.
  */
-export async function startWorkerd({ bundle = false, script = null, entryModules = [], kv = {}, vars = {} }) {
+export async function startWorkerd({ bundle = false, script = null, entryModules = [], kv = {}, vars = {}, objects = false }) {
   const dir = mkdtempSync(path.join(tmpdir(), "taskrouter-workerd-"));
   const port = await freePort();
   const modules = [];
@@ -79,6 +80,15 @@ export async function startWorkerd({ bundle = false, script = null, entryModules
     bindings.push(`(name = "RULES", kvNamespace = "kv")`);
     bindings.push(`(name = "ANALYTICS", wrapped = (moduleName = "perf:discard"))`);
   }
+  const classes = bundle && objects ? ["KeyLimiter", "TargetHealth"] : [];
+  if (classes.length) {
+    bindings.push(`(name = "LIMITS", durableObjectNamespace = "KeyLimiter")`);
+    bindings.push(`(name = "HEALTH", durableObjectNamespace = "TargetHealth")`);
+  }
+  const objectConfig = classes.length
+    ? `durableObjectNamespaces = [ ${classes.map((c) => `(className = ${text(c)}, uniqueKey = ${text(`taskrouter-${c}`)}, enableSql = true)`).join(", ")} ],
+      durableObjectStorage = (inMemory = void),`
+    : "";
   const config = `using Workerd = import "/workerd/workerd.capnp";
 const config :Workerd.Config = (
   services = [
@@ -86,6 +96,7 @@ const config :Workerd.Config = (
       modules = [ ${modules.join(",\n        ")} ],
       compatibilityDate = "2026-04-26",
       bindings = [ ${bindings.join(",\n        ")} ],
+      ${objectConfig}
     )),
     (name = "kv", worker = (
       modules = [ (name = "kv.mjs", esModule = embed ${text(file("kv.mjs", KV_SERVICE))}) ],
@@ -133,12 +144,17 @@ const config :Workerd.Config = (
   return { url, pid: child.pid, stop, output: () => output };
 }
 
-/** The router in workerd: `rules` and the test gateway key in KV, wrangler.toml's vars and `vars`. */
-export function startRouter({ rules, vars = {}, entryModules = [] }) {
+/**
+ * The router in workerd: `rules` and the test gateway key in KV (and `keys`: {key: record}),
+ * wrangler.toml's vars and `vars`; `objects` binds the Durable Objects.
+ */
+export function startRouter({ rules, vars = {}, entryModules = [], keys = {}, objects = false }) {
+  const records = Object.fromEntries(Object.entries(keys).map(([k, r]) => [`gateway-key:${sha256(k)}`, JSON.stringify(r)]));
   return startWorkerd({
     bundle: true,
     entryModules,
-    kv: { rules: JSON.stringify(rules), [`gateway-key:${sha256(GATEWAY_KEY)}`]: JSON.stringify({ id: "test-key", name: "perf" }) },
+    objects,
+    kv: { rules: JSON.stringify(rules), [`gateway-key:${sha256(GATEWAY_KEY)}`]: JSON.stringify({ id: "test-key", name: "perf" }), ...records },
     vars: { RULES_KEY: "rules", CACHE_TTL_SECONDS: "30", MAX_BODY_BYTES: "1048576", MOCK_API_KEY: "unused", ...vars },
   });
 }

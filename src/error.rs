@@ -22,6 +22,7 @@ pub enum ErrorCode {
     RulesInvalid,
     RulesUnavailable,
     KeyStoreUnavailable,
+    LimitsUnavailable,
     ProviderKeyMissing,
     UpstreamRateLimited,
     UpstreamRejected,
@@ -61,7 +62,8 @@ impl ErrorCode {
             ErrorCode::RulesMissing
             | ErrorCode::RulesInvalid
             | ErrorCode::RulesUnavailable
-            | ErrorCode::KeyStoreUnavailable => 503,
+            | ErrorCode::KeyStoreUnavailable
+            | ErrorCode::LimitsUnavailable => 503,
             ErrorCode::UpstreamRateLimited => 429,
             ErrorCode::UpstreamError
             | ErrorCode::UpstreamUnreachable
@@ -94,6 +96,7 @@ impl ErrorCode {
             | ErrorCode::RulesInvalid
             | ErrorCode::RulesUnavailable
             | ErrorCode::KeyStoreUnavailable
+            | ErrorCode::LimitsUnavailable
             | ErrorCode::ProviderKeyMissing
             | ErrorCode::UpstreamError
             | ErrorCode::UpstreamUnreachable
@@ -125,6 +128,7 @@ impl ErrorCode {
             ErrorCode::RulesInvalid => "rules_invalid",
             ErrorCode::RulesUnavailable => "rules_unavailable",
             ErrorCode::KeyStoreUnavailable => "key_store_unavailable",
+            ErrorCode::LimitsUnavailable => "limits_unavailable",
             ErrorCode::ProviderKeyMissing => "provider_key_missing",
             ErrorCode::UpstreamRateLimited => "upstream_rate_limited",
             ErrorCode::UpstreamRejected => "upstream_rejected_request",
@@ -178,8 +182,9 @@ impl ApiError {
 mod tests {
     use super::*;
 
-    const ALL: [ErrorCode; 29] = [
+    const ALL: [ErrorCode; 30] = [
         ErrorCode::MissingApiKey,
+        ErrorCode::LimitsUnavailable,
         ErrorCode::InvalidApiKey,
         ErrorCode::AdminDisabled,
         ErrorCode::VersionConflict,

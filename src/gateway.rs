@@ -9,7 +9,8 @@
 //! `RequestRecord`, whatever its outcome, settled here (a stream's when it ends: `settle_stream`).
 
 use crate::access::auth::{self, KeyCache, KeyRecord};
-use crate::access::limits::Limits;
+use crate::access::lease::{self, Leases, Verdict};
+use crate::access::limits::{Exceeded, Limits};
 use crate::chat::request::{parse_chat, ChatRequest, METADATA_HEADER};
 use crate::decide::cascade::CascadeCache;
 use crate::decide::explain::explain;
@@ -18,17 +19,20 @@ use crate::decide::route::{decide_with, wants_cascade, Decision, Trace};
 use crate::dispatch::attempt::Failure;
 use crate::dispatch::breaker::Breakers;
 use crate::dispatch::cascade::{self, Question};
-use crate::dispatch::fallback::{self, Attempts, Run};
+use crate::dispatch::fallback::{self, AttemptOutcome, Attempts, Run};
+use crate::dispatch::health::{self, HealthReport, SharedHealth};
 use crate::error::{ApiError, ErrorCode};
 use crate::fronts::{admin, anthropic, models};
 use crate::http::{Incoming, Method, Reply, ReplyBody};
-use crate::ports::{BodyOf, Clock, KvStore, PortSet, Secret};
-use crate::record::analytics::{RequestOutcome, RequestRecord};
+use crate::ports::{BodyOf, Clock, Coordinator, KvStore, PortSet, Secret};
+use crate::record::analytics::{LimitDecision, RequestOutcome, RequestRecord};
 use crate::record::events::Event;
 use crate::rules::cache::{Loaded, RulesCache};
 use crate::rules::Rules;
+use crate::settings::WhenUnreachable;
 use crate::stream::reply::ChatReply;
 use serde_json::json;
+use std::cell::Cell;
 use std::rc::Rc;
 
 pub use crate::ports::Ports;
@@ -42,26 +46,113 @@ pub const MESSAGES_PATH: &str = "/v1/messages";
 pub const HEALTH_PATH: &str = "/healthz";
 
 /// What lives in the isolate between requests.
-#[derive(Default)]
 pub struct State {
     pub rules: RulesCache,
     pub keys: KeyCache,
     pub breakers: Breakers,
+    /// Limits counted in this isolate (no Durable Object bound, or one unreachable and open).
     pub limits: Limits,
+    /// Limits leased from the keys' Durable Objects.
+    pub leases: Leases,
+    /// The targets' health shared across the edge, as this isolate last saw it.
+    pub health: SharedHealth,
     /// The classifier cascade's answers by prompt hash.
     pub cascade: CascadeCache,
+    /// Calls this isolate made to the Durable Objects (for `/healthz`).
+    pub object_calls: Cell<u64>,
+}
+
+impl Default for State {
+    fn default() -> Self {
+        State::new("isolate".into())
+    }
 }
 
 impl State {
+    /// The state of a new isolate; `isolate` names it to the Durable Objects (unique per isolate).
+    pub fn new(isolate: String) -> Self {
+        State {
+            rules: RulesCache::default(),
+            keys: KeyCache::default(),
+            breakers: Breakers::default(),
+            limits: Limits::default(),
+            leases: Leases::new(isolate),
+            health: SharedHealth::default(),
+            cascade: CascadeCache::default(),
+            object_calls: Cell::new(0),
+        }
+    }
+
+    fn count_object_call(&self) {
+        self.object_calls.set(self.object_calls.get() + 1);
+    }
+
     /// Settle the record of a streamed answer once its stream is over: `completed` is false when
     /// the stream was dropped before the watch could settle it (the client left). What it cost
-    /// counts against the key's spend.
-    pub fn settle_stream(&self, record: &mut RequestRecord, completed: bool, now_ms: f64) {
+    /// counts against the key's spend; the work to run after it (a lease renewal) comes back.
+    pub fn settle_stream(
+        &self,
+        record: &mut RequestRecord,
+        completed: bool,
+        now_ms: f64,
+    ) -> Vec<Deferred> {
         if !completed {
             record.abandon_stream();
         }
-        self.limits
-            .add_spend(&record.key_id, record.cost_usd, now_ms);
+        self.add_spend(&record.key_id, record.cost_usd, now_ms)
+    }
+
+    /// What a request cost, against its key's day: counted here, and in the lease when the
+    /// key's limits are shared (renewed in the background when enough is unreported).
+    fn add_spend(&self, key_id: &str, cost_usd: f64, now_ms: f64) -> Vec<Deferred> {
+        self.limits.add_spend(key_id, cost_usd, now_ms);
+        match self.leases.add_spend(key_id, cost_usd, now_ms) {
+            true => vec![Deferred::Lease {
+                key_id: key_id.to_string(),
+            }],
+            false => Vec::new(),
+        }
+    }
+}
+
+/// Work for after the answer, which no request waits for: calls to the Durable Objects. The
+/// shell runs it with `wait_until` (`run_deferred`).
+#[derive(Debug, Clone, PartialEq)]
+pub enum Deferred {
+    /// Renew a key's lease, carrying the spend not yet reported.
+    Lease { key_id: String },
+    /// Tell a target's object how a call went, or read its state.
+    Health {
+        target: String,
+        report: HealthReport,
+    },
+}
+
+/// Run the deferred work of a request (a failed call only leaves the isolate's copies as they
+/// were: a later request tries again).
+pub async fn run_deferred<P: PortSet>(
+    state: &State,
+    ports: &P,
+    settings: &Settings,
+    work: Vec<Deferred>,
+) {
+    let (coordinator, clock) = (ports.coordinator(), ports.clock());
+    let timeout = settings.object_timeout_ms;
+    for item in work {
+        match item {
+            Deferred::Lease { key_id } => {
+                if let Some(ask) = state.leases.ask(&key_id) {
+                    state.count_object_call();
+                    let leases = &state.leases;
+                    let _ = lease::call(leases, coordinator, clock, &key_id, ask, timeout).await;
+                }
+            }
+            Deferred::Health { target, report } => {
+                state.count_object_call();
+                let shared = &state.health;
+                let _ = health::call(shared, coordinator, clock, &target, report, timeout).await;
+            }
+        }
     }
 }
 
@@ -74,6 +165,8 @@ pub struct Handled<B> {
     /// Warnings for the log (stale rules, failed attempts). Never prompt text. The request's own
     /// structured line is `record.log_line()`, written by the shell with the data point.
     pub logs: Vec<String>,
+    /// Work for after the answer (`run_deferred`).
+    pub deferred: Vec<Deferred>,
 }
 
 impl<B> Handled<B> {
@@ -82,6 +175,7 @@ impl<B> Handled<B> {
             reply,
             record: None,
             logs,
+            deferred: Vec::new(),
         }
     }
 }
@@ -97,7 +191,13 @@ pub async fn handle<P: PortSet>(
         (CHAT_PATH, Method::Post) => return chat(state, ports, settings, req).await,
         (MESSAGES_PATH, Method::Post) => return messages(state, ports, settings, req).await,
         (HEALTH_PATH, Method::Get) => {
-            let mut health = json!({"status": "ok", "settings": settings.to_json()});
+            let shared = match ports.coordinator().bound() {
+                true => "durable_objects",
+                false => "per_isolate",
+            };
+            let calls = state.object_calls.get();
+            let mut health = json!({"status": "ok", "settings": settings.to_json(),
+                                    "limits": shared, "object_calls": calls});
             if !settings.problems.is_empty() {
                 health["problems"] = json!(settings.problems);
             }
@@ -269,7 +369,17 @@ async fn chat<P: PortSet>(
         ..RequestRecord::default()
     };
     let mut logs = Vec::new();
-    let mut reply = match chat_steps(state, ports, settings, &req, &mut record, &mut logs).await {
+    let mut deferred = Vec::new();
+    let steps = chat_steps(
+        state,
+        ports,
+        settings,
+        &req,
+        &mut record,
+        &mut logs,
+        &mut deferred,
+    );
+    let mut reply = match steps.await {
         Ok(reply) => reply,
         Err(failure) => {
             record.outcome = RequestOutcome::Error(failure.error.code);
@@ -285,10 +395,12 @@ async fn chat<P: PortSet>(
     for (name, value) in record.router_headers() {
         reply.set_header(name, value);
     }
+    record.object_calls += deferred.len() as u32;
     Handled {
         reply,
         record: Some(record),
         logs,
+        deferred,
     }
 }
 
@@ -300,6 +412,7 @@ async fn chat_steps<P: PortSet>(
     req: &Incoming,
     record: &mut RequestRecord,
     logs: &mut Vec<String>,
+    deferred: &mut Vec<Deferred>,
 ) -> Result<ChatReply<BodyOf<P>>, Failure> {
     let started = ports.clock().now_ms();
     let admitted = admit(state, ports, settings, req, record, logs).await?;
@@ -309,24 +422,14 @@ async fn chat_steps<P: PortSet>(
         rules,
         loaded,
     } = admitted;
-    if let Err(exceeded) = state.limits.admit(&key, started) {
-        return Err(Failure {
-            retry_after: Some(exceeded.retry_after_s.to_string()),
-            ..Failure::local(exceeded.error)
-        });
-    }
+    admit_limits(state, ports, settings, &key, record, deferred).await?;
     let own_key = auth::own_provider_key(req);
-    let decision = decide(
-        state,
-        ports,
-        &rules,
-        &chat,
-        req,
-        own_key.as_ref(),
-        record,
-        logs,
-    )
-    .await?;
+    let own = own_key.as_ref();
+    let decision = decide(state, ports, &rules, &chat, req, own, record, logs).await?;
+    if record.cascade_cost_usd > 0.0 {
+        let now = ports.clock().now_ms();
+        deferred.extend(state.add_spend(&key.id, record.cascade_cost_usd, now));
+    }
     key.permits(&decision.rule, decision.classification.task.as_deref())?;
 
     let run = Run {
@@ -335,11 +438,13 @@ async fn chat_steps<P: PortSet>(
         chat: &chat,
         own_key: own_key.as_ref(),
         breakers: &state.breakers,
+        health: &state.health,
         started_ms: started,
         request_id: &record.request_id,
     };
     let (attempts, result) = fallback::run(ports, run, logs).await;
     note_attempts(record, &attempts);
+    deferred.extend(health_reports(state, ports, settings, &rules, &attempts));
     let success = result?;
     record.ttfb_ms = success.ttfb_ms;
     record.upstream_ms = success.upstream_ms;
@@ -348,7 +453,7 @@ async fn chat_steps<P: PortSet>(
         let price = rules.models.get(&record.target).and_then(|m| m.price);
         record.settle_usage(success.usage, success.answer_chars, price);
         let now = ports.clock().now_ms();
-        state.limits.add_spend(&record.key_id, record.cost_usd, now);
+        deferred.extend(state.add_spend(&record.key_id, record.cost_usd, now));
     }
     if loaded.stale_because.is_some() {
         reply.set_header("x-router-rules-status", "stale");
@@ -400,10 +505,6 @@ async fn decide<P: PortSet>(
         record.cascade = asked.outcome;
         record.cascade_ms = asked.ms;
         record.cascade_cost_usd = asked.cost_usd;
-        if asked.cost_usd > 0.0 {
-            let now = ports.clock().now_ms();
-            state.limits.add_spend(&record.key_id, asked.cost_usd, now);
-        }
         label = asked.task;
         if label.is_none() {
             break decision;
@@ -436,4 +537,133 @@ fn note_attempts(record: &mut RequestRecord, attempts: &Attempts) {
         record.provider = last.provider.clone();
         record.model = last.model.clone();
     }
+}
+
+/// The key's request and spend limits: counted in this isolate when the deployment has no
+/// Durable Object for them; otherwise from the lease held, waiting for the key's object only when
+/// nothing usable is held. An unreachable object fails each limit open (counted here) or closed
+/// (refused), as the settings say; the decision goes in the record.
+async fn admit_limits<P: PortSet>(
+    state: &State,
+    ports: &P,
+    settings: &Settings,
+    key: &KeyRecord,
+    record: &mut RequestRecord,
+    deferred: &mut Vec<Deferred>,
+) -> Result<(), Failure> {
+    if key.requests_per_minute.is_none() && key.spend_usd_per_day.is_none() {
+        return Ok(());
+    }
+    let (coordinator, clock) = (ports.coordinator(), ports.clock());
+    let fraction = settings.lease_fraction;
+    let refused = |e: Exceeded| Failure {
+        retry_after: Some(e.retry_after_s.to_string()),
+        ..Failure::local(e.error)
+    };
+    if !coordinator.bound() {
+        record.limits = Some(LimitDecision::Isolate);
+        return state.limits.admit(key, clock.now_ms()).map_err(refused);
+    }
+    let mut decision = LimitDecision::Lease;
+    for waited in [false, true] {
+        match state.leases.admit(key, fraction, clock.now_ms()) {
+            Verdict::Admit { renew } => {
+                if renew {
+                    deferred.push(Deferred::Lease {
+                        key_id: key.id.clone(),
+                    });
+                }
+                record.limits = Some(decision);
+                return Ok(());
+            }
+            Verdict::Refuse(e) => {
+                record.limits = Some(LimitDecision::Limited);
+                return Err(refused(e));
+            }
+            Verdict::Ask if waited => break,
+            Verdict::Ask => {
+                let Some(ask) = state.leases.ask_now(&key.id) else {
+                    break;
+                };
+                record.object_calls += 1;
+                state.count_object_call();
+                let timeout = settings.object_timeout_ms;
+                let leases = &state.leases;
+                let answer = lease::call(leases, coordinator, clock, &key.id, ask, timeout).await;
+                if let Err(e) = answer {
+                    return unreachable(state, settings, key, record, &e.0, clock.now_ms());
+                }
+                decision = LimitDecision::Renewed;
+            }
+        }
+    }
+    // The object answered, but left nothing to admit with and no refusal to give.
+    record.limits = Some(LimitDecision::Limited);
+    Err(refused(Exceeded {
+        error: ApiError::new(
+            ErrorCode::KeyLimitExceeded,
+            "this key's limits leave nothing for this request now",
+        ),
+        retry_after_s: 1,
+    }))
+}
+
+/// The key's object could not be reached: each limit the key has fails open or closed.
+fn unreachable(
+    state: &State,
+    settings: &Settings,
+    key: &KeyRecord,
+    record: &mut RequestRecord,
+    why: &str,
+    now_ms: f64,
+) -> Result<(), Failure> {
+    let closed = (key.requests_per_minute.is_some()
+        && settings.rate_limit_unreachable == WhenUnreachable::Closed)
+        || (key.spend_usd_per_day.is_some()
+            && settings.spend_limit_unreachable == WhenUnreachable::Closed);
+    if closed {
+        record.limits = Some(LimitDecision::UnreachableClosed);
+        return Err(Failure::local(ApiError::new(
+            ErrorCode::LimitsUnavailable,
+            format!("this key's limits cannot be checked now ({why}); try again shortly"),
+        )));
+    }
+    record.limits = Some(LimitDecision::UnreachableOpen);
+    state.limits.admit(key, now_ms).map_err(|e| Failure {
+        retry_after: Some(e.retry_after_s.to_string()),
+        ..Failure::local(e.error)
+    })
+}
+
+/// What the attempts tell the targets' shared health: every transient failure, a recovery, and
+/// a read of a copy that has grown stale. Nothing when the deployment has no objects.
+fn health_reports<P: PortSet>(
+    state: &State,
+    ports: &P,
+    settings: &Settings,
+    rules: &Rules,
+    attempts: &Attempts,
+) -> Vec<Deferred> {
+    if !ports.coordinator().bound() {
+        return Vec::new();
+    }
+    let now = ports.clock().now_ms();
+    let policy = rules.defaults.cooldown;
+    let mut out = Vec::new();
+    for a in attempts.0.iter().filter(|a| a.called()) {
+        let transient = match a.outcome {
+            AttemptOutcome::Failed { kind, .. } => Some(kind.is_transient()),
+            AttemptOutcome::Served => Some(false),
+            AttemptOutcome::Skipped(_) => None,
+        };
+        let target = a.health_key();
+        let ttl = settings.health_ttl_ms;
+        if let Some(report) = state
+            .health
+            .after_call(&target, transient, policy, ttl, now)
+        {
+            out.push(Deferred::Health { target, report });
+        }
+    }
+    out
 }

@@ -215,6 +215,54 @@ impl Random for SeededRandom {
     }
 }
 
+/// The kinds of object shared by every isolate of a deployment (Durable Objects, one per name).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SharedObject {
+    /// One per gateway key: its request and spend allowance (`access::ledger`).
+    KeyLimits,
+    /// One per target: its health (`dispatch::health`).
+    TargetHealth,
+}
+
+/// State shared across the edge. The core sends JSON and reads JSON back; the shell only carries
+/// it to the object named `name` of the kind and back, giving up after `timeout_ms`.
+#[expect(
+    async_fn_in_trait,
+    reason = "single-threaded runtime: no Send bound wanted"
+)]
+pub trait Coordinator {
+    /// Whether the deployment has the objects at all (without them, limits and health are
+    /// counted per isolate).
+    fn bound(&self) -> bool;
+    async fn call(
+        &self,
+        object: SharedObject,
+        name: &str,
+        body: &str,
+        timeout_ms: u64,
+    ) -> Result<String, StoreError>;
+}
+
+/// No shared objects: native runs, and deployments without the Durable Object bindings.
+pub struct NoCoordinator;
+
+impl Coordinator for NoCoordinator {
+    fn bound(&self) -> bool {
+        false
+    }
+    async fn call(
+        &self,
+        _object: SharedObject,
+        name: &str,
+        _body: &str,
+        _timeout_ms: u64,
+    ) -> Result<String, StoreError> {
+        Err(StoreError(format!(
+            "no shared objects are bound (asked for {name})"
+        )))
+    }
+}
+
 /// The outside world for one request, as one bundle: the shell's bindings, or tests' doubles.
 /// Everything in the core that needs more than one port takes `&impl PortSet`.
 pub trait PortSet {
@@ -224,6 +272,7 @@ pub trait PortSet {
     type Clock: Clock;
     type Random: Random;
     type Cache: SharedCache;
+    type Coordinator: Coordinator;
     fn kv(&self) -> &Self::Kv;
     fn secrets(&self) -> &Self::Secrets;
     fn upstream(&self) -> &Self::Upstream;
@@ -231,22 +280,25 @@ pub trait PortSet {
     fn rng(&self) -> &Self::Random;
     /// Shared by the isolates of a location (the Cache API): cascade answers.
     fn cache(&self) -> &Self::Cache;
+    /// The Durable Objects shared across the edge.
+    fn coordinator(&self) -> &Self::Coordinator;
 }
 
 /// The upstream body type of a port set: what a committed stream passes on.
 pub type BodyOf<P> = <<P as PortSet>::Upstream as Upstream>::Body;
 
 /// The ports, borrowed for one request: what the shell and tests build.
-pub struct Ports<'a, K, S, U, C, R, X> {
+pub struct Ports<'a, K, S, U, C, R, X, D = NoCoordinator> {
     pub kv: &'a K,
     pub secrets: &'a S,
     pub upstream: &'a U,
     pub clock: &'a C,
     pub rng: &'a R,
     pub cache: &'a X,
+    pub coordinator: &'a D,
 }
 
-impl<K, S, U, C, R, X> PortSet for Ports<'_, K, S, U, C, R, X>
+impl<K, S, U, C, R, X, D> PortSet for Ports<'_, K, S, U, C, R, X, D>
 where
     K: KvStore,
     S: Secrets,
@@ -254,6 +306,7 @@ where
     C: Clock,
     R: Random,
     X: SharedCache,
+    D: Coordinator,
 {
     type Kv = K;
     type Secrets = S;
@@ -261,6 +314,7 @@ where
     type Clock = C;
     type Random = R;
     type Cache = X;
+    type Coordinator = D;
     fn kv(&self) -> &K {
         self.kv
     }
@@ -278,6 +332,9 @@ where
     }
     fn cache(&self) -> &X {
         self.cache
+    }
+    fn coordinator(&self) -> &D {
+        self.coordinator
     }
 }
 

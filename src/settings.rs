@@ -18,9 +18,43 @@ pub struct Settings {
     pub max_body_bytes: usize,
     /// Write one structured log line per request (`REQUEST_LOG` = `off` turns it off).
     pub request_log: bool,
+    /// The share of a key's limit one lease takes (`LEASE_FRACTION`, over 0 and at most 1).
+    pub lease_fraction: f64,
+    /// What a key's request limit does when its Durable Object cannot be reached
+    /// (`RATE_LIMIT_WHEN_UNREACHABLE`).
+    pub rate_limit_unreachable: WhenUnreachable,
+    /// The same for its spend limit (`SPEND_LIMIT_WHEN_UNREACHABLE`).
+    pub spend_limit_unreachable: WhenUnreachable,
+    /// How long an isolate trusts its copy of a target's shared health (`HEALTH_TTL_SECONDS`).
+    pub health_ttl_ms: f64,
+    /// How long a request waits for a Durable Object before counting it unreachable
+    /// (`OBJECT_TIMEOUT_MS`).
+    pub object_timeout_ms: u64,
     /// Vars that were set but could not be used: what was rejected and what is used instead.
     pub problems: Vec<String>,
 }
+
+/// What a limit does when the Durable Object that counts it cannot be reached.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WhenUnreachable {
+    /// Serve, counting in this isolate alone (as a deployment without the objects does).
+    Open,
+    /// Refuse with 503 `limits_unavailable`.
+    Closed,
+}
+
+impl WhenUnreachable {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            WhenUnreachable::Open => "open",
+            WhenUnreachable::Closed => "closed",
+        }
+    }
+}
+
+pub const DEFAULT_LEASE_FRACTION: f64 = 0.1;
+pub const DEFAULT_HEALTH_TTL_MS: f64 = 5_000.0;
+pub const DEFAULT_OBJECT_TIMEOUT_MS: u64 = 1_000;
 
 impl Default for Settings {
     fn default() -> Self {
@@ -29,6 +63,11 @@ impl Default for Settings {
             cache_ttl_ms: DEFAULT_CACHE_TTL_MS,
             max_body_bytes: DEFAULT_MAX_BODY_BYTES,
             request_log: true,
+            lease_fraction: DEFAULT_LEASE_FRACTION,
+            rate_limit_unreachable: WhenUnreachable::Open,
+            spend_limit_unreachable: WhenUnreachable::Closed,
+            health_ttl_ms: DEFAULT_HEALTH_TTL_MS,
+            object_timeout_ms: DEFAULT_OBJECT_TIMEOUT_MS,
             problems: Vec::new(),
         }
     }
@@ -87,6 +126,63 @@ impl Settings {
                 )),
             }
         }
+        if let Some(v) = var("LEASE_FRACTION") {
+            match v.trim().parse::<f64>() {
+                Ok(f) if f > 0.0 && f <= 1.0 => s.lease_fraction = f,
+                _ => s.problems.push(rejected(
+                    "LEASE_FRACTION",
+                    &v,
+                    "is not a number over 0 and at most 1",
+                    s.lease_fraction.to_string(),
+                )),
+            }
+        }
+        let mut problems = Vec::new();
+        for (name, slot) in [
+            ("RATE_LIMIT_WHEN_UNREACHABLE", &mut s.rate_limit_unreachable),
+            (
+                "SPEND_LIMIT_WHEN_UNREACHABLE",
+                &mut s.spend_limit_unreachable,
+            ),
+        ] {
+            if let Some(v) = var(name) {
+                match v.trim() {
+                    "open" => *slot = WhenUnreachable::Open,
+                    "closed" => *slot = WhenUnreachable::Closed,
+                    _ => problems.push(rejected(
+                        name,
+                        &v,
+                        "is neither open nor closed",
+                        slot.as_str().into(),
+                    )),
+                }
+            }
+        }
+        s.problems.extend(problems);
+        if let Some(v) = var("HEALTH_TTL_SECONDS") {
+            match v.trim().parse::<f64>() {
+                Ok(secs) if secs.is_finite() && (0.0..=3_600.0).contains(&secs) => {
+                    s.health_ttl_ms = secs * 1000.0;
+                }
+                _ => s.problems.push(rejected(
+                    "HEALTH_TTL_SECONDS",
+                    &v,
+                    "is not a number of seconds from 0 to 3600",
+                    format!("{}", s.health_ttl_ms / 1000.0),
+                )),
+            }
+        }
+        if let Some(v) = var("OBJECT_TIMEOUT_MS") {
+            match v.trim().parse::<u64>() {
+                Ok(ms) if (1..=30_000).contains(&ms) => s.object_timeout_ms = ms,
+                _ => s.problems.push(rejected(
+                    "OBJECT_TIMEOUT_MS",
+                    &v,
+                    "is not a whole number of milliseconds from 1 to 30000",
+                    s.object_timeout_ms.to_string(),
+                )),
+            }
+        }
         s
     }
 
@@ -97,6 +193,11 @@ impl Settings {
             "cache_ttl_seconds": self.cache_ttl_ms / 1000.0,
             "max_body_bytes": self.max_body_bytes,
             "request_log": if self.request_log { "on" } else { "off" },
+            "lease_fraction": self.lease_fraction,
+            "rate_limit_when_unreachable": self.rate_limit_unreachable.as_str(),
+            "spend_limit_when_unreachable": self.spend_limit_unreachable.as_str(),
+            "health_ttl_seconds": self.health_ttl_ms / 1000.0,
+            "object_timeout_ms": self.object_timeout_ms,
         })
     }
 }
@@ -126,17 +227,40 @@ mod tests {
             ("MAX_BODY_BYTES", "2048"),
             ("REQUEST_LOG", "off"),
             ("RULES_KEY", "rules-v2"),
+            ("LEASE_FRACTION", "0.25"),
+            ("SPEND_LIMIT_WHEN_UNREACHABLE", "open"),
+            ("RATE_LIMIT_WHEN_UNREACHABLE", "closed"),
+            ("HEALTH_TTL_SECONDS", "1"),
+            ("OBJECT_TIMEOUT_MS", "250"),
         ]);
         assert!(good.problems.is_empty(), "{:?}", good.problems);
         assert_eq!(
             (good.cache_ttl_ms, good.max_body_bytes, good.request_log),
             (5000.0, 2048, false)
         );
+        assert_eq!(
+            (
+                good.lease_fraction,
+                good.rate_limit_unreachable,
+                good.spend_limit_unreachable,
+                good.health_ttl_ms,
+                good.object_timeout_ms
+            ),
+            (
+                0.25,
+                WhenUnreachable::Closed,
+                WhenUnreachable::Open,
+                1000.0,
+                250
+            )
+        );
         let bad = vars(&[
             ("CACHE_TTL_SECONDS", "soon"),
             ("MAX_BODY_BYTES", "1MB"),
             ("REQUEST_LOG", "quiet"),
             ("RULES_KEY", " "),
+            ("LEASE_FRACTION", "0"),
+            ("RATE_LIMIT_WHEN_UNREACHABLE", "shut"),
         ]);
         assert_eq!(
             (
@@ -154,11 +278,15 @@ mod tests {
                 "CACHE_TTL_SECONDS \"soon\" is not a number of seconds from 0 to 86400; using 30",
                 "MAX_BODY_BYTES \"1MB\" is not a whole number of bytes from 1 to 104857600; using 1048576",
                 "REQUEST_LOG \"quiet\" is neither on nor off; using on",
+                "LEASE_FRACTION \"0\" is not a number over 0 and at most 1; using 0.1",
+                "RATE_LIMIT_WHEN_UNREACHABLE \"shut\" is neither open nor closed; using open",
             ]
         );
         assert_eq!(
             bad.to_json(),
-            json!({"rules_key": "rules", "cache_ttl_seconds": 30.0, "max_body_bytes": 1_048_576, "request_log": "on"})
+            json!({"rules_key": "rules", "cache_ttl_seconds": 30.0, "max_body_bytes": 1_048_576, "request_log": "on",
+                   "lease_fraction": 0.1, "rate_limit_when_unreachable": "open", "spend_limit_when_unreachable": "closed",
+                   "health_ttl_seconds": 5.0, "object_timeout_ms": 1000})
         );
         let negative = vars(&[("CACHE_TTL_SECONDS", "-1"), ("MAX_BODY_BYTES", "0")]);
         assert_eq!(negative.problems.len(), 2);

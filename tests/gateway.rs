@@ -16,8 +16,8 @@ use taskrouter::gateway::{handle, Handled, Ports, Settings, State};
 use taskrouter::http::{Body, Incoming, Method, ReplyBody};
 use taskrouter::ports::SeededRandom;
 use taskrouter::ports::{
-    Clock, FetchError, MemoryKv, NoSharedCache, Secret, Secrets, Upstream, UpstreamRequest,
-    UpstreamResponse,
+    Clock, FetchError, MemoryKv, NoCoordinator, NoSharedCache, Secret, Secrets, Upstream,
+    UpstreamRequest, UpstreamResponse,
 };
 
 const KEY: &str = "gw-test-key";
@@ -167,6 +167,7 @@ impl World {
             clock: &self.clock,
             rng: &rng,
             cache: &NoSharedCache,
+            coordinator: &NoCoordinator,
         };
         let req = Incoming {
             method: Method::Post,

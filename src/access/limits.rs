@@ -27,6 +27,7 @@ pub struct Limits {
 }
 
 /// A rejection: the error, and when to come back (seconds), for `retry-after`.
+#[derive(Debug)]
 pub struct Exceeded {
     pub error: ApiError,
     pub retry_after_s: u64,

@@ -19,7 +19,7 @@ use crate::rules::{Price, Provider, Rules};
 use crate::stream::reply::{ChatReply, Streamed};
 use crate::stream::watch::{First, StreamWatch};
 
-/// Why a call failed: what resilience decides on, and what the client is told.
+/// Why a call failed: what `retry::next_step` decides on, and what the client is told.
 #[derive(Debug)]
 pub struct Failure {
     pub error: ApiError,

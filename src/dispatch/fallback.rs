@@ -9,6 +9,7 @@ use crate::chat::request::ChatRequest;
 use crate::decide::plan::Attempt;
 use crate::dispatch::attempt::{self, Call, Failure, Success};
 use crate::dispatch::breaker::{Breakers, Gate};
+use crate::dispatch::health::SharedHealth;
 use crate::dispatch::retry::{next_step, Budget, Next};
 use crate::error::{ApiError, ErrorCode};
 use crate::ports::{BodyOf, Clock, PortSet, Random, Secret};
@@ -21,8 +22,10 @@ use crate::rules::Rules;
 pub enum Skip {
     /// A context-length failure already happened on a window at least this large.
     ContextWindow { window: u64, floor: u64 },
-    /// The target's breaker is open.
+    /// The target's breaker is open in this isolate.
     CoolingDown,
+    /// The target's shared health says it is down (failures seen across the edge).
+    Down,
 }
 
 /// How one attempt ended.
@@ -52,6 +55,11 @@ pub struct AttemptResult {
 }
 
 impl AttemptResult {
+    /// The target's health key (`provider/model id`): its breaker and its shared object.
+    pub fn health_key(&self) -> String {
+        format!("{}/{}", self.provider, self.model)
+    }
+
     pub fn called(&self) -> bool {
         !matches!(self.outcome, AttemptOutcome::Skipped(_))
     }
@@ -70,6 +78,10 @@ impl AttemptResult {
             ),
             AttemptOutcome::Skipped(Skip::CoolingDown) => format!(
                 "{}: skipped (cooling down after repeated failures)",
+                self.target
+            ),
+            AttemptOutcome::Skipped(Skip::Down) => format!(
+                "{}: skipped (down after repeated failures across the edge)",
                 self.target
             ),
         }
@@ -121,6 +133,8 @@ pub struct Run<'a> {
     pub chat: &'a ChatRequest,
     pub own_key: Option<&'a Secret>,
     pub breakers: &'a Breakers,
+    /// The targets' health shared across the edge, as this isolate last saw it.
+    pub health: &'a SharedHealth,
     /// When the request started (its deadline counts from here).
     pub started_ms: f64,
     pub request_id: &'a str,
@@ -139,6 +153,7 @@ pub async fn run<P: PortSet>(
         chat,
         own_key,
         breakers,
+        health,
         started_ms,
         request_id,
     } = run;
@@ -167,6 +182,7 @@ pub async fn run<P: PortSet>(
             {
                 Some(Skip::CoolingDown)
             }
+            _ if retries == 0 && has_next && health.is_down(&breaker_key, now) => Some(Skip::Down),
             _ => None,
         };
         let result = |outcome, ms| AttemptResult {

@@ -1,8 +1,8 @@
 //! What happens after an attempt fails, decided by one pure function of the plan position and the
 //! failure: retry the same target after a delay, move on to the next target, or give up. The
-//! gateway only sleeps, fetches and aborts as told. Invariants: nothing is retried once a byte has
-//! reached the client; no wait runs past the request's total deadline; no more provider calls are
-//! made than the Worker may make.
+//! fallback loop only sleeps, calls and moves on as told. Invariants: nothing is retried once a
+//! byte has reached the client; no wait runs past the request's total deadline; no more provider
+//! calls are made than the Worker may make.
 
 use crate::decide::plan::Attempt;
 use crate::providers::errors::ErrorKind;

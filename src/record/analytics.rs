@@ -14,7 +14,7 @@ use crate::stream::watch::{Outcome, StreamWatch, INTERRUPTED};
 use serde_json::{json, Value};
 
 /// Blob order in the data point: `blob1` is `BLOBS[0]`, and so on. Never reorder: append.
-pub const BLOBS: [&str; 16] = [
+pub const BLOBS: [&str; 17] = [
     "task",
     "rule",
     "target",
@@ -31,10 +31,11 @@ pub const BLOBS: [&str; 16] = [
     "cost_basis",
     "task_source",
     "cascade",
+    "limits",
 ];
 
 /// Double order in the data point: `double1` is `DOUBLES[0]`, and so on. Never reorder: append.
-pub const DOUBLES: [&str; 13] = [
+pub const DOUBLES: [&str; 14] = [
     "total_ms",
     "upstream_ms",
     "ttfb_ms",
@@ -48,6 +49,7 @@ pub const DOUBLES: [&str; 13] = [
     "status",
     "cascade_ms",
     "cascade_cost_usd",
+    "object_calls",
 ];
 
 const MAX_INDEX_BYTES: usize = 96;
@@ -90,6 +92,11 @@ pub struct RequestRecord {
     pub cascade_ms: f64,
     /// The cascade call's cost, on top of `cost_usd`.
     pub cascade_cost_usd: f64,
+    /// How the key's limits decided (`None`: the key has none).
+    pub limits: Option<LimitDecision>,
+    /// Calls to Durable Objects this request made or started in the background (leases and
+    /// health), so an operator can see how many requests one call serves.
+    pub object_calls: u32,
 }
 
 /// How a request ended, as its `outcome` blob says.
@@ -113,6 +120,36 @@ impl RequestOutcome {
             RequestOutcome::Error(code) => code.code(),
             RequestOutcome::StreamInterrupted => INTERRUPTED,
             RequestOutcome::ClientDisconnected => "client_disconnected",
+        }
+    }
+}
+
+/// How a key's request and spend limits decided a request (the `limits` blob).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LimitDecision {
+    /// Counted in this isolate alone: the deployment has no Durable Object for limits.
+    Isolate,
+    /// Admitted from the lease this isolate held.
+    Lease,
+    /// Admitted after waiting for the key's object to grant a lease.
+    Renewed,
+    /// Refused: a limit is reached.
+    Limited,
+    /// The object could not be reached and the limit fails open: counted in this isolate.
+    UnreachableOpen,
+    /// The object could not be reached and a limit fails closed: refused.
+    UnreachableClosed,
+}
+
+impl LimitDecision {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            LimitDecision::Isolate => "isolate",
+            LimitDecision::Lease => "lease",
+            LimitDecision::Renewed => "renewed",
+            LimitDecision::Limited => "limited",
+            LimitDecision::UnreachableOpen => "unreachable_open",
+            LimitDecision::UnreachableClosed => "unreachable_closed",
         }
     }
 }
@@ -161,7 +198,7 @@ impl RequestRecord {
         }
     }
 
-    fn blob_values(&self) -> [String; 16] {
+    fn blob_values(&self) -> [String; 17] {
         let yes_no = |b: bool| if b { "yes" } else { "no" }.to_string();
         [
             self.task.clone(),
@@ -185,10 +222,14 @@ impl RequestRecord {
                 .unwrap_or_default()
                 .to_string(),
             self.cascade.as_str().to_string(),
+            self.limits
+                .map(LimitDecision::as_str)
+                .unwrap_or_default()
+                .to_string(),
         ]
     }
 
-    fn double_values(&self) -> [f64; 13] {
+    fn double_values(&self) -> [f64; 14] {
         let u = self.usage.unwrap_or_default();
         [
             self.total_ms,
@@ -204,6 +245,7 @@ impl RequestRecord {
             f64::from(self.status),
             self.cascade_ms,
             self.cascade_cost_usd,
+            f64::from(self.object_calls),
         ]
     }
 
@@ -332,6 +374,8 @@ mod tests {
             cascade: CascadeOutcome::Answered,
             cascade_ms: 35.0,
             cascade_cost_usd: 0.00001,
+            limits: Some(LimitDecision::Lease),
+            object_calls: 1,
         }
     }
 
@@ -343,14 +387,14 @@ mod tests {
             p.blobs,
             [
                 "faq", "paid", "strong", "openai", "gpt-4o", "ok", "no", "yes", "7", "req-1",
-                "AMS", "NL", "team-a", "reported", "model", "answered"
+                "AMS", "NL", "team-a", "reported", "model", "answered", "lease"
             ]
         );
         assert_eq!(
             p.doubles,
             [
                 120.0, 110.0, 40.0, 1.0, 1000.0, 500.0, 200.0, 0.0125, 0.0, 2048.0, 200.0, 35.0,
-                0.00001
+                0.00001, 1.0
             ]
         );
         assert!(BLOBS.len() <= 20 && DOUBLES.len() <= 20);

@@ -298,7 +298,7 @@ pub struct PortkeyRetry {
     pub use_retry_after_headers: Option<bool>,
 }
 
-/// A condition, kept as JSON for `condition.rs`.
+/// A condition, kept as JSON for `rules::condition`.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(transparent)]
 pub struct ConditionValue(pub Value);

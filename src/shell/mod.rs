@@ -1,6 +1,7 @@
 //! The Workers shell: the `fetch` entry point and the adapters from Workers bindings to the core's
-//! ports. It holds no routing logic: it converts the request, calls `gateway::handle`, converts the
-//! reply, and hands the analytics record to `ctx.wait_until` so it never delays the answer.
+//! ports. It holds no routing or accounting: it converts the request, calls `gateway::handle`,
+//! converts the reply, and hands the analytics record to `ctx.wait_until` so it never delays the
+//! answer (a stream's record once `State::settle_stream` has settled it).
 //!
 //! Bindings (wrangler.toml): `RULES` (KV: rules and gateway keys), `ANALYTICS` (Analytics Engine);
 //! vars `RULES_KEY`, `CACHE_TTL_SECONDS`, `MAX_BODY_BYTES`; provider keys as secrets named by the rules.
@@ -11,12 +12,14 @@ mod convert;
 mod fetch;
 mod glue;
 mod kv;
+mod objects;
 mod secrets;
 mod stream;
 
 use crate::error::{ApiError, ErrorCode};
-use crate::gateway::{handle, Handled, Ports, Settings, State};
+use crate::gateway::{handle, run_deferred, Deferred, Handled, Ports, Settings, State};
 use crate::http::{Reply, ReplyBody};
+use crate::ports::{Coordinator, MemoryKv, NoSharedCache};
 use futures_channel::oneshot;
 use std::cell::RefCell;
 use std::rc::Rc;
@@ -25,8 +28,13 @@ use worker::{console_error, console_log, console_warn, event, Context, Env, Requ
 pub const KV_BINDING: &str = "RULES";
 
 thread_local! {
-    /// Isolate memory: parsed rules and key records survive between requests.
-    static STATE: Rc<State> = Rc::new(State::default());
+    /// Isolate memory: parsed rules and key records survive between requests. The isolate's
+    /// name (for the Durable Objects that lease it limits) is random.
+    static STATE: Rc<State> = Rc::new(State::new(format!(
+        "{:013x}{:013x}",
+        (js_sys::Math::random() * 4_503_599_627_370_496.0) as u64,
+        (js_sys::Math::random() * 4_503_599_627_370_496.0) as u64
+    )));
     /// The Worker's vars, as read on the isolate's first request.
     static SETTINGS: std::cell::OnceCell<Settings> = const { std::cell::OnceCell::new() };
 }
@@ -39,7 +47,8 @@ fn start() {
 #[event(fetch)]
 async fn fetch(req: Request, env: Env, ctx: Context) -> Result<web_sys::Response> {
     // Vars change only with a deploy, which starts new isolates: read them once per isolate.
-    let settings = SETTINGS.with(|s| s.get_or_init(|| settings(&env)).clone());
+    let objects = objects::Objects::bound(&env);
+    let settings = SETTINGS.with(|s| s.get_or_init(|| settings(&env, &objects)).clone());
     let incoming = convert::incoming(req, settings.max_body_bytes).await;
     let kv = match kv::Kv::bound(&env, KV_BINDING) {
         Some(kv) => kv,
@@ -69,15 +78,21 @@ async fn fetch(req: Request, env: Env, ctx: Context) -> Result<web_sys::Response
         clock: &clock,
         rng: &MathRandom,
         cache: &cache::EdgeCache,
+        coordinator: &objects,
     };
     let state = STATE.with(Rc::clone);
     let Handled {
         reply,
         record,
         logs,
+        deferred,
     } = handle(&state, &ports, &settings, incoming).await;
     for line in &logs {
         console_log!("{line}");
+    }
+    if !deferred.is_empty() {
+        let after = run_after(env.clone(), Rc::clone(&state), settings.clone(), deferred);
+        ctx.wait_until(after);
     }
     let dataset = env.analytics_engine(analytics::BINDING).ok();
     let Reply {
@@ -106,21 +121,23 @@ async fn fetch(req: Request, env: Env, ctx: Context) -> Result<web_sys::Response
             let record = Rc::new(RefCell::new(record.unwrap_or_default()));
             let (ended, when_ended) = oneshot::channel();
             let client_stream = stream::client_stream(*streamed, Rc::clone(&record), ended)?;
-            let request_log = settings.request_log;
             let state = Rc::clone(&state);
+            let (env, settings) = (env.clone(), settings.clone());
             ctx.wait_until(async move {
                 let completed = when_ended.await.is_ok();
-                let point = {
+                let (point, work) = {
                     let mut r = record.borrow_mut();
-                    state.settle_stream(&mut r, completed, js_sys::Date::now());
-                    if request_log {
+                    let work = state.settle_stream(&mut r, completed, js_sys::Date::now());
+                    r.object_calls += work.len() as u32;
+                    if settings.request_log {
                         console_log!("{}", r.log_line());
                     }
-                    r.data_point()
+                    (r.data_point(), work)
                 };
                 if let Some(pending) = analytics::write(dataset.as_ref(), &point) {
                     let _ = wasm_bindgen_futures::JsFuture::from(pending).await;
                 }
+                run_after(env, state, settings, work).await;
             });
             convert::ResponseBody::Stream(client_stream)
         }
@@ -129,13 +146,38 @@ async fn fetch(req: Request, env: Env, ctx: Context) -> Result<web_sys::Response
 }
 
 /// The Worker's vars, read once per isolate; vars that cannot be used are logged once here (and
-/// shown by `GET /healthz`).
-fn settings(env: &Env) -> Settings {
+/// shown by `GET /healthz`), and so is a deployment without the Durable Objects.
+fn settings(env: &Env, objects: &objects::Objects) -> Settings {
     let settings = Settings::from_vars(|name| env.var(name).ok().map(|v| v.to_string()));
     for problem in &settings.problems {
         console_warn!("settings: {problem}");
     }
+    if !objects.bound() {
+        console_warn!(
+            "limits: no Durable Object bindings {} and {}: key limits and target health are counted in each isolate (docs/operations.md)",
+            objects::LIMITS_BINDING,
+            objects::HEALTH_BINDING
+        );
+    }
     settings
+}
+
+/// A request's deferred work, after its answer, with ports of its own (the request's are gone).
+async fn run_after(env: Env, state: Rc<State>, settings: Settings, work: Vec<Deferred>) {
+    if work.is_empty() {
+        return;
+    }
+    let objects = objects::Objects::bound(&env);
+    let ports = Ports {
+        kv: &MemoryKv::default(),
+        secrets: &secrets::EnvSecrets::new(&env),
+        upstream: &fetch::Fetcher,
+        clock: &WorkerClock,
+        rng: &MathRandom,
+        cache: &NoSharedCache,
+        coordinator: &objects,
+    };
+    run_deferred(&state, &ports, &settings, work).await;
 }
 
 struct WorkerClock;

@@ -83,12 +83,32 @@ export default function (env) {
 
 const DISCARD = `export default function () { return { writeDataPoint() {} }; }`;
 
+// Durable Object classes that cannot be reached: every call to them fails (an unreachable object).
+const BROKEN_OBJECTS = `
+class Down {
+  async fetch() {
+    throw new Error("this object is down");
+  }
+}
+export class KeyLimiter extends Down {}
+export class TargetHealth extends Down {}
+export default { fetch: () => new Response("broken objects") };`;
+
+/** The Durable Object bindings of wrangler.toml, from the Worker's own classes (or `scriptName`'s). */
+const objectBindings = (scriptName) =>
+  scriptName
+    ? { LIMITS: { className: "KeyLimiter", scriptName }, HEALTH: { className: "TargetHealth", scriptName } }
+    : { LIMITS: "KeyLimiter", HEALTH: "TargetHealth" };
+
 /**
  * Start the Worker. `rules` (object or raw string), `keys` ({key: record}) and `kvEntries`
  * ({key: text}) are seeded into KV;
- * `vars` override wrangler.toml's; `secrets` are the Worker secrets.
+ * `vars` override wrangler.toml's; `secrets` are the Worker secrets. `objects`: the Durable Object
+ * bindings are `"bound"` (as wrangler.toml has them), `"none"` (a deployment without them) or
+ * `"broken"` (bound to objects that always fail). `second: true` starts a second instance of the
+ * Worker (another isolate) sharing the KV namespace and the objects, at `urlB`.
  */
-export async function startWorker({ rules, keys = { [GATEWAY_KEY]: { id: "test-key", name: "tests" } }, kvEntries = {}, cachePersist = undefined, vars = {}, secrets = { MOCK_API_KEY }, recordAnalytics = true, quiet = false, inspectorPort = undefined, kvBinding = true } = {}) {
+export async function startWorker({ rules, keys = { [GATEWAY_KEY]: { id: "test-key", name: "tests" } }, kvEntries = {}, cachePersist = undefined, vars = {}, secrets = { MOCK_API_KEY }, recordAnalytics = true, quiet = false, inspectorPort = undefined, kvBinding = true, objects = "bound", second = false } = {}) {
   const logs = [];
   const collect = (stream) => {
     let buf = "";
@@ -101,6 +121,21 @@ export async function startWorker({ rules, keys = { [GATEWAY_KEY]: { id: "test-k
       }
     });
   };
+  // An instance of the built Worker; both instances share the KV namespace.
+  const worker = (name, extra) => ({
+    name,
+    modulesRoot: path.join(ROOT, "build"),
+    modules: [
+      { type: "ESModule", path: path.join(ROOT, "build", "index.js") },
+      { type: "CompiledWasm", path: path.join(ROOT, "build", "index_bg.wasm") },
+    ],
+    compatibilityDate: "2026-04-26",
+    // `kvBinding: false` deploys the Worker without its KV namespace (a misconfiguration).
+    kvNamespaces: kvBinding ? { RULES: "RULES" } : {},
+    bindings: { RULES_KEY: "rules", CACHE_TTL_SECONDS: "30", MAX_BODY_BYTES: "1048576", ...vars, ...secrets },
+    wrappedBindings: { ANALYTICS: { scriptName: "ae-recorder" } },
+    ...extra,
+  });
   const mf = new Miniflare({
     handleRuntimeStdio: (stdout, stderr) => {
       if (quiet) {
@@ -118,19 +153,10 @@ export async function startWorker({ rules, keys = { [GATEWAY_KEY]: { id: "test-k
     // Profiling (perf/profile.mjs) attaches the V8 inspector here.
     ...(inspectorPort ? { inspectorPort } : {}),
     workers: [
-      {
-        name: "taskrouter",
-        modulesRoot: path.join(ROOT, "build"),
-        modules: [
-          { type: "ESModule", path: path.join(ROOT, "build", "index.js") },
-          { type: "CompiledWasm", path: path.join(ROOT, "build", "index_bg.wasm") },
-        ],
-        compatibilityDate: "2026-04-26",
-        // `kvBinding: false` deploys the Worker without its KV namespace (a misconfiguration).
-        kvNamespaces: kvBinding ? ["RULES"] : [],
-        bindings: { RULES_KEY: "rules", CACHE_TTL_SECONDS: "30", MAX_BODY_BYTES: "1048576", ...vars, ...secrets },
-        wrappedBindings: { ANALYTICS: { scriptName: "ae-recorder" } },
-      },
+      worker("taskrouter", { durableObjects: objects === "bound" ? objectBindings() : objects === "broken" ? objectBindings("broken-objects") : {} }),
+      ...(second
+        ? [worker("taskrouter-b", { durableObjects: objects === "none" ? {} : objectBindings(objects === "broken" ? "broken-objects" : "taskrouter"), unsafeDirectSockets: [{ host: "127.0.0.1", port: 0 }] })]
+        : []),
       {
         name: "ae-recorder",
         // The platform's writeDataPoint is a cheap fire-and-forget call; benchmarks discard points
@@ -138,6 +164,9 @@ export async function startWorker({ rules, keys = { [GATEWAY_KEY]: { id: "test-k
         modules: [{ type: "ESModule", path: "recorder.mjs", contents: recordAnalytics ? RECORDER : DISCARD }],
         kvNamespaces: ["POINTS"],
       },
+      ...(objects === "broken"
+        ? [{ name: "broken-objects", modules: [{ type: "ESModule", path: "broken.mjs", contents: BROKEN_OBJECTS }], durableObjects: objectBindings() }]
+        : []),
     ],
   });
   let ready;
@@ -148,6 +177,7 @@ export async function startWorker({ rules, keys = { [GATEWAY_KEY]: { id: "test-k
     throw new Error(`${e.message}\n${logs.join("\n")}`);
   }
   const url = ready.toString().replace(/\/$/, "");
+  const urlB = second ? (await mf.unsafeGetDirectURL("taskrouter-b")).toString().replace(/\/$/, "") : undefined;
   const kv = kvBinding ? await mf.getKVNamespace("RULES", "taskrouter") : null;
   const points = await mf.getKVNamespace("POINTS", "ae-recorder");
   if (kv) {
@@ -159,6 +189,7 @@ export async function startWorker({ rules, keys = { [GATEWAY_KEY]: { id: "test-k
   }
   return {
     url,
+    urlB,
     kv,
     /** Everything the Worker logged, a line each. */
     logs,

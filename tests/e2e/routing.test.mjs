@@ -4,6 +4,15 @@ import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
 import { startMock, startWorker, testRules, chat, userMessage, GATEWAY_KEY, MOCK_API_KEY } from "./harness.mjs";
 
+
+// The settings of limits shared across the edge, as the Worker defaults them (docs/operations.md).
+const SHARED_DEFAULTS = {
+  lease_fraction: 0.1,
+  rate_limit_when_unreachable: "open",
+  spend_limit_when_unreachable: "closed",
+  health_ttl_seconds: 5,
+  object_timeout_ms: 1000,
+};
 describe("routing", () => {
   let mock;
   let worker;
@@ -19,10 +28,13 @@ describe("routing", () => {
   test("GET /healthz answers without a key, with the effective settings", async () => {
     const r = await fetch(`${worker.url}/healthz`);
     assert.equal(r.status, 200);
-    assert.deepEqual(await r.json(), {
+    const { object_calls: calls, ...health } = await r.json();
+    assert.deepEqual(health, {
       status: "ok",
-      settings: { rules_key: "rules", cache_ttl_seconds: 1, max_body_bytes: 1048576, request_log: "on" },
+      settings: { rules_key: "rules", cache_ttl_seconds: 1, max_body_bytes: 1048576, request_log: "on", ...SHARED_DEFAULTS },
+      limits: "durable_objects",
     });
+    assert.equal(typeof calls, "number");
   });
 
   test("vars that cannot be used are logged once and shown by /healthz, with what is used instead", async () => {
@@ -30,7 +42,7 @@ describe("routing", () => {
     try {
       for (let i = 0; i < 3; i++) assert.equal((await fetch(`${odd.url}/healthz`)).status, 200);
       const health = await (await fetch(`${odd.url}/healthz`)).json();
-      assert.deepEqual(health.settings, { rules_key: "rules", cache_ttl_seconds: 30, max_body_bytes: 1048576, request_log: "on" });
+      assert.deepEqual(health.settings, { rules_key: "rules", cache_ttl_seconds: 30, max_body_bytes: 1048576, request_log: "on", ...SHARED_DEFAULTS });
       assert.deepEqual(health.problems, [
         'CACHE_TTL_SECONDS "soon" is not a number of seconds from 0 to 86400; using 30',
         'MAX_BODY_BYTES "1MB" is not a whole number of bytes from 1 to 104857600; using 1048576',
