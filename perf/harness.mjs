@@ -318,7 +318,8 @@ if (!CPU_ONLY) {
   const limited = "tr-perf-limited";
   const w = await startRouter({
     rules: testRules(mock.url, { models: { fast: { provider: "mock", model: "mock-fast" } }, routes: [], default: "fast" }),
-    keys: { [limited]: { id: "limited", requests_per_minute: 1_000_000, spend_usd_per_day: 1000 } },
+    // Leases of 200 requests (10 % of the limit), renewed when half gone; spend slices of 100 USD.
+    keys: { [limited]: { id: "limited", requests_per_minute: 2000, spend_usd_per_day: 1000 } },
     objects: true,
   });
   const plain = () => post(`${w.url}/v1/chat/completions`, chatBody("auto"), auth);
