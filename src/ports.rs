@@ -2,6 +2,8 @@
 //! tests implement with in-memory doubles). `async fn` without `Send`: Workers bindings are JS
 //! handles, single-threaded by nature.
 
+use serde::de::DeserializeOwned;
+use serde::Serialize;
 use std::cell::Cell;
 use std::fmt;
 
@@ -241,6 +243,44 @@ pub trait Coordinator {
         body: &str,
         timeout_ms: u64,
     ) -> Result<String, StoreError>;
+}
+
+/// Send `body` as JSON to the shared object `name` of a kind, and read its JSON answer.
+pub async fn call_json<Q: Serialize, A: DeserializeOwned>(
+    coordinator: &impl Coordinator,
+    object: SharedObject,
+    name: &str,
+    body: &Q,
+    timeout_ms: u64,
+) -> Result<A, StoreError> {
+    let body = serde_json::to_string(body).map_err(|e| StoreError(e.to_string()))?;
+    let answer = coordinator.call(object, name, &body, timeout_ms).await?;
+    serde_json::from_str(&answer)
+        .map_err(|e| StoreError(format!("the object {name} answered something else: {e}")))
+}
+
+/// A shared object's side of the exchange, for its class in the shell: its stored state (JSON, or
+/// nothing yet) and a request body in, `step` run on them, the state to store and the answer out.
+/// A body that is not a `Q` is an error naming `what` was expected, and the state is not changed.
+pub fn serve_json<S, Q, A>(
+    stored: Option<&str>,
+    body: &str,
+    what: &str,
+    step: impl FnOnce(&mut S, &Q) -> A,
+) -> Result<(String, String), String>
+where
+    S: Default + Serialize + DeserializeOwned,
+    Q: DeserializeOwned,
+    A: Serialize,
+{
+    let request: Q = serde_json::from_str(body).map_err(|e| format!("not {what}: {e}"))?;
+    let mut state: S = stored
+        .and_then(|s| serde_json::from_str(s).ok())
+        .unwrap_or_default();
+    let answer = step(&mut state, &request);
+    let state = serde_json::to_string(&state).map_err(|e| e.to_string())?;
+    let answer = serde_json::to_string(&answer).map_err(|e| e.to_string())?;
+    Ok((state, answer))
 }
 
 /// No shared objects: native runs, and deployments without the Durable Object bindings.

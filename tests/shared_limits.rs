@@ -9,6 +9,7 @@ use futures::executor::block_on;
 use serde_json::{json, Value};
 use std::cell::{Cell, RefCell};
 use std::collections::{HashMap, HashSet};
+use taskrouter::access::admission::LimitDecision;
 use taskrouter::access::auth::hash_key;
 use taskrouter::gateway::{handle, run_deferred, Handled, Ports, Settings, State};
 use taskrouter::http::{Body, Incoming, Method};
@@ -16,7 +17,7 @@ use taskrouter::ports::{
     Clock, Coordinator, FetchError, MemoryKv, NoSharedCache, Secret, Secrets, SeededRandom,
     SharedObject, StoreError, Upstream, UpstreamRequest, UpstreamResponse,
 };
-use taskrouter::record::analytics::{LimitDecision, RequestRecord};
+use taskrouter::record::analytics::RequestRecord;
 use taskrouter::settings::WhenUnreachable;
 
 const KEY: &str = "shared-test-key";

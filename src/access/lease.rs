@@ -11,7 +11,7 @@ use crate::access::auth::KeyRecord;
 use crate::access::ledger::{Grant, LeaseAsk, DAY_MS};
 use crate::access::limits::Exceeded;
 use crate::error::{ApiError, ErrorCode};
-use crate::ports::{Clock, Coordinator, SharedObject, StoreError};
+use crate::ports::{call_json, Clock, Coordinator, SharedObject, StoreError};
 use std::cell::RefCell;
 use std::collections::HashMap;
 
@@ -238,8 +238,7 @@ impl Leases {
     }
 }
 
-/// Call the key's object with `ask` (from `Leases::ask` or `ask_now`) and take its grant; a
-/// failed call gives the report back to `leases` for the next one.
+/// Call the key's object with `ask` (from `Leases::ask` or `ask_now`) and take its grant.
 pub async fn call(
     leases: &Leases,
     coordinator: &impl Coordinator,
@@ -248,19 +247,8 @@ pub async fn call(
     ask: LeaseAsk,
     timeout_ms: u64,
 ) -> Result<(), StoreError> {
-    let answer = match serde_json::to_string(&ask) {
-        Ok(body) => {
-            coordinator
-                .call(SharedObject::KeyLimits, key_id, &body, timeout_ms)
-                .await
-        }
-        Err(e) => Err(StoreError(e.to_string())),
-    };
-    let grant = answer.and_then(|text| {
-        serde_json::from_str::<Grant>(&text)
-            .map_err(|e| StoreError(format!("the key's object answered something else: {e}")))
-    });
-    match grant {
+    let object = SharedObject::KeyLimits;
+    match call_json::<_, Grant>(coordinator, object, key_id, &ask, timeout_ms).await {
         Ok(grant) => {
             leases.granted(key_id, &ask, &grant, clock.now_ms());
             Ok(())

@@ -15,6 +15,7 @@
 //!   their slices run out. A slice not renewed for `SLICE_TTL_MS` (its isolate is gone) is
 //!   released; what its isolate reported stays counted.
 
+use crate::ports::serve_json;
 use serde::{Deserialize, Serialize};
 
 pub const MINUTE_MS: f64 = 60_000.0;
@@ -181,15 +182,12 @@ impl KeyLedger {
 /// request body in; the state to store and the response body out. A body that is not a
 /// `LeaseAsk` is an error message, and the state is left as it was.
 pub fn serve(stored: Option<&str>, body: &str, now_ms: f64) -> Result<(String, String), String> {
-    let ask: LeaseAsk =
-        serde_json::from_str(body).map_err(|e| format!("not a lease request: {e}"))?;
-    let mut ledger: KeyLedger = stored
-        .and_then(|s| serde_json::from_str(s).ok())
-        .unwrap_or_default();
-    let grant = ledger.lease(&ask, now_ms);
-    let state = serde_json::to_string(&ledger).map_err(|e| e.to_string())?;
-    let reply = serde_json::to_string(&grant).map_err(|e| e.to_string())?;
-    Ok((state, reply))
+    serve_json(
+        stored,
+        body,
+        "a lease request",
+        |ledger: &mut KeyLedger, ask| ledger.lease(ask, now_ms),
+    )
 }
 
 #[cfg(test)]

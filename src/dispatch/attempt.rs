@@ -139,14 +139,14 @@ pub async fn call<P: PortSet>(
         .map_err(|_| broken_answer(&provider.name, "returned a malformed response"))?;
     // Answers come back in OpenAI's shape: unchanged from OpenAI-compatible providers, translated
     // from the others.
-    let (parsed, bytes, content_type) = match providers::api(provider.kind).passes_answers_through()
-    {
-        true => (parsed, bytes, content_type),
-        false => {
-            let id = format!("chatcmpl-{}", sent_at as u64);
-            let openai =
-                providers::answer_to_openai(provider, parsed, &id, (sent_at / 1000.0) as u64)
-                    .map_err(|(error, kind)| Failure::new(error, kind))?;
+    let id = format!("chatcmpl-{}", sent_at as u64);
+    let created = (sent_at / 1000.0) as u64;
+    let translated = providers::api(provider.kind)
+        .answer_to_openai(provider, &parsed, &id, created)
+        .map_err(|(error, kind)| Failure::new(error, kind))?;
+    let (parsed, bytes, content_type) = match translated {
+        None => (parsed, bytes, content_type),
+        Some(openai) => {
             let bytes = openai.to_string().into_bytes();
             (openai, bytes, "application/json".to_string())
         }

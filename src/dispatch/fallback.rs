@@ -9,13 +9,13 @@ use crate::chat::request::ChatRequest;
 use crate::decide::plan::Attempt;
 use crate::dispatch::attempt::{self, Call, Failure, Success};
 use crate::dispatch::breaker::{Breakers, Gate};
-use crate::dispatch::health::SharedHealth;
+use crate::dispatch::health::{HealthReport, SharedHealth};
 use crate::dispatch::retry::{next_step, Budget, Next};
 use crate::error::{ApiError, ErrorCode};
 use crate::ports::{BodyOf, Clock, PortSet, Random, Secret};
 use crate::providers::errors::ErrorKind;
 use crate::record::events::Event;
-use crate::rules::Rules;
+use crate::rules::{Cooldown, Rules};
 
 /// Why an attempt of the plan was not called.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -106,6 +106,27 @@ impl Attempts {
     /// Whether the plan went past its first attempt to the last one called.
     pub fn fallback_used(&self) -> bool {
         self.last_called().is_some_and(|a| a.position > 0)
+    }
+
+    /// What the calls tell the targets' shared health (each target's object): every transient
+    /// failure, a recovery after failures, and a read of a copy older than `ttl_ms`.
+    pub fn health_reports<'a>(
+        &'a self,
+        health: &'a SharedHealth,
+        policy: Cooldown,
+        ttl_ms: f64,
+        now_ms: f64,
+    ) -> impl Iterator<Item = (String, HealthReport)> + 'a {
+        self.0.iter().filter_map(move |a| {
+            let transient = match a.outcome {
+                AttemptOutcome::Failed { kind, .. } => Some(kind.is_transient()),
+                AttemptOutcome::Served => Some(false),
+                AttemptOutcome::Skipped(_) => return None,
+            };
+            let target = a.health_key();
+            let report = health.after_call(&target, transient, policy, ttl_ms, now_ms)?;
+            Some((target, report))
+        })
     }
 
     /// Every attempt that did not serve, in order, for an error message.

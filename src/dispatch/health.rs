@@ -7,7 +7,7 @@
 //! (`HEALTH_TTL_SECONDS`), so a target found down by one isolate is skipped by the others within
 //! the TTL plus one request. The per-isolate breaker (`breaker`) keeps working beside it.
 
-use crate::ports::{Clock, Coordinator, SharedObject, StoreError};
+use crate::ports::{call_json, serve_json, Clock, Coordinator, SharedObject, StoreError};
 use crate::rules::Cooldown;
 use serde::{Deserialize, Serialize};
 use std::cell::RefCell;
@@ -67,15 +67,12 @@ impl HealthLedger {
 
 /// The object's whole exchange, for the shell (as `access::ledger::serve`).
 pub fn serve(stored: Option<&str>, body: &str, now_ms: f64) -> Result<(String, String), String> {
-    let report: HealthReport =
-        serde_json::from_str(body).map_err(|e| format!("not a health report: {e}"))?;
-    let mut ledger: HealthLedger = stored
-        .and_then(|s| serde_json::from_str(s).ok())
-        .unwrap_or_default();
-    let view = ledger.report(&report, now_ms);
-    let state = serde_json::to_string(&ledger).map_err(|e| e.to_string())?;
-    let reply = serde_json::to_string(&view).map_err(|e| e.to_string())?;
-    Ok((state, reply))
+    serve_json(
+        stored,
+        body,
+        "a health report",
+        |ledger: &mut HealthLedger, report| ledger.report(report, now_ms),
+    )
 }
 
 #[derive(Debug, Clone, Copy, Default)]
@@ -171,19 +168,8 @@ pub async fn call(
     report: HealthReport,
     timeout_ms: u64,
 ) -> Result<(), StoreError> {
-    let answer = match serde_json::to_string(&report) {
-        Ok(body) => {
-            coordinator
-                .call(SharedObject::TargetHealth, target, &body, timeout_ms)
-                .await
-        }
-        Err(e) => Err(StoreError(e.to_string())),
-    };
-    let view = answer.and_then(|text| {
-        serde_json::from_str::<HealthView>(&text)
-            .map_err(|e| StoreError(format!("the target's object answered something else: {e}")))
-    });
-    match view {
+    let object = SharedObject::TargetHealth;
+    match call_json::<_, HealthView>(coordinator, object, target, &report, timeout_ms).await {
         Ok(view) => {
             health.seen(target, view, clock.now_ms());
             Ok(())

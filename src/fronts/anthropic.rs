@@ -284,6 +284,7 @@ mod tests {
         use crate::decide::plan::Attempt;
         use crate::http::Body;
         use crate::providers::anthropic;
+        use crate::providers::api::ProviderApi;
         use crate::rules::provider::ProviderKind;
         use crate::rules::{builtin_retry, FallbackOn, Provider};
         let original = json!({
@@ -322,7 +323,9 @@ mod tests {
             why: "t".into(),
         };
         let sent: Value = serde_json::from_slice(
-            &anthropic::build_request(&provider, &attempt, &chat, None).body,
+            &anthropic::Anthropic
+                .build_request(&provider, &attempt, &chat, None)
+                .body,
         )
         .unwrap();
         assert_eq!(sent, original);

@@ -85,158 +85,6 @@ pub fn tool_use_block(call: &Value) -> Value {
     })
 }
 
-/// The Anthropic request for one attempt.
-pub fn build_request(
-    provider: &Provider,
-    attempt: &Attempt,
-    req: &ChatRequest,
-    key: Option<&Secret>,
-) -> UpstreamRequest {
-    let src = body_with_overrides(req, attempt);
-    let mut system = Vec::new();
-    let mut messages: Vec<Value> = Vec::new();
-    for m in src
-        .get("messages")
-        .and_then(Value::as_array)
-        .into_iter()
-        .flatten()
-    {
-        let content = m.get("content");
-        match m.get("role").and_then(Value::as_str).unwrap_or("") {
-            "system" | "developer" => system.push(text_of(content)),
-            "assistant" => {
-                let mut blocks = blocks_of(content);
-                blocks.extend(
-                    m.get("tool_calls")
-                        .and_then(Value::as_array)
-                        .into_iter()
-                        .flatten()
-                        .map(tool_use_block),
-                );
-                push(&mut messages, "assistant", blocks);
-            }
-            "tool" => push(
-                &mut messages,
-                "user",
-                vec![
-                    json!({"type": "tool_result", "tool_use_id": m.get("tool_call_id").cloned().unwrap_or(Value::Null),
-                            "content": text_of(content)}),
-                ],
-            ),
-            _ => push(&mut messages, "user", blocks_of(content)),
-        }
-    }
-    let mut body = Map::new();
-    body.insert("model".into(), Value::String(attempt.model_id.clone()));
-    body.insert("messages".into(), Value::Array(messages));
-    if !system.is_empty() {
-        body.insert("system".into(), Value::String(system.join("\n\n")));
-    }
-    let max_tokens = src
-        .get("max_completion_tokens")
-        .or_else(|| src.get("max_tokens"))
-        .and_then(Value::as_u64)
-        .unwrap_or(DEFAULT_MAX_TOKENS);
-    body.insert("max_tokens".into(), max_tokens.into());
-    for (from, to) in [
-        ("temperature", "temperature"),
-        ("top_p", "top_p"),
-        ("top_k", "top_k"),
-    ] {
-        if let Some(v) = src.get(from) {
-            body.insert(to.into(), v.clone());
-        }
-    }
-    match src.get("stop") {
-        Some(Value::String(s)) => {
-            body.insert("stop_sequences".into(), json!([s]));
-        }
-        Some(Value::Array(list)) => {
-            body.insert("stop_sequences".into(), Value::Array(list.clone()));
-        }
-        _ => {}
-    }
-    if let Some(tools) = src.get("tools").and_then(Value::as_array) {
-        let tools: Vec<Value> = tools
-            .iter()
-            .filter_map(|t| {
-                let f = t.get("function")?;
-                Some(json!({"name": f.get("name")?, "description": f.get("description").cloned().unwrap_or(Value::Null),
-                            "input_schema": f.get("parameters").cloned().unwrap_or_else(|| json!({"type": "object"}))}))
-            })
-            .map(|mut t| {
-                if t["description"].is_null() {
-                    if let Some(o) = t.as_object_mut() {
-                        o.remove("description");
-                    }
-                }
-                t
-            })
-            .collect();
-        body.insert("tools".into(), Value::Array(tools));
-    }
-    let choice = match src.get("tool_choice") {
-        Some(Value::String(s)) if s == "auto" => Some(json!({"type": "auto"})),
-        Some(Value::String(s)) if s == "required" => Some(json!({"type": "any"})),
-        Some(Value::String(s)) if s == "none" => Some(json!({"type": "none"})),
-        Some(Value::Object(o)) => o
-            .get("function")
-            .and_then(|f| f.get("name"))
-            .map(|n| json!({"type": "tool", "name": n})),
-        _ => None,
-    };
-    if let Some(c) = choice {
-        body.insert("tool_choice".into(), c);
-    }
-    if let Some(user) = src.get("user").and_then(Value::as_str) {
-        body.insert("metadata".into(), json!({"user_id": user}));
-    }
-    // JSON output, as Anthropic documents it: a tool whose input is the answer, forced.
-    let format = src.get("response_format");
-    let schema = match format.and_then(|f| f.get("type")).and_then(Value::as_str) {
-        Some("json_object") => Some(json!({"type": "object"})),
-        Some("json_schema") => Some(
-            format
-                .and_then(|f| f.pointer("/json_schema/schema"))
-                .cloned()
-                .unwrap_or_else(|| json!({"type": "object"})),
-        ),
-        _ => None,
-    };
-    if let Some(schema) = schema {
-        let tool = json!({"name": JSON_TOOL, "description": "Give the answer as JSON matching this schema.", "input_schema": schema});
-        match body.get_mut("tools").and_then(Value::as_array_mut) {
-            Some(tools) => tools.push(tool),
-            None => {
-                body.insert("tools".into(), json!([tool]));
-            }
-        }
-        body.insert(
-            "tool_choice".into(),
-            json!({"type": "tool", "name": JSON_TOOL}),
-        );
-    }
-    if req.stream {
-        body.insert("stream".into(), Value::Bool(true));
-    }
-    let mut headers = vec![
-        ("content-type".to_string(), "application/json".to_string()),
-        ("anthropic-version".to_string(), API_VERSION.to_string()),
-    ];
-    if req.stream {
-        headers.push(("accept".into(), "text/event-stream".into()));
-    }
-    if let Some(key) = key {
-        headers.push(("x-api-key".into(), key.expose().to_string()));
-    }
-    headers.extend(provider.headers.iter().cloned());
-    UpstreamRequest {
-        url: format!("{}/v1/messages", provider.base_url.trim_end_matches("/v1")),
-        headers,
-        body: Value::Object(body).to_string().into_bytes(),
-    }
-}
-
 fn finish_reason(stop_reason: Option<&str>) -> Value {
     match stop_reason {
         Some("end_turn" | "stop_sequence" | "pause_turn") => json!("stop"),
@@ -325,13 +173,18 @@ impl StreamTranslator {
             ..Self::default()
         }
     }
+}
 
-    /// The usage chunk OpenAI sends last when `stream_options.include_usage` is set.
-    pub fn usage_chunk(&self) -> Value {
+impl Translate for StreamTranslator {
+    fn usage(&self) -> Usage {
+        self.usage
+    }
+
+    fn usage_chunk(&self) -> Value {
         self.head.usage_chunk(self.usage)
     }
 
-    pub fn on_event(&mut self, data: &Value) -> Translated {
+    fn on_event(&mut self, data: &Value) -> Translated {
         match data.get("type").and_then(Value::as_str).unwrap_or("") {
             "message_start" => {
                 let m = &data["message"];
@@ -422,42 +275,171 @@ impl StreamTranslator {
 pub struct Anthropic;
 
 impl ProviderApi for Anthropic {
+    /// The Anthropic request for one attempt.
     fn build_request(
         &self,
         provider: &Provider,
         attempt: &Attempt,
-        chat: &ChatRequest,
+        req: &ChatRequest,
         key: Option<&Secret>,
     ) -> UpstreamRequest {
-        build_request(provider, attempt, chat, key)
+        let src = body_with_overrides(req, attempt);
+        let mut system = Vec::new();
+        let mut messages: Vec<Value> = Vec::new();
+        for m in src
+            .get("messages")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+        {
+            let content = m.get("content");
+            match m.get("role").and_then(Value::as_str).unwrap_or("") {
+                "system" | "developer" => system.push(text_of(content)),
+                "assistant" => {
+                    let mut blocks = blocks_of(content);
+                    blocks.extend(
+                        m.get("tool_calls")
+                            .and_then(Value::as_array)
+                            .into_iter()
+                            .flatten()
+                            .map(tool_use_block),
+                    );
+                    push(&mut messages, "assistant", blocks);
+                }
+                "tool" => push(
+                    &mut messages,
+                    "user",
+                    vec![
+                        json!({"type": "tool_result", "tool_use_id": m.get("tool_call_id").cloned().unwrap_or(Value::Null),
+                                "content": text_of(content)}),
+                    ],
+                ),
+                _ => push(&mut messages, "user", blocks_of(content)),
+            }
+        }
+        let mut body = Map::new();
+        body.insert("model".into(), Value::String(attempt.model_id.clone()));
+        body.insert("messages".into(), Value::Array(messages));
+        if !system.is_empty() {
+            body.insert("system".into(), Value::String(system.join("\n\n")));
+        }
+        let max_tokens = src
+            .get("max_completion_tokens")
+            .or_else(|| src.get("max_tokens"))
+            .and_then(Value::as_u64)
+            .unwrap_or(DEFAULT_MAX_TOKENS);
+        body.insert("max_tokens".into(), max_tokens.into());
+        for (from, to) in [
+            ("temperature", "temperature"),
+            ("top_p", "top_p"),
+            ("top_k", "top_k"),
+        ] {
+            if let Some(v) = src.get(from) {
+                body.insert(to.into(), v.clone());
+            }
+        }
+        match src.get("stop") {
+            Some(Value::String(s)) => {
+                body.insert("stop_sequences".into(), json!([s]));
+            }
+            Some(Value::Array(list)) => {
+                body.insert("stop_sequences".into(), Value::Array(list.clone()));
+            }
+            _ => {}
+        }
+        if let Some(tools) = src.get("tools").and_then(Value::as_array) {
+            let tools: Vec<Value> = tools
+                .iter()
+                .filter_map(|t| {
+                    let f = t.get("function")?;
+                    Some(json!({"name": f.get("name")?, "description": f.get("description").cloned().unwrap_or(Value::Null),
+                                "input_schema": f.get("parameters").cloned().unwrap_or_else(|| json!({"type": "object"}))}))
+                })
+                .map(|mut t| {
+                    if t["description"].is_null() {
+                        if let Some(o) = t.as_object_mut() {
+                            o.remove("description");
+                        }
+                    }
+                    t
+                })
+                .collect();
+            body.insert("tools".into(), Value::Array(tools));
+        }
+        let choice = match src.get("tool_choice") {
+            Some(Value::String(s)) if s == "auto" => Some(json!({"type": "auto"})),
+            Some(Value::String(s)) if s == "required" => Some(json!({"type": "any"})),
+            Some(Value::String(s)) if s == "none" => Some(json!({"type": "none"})),
+            Some(Value::Object(o)) => o
+                .get("function")
+                .and_then(|f| f.get("name"))
+                .map(|n| json!({"type": "tool", "name": n})),
+            _ => None,
+        };
+        if let Some(c) = choice {
+            body.insert("tool_choice".into(), c);
+        }
+        if let Some(user) = src.get("user").and_then(Value::as_str) {
+            body.insert("metadata".into(), json!({"user_id": user}));
+        }
+        // JSON output, as Anthropic documents it: a tool whose input is the answer, forced.
+        let format = src.get("response_format");
+        let schema = match format.and_then(|f| f.get("type")).and_then(Value::as_str) {
+            Some("json_object") => Some(json!({"type": "object"})),
+            Some("json_schema") => Some(
+                format
+                    .and_then(|f| f.pointer("/json_schema/schema"))
+                    .cloned()
+                    .unwrap_or_else(|| json!({"type": "object"})),
+            ),
+            _ => None,
+        };
+        if let Some(schema) = schema {
+            let tool = json!({"name": JSON_TOOL, "description": "Give the answer as JSON matching this schema.", "input_schema": schema});
+            match body.get_mut("tools").and_then(Value::as_array_mut) {
+                Some(tools) => tools.push(tool),
+                None => {
+                    body.insert("tools".into(), json!([tool]));
+                }
+            }
+            body.insert(
+                "tool_choice".into(),
+                json!({"type": "tool", "name": JSON_TOOL}),
+            );
+        }
+        if req.stream {
+            body.insert("stream".into(), Value::Bool(true));
+        }
+        let mut headers = vec![
+            ("content-type".to_string(), "application/json".to_string()),
+            ("anthropic-version".to_string(), API_VERSION.to_string()),
+        ];
+        if req.stream {
+            headers.push(("accept".into(), "text/event-stream".into()));
+        }
+        if let Some(key) = key {
+            headers.push(("x-api-key".into(), key.expose().to_string()));
+        }
+        headers.extend(provider.headers.iter().cloned());
+        UpstreamRequest {
+            url: format!("{}/v1/messages", provider.base_url.trim_end_matches("/v1")),
+            headers,
+            body: Value::Object(body).to_string().into_bytes(),
+        }
     }
 
     fn answer_to_openai(
         &self,
         _provider: &Provider,
-        answer: Value,
+        answer: &Value,
         _id: &str,
         created: u64,
-    ) -> Result<Value, (ApiError, ErrorKind)> {
-        Ok(response_to_openai(&answer, created))
+    ) -> Result<Option<Value>, (ApiError, ErrorKind)> {
+        Ok(Some(response_to_openai(answer, created)))
     }
 
     fn stream_translator(&self, _id: &str, created: u64) -> Option<Box<dyn Translate>> {
         Some(Box::new(StreamTranslator::new(created)))
-    }
-}
-
-impl Translate for StreamTranslator {
-    fn on_event(&mut self, data: &Value) -> Translated {
-        StreamTranslator::on_event(self, data)
-    }
-
-    fn usage(&self) -> Usage {
-        self.usage
-    }
-
-    fn usage_chunk(&self) -> Value {
-        StreamTranslator::usage_chunk(self)
     }
 }
 
@@ -496,7 +478,7 @@ mod tests {
 
     fn build(body: Value) -> (UpstreamRequest, Value) {
         let req = parse_chat(&Body::Bytes(body.to_string().into_bytes()), None, 1 << 20).unwrap();
-        let out = build_request(
+        let out = Anthropic.build_request(
             &provider(),
             &attempt(),
             &req,

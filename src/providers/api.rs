@@ -24,23 +24,23 @@ pub trait ProviderApi: Sync {
         key: Option<&Secret>,
     ) -> UpstreamRequest;
 
-    /// A whole answer in OpenAI's shape (`id` and `created` for kinds that carry none), or the
-    /// failure it really is (a Gemini safety block).
+    /// A whole answer in OpenAI's shape (`id` and `created` for kinds that carry none), `None`
+    /// when it already is (passed on byte for byte), or the failure it really is (a Gemini
+    /// safety block).
     fn answer_to_openai(
         &self,
-        provider: &Provider,
-        answer: Value,
-        id: &str,
-        created: u64,
-    ) -> Result<Value, (ApiError, ErrorKind)>;
-
-    /// Whether whole answers are already in OpenAI's shape, to be passed on byte for byte.
-    fn passes_answers_through(&self) -> bool {
-        false
+        _provider: &Provider,
+        _answer: &Value,
+        _id: &str,
+        _created: u64,
+    ) -> Result<Option<Value>, (ApiError, ErrorKind)> {
+        Ok(None)
     }
 
     /// What turns this kind's stream events into OpenAI chunks; `None` when they already are.
-    fn stream_translator(&self, id: &str, created: u64) -> Option<Box<dyn StreamTranslator>>;
+    fn stream_translator(&self, _id: &str, _created: u64) -> Option<Box<dyn StreamTranslator>> {
+        None
+    }
 }
 
 /// Translation state of one provider stream whose events are not OpenAI chunks.

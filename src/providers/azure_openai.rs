@@ -2,45 +2,16 @@
 //! resource endpoint (`https://<resource>.openai.azure.com`), the target's model id is the
 //! deployment name, `api_version` is the provider's, and the key goes in the `api-key` header.
 
-use super::openai_compatible;
+use super::openai_compatible::OpenAiCompatible;
 use crate::chat::request::ChatRequest;
 use crate::decide::plan::Attempt;
-use crate::error::ApiError;
 use crate::ports::{Secret, UpstreamRequest};
 use crate::providers::api::ProviderApi;
-use crate::providers::api::{path_segment, query_value, StreamTranslator};
-use crate::providers::errors::ErrorKind;
+use crate::providers::api::{path_segment, query_value};
 use crate::rules::Provider;
-use serde_json::Value;
 
 /// Used when the provider names none.
 pub const DEFAULT_API_VERSION: &str = "2024-10-21";
-
-pub fn build_request(
-    provider: &Provider,
-    attempt: &Attempt,
-    req: &ChatRequest,
-    key: Option<&Secret>,
-) -> UpstreamRequest {
-    // The body and the streaming options are OpenAI's; only the address and the key differ.
-    let mut request = openai_compatible::build_request(provider, attempt, req, None);
-    let version = provider
-        .api_version
-        .as_deref()
-        .unwrap_or(DEFAULT_API_VERSION);
-    request.url = format!(
-        "{}/openai/deployments/{}/chat/completions?api-version={}",
-        provider.base_url,
-        path_segment(&attempt.model_id),
-        query_value(version)
-    );
-    if let Some(key) = key {
-        request
-            .headers
-            .push(("api-key".into(), key.expose().to_string()));
-    }
-    request
-}
 
 /// Azure OpenAI: OpenAI's answers and streams, at a deployment URL.
 pub struct AzureOpenAi;
@@ -50,28 +21,27 @@ impl ProviderApi for AzureOpenAi {
         &self,
         provider: &Provider,
         attempt: &Attempt,
-        chat: &ChatRequest,
+        req: &ChatRequest,
         key: Option<&Secret>,
     ) -> UpstreamRequest {
-        build_request(provider, attempt, chat, key)
-    }
-
-    fn answer_to_openai(
-        &self,
-        _provider: &Provider,
-        answer: Value,
-        _id: &str,
-        _created: u64,
-    ) -> Result<Value, (ApiError, ErrorKind)> {
-        Ok(answer)
-    }
-
-    fn passes_answers_through(&self) -> bool {
-        true
-    }
-
-    fn stream_translator(&self, _id: &str, _created: u64) -> Option<Box<dyn StreamTranslator>> {
-        None
+        // The body and the streaming options are OpenAI's; only the address and the key differ.
+        let mut request = OpenAiCompatible.build_request(provider, attempt, req, None);
+        let version = provider
+            .api_version
+            .as_deref()
+            .unwrap_or(DEFAULT_API_VERSION);
+        request.url = format!(
+            "{}/openai/deployments/{}/chat/completions?api-version={}",
+            provider.base_url,
+            path_segment(&attempt.model_id),
+            query_value(version)
+        );
+        if let Some(key) = key {
+            request
+                .headers
+                .push(("api-key".into(), key.expose().to_string()));
+        }
+        request
     }
 }
 
@@ -108,7 +78,8 @@ mod tests {
         let body =
             json!({"model": "auto", "messages": [{"role": "user", "content": "hi"}], "seed": 3});
         let req = parse_chat(&Body::Bytes(body.to_string().into_bytes()), None, 1 << 20).unwrap();
-        let out = build_request(&provider, &attempt, &req, Some(&Secret::new("az-key")));
+        let out =
+            AzureOpenAi.build_request(&provider, &attempt, &req, Some(&Secret::new("az-key")));
         assert_eq!(
             out.url,
             "https://acme.openai.azure.com/openai/deployments/gpt-4o%20prod/chat/completions?api-version=2025-01-01-preview"

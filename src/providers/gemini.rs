@@ -49,162 +49,6 @@ fn push(contents: &mut Vec<Value>, role: &str, parts: Vec<Value>) {
     push_turn(contents, role, "parts", parts);
 }
 
-pub fn build_request(
-    provider: &Provider,
-    attempt: &Attempt,
-    req: &ChatRequest,
-    key: Option<&Secret>,
-) -> UpstreamRequest {
-    let src = body_with_overrides(req, attempt);
-    let messages = src
-        .get("messages")
-        .and_then(Value::as_array)
-        .cloned()
-        .unwrap_or_default();
-    let mut system = Vec::new();
-    let mut contents = Vec::new();
-    // Gemini answers a function by name; OpenAI by call id: remember which id named which function.
-    let mut call_names: Map<String, Value> = Map::new();
-    for m in &messages {
-        let content = m.get("content");
-        match m.get("role").and_then(Value::as_str).unwrap_or("") {
-            "system" | "developer" => system.extend(parts_of(content)),
-            "assistant" => {
-                let mut parts = parts_of(content);
-                for call in m
-                    .get("tool_calls")
-                    .and_then(Value::as_array)
-                    .into_iter()
-                    .flatten()
-                {
-                    let name = call
-                        .pointer("/function/name")
-                        .cloned()
-                        .unwrap_or(Value::Null);
-                    if let Some(id) = call.get("id").and_then(Value::as_str) {
-                        call_names.insert(id.to_string(), name.clone());
-                    }
-                    let args = call
-                        .pointer("/function/arguments")
-                        .and_then(Value::as_str)
-                        .unwrap_or("{}");
-                    parts.push(json!({"functionCall": {"name": name,
-                        "args": serde_json::from_str::<Value>(args).unwrap_or_else(|_| json!({}))}}));
-                }
-                push(&mut contents, "model", parts);
-            }
-            "tool" => {
-                let name = m
-                    .get("tool_call_id")
-                    .and_then(Value::as_str)
-                    .and_then(|id| call_names.get(id).cloned())
-                    .unwrap_or(Value::Null);
-                let text = match content {
-                    Some(Value::String(s)) => s.clone(),
-                    other => other.map(Value::to_string).unwrap_or_default(),
-                };
-                let response = serde_json::from_str::<Value>(&text)
-                    .ok()
-                    .filter(Value::is_object)
-                    .unwrap_or_else(|| json!({"content": text}));
-                push(
-                    &mut contents,
-                    "user",
-                    vec![json!({"functionResponse": {"name": name, "response": response}})],
-                );
-            }
-            _ => push(&mut contents, "user", parts_of(content)),
-        }
-    }
-    let mut body = Map::new();
-    body.insert("contents".into(), Value::Array(contents));
-    if !system.is_empty() {
-        body.insert("systemInstruction".into(), json!({"parts": system}));
-    }
-    let mut config = Map::new();
-    for (from, to) in [
-        ("temperature", "temperature"),
-        ("top_p", "topP"),
-        ("top_k", "topK"),
-        ("seed", "seed"),
-        ("n", "candidateCount"),
-    ] {
-        if let Some(v) = src.get(from) {
-            config.insert(to.into(), v.clone());
-        }
-    }
-    if let Some(v) = src
-        .get("max_completion_tokens")
-        .or_else(|| src.get("max_tokens"))
-    {
-        config.insert("maxOutputTokens".into(), v.clone());
-    }
-    match src.get("stop") {
-        Some(Value::String(s)) => {
-            config.insert("stopSequences".into(), json!([s]));
-        }
-        Some(Value::Array(list)) => {
-            config.insert("stopSequences".into(), Value::Array(list.clone()));
-        }
-        _ => {}
-    }
-    let format = src.get("response_format");
-    match format.and_then(|f| f.get("type")).and_then(Value::as_str) {
-        Some("json_object") => {
-            config.insert("responseMimeType".into(), json!("application/json"));
-        }
-        Some("json_schema") => {
-            config.insert("responseMimeType".into(), json!("application/json"));
-            if let Some(schema) = format.and_then(|f| f.pointer("/json_schema/schema")) {
-                config.insert("responseJsonSchema".into(), schema.clone());
-            }
-        }
-        _ => {}
-    }
-    if !config.is_empty() {
-        body.insert("generationConfig".into(), Value::Object(config));
-    }
-    if let Some(tools) = src.get("tools").and_then(Value::as_array) {
-        let decls: Vec<Value> = tools
-            .iter()
-            .filter_map(|t| t.get("function").cloned())
-            .collect();
-        body.insert("tools".into(), json!([{"functionDeclarations": decls}]));
-    }
-    let mode = match src.get("tool_choice") {
-        Some(Value::String(s)) if s == "auto" => Some(json!({"mode": "AUTO"})),
-        Some(Value::String(s)) if s == "required" => Some(json!({"mode": "ANY"})),
-        Some(Value::String(s)) if s == "none" => Some(json!({"mode": "NONE"})),
-        Some(Value::Object(o)) => o
-            .get("function")
-            .and_then(|f| f.get("name"))
-            .map(|n| json!({"mode": "ANY", "allowedFunctionNames": [n]})),
-        _ => None,
-    };
-    if let Some(m) = mode {
-        body.insert("toolConfig".into(), json!({"functionCallingConfig": m}));
-    }
-    let method = if req.stream {
-        "streamGenerateContent?alt=sse"
-    } else {
-        "generateContent"
-    };
-    let mut headers = vec![("content-type".to_string(), "application/json".to_string())];
-    if let Some(key) = key {
-        headers.push(("x-goog-api-key".into(), key.expose().to_string()));
-    }
-    headers.extend(provider.headers.iter().cloned());
-    UpstreamRequest {
-        url: format!(
-            "{}/v1beta/models/{}:{method}",
-            provider.base_url,
-            path_segment(&attempt.model_id)
-        ),
-        headers,
-        body: Value::Object(body).to_string().into_bytes(),
-    }
-}
-
 fn finish_reason(reason: Option<&str>, has_calls: bool) -> Value {
     match reason {
         None => Value::Null,
@@ -320,13 +164,18 @@ impl StreamTranslator {
             ..Self::default()
         }
     }
+}
 
-    /// The usage chunk OpenAI sends last when `stream_options.include_usage` is set.
-    pub fn usage_chunk(&self) -> Value {
+impl Translate for StreamTranslator {
+    fn usage(&self) -> Usage {
+        self.usage
+    }
+
+    fn usage_chunk(&self) -> Value {
         self.head.usage_chunk(self.usage)
     }
 
-    pub fn on_event(&mut self, data: &Value) -> Translated {
+    fn on_event(&mut self, data: &Value) -> Translated {
         if data.get("error").is_some() || blocked(data).is_some() {
             return Translated::Error;
         }
@@ -377,20 +226,167 @@ impl ProviderApi for Gemini {
         &self,
         provider: &Provider,
         attempt: &Attempt,
-        chat: &ChatRequest,
+        req: &ChatRequest,
         key: Option<&Secret>,
     ) -> UpstreamRequest {
-        build_request(provider, attempt, chat, key)
+        let src = body_with_overrides(req, attempt);
+        let messages = src
+            .get("messages")
+            .and_then(Value::as_array)
+            .cloned()
+            .unwrap_or_default();
+        let mut system = Vec::new();
+        let mut contents = Vec::new();
+        // Gemini answers a function by name; OpenAI by call id: remember which id named which function.
+        let mut call_names: Map<String, Value> = Map::new();
+        for m in &messages {
+            let content = m.get("content");
+            match m.get("role").and_then(Value::as_str).unwrap_or("") {
+                "system" | "developer" => system.extend(parts_of(content)),
+                "assistant" => {
+                    let mut parts = parts_of(content);
+                    for call in m
+                        .get("tool_calls")
+                        .and_then(Value::as_array)
+                        .into_iter()
+                        .flatten()
+                    {
+                        let name = call
+                            .pointer("/function/name")
+                            .cloned()
+                            .unwrap_or(Value::Null);
+                        if let Some(id) = call.get("id").and_then(Value::as_str) {
+                            call_names.insert(id.to_string(), name.clone());
+                        }
+                        let args = call
+                            .pointer("/function/arguments")
+                            .and_then(Value::as_str)
+                            .unwrap_or("{}");
+                        parts.push(json!({"functionCall": {"name": name,
+                            "args": serde_json::from_str::<Value>(args).unwrap_or_else(|_| json!({}))}}));
+                    }
+                    push(&mut contents, "model", parts);
+                }
+                "tool" => {
+                    let name = m
+                        .get("tool_call_id")
+                        .and_then(Value::as_str)
+                        .and_then(|id| call_names.get(id).cloned())
+                        .unwrap_or(Value::Null);
+                    let text = match content {
+                        Some(Value::String(s)) => s.clone(),
+                        other => other.map(Value::to_string).unwrap_or_default(),
+                    };
+                    let response = serde_json::from_str::<Value>(&text)
+                        .ok()
+                        .filter(Value::is_object)
+                        .unwrap_or_else(|| json!({"content": text}));
+                    push(
+                        &mut contents,
+                        "user",
+                        vec![json!({"functionResponse": {"name": name, "response": response}})],
+                    );
+                }
+                _ => push(&mut contents, "user", parts_of(content)),
+            }
+        }
+        let mut body = Map::new();
+        body.insert("contents".into(), Value::Array(contents));
+        if !system.is_empty() {
+            body.insert("systemInstruction".into(), json!({"parts": system}));
+        }
+        let mut config = Map::new();
+        for (from, to) in [
+            ("temperature", "temperature"),
+            ("top_p", "topP"),
+            ("top_k", "topK"),
+            ("seed", "seed"),
+            ("n", "candidateCount"),
+        ] {
+            if let Some(v) = src.get(from) {
+                config.insert(to.into(), v.clone());
+            }
+        }
+        if let Some(v) = src
+            .get("max_completion_tokens")
+            .or_else(|| src.get("max_tokens"))
+        {
+            config.insert("maxOutputTokens".into(), v.clone());
+        }
+        match src.get("stop") {
+            Some(Value::String(s)) => {
+                config.insert("stopSequences".into(), json!([s]));
+            }
+            Some(Value::Array(list)) => {
+                config.insert("stopSequences".into(), Value::Array(list.clone()));
+            }
+            _ => {}
+        }
+        let format = src.get("response_format");
+        match format.and_then(|f| f.get("type")).and_then(Value::as_str) {
+            Some("json_object") => {
+                config.insert("responseMimeType".into(), json!("application/json"));
+            }
+            Some("json_schema") => {
+                config.insert("responseMimeType".into(), json!("application/json"));
+                if let Some(schema) = format.and_then(|f| f.pointer("/json_schema/schema")) {
+                    config.insert("responseJsonSchema".into(), schema.clone());
+                }
+            }
+            _ => {}
+        }
+        if !config.is_empty() {
+            body.insert("generationConfig".into(), Value::Object(config));
+        }
+        if let Some(tools) = src.get("tools").and_then(Value::as_array) {
+            let decls: Vec<Value> = tools
+                .iter()
+                .filter_map(|t| t.get("function").cloned())
+                .collect();
+            body.insert("tools".into(), json!([{"functionDeclarations": decls}]));
+        }
+        let mode = match src.get("tool_choice") {
+            Some(Value::String(s)) if s == "auto" => Some(json!({"mode": "AUTO"})),
+            Some(Value::String(s)) if s == "required" => Some(json!({"mode": "ANY"})),
+            Some(Value::String(s)) if s == "none" => Some(json!({"mode": "NONE"})),
+            Some(Value::Object(o)) => o
+                .get("function")
+                .and_then(|f| f.get("name"))
+                .map(|n| json!({"mode": "ANY", "allowedFunctionNames": [n]})),
+            _ => None,
+        };
+        if let Some(m) = mode {
+            body.insert("toolConfig".into(), json!({"functionCallingConfig": m}));
+        }
+        let method = if req.stream {
+            "streamGenerateContent?alt=sse"
+        } else {
+            "generateContent"
+        };
+        let mut headers = vec![("content-type".to_string(), "application/json".to_string())];
+        if let Some(key) = key {
+            headers.push(("x-goog-api-key".into(), key.expose().to_string()));
+        }
+        headers.extend(provider.headers.iter().cloned());
+        UpstreamRequest {
+            url: format!(
+                "{}/v1beta/models/{}:{method}",
+                provider.base_url,
+                path_segment(&attempt.model_id)
+            ),
+            headers,
+            body: Value::Object(body).to_string().into_bytes(),
+        }
     }
 
     fn answer_to_openai(
         &self,
         provider: &Provider,
-        answer: Value,
+        answer: &Value,
         id: &str,
         created: u64,
-    ) -> Result<Value, (ApiError, ErrorKind)> {
-        match blocked(&answer) {
+    ) -> Result<Option<Value>, (ApiError, ErrorKind)> {
+        match blocked(answer) {
             Some(why) => Err((
                 ApiError::new(
                     ErrorCode::ContentFiltered,
@@ -398,26 +394,12 @@ impl ProviderApi for Gemini {
                 ),
                 ErrorKind::ContentFiltered,
             )),
-            None => Ok(response_to_openai(&answer, id, created)),
+            None => Ok(Some(response_to_openai(answer, id, created))),
         }
     }
 
     fn stream_translator(&self, id: &str, created: u64) -> Option<Box<dyn Translate>> {
         Some(Box::new(StreamTranslator::new(id.to_string(), created)))
-    }
-}
-
-impl Translate for StreamTranslator {
-    fn on_event(&mut self, data: &Value) -> Translated {
-        StreamTranslator::on_event(self, data)
-    }
-
-    fn usage(&self) -> Usage {
-        self.usage
-    }
-
-    fn usage_chunk(&self) -> Value {
-        StreamTranslator::usage_chunk(self)
     }
 }
 
@@ -453,7 +435,7 @@ mod tests {
             why: "test".into(),
         };
         let req = parse_chat(&Body::Bytes(body.to_string().into_bytes()), None, 1 << 20).unwrap();
-        let out = build_request(&provider(), &attempt, &req, Some(&Secret::new("g-key")));
+        let out = Gemini.build_request(&provider(), &attempt, &req, Some(&Secret::new("g-key")));
         let sent = serde_json::from_slice(&out.body).unwrap();
         (out, sent)
     }

@@ -48,5 +48,6 @@ pub fn answer_to_openai(
     id: &str,
     created: u64,
 ) -> Result<Value, (ApiError, ErrorKind)> {
-    api(provider.kind).answer_to_openai(provider, answer, id, created)
+    let translated = api(provider.kind).answer_to_openai(provider, &answer, id, created)?;
+    Ok(translated.unwrap_or(answer))
 }

@@ -4,79 +4,50 @@
 
 use crate::chat::request::ChatRequest;
 use crate::decide::plan::Attempt;
-use crate::error::ApiError;
 use crate::ports::{Secret, UpstreamRequest};
+use crate::providers::api::body_with_overrides;
 use crate::providers::api::ProviderApi;
-use crate::providers::api::{body_with_overrides, StreamTranslator};
-use crate::providers::errors::ErrorKind;
 use crate::rules::Provider;
 use serde_json::Value;
-
-/// The provider request for one attempt: the caller's body, the attempt's overrides, its model id.
-pub fn build_request(
-    provider: &Provider,
-    attempt: &Attempt,
-    req: &ChatRequest,
-    key: Option<&Secret>,
-) -> UpstreamRequest {
-    let mut body = body_with_overrides(req, attempt);
-    body.insert("model".into(), Value::String(attempt.model_id.clone()));
-    if req.stream {
-        // Ask for the final usage event (for cost); the stream watcher removes it again when the
-        // client did not ask for it.
-        let mut options = match body.remove("stream_options") {
-            Some(Value::Object(o)) => o,
-            _ => serde_json::Map::new(),
-        };
-        options.insert("include_usage".into(), Value::Bool(true));
-        body.insert("stream_options".into(), Value::Object(options));
-    }
-    let mut headers = vec![("content-type".to_string(), "application/json".to_string())];
-    if req.stream {
-        headers.push(("accept".into(), "text/event-stream".into()));
-    }
-    if let Some(key) = key {
-        headers.push(("authorization".into(), format!("Bearer {}", key.expose())));
-    }
-    headers.extend(provider.headers.iter().cloned());
-    UpstreamRequest {
-        url: format!("{}/chat/completions", provider.base_url),
-        headers,
-        body: Value::Object(body).to_string().into_bytes(),
-    }
-}
 
 /// OpenAI and every API that speaks its chat-completions format: answers and streams are
 /// already in the router's shape.
 pub struct OpenAiCompatible;
 
 impl ProviderApi for OpenAiCompatible {
+    /// The provider request for one attempt: the caller's body, the attempt's overrides, its model id.
     fn build_request(
         &self,
         provider: &Provider,
         attempt: &Attempt,
-        chat: &ChatRequest,
+        req: &ChatRequest,
         key: Option<&Secret>,
     ) -> UpstreamRequest {
-        build_request(provider, attempt, chat, key)
-    }
-
-    fn answer_to_openai(
-        &self,
-        _provider: &Provider,
-        answer: Value,
-        _id: &str,
-        _created: u64,
-    ) -> Result<Value, (ApiError, ErrorKind)> {
-        Ok(answer)
-    }
-
-    fn passes_answers_through(&self) -> bool {
-        true
-    }
-
-    fn stream_translator(&self, _id: &str, _created: u64) -> Option<Box<dyn StreamTranslator>> {
-        None
+        let mut body = body_with_overrides(req, attempt);
+        body.insert("model".into(), Value::String(attempt.model_id.clone()));
+        if req.stream {
+            // Ask for the final usage event (for cost); the stream watcher removes it again when the
+            // client did not ask for it.
+            let mut options = match body.remove("stream_options") {
+                Some(Value::Object(o)) => o,
+                _ => serde_json::Map::new(),
+            };
+            options.insert("include_usage".into(), Value::Bool(true));
+            body.insert("stream_options".into(), Value::Object(options));
+        }
+        let mut headers = vec![("content-type".to_string(), "application/json".to_string())];
+        if req.stream {
+            headers.push(("accept".into(), "text/event-stream".into()));
+        }
+        if let Some(key) = key {
+            headers.push(("authorization".into(), format!("Bearer {}", key.expose())));
+        }
+        headers.extend(provider.headers.iter().cloned());
+        UpstreamRequest {
+            url: format!("{}/chat/completions", provider.base_url),
+            headers,
+            body: Value::Object(body).to_string().into_bytes(),
+        }
     }
 }
 
@@ -116,7 +87,8 @@ mod tests {
         let body = json!({"model": "auto", "stream": true, "seed": 7, "messages": [{"role": "user", "content": "hi"}],
                           "metadata": {"plan": "pro"}});
         let req = parse_chat(&Body::Bytes(body.to_string().into_bytes()), None, 10_000).unwrap();
-        let out = build_request(&provider, &attempt, &req, Some(&Secret::new("gsk-1")));
+        let out =
+            OpenAiCompatible.build_request(&provider, &attempt, &req, Some(&Secret::new("gsk-1")));
         assert_eq!(out.url, "https://api.groq.com/openai/v1/chat/completions");
         let sent: Value = serde_json::from_slice(&out.body).unwrap();
         assert_eq!(
@@ -133,7 +105,7 @@ mod tests {
             .headers
             .contains(&("accept".into(), "text/event-stream".into())));
         assert!(out.headers.contains(&("x-extra".into(), "1".into())));
-        let keyless = build_request(&provider, &attempt, &req, None);
+        let keyless = OpenAiCompatible.build_request(&provider, &attempt, &req, None);
         assert!(!keyless.headers.iter().any(|(k, _)| k == "authorization"));
     }
 }

@@ -5,6 +5,7 @@
 //! Platform limits respected: 1 index of at most 96 bytes, at most 20 blobs and 20 doubles, and
 //! at most 16 KB of blobs in total (each blob here is short and capped).
 
+use crate::access::admission::LimitDecision;
 use crate::chat::usage::Usage;
 use crate::decide::cascade::CascadeOutcome;
 use crate::decide::classify::TaskSource;
@@ -120,36 +121,6 @@ impl RequestOutcome {
             RequestOutcome::Error(code) => code.code(),
             RequestOutcome::StreamInterrupted => INTERRUPTED,
             RequestOutcome::ClientDisconnected => "client_disconnected",
-        }
-    }
-}
-
-/// How a key's request and spend limits decided a request (the `limits` blob).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum LimitDecision {
-    /// Counted in this isolate alone: the deployment has no Durable Object for limits.
-    Isolate,
-    /// Admitted from the lease this isolate held.
-    Lease,
-    /// Admitted after waiting for the key's object to grant a lease.
-    Renewed,
-    /// Refused: a limit is reached.
-    Limited,
-    /// The object could not be reached and the limit fails open: counted in this isolate.
-    UnreachableOpen,
-    /// The object could not be reached and a limit fails closed: refused.
-    UnreachableClosed,
-}
-
-impl LimitDecision {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            LimitDecision::Isolate => "isolate",
-            LimitDecision::Lease => "lease",
-            LimitDecision::Renewed => "renewed",
-            LimitDecision::Limited => "limited",
-            LimitDecision::UnreachableOpen => "unreachable_open",
-            LimitDecision::UnreachableClosed => "unreachable_closed",
         }
     }
 }

@@ -2,41 +2,41 @@
 //! adapts what goes in and comes out. Each step lives in its own layer; this file only puts them
 //! in order. A chat request:
 //! (1) authenticate (`access::auth`), (2) parse the body (`chat::request`), (3) load the rules
-//! (`rules::cache`), then the key's limits (`access::limits`), (4) derive facts, classify and
+//! (`rules::cache`), then the key's limits (`access::admission`), (4) derive facts, classify and
 //! decide the attempt plan (`decide`, asking the cascade through `dispatch::cascade` when the task
 //! model is unsure), (5) run the plan (`dispatch::fallback`), (6) reply: a streamed answer passes
 //! through the watch, a whole one is returned unchanged. Every chat request yields one
 //! `RequestRecord`, whatever its outcome, settled here (a stream's when it ends: `settle_stream`).
+//! Calls to the Durable Objects that no request waits for are left as `Deferred` work
+//! (`isolate`), run after the answer.
 
-use crate::access::auth::{self, KeyCache, KeyRecord};
-use crate::access::lease::{self, Leases, Verdict};
-use crate::access::limits::{Exceeded, Limits};
+use crate::access::admission::{self, Counters, Policy};
+use crate::access::auth::{self, KeyRecord};
 use crate::chat::request::{parse_chat, ChatRequest, METADATA_HEADER};
-use crate::decide::cascade::CascadeCache;
 use crate::decide::explain::explain;
 use crate::decide::facts::derive;
 use crate::decide::route::{decide_with, wants_cascade, Decision, Trace};
 use crate::dispatch::attempt::Failure;
-use crate::dispatch::breaker::Breakers;
 use crate::dispatch::cascade::{self, Question};
-use crate::dispatch::fallback::{self, AttemptOutcome, Attempts, Run};
-use crate::dispatch::health::{self, HealthReport, SharedHealth};
+use crate::dispatch::fallback::{self, Attempts, Run};
 use crate::error::{ApiError, ErrorCode};
 use crate::fronts::{admin, anthropic, models};
 use crate::http::{Incoming, Method, Reply, ReplyBody};
 use crate::ports::{BodyOf, Clock, Coordinator, KvStore, PortSet, Secret};
-use crate::record::analytics::{LimitDecision, RequestOutcome, RequestRecord};
+use crate::record::analytics::{RequestOutcome, RequestRecord};
 use crate::record::events::Event;
-use crate::rules::cache::{Loaded, RulesCache};
+use crate::rules::cache::Loaded;
 use crate::rules::Rules;
 use crate::settings::WhenUnreachable;
 use crate::stream::reply::ChatReply;
 use serde_json::json;
-use std::cell::Cell;
 use std::rc::Rc;
 
 pub use crate::ports::Ports;
 pub use crate::settings::Settings;
+pub use isolate::{run_deferred, Deferred, State};
+
+mod isolate;
 
 pub const CHAT_PATH: &str = "/v1/chat/completions";
 pub const EXPLAIN_PATH: &str = "/v1/router/explain";
@@ -44,117 +44,6 @@ pub const MODELS_PATH: &str = "/v1/models";
 /// The Anthropic front door (Messages API).
 pub const MESSAGES_PATH: &str = "/v1/messages";
 pub const HEALTH_PATH: &str = "/healthz";
-
-/// What lives in the isolate between requests.
-pub struct State {
-    pub rules: RulesCache,
-    pub keys: KeyCache,
-    pub breakers: Breakers,
-    /// Limits counted in this isolate (no Durable Object bound, or one unreachable and open).
-    pub limits: Limits,
-    /// Limits leased from the keys' Durable Objects.
-    pub leases: Leases,
-    /// The targets' health shared across the edge, as this isolate last saw it.
-    pub health: SharedHealth,
-    /// The classifier cascade's answers by prompt hash.
-    pub cascade: CascadeCache,
-    /// Calls this isolate made to the Durable Objects (for `/healthz`).
-    pub object_calls: Cell<u64>,
-}
-
-impl Default for State {
-    fn default() -> Self {
-        State::new("isolate".into())
-    }
-}
-
-impl State {
-    /// The state of a new isolate; `isolate` names it to the Durable Objects (unique per isolate).
-    pub fn new(isolate: String) -> Self {
-        State {
-            rules: RulesCache::default(),
-            keys: KeyCache::default(),
-            breakers: Breakers::default(),
-            limits: Limits::default(),
-            leases: Leases::new(isolate),
-            health: SharedHealth::default(),
-            cascade: CascadeCache::default(),
-            object_calls: Cell::new(0),
-        }
-    }
-
-    fn count_object_call(&self) {
-        self.object_calls.set(self.object_calls.get() + 1);
-    }
-
-    /// Settle the record of a streamed answer once its stream is over: `completed` is false when
-    /// the stream was dropped before the watch could settle it (the client left). What it cost
-    /// counts against the key's spend; the work to run after it (a lease renewal) comes back.
-    pub fn settle_stream(
-        &self,
-        record: &mut RequestRecord,
-        completed: bool,
-        now_ms: f64,
-    ) -> Vec<Deferred> {
-        if !completed {
-            record.abandon_stream();
-        }
-        self.add_spend(&record.key_id, record.cost_usd, now_ms)
-    }
-
-    /// What a request cost, against its key's day: counted here, and in the lease when the
-    /// key's limits are shared (renewed in the background when enough is unreported).
-    fn add_spend(&self, key_id: &str, cost_usd: f64, now_ms: f64) -> Vec<Deferred> {
-        self.limits.add_spend(key_id, cost_usd, now_ms);
-        match self.leases.add_spend(key_id, cost_usd, now_ms) {
-            true => vec![Deferred::Lease {
-                key_id: key_id.to_string(),
-            }],
-            false => Vec::new(),
-        }
-    }
-}
-
-/// Work for after the answer, which no request waits for: calls to the Durable Objects. The
-/// shell runs it with `wait_until` (`run_deferred`).
-#[derive(Debug, Clone, PartialEq)]
-pub enum Deferred {
-    /// Renew a key's lease, carrying the spend not yet reported.
-    Lease { key_id: String },
-    /// Tell a target's object how a call went, or read its state.
-    Health {
-        target: String,
-        report: HealthReport,
-    },
-}
-
-/// Run the deferred work of a request (a failed call only leaves the isolate's copies as they
-/// were: a later request tries again).
-pub async fn run_deferred<P: PortSet>(
-    state: &State,
-    ports: &P,
-    settings: &Settings,
-    work: Vec<Deferred>,
-) {
-    let (coordinator, clock) = (ports.coordinator(), ports.clock());
-    let timeout = settings.object_timeout_ms;
-    for item in work {
-        match item {
-            Deferred::Lease { key_id } => {
-                if let Some(ask) = state.leases.ask(&key_id) {
-                    state.count_object_call();
-                    let leases = &state.leases;
-                    let _ = lease::call(leases, coordinator, clock, &key_id, ask, timeout).await;
-                }
-            }
-            Deferred::Health { target, report } => {
-                state.count_object_call();
-                let shared = &state.health;
-                let _ = health::call(shared, coordinator, clock, &target, report, timeout).await;
-            }
-        }
-    }
-}
 
 /// A reply, plus what the shell must record after sending it.
 #[derive(Debug)]
@@ -444,7 +333,12 @@ async fn chat_steps<P: PortSet>(
     };
     let (attempts, result) = fallback::run(ports, run, logs).await;
     note_attempts(record, &attempts);
-    deferred.extend(health_reports(state, ports, settings, &rules, &attempts));
+    if ports.coordinator().bound() {
+        let (policy, ttl) = (rules.defaults.cooldown, settings.health_ttl_ms);
+        let now = ports.clock().now_ms();
+        let reports = attempts.health_reports(&state.health, policy, ttl, now);
+        deferred.extend(reports.map(|(target, report)| Deferred::Health { target, report }));
+    }
     let success = result?;
     record.ttfb_ms = success.ttfb_ms;
     record.upstream_ms = success.upstream_ms;
@@ -539,10 +433,8 @@ fn note_attempts(record: &mut RequestRecord, attempts: &Attempts) {
     }
 }
 
-/// The key's request and spend limits: counted in this isolate when the deployment has no
-/// Durable Object for them; otherwise from the lease held, waiting for the key's object only when
-/// nothing usable is held. An unreachable object fails each limit open (counted here) or closed
-/// (refused), as the settings say; the decision goes in the record.
+/// The key's limits (`access::admission`), with the decision in the record and a background
+/// renewal when the lease runs low.
 async fn admit_limits<P: PortSet>(
     state: &State,
     ports: &P,
@@ -551,119 +443,31 @@ async fn admit_limits<P: PortSet>(
     record: &mut RequestRecord,
     deferred: &mut Vec<Deferred>,
 ) -> Result<(), Failure> {
-    if key.requests_per_minute.is_none() && key.spend_usd_per_day.is_none() {
-        return Ok(());
-    }
-    let (coordinator, clock) = (ports.coordinator(), ports.clock());
-    let fraction = settings.lease_fraction;
-    let refused = |e: Exceeded| Failure {
-        retry_after: Some(e.retry_after_s.to_string()),
-        ..Failure::local(e.error)
+    let counters = Counters {
+        limits: &state.limits,
+        leases: &state.leases,
+        coordinator: ports.coordinator(),
+        clock: ports.clock(),
     };
-    if !coordinator.bound() {
-        record.limits = Some(LimitDecision::Isolate);
-        return state.limits.admit(key, clock.now_ms()).map_err(refused);
+    let policy = Policy {
+        lease_fraction: settings.lease_fraction,
+        requests_closed: settings.rate_limit_unreachable == WhenUnreachable::Closed,
+        spend_closed: settings.spend_limit_unreachable == WhenUnreachable::Closed,
+        timeout_ms: settings.object_timeout_ms,
+    };
+    let admission = admission::admit(counters, key, policy).await;
+    record.limits = admission.decision;
+    record.object_calls += admission.object_calls;
+    for _ in 0..admission.object_calls {
+        state.count_object_call();
     }
-    let mut decision = LimitDecision::Lease;
-    for waited in [false, true] {
-        match state.leases.admit(key, fraction, clock.now_ms()) {
-            Verdict::Admit { renew } => {
-                if renew {
-                    deferred.push(Deferred::Lease {
-                        key_id: key.id.clone(),
-                    });
-                }
-                record.limits = Some(decision);
-                return Ok(());
-            }
-            Verdict::Refuse(e) => {
-                record.limits = Some(LimitDecision::Limited);
-                return Err(refused(e));
-            }
-            Verdict::Ask if waited => break,
-            Verdict::Ask => {
-                let Some(ask) = state.leases.ask_now(&key.id) else {
-                    break;
-                };
-                record.object_calls += 1;
-                state.count_object_call();
-                let timeout = settings.object_timeout_ms;
-                let leases = &state.leases;
-                let answer = lease::call(leases, coordinator, clock, &key.id, ask, timeout).await;
-                if let Err(e) = answer {
-                    return unreachable(state, settings, key, record, &e.0, clock.now_ms());
-                }
-                decision = LimitDecision::Renewed;
-            }
-        }
+    if admission.renew {
+        deferred.push(Deferred::Lease {
+            key_id: key.id.clone(),
+        });
     }
-    // The object answered, but left nothing to admit with and no refusal to give.
-    record.limits = Some(LimitDecision::Limited);
-    Err(refused(Exceeded {
-        error: ApiError::new(
-            ErrorCode::KeyLimitExceeded,
-            "this key's limits leave nothing for this request now",
-        ),
-        retry_after_s: 1,
-    }))
-}
-
-/// The key's object could not be reached: each limit the key has fails open or closed.
-fn unreachable(
-    state: &State,
-    settings: &Settings,
-    key: &KeyRecord,
-    record: &mut RequestRecord,
-    why: &str,
-    now_ms: f64,
-) -> Result<(), Failure> {
-    let closed = (key.requests_per_minute.is_some()
-        && settings.rate_limit_unreachable == WhenUnreachable::Closed)
-        || (key.spend_usd_per_day.is_some()
-            && settings.spend_limit_unreachable == WhenUnreachable::Closed);
-    if closed {
-        record.limits = Some(LimitDecision::UnreachableClosed);
-        return Err(Failure::local(ApiError::new(
-            ErrorCode::LimitsUnavailable,
-            format!("this key's limits cannot be checked now ({why}); try again shortly"),
-        )));
-    }
-    record.limits = Some(LimitDecision::UnreachableOpen);
-    state.limits.admit(key, now_ms).map_err(|e| Failure {
+    admission.result.map_err(|e| Failure {
         retry_after: Some(e.retry_after_s.to_string()),
         ..Failure::local(e.error)
     })
-}
-
-/// What the attempts tell the targets' shared health: every transient failure, a recovery, and
-/// a read of a copy that has grown stale. Nothing when the deployment has no objects.
-fn health_reports<P: PortSet>(
-    state: &State,
-    ports: &P,
-    settings: &Settings,
-    rules: &Rules,
-    attempts: &Attempts,
-) -> Vec<Deferred> {
-    if !ports.coordinator().bound() {
-        return Vec::new();
-    }
-    let now = ports.clock().now_ms();
-    let policy = rules.defaults.cooldown;
-    let mut out = Vec::new();
-    for a in attempts.0.iter().filter(|a| a.called()) {
-        let transient = match a.outcome {
-            AttemptOutcome::Failed { kind, .. } => Some(kind.is_transient()),
-            AttemptOutcome::Served => Some(false),
-            AttemptOutcome::Skipped(_) => None,
-        };
-        let target = a.health_key();
-        let ttl = settings.health_ttl_ms;
-        if let Some(report) = state
-            .health
-            .after_call(&target, transient, policy, ttl, now)
-        {
-            out.push(Deferred::Health { target, report });
-        }
-    }
-    out
 }
