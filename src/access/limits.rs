@@ -1,7 +1,7 @@
 //! Per-key request and spend limits, counted in the isolate (a fixed one-minute window for
-//! requests, a UTC day for spend). Each isolate counts on its own, so across many isolates a key
-//! can exceed its limits by up to a factor of their number; counting across isolates needs shared
-//! state (a Durable Object), a later step. Documented in docs/operations.md.
+//! requests, a UTC day for spend): for deployments without the keys' Durable Objects, and when an
+//! object cannot be reached and a limit fails open. Each isolate counts on its own, so across many
+//! isolates a key can exceed its limits by up to a factor of their number (docs/operations.md).
 
 use crate::access::auth::KeyRecord;
 use crate::error::{ApiError, ErrorCode};

@@ -1,6 +1,7 @@
 //! Cooldown for targets that keep failing, within one isolate: after `after_failures` transient
 //! failures in a row a target is skipped for `cooldown_ms`; then one request probes it (half-open):
-//! success closes the breaker, failure opens it again. State outside the isolate is a later step.
+//! success closes the breaker, failure opens it again. Across isolates, `health` shares failures
+//! through the targets' Durable Objects.
 
 use crate::rules::Cooldown;
 use std::cell::RefCell;

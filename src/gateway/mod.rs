@@ -284,6 +284,16 @@ async fn chat<P: PortSet>(
     for (name, value) in record.router_headers() {
         reply.set_header(name, value);
     }
+    // One renewal per key is enough, however many steps asked for it.
+    let mut seen = Vec::new();
+    deferred.retain(|d| match d {
+        Deferred::Lease { key_id } if seen.contains(key_id) => false,
+        Deferred::Lease { key_id } => {
+            seen.push(key_id.clone());
+            true
+        }
+        Deferred::Health { .. } => true,
+    });
     record.object_calls += deferred.len() as u32;
     Handled {
         reply,
