@@ -261,7 +261,8 @@ pub async fn call_json<Q: Serialize, A: DeserializeOwned>(
 
 /// A shared object's side of the exchange, for its class in the shell: its stored state (JSON, or
 /// nothing yet) and a request body in, `step` run on them, the state to store and the answer out.
-/// A body that is not a `Q` is an error naming `what` was expected, and the state is not changed.
+/// A body that is not a `Q`, or a stored state that cannot be read, is an error (naming `what`
+/// was expected), and the state is not changed.
 pub fn serve_json<S, Q, A>(
     stored: Option<&str>,
     body: &str,
@@ -274,9 +275,13 @@ where
     A: Serialize,
 {
     let request: Q = serde_json::from_str(body).map_err(|e| format!("not {what}: {e}"))?;
-    let mut state: S = stored
-        .and_then(|s| serde_json::from_str(s).ok())
-        .unwrap_or_default();
+    // A stored state that cannot be read is an error, never a fresh start: that would forget
+    // what was counted.
+    let mut state: S = match stored {
+        Some(text) => serde_json::from_str(text)
+            .map_err(|e| format!("the stored state cannot be read: {e}"))?,
+        None => S::default(),
+    };
     let answer = step(&mut state, &request);
     let state = serde_json::to_string(&state).map_err(|e| e.to_string())?;
     let answer = serde_json::to_string(&answer).map_err(|e| e.to_string())?;

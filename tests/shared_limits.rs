@@ -91,6 +91,8 @@ struct Objects<'a> {
     clock: &'a Clockwork,
     down: Cell<bool>,
     calls: Cell<u32>,
+    /// Of which to the keys' objects.
+    limit_calls: Cell<u32>,
 }
 
 impl Coordinator for Objects<'_> {
@@ -105,6 +107,9 @@ impl Coordinator for Objects<'_> {
         _timeout_ms: u64,
     ) -> Result<String, StoreError> {
         self.calls.set(self.calls.get() + 1);
+        if object == SharedObject::KeyLimits {
+            self.limit_calls.set(self.limit_calls.get() + 1);
+        }
         if self.down.get() {
             return Err(StoreError("down".into()));
         }
@@ -146,6 +151,7 @@ impl<'a> Edge<'a> {
                 clock,
                 down: Cell::new(false),
                 calls: Cell::new(0),
+                limit_calls: Cell::new(0),
             },
             clock,
             isolates: [State::new("a".into()), State::new("b".into())],
@@ -260,16 +266,23 @@ fn an_unreachable_object_fails_open_or_closed_as_set() {
     assert_eq!(status, 503);
     assert_eq!(record.outcome.as_str(), "limits_unavailable");
     assert_eq!(record.limits, Some(LimitDecision::UnreachableClosed));
-    // Open: served, counted in the isolate.
+    // Open: served, counted in the isolate, without waiting for the object again so soon.
     edge.settings.spend_limit_unreachable = WhenUnreachable::Open;
+    let calls = edge.objects.limit_calls.get();
     let (status, record) = edge.request(0);
     assert_eq!(status, 200);
     assert_eq!(record.limits, Some(LimitDecision::UnreachableOpen));
+    assert_eq!(
+        edge.objects.limit_calls.get(),
+        calls,
+        "not asked again within seconds"
+    );
     // A request limit set to fail closed refuses too.
     edge.settings.rate_limit_unreachable = WhenUnreachable::Closed;
     assert_eq!(edge.request(1).0, 503);
-    // Back up: leases again.
+    // Back up, and a few seconds later: leases again.
     edge.objects.down.set(false);
+    clock.0.set(clock.0.get() + 6_000.0);
     let (status, record) = edge.request(1);
     assert_eq!((status, record.limits), (200, Some(LimitDecision::Renewed)));
     let (status, record) = edge.request(1);

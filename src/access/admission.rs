@@ -1,7 +1,8 @@
 //! Admitting a request under its key's request and spend limits: counted in this isolate when the
 //! deployment has no Durable Object for them (`limits`); otherwise from the lease this isolate
 //! holds (`lease`), waiting for the key's object only when nothing usable is held. An unreachable
-//! object fails each limit open (counted in the isolate) or closed (refused), as the policy says.
+//! object fails each limit open (counted in the isolate) or closed (refused), as the policy says,
+//! and is not waited for again for a few seconds.
 //! The decision is returned for the request's record.
 
 use crate::access::auth::KeyRecord;
@@ -104,9 +105,13 @@ pub async fn admit<C: Coordinator, K: Clock>(
                 out.result = Err(e);
                 return out;
             }
+            Verdict::Unreachable => {
+                let why = "it did not answer a moment ago";
+                return unreachable(at.limits, key, policy, why, clock.now_ms(), out);
+            }
             Verdict::Ask if waited => break,
             Verdict::Ask => {
-                let Some(ask) = at.leases.ask_now(&key.id) else {
+                let Some(ask) = at.leases.ask_now(&key.id, clock.now_ms()) else {
                     break;
                 };
                 out.object_calls += 1;

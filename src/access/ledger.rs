@@ -4,8 +4,8 @@
 //!
 //! - **requests**: the object grants request tokens from the current minute's `requests_per_minute`
 //!   and never grants more than that in one minute. A token is good until the end of the minute
-//!   after the one it was granted in, so tokens left over from one minute can be spent in the next:
-//!   in any one minute a key is served at most `requests_per_minute + isolates x lease` requests.
+//!   after the one it was granted in, so tokens left over from one minute can be spent in the next
+//!   (at most what the isolates hold then: about one lease each; never more than the limit).
 //! - **spend**: each isolate reports what it has spent on the key today, as a running total (so a
 //!   report may arrive twice, late or out of order without being counted twice), and gets a slice
 //!   of what is left of `spend_usd_per_day` (its previous slice replaced by the new one); the
@@ -60,8 +60,10 @@ pub struct Grant {
     pub day_ends_ms: f64,
     /// The key's spend today, as the object counts it (reported, not counting slices).
     pub spent_today_usd: f64,
-    /// Grants numbered in order, so an isolate keeps the newest slice when answers cross.
+    /// Grants numbered in order, so an isolate keeps the newest slice when answers cross; the
+    /// numbers restart with the ledger, which `epoch` (when it began) tells apart.
     pub seq: u64,
+    pub epoch: f64,
 }
 
 /// What the object knows of one isolate today.
@@ -84,7 +86,10 @@ pub struct KeyLedger {
     granted: u64,
     day: f64,
     isolates: Vec<Isolate>,
+    /// Spend reported today by isolates the ledger no longer tracks one by one.
+    forgotten_usd: f64,
     seq: u64,
+    epoch: f64,
 }
 
 impl KeyLedger {
@@ -98,6 +103,10 @@ impl KeyLedger {
         if self.day != day {
             self.day = day;
             self.isolates.clear();
+            self.forgotten_usd = 0.0;
+        }
+        if self.epoch == 0.0 {
+            self.epoch = now_ms;
         }
         self.seq += 1;
         // Slices of isolates gone quiet are released (their spend stays counted).
@@ -136,7 +145,8 @@ impl KeyLedger {
             }
             None => 0,
         };
-        let spent: f64 = self.isolates.iter().map(|i| i.reported_usd).sum();
+        let spent: f64 =
+            self.forgotten_usd + self.isolates.iter().map(|i| i.reported_usd).sum::<f64>();
         let held: f64 = self.isolates.iter().map(|i| i.slice_usd).sum();
         let spend_usd = match ask.spend_usd_per_day {
             Some(cap) => {
@@ -157,11 +167,12 @@ impl KeyLedger {
             day_ends_ms: (day + 1.0) * DAY_MS,
             spent_today_usd: spent,
             seq: self.seq,
+            epoch: self.epoch,
         }
     }
 
-    /// Forget the isolate that called longest ago, keeping its spend in the count: it is added
-    /// to the isolate that takes its place, whose own reports then count on top of it.
+    /// Forget the isolate that called longest ago, keeping its spend in the day's count. If it
+    /// calls again, its running total counts again in full: counted twice, never lost.
     fn forget_quietest(&mut self) {
         let Some((i, _)) = self
             .isolates
@@ -172,9 +183,7 @@ impl KeyLedger {
             return;
         };
         let gone = self.isolates.swap_remove(i);
-        if let Some(keeper) = self.isolates.first_mut() {
-            keeper.reported_usd += gone.reported_usd;
-        }
+        self.forgotten_usd += gone.reported_usd;
     }
 }
 

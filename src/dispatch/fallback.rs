@@ -108,8 +108,9 @@ impl Attempts {
         self.last_called().is_some_and(|a| a.position > 0)
     }
 
-    /// What the calls tell the targets' shared health (each target's object): every transient
-    /// failure, a recovery after failures, and a read of a copy older than `ttl_ms`.
+    /// What the attempts tell the targets' shared health (each target's object): every transient
+    /// failure, a recovery after failures, and a read of a copy older than `ttl_ms` (of a target
+    /// called, or skipped as down).
     pub fn health_reports<'a>(
         &'a self,
         health: &'a SharedHealth,
@@ -121,7 +122,11 @@ impl Attempts {
             let transient = match a.outcome {
                 AttemptOutcome::Failed { kind, .. } => Some(kind.is_transient()),
                 AttemptOutcome::Served => Some(false),
-                AttemptOutcome::Skipped(_) => return None,
+                // Skipped as down: read again once the copy is stale, to see a recovery.
+                AttemptOutcome::Skipped(Skip::Down) => None,
+                AttemptOutcome::Skipped(Skip::ContextWindow { .. } | Skip::CoolingDown) => {
+                    return None
+                }
             };
             let target = a.health_key();
             let report = health.after_call(&target, transient, policy, ttl_ms, now_ms)?;

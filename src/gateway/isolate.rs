@@ -9,7 +9,7 @@ use crate::access::limits::Limits;
 use crate::decide::cascade::CascadeCache;
 use crate::dispatch::breaker::Breakers;
 use crate::dispatch::health::{self, HealthReport, SharedHealth};
-use crate::ports::PortSet;
+use crate::ports::{Clock, PortSet};
 use crate::record::analytics::RequestRecord;
 use crate::rules::cache::RulesCache;
 use crate::settings::Settings;
@@ -111,7 +111,7 @@ pub async fn run_deferred<P: PortSet>(
     for item in work {
         match item {
             Deferred::Lease { key_id } => {
-                if let Some(ask) = state.leases.ask(&key_id) {
+                if let Some(ask) = state.leases.ask(&key_id, clock.now_ms()) {
                     state.count_object_call();
                     let leases = &state.leases;
                     let _ = lease::call(leases, coordinator, clock, &key_id, ask, timeout).await;

@@ -32,14 +32,10 @@ async fn exchange(
 ) -> worker::Result<Response> {
     let body = req.text().await?;
     if memory.borrow().is_none() {
-        // The raw storage calls: the state is a string, nothing to convert.
-        let stored = match state.storage().as_raw().get(STATE_KEY) {
-            Ok(pending) => JsFuture::from(pending)
-                .await
-                .ok()
-                .and_then(|v| v.as_string()),
-            Err(_) => None,
-        };
+        // The raw storage calls: the state is a string, nothing to convert. A read that fails
+        // fails the call: starting over would forget what was counted.
+        let pending = state.storage().as_raw().get(STATE_KEY)?;
+        let stored = JsFuture::from(pending).await?.as_string();
         let mut slot = memory.borrow_mut();
         if slot.is_none() {
             *slot = stored;
@@ -63,7 +59,7 @@ async fn exchange(
                 .await?;
             Response::ok(reply)
         }
-        Err(why) => Response::error(why, 400),
+        Err(why) => Response::error(why, 500),
     }
 }
 
