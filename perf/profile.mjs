@@ -3,6 +3,8 @@
 // prints the functions with the most self time (JavaScript and wasm, by name).
 // Usage: node perf/profile.mjs [--small] [--requests N] [--out target/perf/profile.cpuprofile]
 // The .cpuprofile file opens in Chrome DevTools (Performance tab) or speedscope.
+// Build with the wasm's function names kept, or wasm frames have no names:
+//   KEEP_WASM_NAMES=1 bash scripts/build-wasm.sh
 import http from "node:http";
 import { mkdirSync, writeFileSync } from "node:fs";
 import path from "node:path";

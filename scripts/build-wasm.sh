@@ -3,6 +3,8 @@
 # route scripts/setup.sh recorded for this machine. wrangler runs this as its [build] command.
 # Skips the build when the output is newer than every input: the sources, the bundled task model,
 # the manifests, this script and the toolchain's environment (FORCE_BUILD=1 builds anyway).
+# The wasm's name section (function names, about 50 KB of the gzipped upload) is stripped;
+# KEEP_WASM_NAMES=1 keeps it, for readable profiles (perf/profile.mjs) and stack traces.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 env_file=.toolchain/env
@@ -11,7 +13,9 @@ if [ ! -f "$env_file" ]; then
   exit 1
 fi
 out=build/index_bg.wasm
+names="${KEEP_WASM_NAMES:-0}"
 if [ "${FORCE_BUILD:-0}" != 1 ] && [ -f "$out" ] && [ -f build/index.js ] \
+  && [ "$(cat build/.wasm-names 2>/dev/null)" = "$names" ] \
   && [ -z "$(find src models Cargo.toml Cargo.lock scripts/build-wasm.sh "$env_file" -newer "$out" -print -quit)" ]; then
   echo "build-wasm: $out is up to date"
   exit 0
@@ -19,3 +23,8 @@ fi
 # shellcheck source=/dev/null
 . "$env_file"
 worker-build --release
+if [ "$names" != 1 ]; then
+  "$WASM_OPT_BIN" "$out" --strip-debug -o "$out.stripped"
+  mv "$out.stripped" "$out"
+fi
+echo "$names" > build/.wasm-names
