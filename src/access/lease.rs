@@ -10,7 +10,7 @@
 use crate::access::auth::KeyRecord;
 use crate::access::ledger::{Grant, LeaseAsk, DAY_MS, SLICE_TTL_MS};
 use crate::access::limits::Exceeded;
-use crate::error::{ApiError, ErrorCode};
+
 use crate::ports::{call_json, Clock, Coordinator, SharedObject, StoreError};
 use std::cell::RefCell;
 use std::collections::HashMap;
@@ -325,24 +325,19 @@ fn lease_size(key: &KeyRecord, fraction: f64) -> (u32, f64) {
 }
 
 fn exceeded(key: &KeyRecord, refusal: Refusal, until_ms: f64, now_ms: f64) -> Exceeded {
-    let retry_after_s = ((until_ms - now_ms) / 1000.0).ceil().max(1.0) as u64;
-    let message = match refusal {
-        Refusal::Requests => format!(
-            "this key may make {} requests a minute",
-            key.requests_per_minute.unwrap_or(0)
+    let cap = key.spend_usd_per_day.unwrap_or(0.0);
+    match refusal {
+        Refusal::Requests => {
+            Exceeded::requests(key.requests_per_minute.unwrap_or(0), until_ms, now_ms)
+        }
+        Refusal::Spend if until_ms - now_ms > RETRY_SOON_MS => {
+            Exceeded::spend(cap, until_ms, now_ms)
+        }
+        Refusal::Spend => Exceeded::new(
+            format!("this key has nearly spent its ${cap} for today (UTC): what is left is held for requests elsewhere; try again shortly"),
+            until_ms,
+            now_ms,
         ),
-        Refusal::Spend if retry_after_s * 1000 > RETRY_SOON_MS as u64 => format!(
-            "this key has spent its ${} for today (UTC)",
-            key.spend_usd_per_day.unwrap_or(0.0)
-        ),
-        Refusal::Spend => format!(
-            "this key has nearly spent its ${} for today (UTC): what is left is held for requests elsewhere; try again shortly",
-            key.spend_usd_per_day.unwrap_or(0.0)
-        ),
-    };
-    Exceeded {
-        error: ApiError::new(ErrorCode::KeyLimitExceeded, message),
-        retry_after_s,
     }
 }
 
@@ -350,6 +345,7 @@ fn exceeded(key: &KeyRecord, refusal: Refusal, until_ms: f64, now_ms: f64) -> Ex
 mod tests {
     use super::*;
     use crate::access::ledger::{KeyLedger, MINUTE_MS};
+    use crate::error::ErrorCode;
 
     fn key(rpm: Option<u32>, cap: Option<f64>) -> KeyRecord {
         KeyRecord {

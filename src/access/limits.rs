@@ -4,12 +4,11 @@
 //! isolates a key can exceed its limits by up to a factor of their number (docs/operations.md).
 
 use crate::access::auth::KeyRecord;
+use crate::access::ledger::{DAY_MS, MINUTE_MS};
 use crate::error::{ApiError, ErrorCode};
 use std::cell::RefCell;
 use std::collections::HashMap;
 
-const MINUTE_MS: f64 = 60_000.0;
-const DAY_MS: f64 = 86_400_000.0;
 /// Keys tracked per isolate at most; past this the counts start over.
 const MAX_KEYS: usize = 10_000;
 
@@ -31,6 +30,35 @@ pub struct Limits {
 pub struct Exceeded {
     pub error: ApiError,
     pub retry_after_s: u64,
+}
+
+impl Exceeded {
+    /// The key's requests for this minute are used up, until `until_ms`.
+    pub fn requests(max: u32, until_ms: f64, now_ms: f64) -> Exceeded {
+        Exceeded::new(
+            format!("this key may make {max} requests a minute"),
+            until_ms,
+            now_ms,
+        )
+    }
+
+    /// The key's spend for the day is used up, until `until_ms`.
+    pub fn spend(max: f64, until_ms: f64, now_ms: f64) -> Exceeded {
+        Exceeded::new(
+            format!("this key has spent its ${max} for today (UTC)"),
+            until_ms,
+            now_ms,
+        )
+    }
+
+    /// A `key_limit_exceeded` refusal saying `message`, to come back at `until_ms` (in whole
+    /// seconds, at least one).
+    pub fn new(message: String, until_ms: f64, now_ms: f64) -> Exceeded {
+        Exceeded {
+            error: ApiError::new(ErrorCode::KeyLimitExceeded, message),
+            retry_after_s: ((until_ms - now_ms) / 1000.0).ceil().max(1.0) as u64,
+        }
+    }
 }
 
 impl Limits {
@@ -55,26 +83,12 @@ impl Limits {
         }
         if let Some(max) = key.spend_usd_per_day {
             if l.spend_usd >= max {
-                return Err(Exceeded {
-                    error: ApiError::new(
-                        ErrorCode::KeyLimitExceeded,
-                        format!("this key has spent its ${max} for today (UTC)"),
-                    ),
-                    retry_after_s: (((day + 1.0) * DAY_MS - now_ms) / 1000.0).ceil() as u64,
-                });
+                return Err(Exceeded::spend(max, (day + 1.0) * DAY_MS, now_ms));
             }
         }
         if let Some(max) = key.requests_per_minute {
             if l.requests >= max {
-                return Err(Exceeded {
-                    error: ApiError::new(
-                        ErrorCode::KeyLimitExceeded,
-                        format!("this key may make {max} requests a minute"),
-                    ),
-                    retry_after_s: (((minute + 1.0) * MINUTE_MS - now_ms) / 1000.0)
-                        .ceil()
-                        .max(1.0) as u64,
-                });
+                return Err(Exceeded::requests(max, (minute + 1.0) * MINUTE_MS, now_ms));
             }
             l.requests += 1;
         }

@@ -53,8 +53,9 @@ impl State {
         }
     }
 
-    pub(crate) fn count_object_call(&self) {
-        self.object_calls.set(self.object_calls.get() + 1);
+    pub(crate) fn count_object_calls(&self, calls: u32) {
+        self.object_calls
+            .set(self.object_calls.get() + u64::from(calls));
     }
 
     /// Settle the record of a streamed answer once its stream is over: `completed` is false when
@@ -112,13 +113,13 @@ pub async fn run_deferred<P: PortSet>(
         match item {
             Deferred::Lease { key_id } => {
                 if let Some(ask) = state.leases.ask(&key_id, clock.now_ms()) {
-                    state.count_object_call();
+                    state.count_object_calls(1);
                     let leases = &state.leases;
                     let _ = lease::call(leases, coordinator, clock, &key_id, ask, timeout).await;
                 }
             }
             Deferred::Health { target, report } => {
-                state.count_object_call();
+                state.count_object_calls(1);
                 let shared = &state.health;
                 let _ = health::call(shared, coordinator, clock, &target, report, timeout).await;
             }

@@ -468,9 +468,7 @@ async fn admit_limits<P: PortSet>(
     let admission = admission::admit(counters, key, policy).await;
     record.limits = admission.decision;
     record.object_calls += admission.object_calls;
-    for _ in 0..admission.object_calls {
-        state.count_object_call();
-    }
+    state.count_object_calls(admission.object_calls);
     if admission.renew {
         deferred.push(Deferred::Lease {
             key_id: key.id.clone(),
