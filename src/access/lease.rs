@@ -10,7 +10,6 @@
 use crate::access::auth::KeyRecord;
 use crate::access::ledger::{Grant, LeaseAsk, DAY_MS, SLICE_TTL_MS};
 use crate::access::limits::Exceeded;
-
 use crate::ports::{call_json, Clock, Coordinator, SharedObject, StoreError};
 use std::cell::RefCell;
 use std::collections::HashMap;
