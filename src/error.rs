@@ -13,6 +13,7 @@ pub enum ErrorCode {
     InvalidApiKey,
     InvalidJson,
     InvalidRequest,
+    UnsupportedParameter,
     InvalidMetadata,
     RequestTooLarge,
     ModelNotFound,
@@ -52,6 +53,7 @@ impl ErrorCode {
             ErrorCode::RulesRejected => 400,
             ErrorCode::InvalidJson
             | ErrorCode::InvalidRequest
+            | ErrorCode::UnsupportedParameter
             | ErrorCode::InvalidMetadata
             | ErrorCode::UpstreamRejected
             | ErrorCode::ContextLengthExceeded
@@ -83,6 +85,7 @@ impl ErrorCode {
             ErrorCode::VersionConflict | ErrorCode::RulesRejected => "invalid_request_error",
             ErrorCode::InvalidJson
             | ErrorCode::InvalidRequest
+            | ErrorCode::UnsupportedParameter
             | ErrorCode::InvalidMetadata
             | ErrorCode::RequestTooLarge
             | ErrorCode::ModelNotFound
@@ -119,6 +122,7 @@ impl ErrorCode {
             ErrorCode::InvalidApiKey => "invalid_api_key",
             ErrorCode::InvalidJson => "invalid_json",
             ErrorCode::InvalidRequest => "invalid_request",
+            ErrorCode::UnsupportedParameter => "unsupported_parameter",
             ErrorCode::InvalidMetadata => "invalid_metadata",
             ErrorCode::RequestTooLarge => "request_too_large",
             ErrorCode::ModelNotFound => "model_not_found",
@@ -182,7 +186,8 @@ impl ApiError {
 mod tests {
     use super::*;
 
-    const ALL: [ErrorCode; 30] = [
+    const ALL: [ErrorCode; 31] = [
+        ErrorCode::UnsupportedParameter,
         ErrorCode::MissingApiKey,
         ErrorCode::LimitsUnavailable,
         ErrorCode::InvalidApiKey,

@@ -20,7 +20,7 @@ use crate::dispatch::attempt::Failure;
 use crate::dispatch::cascade::{self, Question};
 use crate::dispatch::fallback::{self, Attempts, Run};
 use crate::error::{ApiError, ErrorCode};
-use crate::fronts::{admin, anthropic, models};
+use crate::fronts::{admin, anthropic, models, responses};
 use crate::http::{Incoming, Method, Reply, ReplyBody};
 use crate::ports::{BodyOf, Clock, Coordinator, KvStore, PortSet, Secret};
 use crate::record::analytics::{RequestOutcome, RequestRecord};
@@ -43,6 +43,8 @@ pub const EXPLAIN_PATH: &str = "/v1/router/explain";
 pub const MODELS_PATH: &str = "/v1/models";
 /// The Anthropic front door (Messages API).
 pub const MESSAGES_PATH: &str = "/v1/messages";
+/// OpenAI's Responses API front door.
+pub const RESPONSES_PATH: &str = "/v1/responses";
 pub const HEALTH_PATH: &str = "/healthz";
 
 /// A reply, plus what the shell must record after sending it.
@@ -79,6 +81,7 @@ pub async fn handle<P: PortSet>(
     let reply = match (req.path.as_str(), &req.method) {
         (CHAT_PATH, Method::Post) => return chat(state, ports, settings, req).await,
         (MESSAGES_PATH, Method::Post) => return messages(state, ports, settings, req).await,
+        (RESPONSES_PATH, Method::Post) => return responses(state, ports, settings, req).await,
         (HEALTH_PATH, Method::Get) => {
             let shared = match ports.coordinator().bound() {
                 true => "durable_objects",
@@ -101,7 +104,13 @@ pub async fn handle<P: PortSet>(
             let (kv, secrets) = (ports.kv(), ports.secrets());
             admin::handle(&req, kv, secrets, &state.rules, &settings.rules_key, now).await
         }
-        (HEALTH_PATH | CHAT_PATH | EXPLAIN_PATH | MODELS_PATH | MESSAGES_PATH, _) => {
+        (path, _) if path.starts_with(RESPONSES_PATH) && path.len() > RESPONSES_PATH.len() => {
+            Err(ApiError::new(
+                ErrorCode::NotFound,
+                "the router stores no responses: there is nothing to retrieve, cancel or delete (send the whole conversation in `input`)",
+            ))
+        }
+        (HEALTH_PATH | CHAT_PATH | EXPLAIN_PATH | MODELS_PATH | MESSAGES_PATH | RESPONSES_PATH, _) => {
             Err(ApiError::new(
                 ErrorCode::MethodNotAllowed,
                 format!("{} does not accept this method", req.path),
@@ -239,6 +248,24 @@ async fn messages<P: PortSet>(
         .as_ref()
         .map_or("internal_error", |r| r.outcome.as_str());
     anthropic::reply_from_chat(&mut handled.reply, code);
+    handled
+}
+
+/// `POST /v1/responses`: the Responses API front door. The request becomes a chat request, takes
+/// the same path, and its answer goes back as a Response (errors keep chat's shape, which is the
+/// Responses API's too).
+async fn responses<P: PortSet>(
+    state: &State,
+    ports: &P,
+    settings: &Settings,
+    mut req: Incoming,
+) -> Handled<BodyOf<P>> {
+    let echo = match responses::into_chat(&mut req, settings.max_body_bytes) {
+        Ok(echo) => echo,
+        Err(reply) => return Handled::simple(reply, Vec::new()),
+    };
+    let mut handled = chat(state, ports, settings, req).await;
+    responses::reply_from_chat(&mut handled.reply, echo);
     handled
 }
 

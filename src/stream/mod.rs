@@ -1,8 +1,10 @@
 //! Streamed answers: the incremental SSE parser (`sse`), the state machine that watches a
-//! stream on its way to the client (`watch`), the Anthropic front door's re-encoding of it
-//! (`anthropic`), and the committed stream handed to the shell (`reply`).
+//! stream on its way to the client (`watch`), the Anthropic and Responses front doors'
+//! re-encodings of it (`anthropic`, `responses`), and the committed stream handed to the shell
+//! (`reply`).
 
 pub mod anthropic;
 pub mod reply;
+pub mod responses;
 pub mod sse;
 pub mod watch;

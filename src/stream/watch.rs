@@ -8,7 +8,8 @@ use crate::chat::usage::Usage;
 use crate::providers::api::{StreamTranslator, Translated};
 use crate::providers::errors::{classify_status, ErrorKind};
 use crate::rules::provider::ProviderKind;
-use crate::stream::anthropic::StreamAdapter;
+use crate::stream::anthropic;
+use crate::stream::responses::{self, Echo};
 use crate::stream::sse::{Event, SseParser};
 use serde_json::{json, Value};
 
@@ -37,8 +38,8 @@ pub struct StreamWatch {
     parser: SseParser,
     /// Set when the provider streams its own events, which become OpenAI chunks here.
     translator: Option<Box<dyn StreamTranslator>>,
-    /// Set when the client came through the Anthropic front door: OpenAI chunks become its events.
-    front: Option<StreamAdapter>,
+    /// Set when the client came through another front door: OpenAI chunks become its events.
+    front: Option<Front>,
     client_wants_usage: bool,
     first: Option<First>,
     pub usage: Option<Usage>,
@@ -46,6 +47,13 @@ pub struct StreamWatch {
     pub answer_chars: u64,
     pub outcome: Outcome,
     pub bytes_out: u64,
+}
+
+/// The front door a stream is re-encoded for, when it is not chat completions.
+#[derive(Debug)]
+enum Front {
+    Anthropic(anthropic::StreamAdapter),
+    Responses(responses::StreamAdapter),
 }
 
 /// The code of the error event that ends a broken stream.
@@ -88,16 +96,28 @@ impl StreamWatch {
     /// (`already` is what it emitted before, converted too). The usage chunk is kept for the
     /// adapter, which reports it in `message_delta`.
     pub fn serve_anthropic_front(&mut self, already: &[u8]) -> Vec<u8> {
-        let mut adapter = StreamAdapter::new();
-        let converted = adapter.on_bytes(already);
+        self.serve_front(Front::Anthropic(anthropic::StreamAdapter::new()), already)
+    }
+
+    /// Serve the Responses front door the same way: from now on the Responses API's events, with
+    /// `echo` (what the request said) repeated in each Response object.
+    pub fn serve_responses_front(&mut self, already: &[u8], echo: Echo) -> Vec<u8> {
+        self.serve_front(
+            Front::Responses(responses::StreamAdapter::new(echo)),
+            already,
+        )
+    }
+
+    fn serve_front(&mut self, front: Front, already: &[u8]) -> Vec<u8> {
         self.client_wants_usage = true;
-        self.front = Some(adapter);
-        converted
+        self.front = Some(front);
+        self.front_out(already.to_vec())
     }
 
     fn front_out(&mut self, out: Vec<u8>) -> Vec<u8> {
         match self.front.as_mut() {
-            Some(adapter) => adapter.on_bytes(&out),
+            Some(Front::Anthropic(adapter)) => adapter.on_bytes(&out),
+            Some(Front::Responses(adapter)) => adapter.on_bytes(&out),
             None => out,
         }
     }

@@ -2,7 +2,8 @@
 //! tests can compute what the router should report: the answer is `chunks` pieces `"tok{i} "`
 //! (or the `answer` directive's text, whole),
 //! `completion_tokens` is `chunks`, and `prompt_tokens` is the characters of all message text / 4,
-//! rounded up.
+//! rounded up. Asked with `tools` (and `tool_choice` not `none`) after anything but a tool's
+//! result, it calls the forced tool or the first one with `{"city":"Paris"}`, as models do.
 
 use crate::behavior::Behavior;
 use serde_json::{json, Value};
@@ -52,7 +53,40 @@ fn usage(prompt: u64, completion: u64) -> Value {
     })
 }
 
+/// The tool the answer calls, if the request asks for one (see the module's header).
+pub fn tool_to_call(body: &Value) -> Option<String> {
+    let choice = body.get("tool_choice");
+    if choice.and_then(Value::as_str) == Some("none") {
+        return None;
+    }
+    let last_role = body
+        .pointer("/messages")
+        .and_then(Value::as_array)
+        .and_then(|m| m.last())
+        .and_then(|m| m.get("role"))
+        .and_then(Value::as_str);
+    if last_role == Some("tool") {
+        return None;
+    }
+    let forced = choice.and_then(|c| c.pointer("/function/name"));
+    forced
+        .or_else(|| body.pointer("/tools/0/function/name"))
+        .and_then(Value::as_str)
+        .map(str::to_string)
+}
+
+const TOOL_ARGS: &str = "{\"city\":\"Paris\"}";
+
 pub fn completion(id: &str, created: u64, model: &str, body: &Value, b: &Behavior) -> Value {
+    if let Some(name) = tool_to_call(body) {
+        let call = json!({"id": "call_mock_1", "type": "function", "function": {"name": name, "arguments": TOOL_ARGS}});
+        return json!({
+            "id": id, "object": "chat.completion", "created": created, "model": model,
+            "choices": [{"index": 0, "message": {"role": "assistant", "content": null, "tool_calls": [call], "refusal": null},
+                         "logprobs": null, "finish_reason": "tool_calls"}],
+            "usage": usage(prompt_tokens(body), 8),
+        });
+    }
     let pieces = pieces(b);
     let mut out = json!({
         "id": id,
@@ -97,17 +131,31 @@ pub fn stream_events(
         json!({"role": "assistant", "content": ""}),
         Value::Null,
     ))];
-    let pieces = pieces(b);
-    for p in &pieces {
-        events.push(frame(chunk(
-            id,
-            created,
-            model,
-            json!({"content": p}),
-            Value::Null,
-        )));
+    let mut pieces = pieces(b);
+    let mut finish = "stop";
+    if let Some(name) = tool_to_call(body) {
+        let head = json!({"tool_calls": [{"index": 0, "id": "call_mock_1", "type": "function",
+                                          "function": {"name": name, "arguments": ""}}]});
+        events.push(frame(chunk(id, created, model, head, Value::Null)));
+        let (a, b) = TOOL_ARGS.split_at(8);
+        for part in [a, b] {
+            let delta = json!({"tool_calls": [{"index": 0, "function": {"arguments": part}}]});
+            events.push(frame(chunk(id, created, model, delta, Value::Null)));
+        }
+        pieces = vec![String::new(); 8];
+        finish = "tool_calls";
+    } else {
+        for p in &pieces {
+            events.push(frame(chunk(
+                id,
+                created,
+                model,
+                json!({"content": p}),
+                Value::Null,
+            )));
+        }
     }
-    events.push(frame(chunk(id, created, model, json!({}), json!("stop"))));
+    events.push(frame(chunk(id, created, model, json!({}), json!(finish))));
     let wants_usage = body
         .pointer("/stream_options/include_usage")
         .and_then(Value::as_bool)
@@ -165,5 +213,27 @@ mod tests {
         assert_eq!(ev[8], "data: [DONE]\n\n");
         let no_usage = stream_events("id", 1, "m", &json!({"messages": []}), &Behavior::default());
         assert_eq!(no_usage.len(), 8);
+    }
+
+    #[test]
+    fn tools_are_called_until_their_result_comes() {
+        let tools = json!([{"type": "function", "function": {"name": "get_weather"}}]);
+        let asked = json!({"messages": [{"role": "user", "content": "weather?"}], "tools": tools});
+        let c = completion("id", 1, "m", &asked, &Behavior::default());
+        assert_eq!(c["choices"][0]["finish_reason"], "tool_calls");
+        assert_eq!(
+            c["choices"][0]["message"]["tool_calls"][0]["function"]["name"],
+            "get_weather"
+        );
+        let ev = stream_events("id", 1, "m", &asked, &Behavior::default()).concat();
+        assert!(ev.contains("\"finish_reason\":\"tool_calls\""));
+        let answered = json!({"messages": [{"role": "tool", "tool_call_id": "call_mock_1", "content": "sunny"}], "tools": tools});
+        assert_eq!(
+            completion("id", 1, "m", &answered, &Behavior::default())["choices"][0]
+                ["finish_reason"],
+            "stop"
+        );
+        let none = json!({"messages": [{"role": "user", "content": "x"}], "tools": tools, "tool_choice": "none"});
+        assert_eq!(tool_to_call(&none), None);
     }
 }
