@@ -43,7 +43,9 @@ rm -f "$rules_tmp"
 key_hash=$(printf '%s' "$DEV_KEY" | sha256sum | cut -d' ' -f1)
 kv_put "gateway-key:$key_hash" '{"id": "dev", "name": "local development key"}'
 
-npx wrangler dev --ip 127.0.0.1 --port "$PORT" --persist-to "$PERSIST_DIR" \
+# --local: no remote bindings, so no Cloudflare account is needed (the AI binding then is absent
+# and `workers_ai` targets fail as unbound; see docs/providers.md#workers-ai).
+npx wrangler dev --local --ip 127.0.0.1 --port "$PORT" --persist-to "$PERSIST_DIR" \
   --var "MOCK_API_KEY:$MOCK_KEY" --var CACHE_TTL_SECONDS:5 --log-level warn &
 pids+=($!)
 

@@ -109,6 +109,20 @@ pub trait Upstream {
         body: &mut Self::Body,
         timeout_ms: u64,
     ) -> Result<Option<Vec<u8>>, FetchError>;
+    /// Run a Workers AI model through the Worker's `AI` binding with `input` (a JSON object), its
+    /// answer handed back as a provider's would be: a status (an error the binding raised becomes
+    /// the status it means), a content type, and a body read whole or streamed like any other.
+    /// Ports without the binding say so.
+    async fn run_ai(
+        &self,
+        model: &str,
+        _input: Vec<u8>,
+        _timeout_ms: u64,
+    ) -> Result<UpstreamResponse<Self::Body>, FetchError> {
+        Err(FetchError::NotBound(format!(
+            "the Worker has no AI binding to run {model} (wrangler.toml: [ai] binding = \"AI\")"
+        )))
+    }
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -155,6 +169,8 @@ pub enum FetchError {
     Network(String),
     /// No answer within the time allowed; the fetch was aborted.
     Timeout,
+    /// The binding the provider is reached through is not there (a configuration problem).
+    NotBound(String),
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

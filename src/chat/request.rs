@@ -12,7 +12,32 @@ pub const DEFAULT_MAX_BODY_BYTES: usize = 1024 * 1024;
 pub const MAX_METADATA_HEADER_BYTES: usize = 8 * 1024;
 pub const METADATA_HEADER: &str = "x-router-metadata";
 
-/// A chat request, parsed just enough to route it.
+/// The API a request came through: what providers are asked for (a chat completion or
+/// embeddings), and the record's `endpoint`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Endpoint {
+    #[default]
+    ChatCompletions,
+    /// The Anthropic Messages API, served as chat.
+    Messages,
+    /// OpenAI's Responses API, served as chat.
+    Responses,
+    Embeddings,
+}
+
+impl Endpoint {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Endpoint::ChatCompletions => "chat",
+            Endpoint::Messages => "messages",
+            Endpoint::Responses => "responses",
+            Endpoint::Embeddings => "embeddings",
+        }
+    }
+}
+
+/// A request, parsed just enough to route it: a chat request, or (`endpoint` Embeddings) an
+/// embeddings request, whose `input` stays in `body`.
 #[derive(Debug, Clone)]
 pub struct ChatRequest {
     /// The body as sent, minus `metadata` (routing input, not for providers).
@@ -24,6 +49,7 @@ pub struct ChatRequest {
     pub metadata: Map<String, Value>,
     /// Size of the body in bytes.
     pub size: usize,
+    pub endpoint: Endpoint,
 }
 
 pub fn parse_chat(
@@ -31,33 +57,7 @@ pub fn parse_chat(
     metadata_header: Option<&str>,
     max_bytes: usize,
 ) -> Result<ChatRequest, ApiError> {
-    let bytes = match body {
-        Body::TooLarge { declared } => return Err(too_large(*declared as usize, max_bytes)),
-        Body::Bytes(b) if b.len() > max_bytes => return Err(too_large(b.len(), max_bytes)),
-        Body::Bytes(b) => b,
-    };
-    let value: Value = serde_json::from_slice(bytes).map_err(|e| {
-        ApiError::new(
-            ErrorCode::InvalidJson,
-            format!("the request body is not valid JSON: {e}"),
-        )
-    })?;
-    let Value::Object(mut body) = value else {
-        return Err(invalid("the request body must be a JSON object"));
-    };
-    let model = match body.get("model") {
-        Some(Value::String(m)) if !m.is_empty() => m.clone(),
-        Some(_) => {
-            return Err(invalid(
-                "`model` must be a non-empty string (use \"auto\" to let the rules choose)",
-            ))
-        }
-        None => {
-            return Err(invalid(
-                "`model` is required (use \"auto\" to let the rules choose)",
-            ))
-        }
-    };
+    let (mut body, model, size) = parse_object(body, max_bytes)?;
     let message_count = match body.get("messages") {
         Some(Value::Array(items)) if !items.is_empty() => {
             for (i, m) in items.iter().enumerate() {
@@ -76,6 +76,135 @@ pub fn parse_chat(
         Some(Value::Bool(b)) => *b,
         Some(_) => return Err(invalid("`stream` must be true or false")),
     };
+    let metadata = metadata(&mut body, metadata_header)?;
+    Ok(ChatRequest {
+        body,
+        model,
+        stream,
+        message_count,
+        metadata,
+        size,
+        endpoint: Endpoint::ChatCompletions,
+    })
+}
+
+/// Most inputs one embeddings request may carry (OpenAI's limit).
+pub const MAX_EMBEDDING_INPUTS: usize = 2048;
+
+/// Read an embeddings request (`POST /v1/embeddings`): `model` names an embedding model of the
+/// rules, `input` is a string, an array of strings, or token arrays.
+pub fn parse_embeddings(
+    body: &Body,
+    metadata_header: Option<&str>,
+    max_bytes: usize,
+) -> Result<ChatRequest, ApiError> {
+    let (mut body, model, size) = parse_object(body, max_bytes)?;
+    let count = match body.get("input") {
+        Some(Value::String(s)) if !s.is_empty() => 1,
+        Some(Value::Array(items)) if !items.is_empty() => {
+            if items.len() > MAX_EMBEDDING_INPUTS {
+                return Err(invalid(format!(
+                    "`input` has {} items; at most {MAX_EMBEDDING_INPUTS} are allowed",
+                    items.len()
+                )));
+            }
+            let text = items
+                .iter()
+                .all(|i| i.as_str().is_some_and(|s| !s.is_empty()));
+            let tokens = items.iter().all(Value::is_u64)
+                || items.iter().all(|i| {
+                    i.as_array()
+                        .is_some_and(|t| !t.is_empty() && t.iter().all(Value::is_u64))
+                });
+            if !text && !tokens {
+                return Err(invalid(
+                    "`input` must be a non-empty string, an array of non-empty strings, an array of token ids, or an array of token-id arrays",
+                ));
+            }
+            items.len()
+        }
+        _ => {
+            return Err(invalid(
+                "`input` must be a non-empty string or a non-empty array",
+            ))
+        }
+    };
+    match body.get("encoding_format").and_then(Value::as_str) {
+        None | Some("float" | "base64") => {}
+        Some(other) => {
+            return Err(invalid(format!(
+                "`encoding_format` must be float or base64, not {other}"
+            )))
+        }
+    }
+    if body
+        .get("stream")
+        .is_some_and(|s| s != &Value::Bool(false) && !s.is_null())
+    {
+        return Err(invalid("embeddings are not streamed"));
+    }
+    let metadata = metadata(&mut body, metadata_header)?;
+    Ok(ChatRequest {
+        body,
+        model,
+        stream: false,
+        message_count: count,
+        metadata,
+        size,
+        endpoint: Endpoint::Embeddings,
+    })
+}
+
+/// The texts of an embeddings request's `input` (none for token arrays).
+pub fn embedding_texts(body: &Map<String, Value>) -> Vec<&str> {
+    match body.get("input") {
+        Some(Value::String(s)) => vec![s.as_str()],
+        Some(Value::Array(items)) => items.iter().filter_map(Value::as_str).collect(),
+        _ => Vec::new(),
+    }
+}
+
+/// The body as a JSON object within the size limit, with its `model`.
+fn parse_object(
+    body: &Body,
+    max_bytes: usize,
+) -> Result<(Map<String, Value>, String, usize), ApiError> {
+    let bytes = match body {
+        Body::TooLarge { declared } => return Err(too_large(*declared as usize, max_bytes)),
+        Body::Bytes(b) if b.len() > max_bytes => return Err(too_large(b.len(), max_bytes)),
+        Body::Bytes(b) => b,
+    };
+    let value: Value = serde_json::from_slice(bytes).map_err(|e| {
+        ApiError::new(
+            ErrorCode::InvalidJson,
+            format!("the request body is not valid JSON: {e}"),
+        )
+    })?;
+    let Value::Object(body) = value else {
+        return Err(invalid("the request body must be a JSON object"));
+    };
+    let model = match body.get("model") {
+        Some(Value::String(m)) if !m.is_empty() => m.clone(),
+        Some(_) => {
+            return Err(invalid(
+                "`model` must be a non-empty string (use \"auto\" to let the rules choose)",
+            ))
+        }
+        None => {
+            return Err(invalid(
+                "`model` is required (use \"auto\" to let the rules choose)",
+            ))
+        }
+    };
+    Ok((body, model, bytes.len()))
+}
+
+/// The caller's metadata: the body's `metadata` (taken out of the body: routing input, not for
+/// providers) with the header's merged over it.
+fn metadata(
+    body: &mut Map<String, Value>,
+    metadata_header: Option<&str>,
+) -> Result<Map<String, Value>, ApiError> {
     let mut metadata = match body.remove("metadata") {
         None | Some(Value::Null) => Map::new(),
         Some(Value::Object(m)) => m,
@@ -89,14 +218,7 @@ pub fn parse_chat(
     if let Some(h) = metadata_header {
         metadata.extend(parse_metadata_header(h)?);
     }
-    Ok(ChatRequest {
-        body,
-        model,
-        stream,
-        message_count,
-        metadata,
-        size: bytes.len(),
-    })
+    Ok(metadata)
 }
 
 fn parse_metadata_header(h: &str) -> Result<Map<String, Value>, ApiError> {

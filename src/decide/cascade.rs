@@ -65,6 +65,7 @@ pub fn question(model: &str, labels: &[String], texts: &Texts) -> ChatRequest {
         stream: false,
         message_count: 2,
         metadata: Map::new(),
+        endpoint: crate::chat::request::Endpoint::ChatCompletions,
     }
 }
 

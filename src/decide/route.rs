@@ -126,13 +126,20 @@ pub fn decide_with(
     trace: Trace,
     cascade_label: Option<&str>,
 ) -> Result<Decision, ApiError> {
-    let named_model = requested_model != AUTO && rules.models.contains_key(requested_model);
+    let named = rules.models.get(requested_model);
+    if named.is_some_and(|m| m.embeddings.is_some()) {
+        return Err(ApiError::new(
+            ErrorCode::InvalidRequest,
+            format!("\"{requested_model}\" is an embedding model: send it to /v1/embeddings"),
+        ));
+    }
+    let named_model = requested_model != AUTO && named.is_some();
     let named_task =
         requested_model != AUTO && !named_model && rules.classifier.has_task(requested_model);
     if requested_model != AUTO && !named_model && !named_task {
         let names: Vec<&str> = std::iter::once(AUTO)
             .chain(rules.classifier.task_names())
-            .chain(rules.models.keys().map(String::as_str))
+            .chain(rules.chat_models().map(|m| m.name.as_str()))
             .collect();
         return Err(ApiError::new(
             ErrorCode::ModelNotFound,

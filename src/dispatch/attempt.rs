@@ -3,7 +3,7 @@
 //! normalised kind, status and retry-after) or a reply, where a streamed answer passes through
 //! untouched and a whole one is read for its usage.
 
-use crate::chat::request::ChatRequest;
+use crate::chat::request::{ChatRequest, Endpoint};
 use crate::chat::usage::Usage;
 use crate::decide::plan::Attempt;
 use crate::dispatch::retry::{parse_retry_after, Failed};
@@ -103,10 +103,27 @@ pub async fn call<P: PortSet>(
         ))
     })?;
     let secret = provider_key(provider, own_key, ports.secrets())?;
-    let request = providers::build_request(provider, attempt, chat, secret.as_ref());
+    let request = match chat.endpoint {
+        Endpoint::Embeddings => {
+            providers::api(provider.kind).build_embeddings(provider, attempt, chat, secret.as_ref())
+        }
+        Endpoint::ChatCompletions | Endpoint::Messages | Endpoint::Responses => Ok(
+            providers::build_request(provider, attempt, chat, secret.as_ref()),
+        ),
+    }
+    .map_err(|why| Failure::local(ApiError::new(ErrorCode::InvalidRequest, why)))?;
     let clock = ports.clock();
     let sent_at = clock.now_ms();
-    let response = match ports.upstream().send(request, timeout_ms).await {
+    let upstream = ports.upstream();
+    let sent = match provider.kind.bound() {
+        true => {
+            upstream
+                .run_ai(&attempt.model_id, request.body, timeout_ms)
+                .await
+        }
+        false => upstream.send(request, timeout_ms).await,
+    };
+    let response = match sent {
         Ok(r) => r,
         Err(e) => return Err(fetch_failure(provider, e, logs)),
     };
@@ -141,9 +158,26 @@ pub async fn call<P: PortSet>(
     // from the others.
     let id = format!("chatcmpl-{}", sent_at as u64);
     let created = (sent_at / 1000.0) as u64;
-    let translated = providers::api(provider.kind)
-        .answer_to_openai(provider, &parsed, &id, created)
-        .map_err(|(error, kind)| Failure::new(error, kind))?;
+    let api = providers::api(provider.kind);
+    let translated = match chat.endpoint {
+        Endpoint::Embeddings => {
+            let encoding = chat.body.get("encoding_format").and_then(|e| e.as_str());
+            let translated = api
+                .embeddings_to_openai(&parsed, &attempt.model_id, encoding)
+                .map_err(|why| broken_answer(&provider.name, &format!("returned {why}")))?;
+            let answer = translated.as_ref().unwrap_or(&parsed);
+            if !answer.get("data").is_some_and(serde_json::Value::is_array) {
+                return Err(broken_answer(
+                    &provider.name,
+                    "returned embeddings without `data`",
+                ));
+            }
+            translated
+        }
+        Endpoint::ChatCompletions | Endpoint::Messages | Endpoint::Responses => api
+            .answer_to_openai(provider, &parsed, &id, created)
+            .map_err(|(error, kind)| Failure::new(error, kind))?,
+    };
     let (parsed, bytes, content_type) = match translated {
         None => (parsed, bytes, content_type),
         Some(openai) => {
@@ -208,6 +242,12 @@ fn fetch_failure(provider: &Provider, e: FetchError, logs: &mut Vec<String>) -> 
         FetchError::Network(detail) => {
             logs.push(events::upstream_network_error(&provider.name, detail));
             ErrorKind::Network
+        }
+        // Like a missing key: another target may be reachable.
+        FetchError::NotBound(why) => {
+            let message = format!("provider \"{}\" cannot be called: {why}", provider.name);
+            let error = ApiError::new(ErrorCode::ProviderKeyMissing, message);
+            return Failure::new(error, ErrorKind::Auth);
         }
     };
     Failure::new(kind.to_error(&provider.name, None), kind)

@@ -12,9 +12,12 @@
 
 use crate::access::admission::{self, Counters, Policy};
 use crate::access::auth::{self, KeyRecord};
-use crate::chat::request::{parse_chat, ChatRequest, METADATA_HEADER};
+use crate::chat::request::{
+    embedding_texts, parse_chat, parse_embeddings, ChatRequest, Endpoint, METADATA_HEADER,
+};
 use crate::decide::explain::explain;
 use crate::decide::facts::derive;
+use crate::decide::plan::plan;
 use crate::decide::route::{decide_with, wants_cascade, Decision, Trace};
 use crate::dispatch::attempt::Failure;
 use crate::dispatch::cascade::{self, Question};
@@ -26,7 +29,7 @@ use crate::ports::{BodyOf, Clock, Coordinator, KvStore, PortSet, Secret};
 use crate::record::analytics::{RequestOutcome, RequestRecord};
 use crate::record::events::Event;
 use crate::rules::cache::Loaded;
-use crate::rules::Rules;
+use crate::rules::{FallbackOn, Rules, Target};
 use crate::settings::WhenUnreachable;
 use crate::stream::reply::ChatReply;
 use serde_json::json;
@@ -46,6 +49,8 @@ pub const MESSAGES_PATH: &str = "/v1/messages";
 /// OpenAI's Responses API front door.
 pub const RESPONSES_PATH: &str = "/v1/responses";
 pub const HEALTH_PATH: &str = "/healthz";
+/// Embeddings, routed by the embedding model named.
+pub const EMBEDDINGS_PATH: &str = "/v1/embeddings";
 
 /// A reply, plus what the shell must record after sending it.
 #[derive(Debug)]
@@ -79,7 +84,12 @@ pub async fn handle<P: PortSet>(
 ) -> Handled<BodyOf<P>> {
     let mut logs = Vec::new();
     let reply = match (req.path.as_str(), &req.method) {
-        (CHAT_PATH, Method::Post) => return chat(state, ports, settings, req).await,
+        (CHAT_PATH, Method::Post) => {
+            return chat(state, ports, settings, req, Endpoint::ChatCompletions).await
+        }
+        (EMBEDDINGS_PATH, Method::Post) => {
+            return chat(state, ports, settings, req, Endpoint::Embeddings).await
+        }
         (MESSAGES_PATH, Method::Post) => return messages(state, ports, settings, req).await,
         (RESPONSES_PATH, Method::Post) => return responses(state, ports, settings, req).await,
         (HEALTH_PATH, Method::Get) => {
@@ -110,7 +120,11 @@ pub async fn handle<P: PortSet>(
                 "the router stores no responses: there is nothing to retrieve, cancel or delete (send the whole conversation in `input`)",
             ))
         }
-        (HEALTH_PATH | CHAT_PATH | EXPLAIN_PATH | MODELS_PATH | MESSAGES_PATH | RESPONSES_PATH, _) => {
+        (
+            HEALTH_PATH | CHAT_PATH | EXPLAIN_PATH | MODELS_PATH | MESSAGES_PATH | RESPONSES_PATH
+            | EMBEDDINGS_PATH,
+            _,
+        ) => {
             Err(ApiError::new(
                 ErrorCode::MethodNotAllowed,
                 format!("{} does not accept this method", req.path),
@@ -132,7 +146,7 @@ struct Admitted {
     loaded: Loaded,
 }
 
-/// Steps (1) to (3), shared by chat and explain.
+/// Steps (1) to (3), shared by chat, embeddings and explain.
 async fn admit<P: PortSet>(
     state: &State,
     ports: &P,
@@ -141,6 +155,7 @@ async fn admit<P: PortSet>(
     record: &mut RequestRecord,
     logs: &mut Vec<String>,
 ) -> Result<Admitted, ApiError> {
+    let endpoint = record.endpoint;
     let now = ports.clock().now_ms();
     let key = state
         .keys
@@ -148,7 +163,14 @@ async fn admit<P: PortSet>(
         .await?;
     record.key_id = key.id.clone();
     let max = settings.max_body_bytes;
-    let chat = parse_chat(&req.body, req.header(METADATA_HEADER), max)?;
+    let metadata = req.header(METADATA_HEADER);
+    let mut chat = match endpoint {
+        Endpoint::Embeddings => parse_embeddings(&req.body, metadata, max)?,
+        Endpoint::ChatCompletions | Endpoint::Messages | Endpoint::Responses => {
+            parse_chat(&req.body, metadata, max)?
+        }
+    };
+    chat.endpoint = endpoint;
     record.stream = chat.stream;
     record.prompt_bytes = chat.size;
     let loaded = load_rules(state, ports.kv(), settings, now, logs).await?;
@@ -242,7 +264,7 @@ async fn messages<P: PortSet>(
     if let Err(reply) = anthropic::into_chat(&mut req, settings.max_body_bytes) {
         return Handled::simple(reply, Vec::new());
     }
-    let mut handled = chat(state, ports, settings, req).await;
+    let mut handled = chat(state, ports, settings, req, Endpoint::Messages).await;
     let code = handled
         .record
         .as_ref()
@@ -264,17 +286,19 @@ async fn responses<P: PortSet>(
         Ok(echo) => echo,
         Err(reply) => return Handled::simple(reply, Vec::new()),
     };
-    let mut handled = chat(state, ports, settings, req).await;
+    let mut handled = chat(state, ports, settings, req, Endpoint::Responses).await;
     responses::reply_from_chat(&mut handled.reply, echo);
     handled
 }
 
-/// `POST /v1/chat/completions`: the chat path, its record, and the router's headers.
+/// `POST /v1/chat/completions` (and the front doors served as chat, and `POST /v1/embeddings`):
+/// the request's steps, its record, and the router's headers.
 async fn chat<P: PortSet>(
     state: &State,
     ports: &P,
     settings: &Settings,
     req: Incoming,
+    endpoint: Endpoint,
 ) -> Handled<BodyOf<P>> {
     let started = ports.clock().now_ms();
     let mut record = RequestRecord {
@@ -282,20 +306,19 @@ async fn chat<P: PortSet>(
         request_id: req.request_id.clone(),
         colo: req.colo.clone().unwrap_or_default(),
         country: req.country.clone().unwrap_or_default(),
+        endpoint,
         ..RequestRecord::default()
     };
     let mut logs = Vec::new();
     let mut deferred = Vec::new();
-    let steps = chat_steps(
-        state,
-        ports,
-        settings,
-        &req,
-        &mut record,
-        &mut logs,
-        &mut deferred,
-    );
-    let mut reply = match steps.await {
+    let (rec, lg, df) = (&mut record, &mut logs, &mut deferred);
+    let result = match endpoint {
+        Endpoint::Embeddings => embeddings_steps(state, ports, settings, &req, rec, lg, df).await,
+        Endpoint::ChatCompletions | Endpoint::Messages | Endpoint::Responses => {
+            chat_steps(state, ports, settings, &req, rec, lg, df).await
+        }
+    };
+    let mut reply = match result {
         Ok(reply) => reply,
         Err(failure) => {
             record.outcome = RequestOutcome::Error(failure.error.code);
@@ -390,6 +413,116 @@ async fn chat_steps<P: PortSet>(
         reply.set_header("x-router-rules-status", "stale");
     }
     Ok(reply)
+}
+
+/// The steps of an embeddings request: admitted and limited like chat, then the embedding model
+/// named and its fallbacks (same dimensions, validated) are called in order, with the rules'
+/// default retries and timeouts. The record names the route `embeddings`; keys limited to some
+/// routes or tasks may embed when their list names `embeddings`.
+async fn embeddings_steps<P: PortSet>(
+    state: &State,
+    ports: &P,
+    settings: &Settings,
+    req: &Incoming,
+    record: &mut RequestRecord,
+    logs: &mut Vec<String>,
+    deferred: &mut Vec<Deferred>,
+) -> Result<ChatReply<BodyOf<P>>, Failure> {
+    let started = ports.clock().now_ms();
+    let Admitted {
+        key,
+        chat,
+        rules,
+        loaded,
+    } = admit(state, ports, settings, req, record, logs).await?;
+    admit_limits(state, ports, settings, &key, record, deferred).await?;
+    let plan = embedding_plan(&rules, &chat.model, ports.rng())?;
+    record.rule = EMBEDDINGS.into();
+    key.permits(EMBEDDINGS, Some(EMBEDDINGS))?;
+    let chars: usize = embedding_texts(&chat.body)
+        .iter()
+        .map(|t| t.chars().count())
+        .sum();
+    record.estimated_prompt_tokens = chars.div_ceil(4) as u64;
+    let own_key = auth::own_provider_key(req);
+    let run = Run {
+        rules: &rules,
+        plan: &plan,
+        chat: &chat,
+        own_key: own_key.as_ref(),
+        breakers: &state.breakers,
+        health: &state.health,
+        started_ms: started,
+        request_id: &record.request_id,
+    };
+    let (attempts, result) = fallback::run(ports, run, logs).await;
+    note_attempts(record, &attempts);
+    if ports.coordinator().bound() {
+        let (policy, ttl) = (rules.defaults.cooldown, settings.health_ttl_ms);
+        let now = ports.clock().now_ms();
+        let reports = attempts.health_reports(&state.health, policy, ttl, now);
+        deferred.extend(reports.map(|(target, report)| Deferred::Health { target, report }));
+    }
+    let success = result?;
+    record.ttfb_ms = success.ttfb_ms;
+    record.upstream_ms = success.upstream_ms;
+    let price = rules.models.get(&record.target).and_then(|m| m.price);
+    record.settle_usage(success.usage, 0, price);
+    let now = ports.clock().now_ms();
+    deferred.extend(state.add_spend(&record.key_id, record.cost_usd, now));
+    let mut reply = success.reply;
+    if loaded.stale_because.is_some() {
+        reply.set_header("x-router-rules-status", "stale");
+    }
+    Ok(reply)
+}
+
+/// The route name embeddings requests are recorded under (and keys' lists must name).
+const EMBEDDINGS: &str = "embeddings";
+
+/// The attempts for an embeddings request: the embedding model named, then its fallbacks.
+fn embedding_plan(
+    rules: &Rules,
+    model: &str,
+    rng: &dyn crate::ports::Random,
+) -> Result<Vec<crate::decide::plan::Attempt>, ApiError> {
+    let Some(embeddings) = rules.models.get(model).and_then(|m| m.embeddings.as_ref()) else {
+        let names: Vec<&str> = rules.embedding_models().map(|m| m.name.as_str()).collect();
+        let known = match names.is_empty() {
+            true => {
+                "the rules have no embedding models (docs/rules.md#embedding-models)".to_string()
+            }
+            false => format!("use one of: {}", names.join(", ")),
+        };
+        let what = match rules.models.contains_key(model) {
+            true => "is a chat model, not an embedding model",
+            false => "is not an embedding model of the rules",
+        };
+        return Err(ApiError::new(
+            ErrorCode::ModelNotFound,
+            format!("model \"{model}\" {what}; {known}"),
+        ));
+    };
+    let one = |name: &str| Target::Model {
+        model: name.to_string(),
+        settings: Default::default(),
+    };
+    let targets = std::iter::once(model)
+        .chain(embeddings.fallback.iter().map(String::as_str))
+        .map(one)
+        .collect();
+    let target = Target::Fallback {
+        targets,
+        on: FallbackOn::Default,
+        settings: Default::default(),
+    };
+    Ok(plan(
+        rules,
+        &target,
+        &serde_json::Value::Null,
+        rng,
+        EMBEDDINGS,
+    ))
 }
 
 /// Step (4): facts, classification and the decision; when the built-in model is unsure, the

@@ -41,11 +41,42 @@ pub trait ProviderApi: Sync {
     fn stream_translator(&self, _id: &str, _created: u64) -> Option<Box<dyn StreamTranslator>> {
         None
     }
+
+    /// The provider request for an embeddings attempt (`req.endpoint` is Embeddings), or why this
+    /// kind cannot carry it (validation keeps embedding models off kinds without the API).
+    fn build_embeddings(
+        &self,
+        provider: &Provider,
+        _attempt: &Attempt,
+        _req: &ChatRequest,
+        _key: Option<&Secret>,
+    ) -> Result<UpstreamRequest, String> {
+        Err(format!(
+            "provider \"{}\" ({}) has no embeddings API",
+            provider.name,
+            provider.kind.as_str()
+        ))
+    }
+
+    /// An embeddings answer in OpenAI's shape (`float` or `base64` vectors, as `encoding`
+    /// asks), `None` when it already is, or why it is not an answer.
+    fn embeddings_to_openai(
+        &self,
+        _answer: &Value,
+        _model: &str,
+        _encoding: Option<&str>,
+    ) -> Result<Option<Value>, String> {
+        Ok(None)
+    }
 }
 
 /// Translation state of one provider stream whose events are not OpenAI chunks.
 pub trait StreamTranslator: std::fmt::Debug {
     fn on_event(&mut self, data: &Value) -> Translated;
+    /// A `[DONE]` event (the kinds that end their streams with one).
+    fn on_done(&mut self) -> Translated {
+        Translated::Done(Vec::new())
+    }
     /// The usage reported so far.
     fn usage(&self) -> Usage;
     /// The usage chunk OpenAI sends last when `stream_options.include_usage` is set.
@@ -115,6 +146,20 @@ impl ChunkHead {
         serde_json::json!({"id": self.id, "object": "chat.completion.chunk", "created": self.created, "model": self.model,
                            "choices": [], "usage": usage.to_openai()})
     }
+}
+
+/// An embedding's numbers as OpenAI sends them: a JSON array, or with `encoding` `base64` the
+/// little-endian 32-bit floats in base64.
+pub fn vector(values: &[Value], encoding: Option<&str>) -> Value {
+    if encoding != Some("base64") {
+        return Value::Array(values.to_vec());
+    }
+    use base64::Engine;
+    let bytes: Vec<u8> = values
+        .iter()
+        .flat_map(|v| (v.as_f64().unwrap_or(0.0) as f32).to_le_bytes())
+        .collect();
+    Value::String(base64::engine::general_purpose::STANDARD.encode(bytes))
 }
 
 /// Unreserved characters stay, and in a path segment also `+`, `=` and `@` (model ids such as

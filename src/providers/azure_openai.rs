@@ -26,16 +26,7 @@ impl ProviderApi for AzureOpenAi {
     ) -> UpstreamRequest {
         // The body and the streaming options are OpenAI's; only the address and the key differ.
         let mut request = OpenAiCompatible.build_request(provider, attempt, req, None);
-        let version = provider
-            .api_version
-            .as_deref()
-            .unwrap_or(DEFAULT_API_VERSION);
-        request.url = format!(
-            "{}/openai/deployments/{}/chat/completions?api-version={}",
-            provider.base_url,
-            path_segment(&attempt.model_id),
-            query_value(version)
-        );
+        request.url = deployment_url(provider, attempt, "chat/completions");
         if let Some(key) = key {
             request
                 .headers
@@ -43,6 +34,33 @@ impl ProviderApi for AzureOpenAi {
         }
         request
     }
+
+    /// The deployment's `embeddings` path, with OpenAI's body.
+    fn build_embeddings(
+        &self,
+        provider: &Provider,
+        attempt: &Attempt,
+        req: &ChatRequest,
+        key: Option<&Secret>,
+    ) -> Result<UpstreamRequest, String> {
+        let mut request = self.build_request(provider, attempt, req, key);
+        request.url = deployment_url(provider, attempt, "embeddings");
+        Ok(request)
+    }
+}
+
+/// `<base_url>/openai/deployments/<deployment>/<path>?api-version=<version>`.
+fn deployment_url(provider: &Provider, attempt: &Attempt, path: &str) -> String {
+    let version = provider
+        .api_version
+        .as_deref()
+        .unwrap_or(DEFAULT_API_VERSION);
+    format!(
+        "{}/openai/deployments/{}/{path}?api-version={}",
+        provider.base_url,
+        path_segment(&attempt.model_id),
+        query_value(version)
+    )
 }
 
 #[cfg(test)]

@@ -379,6 +379,79 @@ impl ProviderApi for Gemini {
         }
     }
 
+    /// `batchEmbedContents`: one request per input text, `dimensions` as `outputDimensionality`.
+    fn build_embeddings(
+        &self,
+        provider: &Provider,
+        attempt: &Attempt,
+        req: &ChatRequest,
+        key: Option<&Secret>,
+    ) -> Result<UpstreamRequest, String> {
+        let src = body_with_overrides(req, attempt);
+        let texts: Vec<&str> = match src.get("input") {
+            Some(Value::String(s)) => vec![s.as_str()],
+            Some(Value::Array(items)) => items.iter().filter_map(Value::as_str).collect(),
+            _ => Vec::new(),
+        };
+        if texts.is_empty() {
+            return Err(format!(
+                "provider \"{}\" (gemini) embeds text, not token ids",
+                provider.name
+            ));
+        }
+        let model = format!("models/{}", attempt.model_id);
+        let dimensions = src.get("dimensions").filter(|d| d.is_u64());
+        let requests: Vec<Value> = texts
+            .iter()
+            .map(|t| {
+                let mut r = json!({"model": model, "content": {"parts": [{"text": t}]}});
+                if let Some(d) = dimensions {
+                    r["outputDimensionality"] = d.clone();
+                }
+                r
+            })
+            .collect();
+        let mut headers = vec![("content-type".to_string(), "application/json".to_string())];
+        if let Some(key) = key {
+            headers.push(("x-goog-api-key".into(), key.expose().to_string()));
+        }
+        headers.extend(provider.headers.iter().cloned());
+        Ok(UpstreamRequest {
+            url: format!(
+                "{}/v1beta/models/{}:batchEmbedContents",
+                provider.base_url,
+                path_segment(&attempt.model_id)
+            ),
+            headers,
+            body: json!({"requests": requests}).to_string().into_bytes(),
+        })
+    }
+
+    /// `{"embeddings": [{"values": [...]}]}` as OpenAI's list (Gemini reports no usage).
+    fn embeddings_to_openai(
+        &self,
+        answer: &Value,
+        model: &str,
+        encoding: Option<&str>,
+    ) -> Result<Option<Value>, String> {
+        let list = answer
+            .get("embeddings")
+            .and_then(Value::as_array)
+            .ok_or("an answer without `embeddings`")?;
+        let mut data = Vec::with_capacity(list.len());
+        for (i, e) in list.iter().enumerate() {
+            let values = e
+                .get("values")
+                .and_then(Value::as_array)
+                .ok_or("an embedding without `values`")?;
+            data.push(json!({"object": "embedding", "index": i,
+                             "embedding": crate::providers::api::vector(values, encoding)}));
+        }
+        Ok(Some(
+            json!({"object": "list", "data": data, "model": model}),
+        ))
+    }
+
     fn answer_to_openai(
         &self,
         provider: &Provider,
@@ -477,6 +550,62 @@ mod tests {
             json!({"model": "auto", "stream": true, "messages": [{"role": "user", "content": "hi"}]}),
         );
         assert!(out.url.ends_with(":streamGenerateContent?alt=sse"));
+    }
+
+    #[test]
+    fn embeddings_translate_both_ways() {
+        use crate::chat::request::parse_embeddings;
+        let attempt = Attempt {
+            target: "e".into(),
+            provider: "gemini".into(),
+            model_id: "gemini-embedding-001".into(),
+            overrides: Map::new(),
+            retry: builtin_retry(),
+            timeout_ms: 1000,
+            fallback_on: FallbackOn::Default,
+            why: "test".into(),
+        };
+        let body = json!({"model": "e", "input": ["a", "b"], "dimensions": 3});
+        let req =
+            parse_embeddings(&Body::Bytes(body.to_string().into_bytes()), None, 1 << 20).unwrap();
+        let out = Gemini
+            .build_embeddings(&provider(), &attempt, &req, Some(&Secret::new("g")))
+            .unwrap();
+        assert_eq!(out.url, "https://generativelanguage.googleapis.com/v1beta/models/gemini-embedding-001:batchEmbedContents");
+        let sent: Value = serde_json::from_slice(&out.body).unwrap();
+        assert_eq!(
+            sent["requests"][1],
+            json!({"model": "models/gemini-embedding-001", "content": {"parts": [{"text": "b"}]}, "outputDimensionality": 3})
+        );
+        let tokens = json!({"model": "e", "input": [[1, 2]]});
+        let req =
+            parse_embeddings(&Body::Bytes(tokens.to_string().into_bytes()), None, 1 << 20).unwrap();
+        assert!(Gemini
+            .build_embeddings(&provider(), &attempt, &req, None)
+            .unwrap_err()
+            .contains("token ids"));
+
+        // The documented answer shape.
+        let answer = json!({"embeddings": [{"values": [0.5, -1.0]}, {"values": [0.25, 2.0]}]});
+        let openai = Gemini
+            .embeddings_to_openai(&answer, "gemini-embedding-001", None)
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            openai,
+            json!({"object": "list", "model": "gemini-embedding-001", "data": [
+            {"object": "embedding", "index": 0, "embedding": [0.5, -1.0]},
+            {"object": "embedding", "index": 1, "embedding": [0.25, 2.0]}]})
+        );
+        let b64 = Gemini
+            .embeddings_to_openai(&answer, "m", Some("base64"))
+            .unwrap()
+            .unwrap();
+        // 0.5f32 and -1.0f32, little-endian.
+        assert_eq!(b64["data"][0]["embedding"], "AAAAPwAAgL8=");
+        assert!(Gemini
+            .embeddings_to_openai(&json!({"error": 1}), "m", None)
+            .is_err());
     }
 
     #[test]

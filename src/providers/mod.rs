@@ -8,6 +8,7 @@ pub mod azure_openai;
 pub mod errors;
 pub mod gemini;
 pub mod openai_compatible;
+pub mod workers_ai;
 
 use crate::chat::request::ChatRequest;
 use crate::decide::plan::Attempt;
@@ -28,6 +29,7 @@ pub fn api(kind: ProviderKind) -> &'static dyn ProviderApi {
         ProviderKind::Anthropic => &anthropic::Anthropic,
         ProviderKind::AzureOpenAi => &azure_openai::AzureOpenAi,
         ProviderKind::Gemini => &gemini::Gemini,
+        ProviderKind::WorkersAi => &workers_ai::WorkersAi,
     }
 }
 

@@ -49,6 +49,19 @@ impl ProviderApi for OpenAiCompatible {
             body: Value::Object(body).to_string().into_bytes(),
         }
     }
+
+    /// `<base_url>/embeddings` with the caller's body and the attempt's model id.
+    fn build_embeddings(
+        &self,
+        provider: &Provider,
+        attempt: &Attempt,
+        req: &ChatRequest,
+        key: Option<&Secret>,
+    ) -> Result<UpstreamRequest, String> {
+        let mut request = self.build_request(provider, attempt, req, key);
+        request.url = format!("{}/embeddings", provider.base_url);
+        Ok(request)
+    }
 }
 
 #[cfg(test)]

@@ -6,6 +6,7 @@
 //! at most 16 KB of blobs in total (each blob here is short and capped).
 
 use crate::access::admission::LimitDecision;
+use crate::chat::request::Endpoint;
 use crate::chat::usage::Usage;
 use crate::decide::cascade::CascadeOutcome;
 use crate::decide::classify::TaskSource;
@@ -15,7 +16,7 @@ use crate::stream::watch::{Outcome, StreamWatch, INTERRUPTED};
 use serde_json::{json, Value};
 
 /// Blob order in the data point: `blob1` is `BLOBS[0]`, and so on. Never reorder: append.
-pub const BLOBS: [&str; 17] = [
+pub const BLOBS: [&str; 18] = [
     "task",
     "rule",
     "target",
@@ -33,6 +34,7 @@ pub const BLOBS: [&str; 17] = [
     "task_source",
     "cascade",
     "limits",
+    "endpoint",
 ];
 
 /// Double order in the data point: `double1` is `DOUBLES[0]`, and so on. Never reorder: append.
@@ -95,6 +97,8 @@ pub struct RequestRecord {
     pub cascade_cost_usd: f64,
     /// How the key's limits decided (`None`: the key has none).
     pub limits: Option<LimitDecision>,
+    /// The API the request came through.
+    pub endpoint: Endpoint,
     /// Calls to Durable Objects this request made or started in the background (leases and
     /// health), so an operator can see how many requests one call serves.
     pub object_calls: u32,
@@ -169,7 +173,7 @@ impl RequestRecord {
         }
     }
 
-    fn blob_values(&self) -> [String; 17] {
+    fn blob_values(&self) -> [String; 18] {
         let yes_no = |b: bool| if b { "yes" } else { "no" }.to_string();
         [
             self.task.clone(),
@@ -197,6 +201,7 @@ impl RequestRecord {
                 .map(LimitDecision::as_str)
                 .unwrap_or_default()
                 .to_string(),
+            self.endpoint.as_str().to_string(),
         ]
     }
 
@@ -346,6 +351,7 @@ mod tests {
             cascade_ms: 35.0,
             cascade_cost_usd: 0.00001,
             limits: Some(LimitDecision::Lease),
+            endpoint: Endpoint::Responses,
             object_calls: 1,
         }
     }
@@ -357,8 +363,24 @@ mod tests {
         assert_eq!(
             p.blobs,
             [
-                "faq", "paid", "strong", "openai", "gpt-4o", "ok", "no", "yes", "7", "req-1",
-                "AMS", "NL", "team-a", "reported", "model", "answered", "lease"
+                "faq",
+                "paid",
+                "strong",
+                "openai",
+                "gpt-4o",
+                "ok",
+                "no",
+                "yes",
+                "7",
+                "req-1",
+                "AMS",
+                "NL",
+                "team-a",
+                "reported",
+                "model",
+                "answered",
+                "lease",
+                "responses"
             ]
         );
         assert_eq!(

@@ -17,8 +17,8 @@ mod validate;
 
 pub use errors::{summarize, RulesError};
 pub use model::{
-    Cascade, Cooldown, Defaults, FallbackOn, Model, Price, Provider, RetryPolicy, Route, Rules,
-    Settings, Target, TaskModelConfig,
+    Cascade, Cooldown, Defaults, Embeddings, FallbackOn, Model, Price, Provider, RetryPolicy,
+    Route, Rules, Settings, Target, TaskModelConfig,
 };
 pub use raw::rules_schema;
 pub use validate::{

@@ -69,6 +69,16 @@ pub struct Model {
     pub model: String,
     pub context_window: Option<u64>,
     pub price: Option<Price>,
+    /// Set for an embedding model: it serves `POST /v1/embeddings` and never a chat request.
+    pub embeddings: Option<Embeddings>,
+}
+
+/// An embedding model's vector length and its fallback models (validated: embedding models of
+/// the same length).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Embeddings {
+    pub dimensions: u32,
+    pub fallback: Vec<String>,
 }
 
 /// US dollars per million tokens.
@@ -161,6 +171,16 @@ pub enum FallbackOn {
 }
 
 impl Rules {
+    /// The models chat requests may use (all but the embedding models).
+    pub fn chat_models(&self) -> impl Iterator<Item = &Model> {
+        self.models.values().filter(|m| m.embeddings.is_none())
+    }
+
+    /// The embedding models.
+    pub fn embedding_models(&self) -> impl Iterator<Item = &Model> {
+        self.models.values().filter(|m| m.embeddings.is_some())
+    }
+
     /// The model and its provider; both exist by construction.
     pub fn resolve(&self, model: &str) -> Option<(&Model, &Provider)> {
         let m = self.models.get(model)?;

@@ -17,15 +17,18 @@ pub enum ProviderKind {
     AzureOpenAi,
     /// Google Gemini (generateContent).
     Gemini,
+    /// Cloudflare Workers AI, through the Worker's `AI` binding (no URL, no key).
+    WorkersAi,
 }
 
 impl ProviderKind {
-    pub const SUPPORTED: [&'static str; 5] = [
+    pub const SUPPORTED: [&'static str; 6] = [
         "openai",
         "openai_compatible",
         "anthropic",
         "azure_openai",
         "gemini",
+        "workers_ai",
     ];
 
     pub fn parse(kind: &str) -> Result<ProviderKind, String> {
@@ -35,10 +38,32 @@ impl ProviderKind {
             "anthropic" => Ok(ProviderKind::Anthropic),
             "azure_openai" => Ok(ProviderKind::AzureOpenAi),
             "gemini" => Ok(ProviderKind::Gemini),
+            "workers_ai" => Ok(ProviderKind::WorkersAi),
             k => Err(format!(
                 "unknown provider kind \"{k}\" (supported: {})",
                 Self::SUPPORTED.join(", ")
             )),
+        }
+    }
+
+    /// The kinds with an embeddings API the router speaks.
+    pub const EMBEDDING_KINDS: [&'static str; 5] = [
+        "openai",
+        "openai_compatible",
+        "azure_openai",
+        "gemini",
+        "workers_ai",
+    ];
+
+    /// Whether this kind has an embeddings API the router speaks.
+    pub fn embeds(self) -> bool {
+        match self {
+            ProviderKind::OpenAi
+            | ProviderKind::OpenAiCompatible
+            | ProviderKind::AzureOpenAi
+            | ProviderKind::Gemini
+            | ProviderKind::WorkersAi => true,
+            ProviderKind::Anthropic => false,
         }
     }
 
@@ -49,6 +74,19 @@ impl ProviderKind {
             ProviderKind::Anthropic => "anthropic",
             ProviderKind::AzureOpenAi => "azure_openai",
             ProviderKind::Gemini => "gemini",
+            ProviderKind::WorkersAi => "workers_ai",
+        }
+    }
+
+    /// Whether providers of this kind are reached through a binding, not at a URL.
+    pub fn bound(self) -> bool {
+        match self {
+            ProviderKind::WorkersAi => true,
+            ProviderKind::OpenAi
+            | ProviderKind::OpenAiCompatible
+            | ProviderKind::Anthropic
+            | ProviderKind::AzureOpenAi
+            | ProviderKind::Gemini => false,
         }
     }
 }

@@ -77,10 +77,12 @@ fn builtin_model() -> String {
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RawProvider {
-    /// `openai`, `openai_compatible`, `anthropic`, `azure_openai` or `gemini`.
+    /// `openai`, `openai_compatible`, `anthropic`, `azure_openai`, `gemini` or `workers_ai`.
     pub kind: String,
-    /// https, or plain http for loopback hosts only.
-    pub base_url: String,
+    /// https, or plain http for loopback hosts only. Required, except for `workers_ai`, which is
+    /// reached through the Worker's `AI` binding and has none.
+    #[serde(default)]
+    pub base_url: Option<String>,
     /// Name of the Worker secret holding the key.
     #[serde(default)]
     pub api_key_secret: Option<String>,
@@ -105,6 +107,21 @@ pub struct RawModel {
     pub context_window: Option<u64>,
     #[serde(default)]
     pub price_per_mtok: Option<RawPrice>,
+    /// Makes this an embedding model, served by `POST /v1/embeddings` only (docs/rules.md).
+    #[serde(default)]
+    pub embeddings: Option<RawEmbeddings>,
+}
+
+/// What an embedding model returns, and where its requests go when it fails.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RawEmbeddings {
+    /// Length of the vectors it returns.
+    pub dimensions: u32,
+    /// Embedding models tried in order when this one fails; each must return vectors of the same
+    /// `dimensions` (the same model at another provider, so its vectors are comparable).
+    #[serde(default)]
+    pub fallback: Vec<String>,
 }
 
 /// US dollars per million tokens.

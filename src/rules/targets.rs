@@ -162,7 +162,17 @@ impl TargetParser<'_> {
     }
 
     fn model_ref(&mut self, name: &str, settings: Settings, at: &str) -> Option<Target> {
-        if self.models.contains_key(name) {
+        if self
+            .models
+            .get(name)
+            .is_some_and(|m| m.embeddings.is_some())
+        {
+            self.errors.add(
+                at,
+                format!("\"{name}\" is an embedding model: it serves /v1/embeddings, not chat"),
+            );
+            None
+        } else if self.models.contains_key(name) {
             Some(Target::Model {
                 model: name.to_string(),
                 settings,
@@ -499,7 +509,7 @@ impl TargetParser<'_> {
         if let Some(m) = self
             .models
             .values()
-            .find(|m| m.provider == provider && m.model == model_id)
+            .find(|m| m.provider == provider && m.model == model_id && m.embeddings.is_none())
         {
             return Some(m.name.clone());
         }
@@ -512,6 +522,7 @@ impl TargetParser<'_> {
                 model: model_id,
                 context_window: None,
                 price: None,
+                embeddings: None,
             },
         );
         Some(key)

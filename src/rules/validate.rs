@@ -6,7 +6,8 @@
 use super::errors::{typed, Errors, RulesError};
 use super::json_strict::duplicate_keys;
 use super::model::{
-    Cascade, Cooldown, Defaults, Model, Price, Provider, RetryPolicy, Route, Rules, TaskModelConfig,
+    Cascade, Cooldown, Defaults, Embeddings, Model, Price, Provider, RetryPolicy, Route, Rules,
+    TaskModelConfig,
 };
 use super::raw::{
     RawClassifier, RawDefaults, RawModel, RawPrice, RawProvider, RawRoute, RawTask, TargetValue,
@@ -191,6 +192,16 @@ fn validate_classifier(
                 );
                 return None;
             }
+            if models[&c.model].embeddings.is_some() {
+                errors.add(
+                    "classifier.cascade.model",
+                    format!(
+                        "\"{}\" is an embedding model; the cascade asks a chat model",
+                        c.model
+                    ),
+                );
+                return None;
+            }
             let timeout_ms = c.timeout_ms.unwrap_or(3_000);
             if timeout_ms == 0 || timeout_ms > 60_000 {
                 errors.add("classifier.cascade.timeout_ms", "must be 1 to 60000");
@@ -304,13 +315,33 @@ fn validate_providers(
                 None
             }
         };
-        let base_url = match check_base_url(&p.base_url) {
-            Ok(u) => Some(u),
-            Err(msg) => {
-                errors.add(format!("{at}.base_url"), msg);
+        let base_url = match (kind.map(ProviderKind::bound), &p.base_url) {
+            (Some(true), None) => Some(String::new()),
+            (Some(true), Some(_)) => {
+                errors.add(
+                    format!("{at}.base_url"),
+                    "workers_ai is reached through the Worker's AI binding: it has no base_url",
+                );
                 None
             }
+            (_, None) => {
+                errors.add(format!("{at}.base_url"), "is required");
+                None
+            }
+            (_, Some(url)) => match check_base_url(url) {
+                Ok(u) => Some(u),
+                Err(msg) => {
+                    errors.add(format!("{at}.base_url"), msg);
+                    None
+                }
+            },
         };
+        if kind.is_some_and(ProviderKind::bound) && p.api_key_secret.is_some() {
+            errors.add(
+                format!("{at}.api_key_secret"),
+                "workers_ai needs no key: the Worker's AI binding runs the model",
+            );
+        }
         if let Some(secret) = &p.api_key_secret {
             let ok = !secret.is_empty()
                 && secret
@@ -404,6 +435,26 @@ fn validate_models(
         let price = m
             .price_per_mtok
             .map(|p| check_price(p, &format!("{at}.price_per_mtok"), errors));
+        let embeddings = m.embeddings.map(|e| Embeddings {
+            dimensions: e.dimensions,
+            fallback: e.fallback,
+        });
+        if let (Some(e), Some(p)) = (&embeddings, providers.get(&m.provider)) {
+            if e.dimensions == 0 {
+                errors.add(format!("{at}.embeddings.dimensions"), "must be positive");
+            }
+            if !p.kind.embeds() {
+                errors.add(
+                    format!("{at}.embeddings"),
+                    format!(
+                        "provider \"{}\" is of kind {}, which has no embeddings API (kinds that embed: {})",
+                        p.name,
+                        p.kind.as_str(),
+                        ProviderKind::EMBEDDING_KINDS.join(", ")
+                    ),
+                );
+            }
+        }
         out.insert(
             name.clone(),
             Model {
@@ -412,10 +463,38 @@ fn validate_models(
                 model: m.model,
                 context_window: m.context_window,
                 price,
+                embeddings,
             },
         );
     }
+    check_embedding_fallbacks(&out, errors);
     out
+}
+
+/// An embedding model falls back only to other embedding models whose vectors have its length.
+fn check_embedding_fallbacks(models: &BTreeMap<String, Model>, errors: &mut Errors) {
+    for (name, m) in models {
+        let Some(e) = &m.embeddings else { continue };
+        for (i, other) in e.fallback.iter().enumerate() {
+            let at = format!("models.{name}.embeddings.fallback[{i}]");
+            match models.get(other).map(|o| (o, &o.embeddings)) {
+                None => errors.add(at, format!("unknown model \"{other}\"")),
+                Some(_) if other == name => errors.add(at, "a model cannot fall back to itself"),
+                Some((_, None)) => errors.add(
+                    at,
+                    format!("\"{other}\" is a chat model; embedding models fall back to embedding models"),
+                ),
+                Some((_, Some(o))) if o.dimensions != e.dimensions => errors.add(
+                    at,
+                    format!(
+                        "\"{other}\" returns {} dimensions, not {}: vectors of different models cannot be mixed",
+                        o.dimensions, e.dimensions
+                    ),
+                ),
+                Some(_) => {}
+            }
+        }
+    }
 }
 
 fn check_price(p: RawPrice, at: &str, errors: &mut Errors) -> Price {
@@ -718,6 +797,71 @@ mod tests {
                 .starts_with("defaults.cooldown.cooldown_ms"),
             "{errors:?}"
         );
+    }
+
+    #[test]
+    fn embedding_models_are_kept_apart_from_chat_and_fall_back_to_their_own_length() {
+        let mut doc = base();
+        doc["providers"]["claude"] =
+            json!({"kind": "anthropic", "base_url": "https://api.anthropic.com"});
+        doc["models"]["e1"] = json!({"provider": "openai", "model": "text-embedding-3-small", "embeddings": {"dimensions": 1536, "fallback": ["e2"]}});
+        doc["models"]["e2"] =
+            json!({"provider": "mock", "model": "te3s", "embeddings": {"dimensions": 1536}});
+        let rules = parse_rules(&doc.to_string()).unwrap();
+        assert_eq!(
+            rules.models["e1"].embeddings,
+            Some(Embeddings {
+                dimensions: 1536,
+                fallback: vec!["e2".into()]
+            })
+        );
+        let chat: Vec<&str> = rules.chat_models().map(|m| m.name.as_str()).collect();
+        assert_eq!(chat, ["fast", "strong"]);
+        assert_eq!(rules.embedding_models().count(), 2);
+
+        doc["models"]["e3"] = json!({"provider": "mock", "model": "x", "embeddings": {"dimensions": 768, "fallback": ["e1", "fast", "e3", "nope"]}});
+        doc["models"]["e4"] =
+            json!({"provider": "claude", "model": "y", "embeddings": {"dimensions": 0}});
+        doc["routes"][1]["then"] = json!({"fallback": ["fast", "e1"]});
+        doc["default"] = json!("e2");
+        let errors = errors_of(&doc);
+        let want = [
+            "models.e3.embeddings.fallback[0]: \"e1\" returns 1536 dimensions, not 768",
+            "models.e3.embeddings.fallback[1]: \"fast\" is a chat model",
+            "models.e3.embeddings.fallback[2]: a model cannot fall back to itself",
+            "models.e3.embeddings.fallback[3]: unknown model \"nope\"",
+            "models.e4.embeddings.dimensions: must be positive",
+            "models.e4.embeddings: provider \"claude\" is of kind anthropic, which has no embeddings API",
+            "routes[1].then.fallback[1]: \"e1\" is an embedding model",
+            "default: \"e2\" is an embedding model",
+        ];
+        for w in want {
+            assert!(errors.iter().any(|e| e.starts_with(w)), "{w}\n{errors:#?}");
+        }
+    }
+
+    #[test]
+    fn workers_ai_has_no_url_or_key() {
+        let mut doc = base();
+        doc["providers"]["cf"] = json!({"kind": "workers_ai"});
+        doc["models"]["llama"] =
+            json!({"provider": "cf", "model": "@cf/meta/llama-3.1-8b-instruct"});
+        let rules = parse_rules(&doc.to_string()).unwrap();
+        assert_eq!(rules.providers["cf"].kind, ProviderKind::WorkersAi);
+        doc["providers"]["cf"] =
+            json!({"kind": "workers_ai", "base_url": "https://x.example", "api_key_secret": "K"});
+        doc["providers"]["openai"]
+            .as_object_mut()
+            .unwrap()
+            .remove("base_url");
+        let errors = errors_of(&doc);
+        for w in [
+            "providers.cf.base_url: workers_ai is reached through the Worker's AI binding",
+            "providers.cf.api_key_secret: workers_ai needs no key",
+            "providers.openai.base_url: is required",
+        ] {
+            assert!(errors.iter().any(|e| e.starts_with(w)), "{w}\n{errors:#?}");
+        }
     }
 
     #[test]

@@ -4,7 +4,12 @@
 //! `arrayBuffer()`, streamed bodies chunk by chunk from one reader, and only the response headers
 //! the core reads copied in. Each wait is one promise here; a timer or a select from Rust would
 //! add a promise and callback closures per wait. Once committed, a stream's loop in `glue.rs`
-//! keeps its own idle timer.
+//! keeps its own idle timer. Workers AI models run through the `AI` binding the same way
+//! (`glue::run_ai`): the binding's answer is made a `Response` on the JavaScript side, so waits,
+//! reads and streams are the same code.
+
+/// The Workers AI binding's name (wrangler.toml: `[ai] binding = "AI"`).
+pub const AI_BINDING: &str = "AI";
 
 use super::glue;
 use crate::ports::{FetchError, Upstream, UpstreamRequest, UpstreamResponse, UPSTREAM_HEADERS};
@@ -12,7 +17,38 @@ use js_sys::Uint8Array;
 use wasm_bindgen::{JsCast, JsValue};
 use wasm_bindgen_futures::JsFuture;
 
-pub struct Fetcher;
+pub struct Fetcher {
+    /// The `AI` binding, when the Worker has one.
+    ai: Option<JsValue>,
+}
+
+impl Fetcher {
+    pub fn new(env: &worker::Env) -> Fetcher {
+        let name = JsValue::from_str(AI_BINDING);
+        let ai = js_sys::Reflect::get(env, &name)
+            .ok()
+            .filter(|v| !v.is_undefined() && !v.is_null());
+        Fetcher { ai }
+    }
+
+    /// The status and the headers the core reads (`UPSTREAM_HEADERS`) of a call's answer.
+    fn answer(call: JsValue) -> Result<UpstreamResponse<UpstreamBody>, FetchError> {
+        let body = UpstreamBody { call };
+        let (status, values): (u16, [Option<String>; UPSTREAM_HEADERS.len()]) =
+            serde_json::from_str(&glue::head(&body.call))
+                .map_err(|e| FetchError::Network(format!("reading the answer's head: {e}")))?;
+        let headers = UPSTREAM_HEADERS
+            .iter()
+            .zip(values)
+            .filter_map(|(name, value)| Some((name.to_string(), value?)))
+            .collect();
+        Ok(UpstreamResponse {
+            status,
+            headers,
+            body,
+        })
+    }
+}
 
 /// A provider's answer: the JavaScript call that fetched it (its response, reader, controller
 /// and timer). Dropped, it stops the call's timer.
@@ -53,21 +89,24 @@ impl Upstream for Fetcher {
             .map_err(|e| FetchError::Network(e.to_string()))?;
         let sending = glue::send(&request.url, &headers, &request.body, timeout_ms as f64);
         let call = JsFuture::from(sending).await.map_err(failure)?;
-        let body = UpstreamBody { call };
-        // The status and the headers the core reads (`UPSTREAM_HEADERS`), in one call.
-        let (status, values): (u16, [Option<String>; UPSTREAM_HEADERS.len()]) =
-            serde_json::from_str(&glue::head(&body.call))
-                .map_err(|e| FetchError::Network(format!("reading the answer's head: {e}")))?;
-        let headers = UPSTREAM_HEADERS
-            .iter()
-            .zip(values)
-            .filter_map(|(name, value)| Some((name.to_string(), value?)))
-            .collect();
-        Ok(UpstreamResponse {
-            status,
-            headers,
-            body,
-        })
+        Self::answer(call)
+    }
+
+    async fn run_ai(
+        &self,
+        model: &str,
+        input: Vec<u8>,
+        timeout_ms: u64,
+    ) -> Result<UpstreamResponse<UpstreamBody>, FetchError> {
+        let Some(ai) = &self.ai else {
+            return Err(FetchError::NotBound(format!(
+                "the Worker has no {AI_BINDING} binding to run {model} (wrangler.toml: [ai] binding = \"{AI_BINDING}\")"
+            )));
+        };
+        let input = String::from_utf8_lossy(&input);
+        let running = glue::run_ai(ai, model, &input, timeout_ms as f64);
+        let call = JsFuture::from(running).await.map_err(failure)?;
+        Self::answer(call)
     }
 
     async fn read_all(&self, body: UpstreamBody, timeout_ms: u64) -> Result<Vec<u8>, FetchError> {

@@ -67,6 +67,29 @@ export function send(url, headers, body, ms) {
   const sent = fetch(url, { method: "POST", headers: headersOf(headers), body: body.slice(), signal: call.abort.signal });
   return call.wait(sent, ms).then((response) => { call.response = response; return call; });
 }
+// A Workers AI run as a call: what the binding answers becomes a Response (a stream as an event
+// stream, an object as JSON), and an error it raises the HTTP status its code stands for
+// (developers.cloudflare.com/workers-ai/platform/errors), so the core reads it as any provider's.
+// "No such model" (5007) is 404 here, not the table's 400: the target is wrong, not the request,
+// so a fallback may serve it; timeouts (3007, 3008) are 504.
+const AI_STATUS = { 5007: 404, 5004: 400, 3039: 400, 3003: 400, 5018: 403, 5016: 403, 3023: 403, 3041: 403,
+                    5019: 405, 5005: 405, 3042: 404, 3006: 413, 3007: 504, 3008: 504, 3036: 429, 3040: 429 };
+function aiAnswer(out) {
+  if (out instanceof ReadableStream) return new Response(out, { headers: { "content-type": "text/event-stream" } });
+  return new Response(JSON.stringify(out), { headers: { "content-type": "application/json" } });
+}
+function aiFailure(e) {
+  const message = String(e?.message ?? e);
+  const code = (message.match(/\b([35]0\d\d)\b/) ?? [])[1];
+  const status = AI_STATUS[code] ?? 500;
+  const body = JSON.stringify({ error: { message, code: code ?? null, type: status === 429 ? "rate_limit_error" : null } });
+  return new Response(body, { status, headers: { "content-type": "application/json" } });
+}
+export function runAi(ai, model, input, ms) {
+  const call = new Call();
+  const running = Promise.resolve().then(() => ai.run(model, JSON.parse(input))).then(aiAnswer, aiFailure);
+  return call.wait(running, ms).then((response) => { call.response = response; return call; });
+}
 export function head(call) {
   const r = call.response, h = r.headers;
   return JSON.stringify([r.status, [h.get("content-type"), h.get("retry-after"), h.get("retry-after-ms")]]);
@@ -169,6 +192,10 @@ extern "C" {
     /// the call once the answer's head is in, or rejects (null: `ms` passed; else the message).
     /// `headers` is a JSON list of pairs.
     pub fn send(url: &str, headers: &str, body: &[u8], ms: f64) -> js_sys::Promise;
+    /// `ai.run(model, input)` (`input` a JSON object) as a call, like `send`: its answer, or the
+    /// error the binding raised, made a `Response`.
+    #[wasm_bindgen(js_name = runAi)]
+    pub fn run_ai(ai: &JsValue, model: &str, input: &str, ms: f64) -> js_sys::Promise;
     /// `[status, [content-type, retry-after, retry-after-ms]]` of a call's answer as JSON (`null`
     /// when absent): the headers in `ports::UPSTREAM_HEADERS`.
     pub fn head(call: &JsValue) -> String;

@@ -3,7 +3,8 @@
 //! converts the reply, and hands the analytics record to `ctx.wait_until` so it never delays the
 //! answer (a stream's record once `State::settle_stream` has settled it).
 //!
-//! Bindings (wrangler.toml): `RULES` (KV: rules and gateway keys), `ANALYTICS` (Analytics Engine);
+//! Bindings (wrangler.toml): `RULES` (KV: rules and gateway keys), `ANALYTICS` (Analytics Engine),
+//! `AI` (Workers AI, for `workers_ai` providers), `LIMITS` and `HEALTH` (Durable Objects);
 //! vars `RULES_KEY`, `CACHE_TTL_SECONDS`, `MAX_BODY_BYTES`; provider keys as secrets named by the rules.
 
 mod analytics;
@@ -69,7 +70,7 @@ async fn fetch(req: Request, env: Env, ctx: Context) -> Result<web_sys::Response
         }
     };
     let secrets = secrets::EnvSecrets::new(&env);
-    let upstream = fetch::Fetcher;
+    let upstream = fetch::Fetcher::new(&env);
     let clock = WorkerClock;
     let ports = Ports {
         kv: &kv,
@@ -171,7 +172,7 @@ async fn run_after(env: Env, state: Rc<State>, settings: Settings, work: Vec<Def
     let ports = Ports {
         kv: &MemoryKv::default(),
         secrets: &secrets::EnvSecrets::new(&env),
-        upstream: &fetch::Fetcher,
+        upstream: &fetch::Fetcher::new(&env),
         clock: &WorkerClock,
         rng: &MathRandom,
         cache: &NoSharedCache,

@@ -196,13 +196,17 @@ impl StreamWatch {
         if data.is_empty() {
             return Vec::new();
         }
-        let Ok(parsed) = serde_json::from_str::<Value>(data) else {
-            return self.break_off("the provider sent an event that is not JSON");
-        };
         let Some(t) = self.translator.as_mut() else {
             return Vec::new();
         };
-        let translated = t.on_event(&parsed);
+        let translated = if data == "[DONE]" {
+            t.on_done()
+        } else {
+            let Ok(parsed) = serde_json::from_str::<Value>(data) else {
+                return self.break_off("the provider sent an event that is not JSON");
+            };
+            t.on_event(&parsed)
+        };
         let frames = |chunks: &[Value]| {
             chunks
                 .iter()

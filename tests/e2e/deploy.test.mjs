@@ -12,7 +12,7 @@ import { ROOT } from "./harness.mjs";
 
 const run = promisify(execFile);
 
-test("wrangler deploy --dry-run bundles the Worker with its KV, Analytics Engine and Durable Object bindings", async () => {
+test("wrangler deploy --dry-run bundles the Worker with its KV, Analytics Engine, Workers AI and Durable Object bindings", async () => {
   const outdir = mkdtempSync(path.join(tmpdir(), "taskrouter-dry-run-"));
   try {
     const { stdout } = await run("npx", ["wrangler", "deploy", "--dry-run", "--outdir", outdir], {
@@ -25,6 +25,7 @@ test("wrangler deploy --dry-run bundles the Worker with its KV, Analytics Engine
     assert.match(stdout, /env\.ANALYTICS \(taskrouter_requests\)\s+Analytics Engine Dataset/);
     assert.match(stdout, /env\.LIMITS \(KeyLimiter\)\s+Durable Object/);
     assert.match(stdout, /env\.HEALTH \(TargetHealth\)\s+Durable Object/);
+    assert.match(stdout, /env\.AI\s+AI/);
     assert.match(stdout, /--dry-run: exiting now/);
     const files = readdirSync(outdir);
     assert.ok(files.includes("index.js"), files.join(", "));

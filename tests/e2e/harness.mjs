@@ -83,6 +83,58 @@ export default function (env) {
 
 const DISCARD = `export default function () { return { writeDataPoint() {} }; }`;
 
+// The double behind the AI binding (Workers AI), answering as the binding does and keeping each
+// call in its own KV namespace: text generation (`{response, tool_calls, usage}`, or a stream of
+// `data: {"response": ...}` events, the usage, `[DONE]`), tool calls to the first tool until its
+// result comes, embeddings (`{shape, data}`, 8 numbers per text). Model suffixes: `+error=CODE`
+// raises the binding's error of that code, `+cut` breaks the stream after two events.
+const AI_DOUBLE = `
+let seq = 0;
+const usage = (p, c) => ({ prompt_tokens: p, completion_tokens: c, total_tokens: p + c });
+const text = (m) => (typeof m.content === "string" ? m.content : "");
+function vector(model, t) {
+  let h = 2166136261;
+  for (const ch of model + "|" + t) h = Math.imul(h ^ ch.charCodeAt(0), 16777619) >>> 0;
+  return Array.from({ length: 8 }, (_, j) => (((h >>> j) ^ (j * 2654435761)) % 2000) / 1000 - 1);
+}
+export default function (env) {
+  return {
+    async run(model, inputs) {
+      await env.AI_CALLS.put(String(seq++).padStart(6, "0"), JSON.stringify({ model, inputs }));
+      const code = (model.match(/\\+error=(\\d+)/) ?? [])[1];
+      if (code) throw new Error("AiError: " + code + ": the double fails as asked");
+      if (inputs.text !== undefined) {
+        const list = Array.isArray(inputs.text) ? inputs.text : [inputs.text];
+        return { shape: [list.length, 8], data: list.map((t) => vector(model, t)), pooling: "mean" };
+      }
+      const messages = inputs.messages ?? [];
+      const prompt = Math.max(1, Math.ceil(messages.reduce((n, m) => n + text(m).length, 0) / 4));
+      const last = messages.at(-1);
+      const tool = inputs.tools?.length && last?.role !== "tool" ? (inputs.tools[0].function?.name ?? inputs.tools[0].name) : null;
+      const pieces = ["tok0 ", "tok1 ", "tok2 ", "tok3 ", "tok4 "];
+      const call = { name: tool, arguments: { city: "Paris" } };
+      if (!inputs.stream) {
+        if (tool) return { response: null, tool_calls: [call], usage: usage(prompt, 8) };
+        return { response: pieces.join(""), usage: usage(prompt, pieces.length) };
+      }
+      const events = tool ? [{ tool_calls: [call] }] : pieces.map((p) => ({ response: p, p: "abc" }));
+      events.push({ response: "", usage: usage(prompt, tool ? 8 : pieces.length) });
+      const enc = new TextEncoder();
+      const cut = model.includes("+cut");
+      const frames = events.map((e) => "data: " + JSON.stringify(e) + "\\n\\n").concat(["data: [DONE]\\n\\n"]);
+      let i = 0;
+      // One event per pull, so a cut stream has delivered its first events before it breaks.
+      return new ReadableStream({
+        pull(c) {
+          if (cut && i === 2) { c.error(new Error("the double's stream broke")); return; }
+          if (i === frames.length) { c.close(); return; }
+          c.enqueue(enc.encode(frames[i++]));
+        },
+      });
+    },
+  };
+}`;
+
 // Durable Object classes that cannot be reached: every call to them fails (an unreachable object).
 const BROKEN_OBJECTS = `
 class Down {
@@ -108,7 +160,7 @@ const objectBindings = (scriptName) =>
  * `"broken"` (bound to objects that always fail). `second: true` starts a second instance of the
  * Worker (another isolate) sharing the KV namespace and the objects, at `urlB`.
  */
-export async function startWorker({ rules, keys = { [GATEWAY_KEY]: { id: "test-key", name: "tests" } }, kvEntries = {}, cachePersist = undefined, vars = {}, secrets = { MOCK_API_KEY }, recordAnalytics = true, quiet = false, inspectorPort = undefined, kvBinding = true, objects = "bound", second = false } = {}) {
+export async function startWorker({ rules, keys = { [GATEWAY_KEY]: { id: "test-key", name: "tests" } }, kvEntries = {}, cachePersist = undefined, vars = {}, secrets = { MOCK_API_KEY }, recordAnalytics = true, quiet = false, inspectorPort = undefined, kvBinding = true, objects = "bound", second = false, ai = true } = {}) {
   const logs = [];
   const collect = (stream) => {
     let buf = "";
@@ -133,7 +185,7 @@ export async function startWorker({ rules, keys = { [GATEWAY_KEY]: { id: "test-k
     // `kvBinding: false` deploys the Worker without its KV namespace (a misconfiguration).
     kvNamespaces: kvBinding ? { RULES: "RULES" } : {},
     bindings: { RULES_KEY: "rules", CACHE_TTL_SECONDS: "30", MAX_BODY_BYTES: "1048576", ...vars, ...secrets },
-    wrappedBindings: { ANALYTICS: { scriptName: "ae-recorder" } },
+    wrappedBindings: { ANALYTICS: { scriptName: "ae-recorder" }, ...(ai ? { AI: { scriptName: "ai-double" } } : {}) },
     ...extra,
   });
   const mf = new Miniflare({
@@ -164,6 +216,7 @@ export async function startWorker({ rules, keys = { [GATEWAY_KEY]: { id: "test-k
         modules: [{ type: "ESModule", path: "recorder.mjs", contents: recordAnalytics ? RECORDER : DISCARD }],
         kvNamespaces: ["POINTS"],
       },
+      { name: "ai-double", modules: [{ type: "ESModule", path: "ai.mjs", contents: AI_DOUBLE }], kvNamespaces: ["AI_CALLS"] },
       ...(objects === "broken"
         ? [{ name: "broken-objects", modules: [{ type: "ESModule", path: "broken.mjs", contents: BROKEN_OBJECTS }], durableObjects: objectBindings() }]
         : []),
@@ -180,6 +233,7 @@ export async function startWorker({ rules, keys = { [GATEWAY_KEY]: { id: "test-k
   const urlB = second ? (await mf.unsafeGetDirectURL("taskrouter-b")).toString().replace(/\/$/, "") : undefined;
   const kv = kvBinding ? await mf.getKVNamespace("RULES", "taskrouter") : null;
   const points = await mf.getKVNamespace("POINTS", "ae-recorder");
+  const aiCalls = await mf.getKVNamespace("AI_CALLS", "ai-double");
   if (kv) {
     if (rules !== undefined) await kv.put("rules", typeof rules === "string" ? rules : JSON.stringify(rules));
     for (const [key, record] of Object.entries(keys)) {
@@ -227,6 +281,13 @@ export async function startWorker({ rules, keys = { [GATEWAY_KEY]: { id: "test-k
         if (got.length >= n || Date.now() > deadline) return got;
         await new Promise((r) => setTimeout(r, 50));
       }
+    },
+    /** What the AI binding's double was asked, oldest first: `{model, inputs}`. */
+    async aiCalls() {
+      const page = await aiCalls.list();
+      const out = [];
+      for (const k of page.keys.map((x) => x.name).sort()) out.push(JSON.parse(await aiCalls.get(k)));
+      return out;
     },
     stop: () => mf.dispose(),
   };

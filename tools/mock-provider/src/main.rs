@@ -8,6 +8,7 @@
 
 mod anthropic;
 mod behavior;
+mod embeddings;
 mod gemini;
 mod http;
 mod openai;
@@ -165,13 +166,16 @@ fn respond(
                 }
             }
         }
-        ("POST", "/v1/chat/completions") => chat(out, req, shared, api_key, Wire::OpenAi),
+        ("POST", "/v1/chat/completions" | "/v1/embeddings") => {
+            chat(out, req, shared, api_key, Wire::OpenAi)
+        }
         ("POST", "/v1/messages") => chat(out, req, shared, api_key, Wire::Anthropic),
         ("POST", p) if p.starts_with("/v1beta/models/") && p.contains(":") => {
             chat(out, req, shared, api_key, Wire::Gemini)
         }
         ("POST", p)
-            if p.starts_with("/openai/deployments/") && p.ends_with("/chat/completions") =>
+            if p.starts_with("/openai/deployments/")
+                && (p.ends_with("/chat/completions") || p.ends_with("/embeddings")) =>
         {
             chat(out, req, shared, api_key, Wire::Azure)
         }
@@ -299,6 +303,14 @@ fn chat(
             (Wire::Gemini, ctx) => gemini::error_body(behavior.status, ctx),
         };
         return http::write_full(out, behavior.status, &headers, body.to_string().as_bytes())
+            .map(|()| true);
+    }
+    if path.ends_with("/embeddings") || path.ends_with(":batchEmbedContents") {
+        let answer = match wire {
+            Wire::Gemini => embeddings::gemini(&model, &body),
+            Wire::OpenAi | Wire::Azure | Wire::Anthropic => embeddings::openai(&model, &body),
+        };
+        return http::write_full(out, 200, &json_headers(), answer.to_string().as_bytes())
             .map(|()| true);
     }
     let id = format!("chatcmpl-mock-{seq}");

@@ -1,0 +1,433 @@
+//! Cloudflare Workers AI through the Worker's `AI` binding (`env.AI.run(model, inputs)`): no URL,
+//! no key, no trip across the internet. The request is the model's input object (`messages`,
+//! `max_tokens`, sampling, `tools`, `response_format`, `stream`; `text` for embedding models),
+//! carried by the `Upstream` port's `run_ai`. Answers come as `{response, tool_calls, usage}`
+//! (or, from models that speak OpenAI's format, as chat completions, passed through), streams as
+//! `data: {"response": "..."}` events ending with the usage and `[DONE]`, embeddings as
+//! `{shape, data}`; all become OpenAI's shapes here.
+
+use crate::chat::request::ChatRequest;
+use crate::chat::usage::Usage;
+use crate::decide::plan::Attempt;
+use crate::error::ApiError;
+use crate::ports::{Secret, UpstreamRequest};
+use crate::providers::api::{
+    body_with_overrides, ChunkHead, ProviderApi, StreamTranslator, Translated,
+};
+use crate::providers::errors::ErrorKind;
+use crate::rules::Provider;
+use serde_json::{json, Map, Value};
+
+/// Workers AI: a binding's model, OpenAI's shapes made from its own.
+pub struct WorkersAi;
+
+/// Input fields passed on under the same name.
+const SAME_NAME: [&str; 10] = [
+    "temperature",
+    "top_p",
+    "top_k",
+    "seed",
+    "frequency_penalty",
+    "presence_penalty",
+    "repetition_penalty",
+    "tools",
+    "response_format",
+    "stream",
+];
+
+/// A message's content as the single string Workers AI models take (text parts joined).
+fn text_of(content: Option<&Value>) -> Value {
+    match content {
+        Some(Value::String(s)) => Value::String(s.clone()),
+        Some(Value::Array(parts)) => Value::String(
+            parts
+                .iter()
+                .filter_map(|p| p.get("text").and_then(Value::as_str))
+                .collect::<Vec<_>>()
+                .join("\n"),
+        ),
+        _ => Value::String(String::new()),
+    }
+}
+
+impl ProviderApi for WorkersAi {
+    fn build_request(
+        &self,
+        _provider: &Provider,
+        attempt: &Attempt,
+        req: &ChatRequest,
+        _key: Option<&Secret>,
+    ) -> UpstreamRequest {
+        let src = body_with_overrides(req, attempt);
+        let messages: Vec<Value> = src
+            .get("messages")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+            .map(|m| {
+                let mut out = Map::new();
+                out.insert(
+                    "role".into(),
+                    m.get("role").cloned().unwrap_or(json!("user")),
+                );
+                out.insert("content".into(), text_of(m.get("content")));
+                for field in ["tool_calls", "tool_call_id", "name"] {
+                    if let Some(v) = m.get(field).filter(|v| !v.is_null()) {
+                        out.insert(field.into(), v.clone());
+                    }
+                }
+                Value::Object(out)
+            })
+            .collect();
+        let mut body = Map::new();
+        body.insert("messages".into(), Value::Array(messages));
+        for field in SAME_NAME {
+            if let Some(v) = src.get(field).filter(|v| !v.is_null()) {
+                body.insert(field.into(), v.clone());
+            }
+        }
+        if let Some(v) = src
+            .get("max_completion_tokens")
+            .or_else(|| src.get("max_tokens"))
+        {
+            body.insert("max_tokens".into(), v.clone());
+        }
+        UpstreamRequest {
+            url: format!("workers-ai:{}", attempt.model_id),
+            headers: Vec::new(),
+            body: Value::Object(body).to_string().into_bytes(),
+        }
+    }
+
+    fn answer_to_openai(
+        &self,
+        _provider: &Provider,
+        answer: &Value,
+        id: &str,
+        created: u64,
+    ) -> Result<Option<Value>, (ApiError, ErrorKind)> {
+        if answer.get("choices").is_some() {
+            return Ok(None);
+        }
+        let content = match answer.get("response") {
+            Some(Value::String(s)) => json!(s),
+            None | Some(Value::Null) => Value::Null,
+            // JSON mode: some models give the object itself.
+            Some(other) => json!(other.to_string()),
+        };
+        let calls = tool_calls(answer.get("tool_calls"), 0);
+        let finish = if calls.is_empty() {
+            "stop"
+        } else {
+            "tool_calls"
+        };
+        let mut message = json!({"role": "assistant", "content": content});
+        if !calls.is_empty() {
+            message["tool_calls"] = Value::Array(calls.into_iter().map(|(_, c)| c).collect());
+        }
+        let mut out = json!({"id": id, "object": "chat.completion", "created": created, "model": Value::Null,
+                             "choices": [{"index": 0, "message": message, "logprobs": null, "finish_reason": finish}]});
+        if let Some(usage) = Usage::from_openai(answer) {
+            out["usage"] = usage.to_openai();
+        }
+        Ok(Some(out))
+    }
+
+    fn stream_translator(&self, id: &str, created: u64) -> Option<Box<dyn StreamTranslator>> {
+        Some(Box::new(Translator {
+            head: ChunkHead {
+                id: id.to_string(),
+                model: String::new(),
+                created,
+            },
+            ..Translator::default()
+        }))
+    }
+
+    /// `{text: ...}` for the model (text only: Workers AI embeds no token ids).
+    fn build_embeddings(
+        &self,
+        provider: &Provider,
+        attempt: &Attempt,
+        req: &ChatRequest,
+        _key: Option<&Secret>,
+    ) -> Result<UpstreamRequest, String> {
+        let src = body_with_overrides(req, attempt);
+        let text = match src.get("input") {
+            Some(Value::String(s)) => json!([s]),
+            Some(Value::Array(items)) if items.iter().all(Value::is_string) => {
+                Value::Array(items.clone())
+            }
+            _ => {
+                return Err(format!(
+                    "provider \"{}\" (workers_ai) embeds text, not token ids",
+                    provider.name
+                ))
+            }
+        };
+        Ok(UpstreamRequest {
+            url: format!("workers-ai:{}", attempt.model_id),
+            headers: Vec::new(),
+            body: json!({"text": text}).to_string().into_bytes(),
+        })
+    }
+
+    /// `{shape: [n, d], data: [[...], ...]}` as OpenAI's list (no usage reported).
+    fn embeddings_to_openai(
+        &self,
+        answer: &Value,
+        model: &str,
+        encoding: Option<&str>,
+    ) -> Result<Option<Value>, String> {
+        if answer.get("object").and_then(Value::as_str) == Some("list") {
+            return Ok(None);
+        }
+        let rows = answer
+            .get("data")
+            .and_then(Value::as_array)
+            .ok_or("an answer without `data`")?;
+        let mut data = Vec::with_capacity(rows.len());
+        for (i, row) in rows.iter().enumerate() {
+            let values = row.as_array().ok_or("an embedding that is not a list")?;
+            data.push(json!({"object": "embedding", "index": i,
+                             "embedding": crate::providers::api::vector(values, encoding)}));
+        }
+        Ok(Some(
+            json!({"object": "list", "data": data, "model": model}),
+        ))
+    }
+}
+
+/// Workers AI tool calls (`{name, arguments}`, arguments an object or a string) as OpenAI's,
+/// numbered from `first`, each with its stream index.
+fn tool_calls(calls: Option<&Value>, first: usize) -> Vec<(usize, Value)> {
+    calls
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .enumerate()
+        .map(|(i, c)| {
+            let index = first + i;
+            let f = c.get("function").unwrap_or(c);
+            let arguments = match f.get("arguments") {
+                Some(Value::String(s)) => s.clone(),
+                Some(other) => other.to_string(),
+                None => "{}".into(),
+            };
+            let id = c
+                .get("id")
+                .and_then(Value::as_str)
+                .map_or_else(|| format!("call_{index}"), str::to_string);
+            let call = json!({"id": id, "type": "function",
+                              "function": {"name": f.get("name"), "arguments": arguments}});
+            (index, call)
+        })
+        .collect()
+}
+
+/// A Workers AI stream as OpenAI chunks.
+#[derive(Debug, Default)]
+struct Translator {
+    head: ChunkHead,
+    started: bool,
+    calls: usize,
+    usage: Usage,
+}
+
+impl StreamTranslator for Translator {
+    fn on_event(&mut self, data: &Value) -> Translated {
+        if let Some(u) = Usage::from_openai(data).filter(|_| !data["usage"].is_null()) {
+            self.usage = u;
+        }
+        // Models that speak OpenAI's format stream its chunks: passed on.
+        if data.get("choices").is_some() {
+            let has_delta = data
+                .pointer("/choices/0/delta")
+                .is_some_and(|d| d.get("content").is_some() || d.get("tool_calls").is_some());
+            let chunk = data.clone();
+            return match has_delta {
+                true => Translated::Content(vec![chunk]),
+                false => Translated::Chunks(Vec::new()),
+            };
+        }
+        let mut chunks = Vec::new();
+        if !self.started {
+            self.started = true;
+            chunks.push(
+                self.head
+                    .chunk(json!({"role": "assistant", "content": ""}), Value::Null),
+            );
+        }
+        let mut content = false;
+        if let Some(text) = data
+            .get("response")
+            .and_then(Value::as_str)
+            .filter(|t| !t.is_empty())
+        {
+            chunks.push(self.head.chunk(json!({"content": text}), Value::Null));
+            content = true;
+        }
+        for (index, mut call) in tool_calls(data.get("tool_calls"), self.calls) {
+            call["index"] = json!(index);
+            chunks.push(self.head.chunk(json!({"tool_calls": [call]}), Value::Null));
+            self.calls += 1;
+            content = true;
+        }
+        match content {
+            true => Translated::Content(chunks),
+            false => Translated::Chunks(chunks),
+        }
+    }
+
+    fn on_done(&mut self) -> Translated {
+        let finish = if self.calls > 0 { "tool_calls" } else { "stop" };
+        Translated::Done(vec![self.head.chunk(json!({}), json!(finish))])
+    }
+
+    fn usage(&self) -> Usage {
+        self.usage
+    }
+
+    fn usage_chunk(&self) -> Value {
+        self.head.usage_chunk(self.usage)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::chat::request::{parse_chat, parse_embeddings};
+    use crate::http::Body;
+    use crate::rules::provider::ProviderKind;
+    use crate::rules::{builtin_retry, FallbackOn};
+
+    fn provider() -> Provider {
+        Provider {
+            name: "cf".into(),
+            kind: ProviderKind::WorkersAi,
+            base_url: String::new(),
+            api_key_secret: None,
+            headers: Vec::new(),
+            api_version: None,
+            allow_byok: false,
+        }
+    }
+
+    fn attempt() -> Attempt {
+        Attempt {
+            target: "llama".into(),
+            provider: "cf".into(),
+            model_id: "@cf/meta/llama-3.1-8b-instruct".into(),
+            overrides: Map::new(),
+            retry: builtin_retry(),
+            timeout_ms: 1000,
+            fallback_on: FallbackOn::Default,
+            why: "test".into(),
+        }
+    }
+
+    #[test]
+    fn requests_become_model_inputs() {
+        let body = json!({"model": "auto", "max_completion_tokens": 64, "temperature": 0.2, "stream": true, "user": "u",
+            "messages": [{"role": "system", "content": "Be brief."},
+                         {"role": "user", "content": [{"type": "text", "text": "Look"}, {"type": "image_url", "image_url": {"url": "x"}}]},
+                         {"role": "tool", "tool_call_id": "call_0", "content": "sunny"}],
+            "tools": [{"type": "function", "function": {"name": "f"}}]});
+        let req = parse_chat(&Body::Bytes(body.to_string().into_bytes()), None, 1 << 20).unwrap();
+        let out = WorkersAi.build_request(&provider(), &attempt(), &req, None);
+        assert_eq!(out.url, "workers-ai:@cf/meta/llama-3.1-8b-instruct");
+        let sent: Value = serde_json::from_slice(&out.body).unwrap();
+        assert_eq!(
+            sent,
+            json!({"max_tokens": 64, "temperature": 0.2, "stream": true,
+                   "tools": [{"type": "function", "function": {"name": "f"}}],
+                   "messages": [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "Look"},
+                                {"role": "tool", "content": "sunny", "tool_call_id": "call_0"}]})
+        );
+    }
+
+    #[test]
+    fn answers_become_completions() {
+        // The documented text-generation output.
+        let answer = json!({"response": "Hello!", "usage": {"prompt_tokens": 9, "completion_tokens": 2, "total_tokens": 11}});
+        let c = WorkersAi
+            .answer_to_openai(&provider(), &answer, "chatcmpl-1", 7)
+            .unwrap()
+            .unwrap();
+        assert_eq!(c["choices"][0]["message"]["content"], "Hello!");
+        assert_eq!(c["choices"][0]["finish_reason"], "stop");
+        assert_eq!(Usage::from_openai(&c).unwrap().input, 9);
+        let calls = json!({"response": null, "tool_calls": [{"name": "get_weather", "arguments": {"city": "Paris"}}]});
+        let c = WorkersAi
+            .answer_to_openai(&provider(), &calls, "chatcmpl-2", 7)
+            .unwrap()
+            .unwrap();
+        assert_eq!(c["choices"][0]["finish_reason"], "tool_calls");
+        assert_eq!(
+            c["choices"][0]["message"]["tool_calls"][0],
+            json!({"id": "call_0", "type": "function", "function": {"name": "get_weather", "arguments": "{\"city\":\"Paris\"}"}})
+        );
+        let openai = json!({"id": "x", "choices": [{"message": {"content": "hi"}}]});
+        assert_eq!(
+            WorkersAi
+                .answer_to_openai(&provider(), &openai, "i", 0)
+                .unwrap(),
+            None
+        );
+    }
+
+    #[test]
+    fn streams_become_chunks() {
+        let mut t = WorkersAi.stream_translator("chatcmpl-3", 5).unwrap();
+        let Translated::Content(first) = t.on_event(&json!({"response": "Hel", "p": "abc"})) else {
+            panic!("content expected")
+        };
+        assert_eq!(first.len(), 2, "the role chunk, then the text");
+        assert_eq!(first[1]["choices"][0]["delta"]["content"], "Hel");
+        assert!(
+            matches!(t.on_event(&json!({"response": "", "usage": {"prompt_tokens": 4, "completion_tokens": 2}})), Translated::Chunks(c) if c.is_empty())
+        );
+        let Translated::Done(last) = t.on_done() else {
+            panic!("done expected")
+        };
+        assert_eq!(last[0]["choices"][0]["finish_reason"], "stop");
+        assert_eq!(
+            t.usage(),
+            Usage {
+                input: 4,
+                output: 2,
+                cached_input: 0
+            }
+        );
+    }
+
+    #[test]
+    fn embeddings_both_ways() {
+        let body = json!({"model": "e", "input": ["a", "b"]});
+        let req =
+            parse_embeddings(&Body::Bytes(body.to_string().into_bytes()), None, 1 << 20).unwrap();
+        let out = WorkersAi
+            .build_embeddings(&provider(), &attempt(), &req, None)
+            .unwrap();
+        assert_eq!(
+            serde_json::from_slice::<Value>(&out.body).unwrap(),
+            json!({"text": ["a", "b"]})
+        );
+        let tokens = json!({"model": "e", "input": [1, 2]});
+        let req =
+            parse_embeddings(&Body::Bytes(tokens.to_string().into_bytes()), None, 1 << 20).unwrap();
+        assert!(WorkersAi
+            .build_embeddings(&provider(), &attempt(), &req, None)
+            .is_err());
+        // The documented bge output.
+        let answer = json!({"shape": [2, 2], "data": [[0.5, 1.0], [0.25, 0.0]], "pooling": "mean"});
+        let list = WorkersAi
+            .embeddings_to_openai(&answer, "@cf/baai/bge-base-en-v1.5", None)
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            list["data"][1],
+            json!({"object": "embedding", "index": 1, "embedding": [0.25, 0.0]})
+        );
+    }
+}
