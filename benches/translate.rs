@@ -26,6 +26,7 @@ fn provider(kind: ProviderKind) -> Provider {
         headers: Vec::new(),
         api_version: None,
         allow_byok: false,
+        region: None,
     }
 }
 
@@ -42,7 +43,35 @@ fn attempt() -> Attempt {
     }
 }
 
-fn stream_of(kind: ProviderKind) -> String {
+/// Bedrock's stream: the same 200 text deltas in the AWS event-stream framing.
+fn bedrock_stream() -> Vec<u8> {
+    let event = |kind: &str, payload: String| {
+        let headers = [
+            (":event-type", kind),
+            (":content-type", "application/json"),
+            (":message-type", "event"),
+        ];
+        taskrouter::stream::eventstream::encode(&headers, payload.as_bytes())
+    };
+    let mut out = event("messageStart", r#"{"role":"assistant"}"#.into());
+    for i in 0..200 {
+        out.extend(event(
+            "contentBlockDelta",
+            format!(r#"{{"contentBlockIndex":0,"delta":{{"text":"word{i} "}}}}"#),
+        ));
+    }
+    out.extend(event("messageStop", r#"{"stopReason":"end_turn"}"#.into()));
+    out.extend(event(
+        "metadata",
+        r#"{"usage":{"inputTokens":10,"outputTokens":400,"totalTokens":410}}"#.into(),
+    ));
+    out
+}
+
+fn stream_of(kind: ProviderKind) -> Vec<u8> {
+    if kind == ProviderKind::Bedrock {
+        return bedrock_stream();
+    }
     let mut s = String::new();
     for i in 0..200 {
         let ev = match kind {
@@ -52,6 +81,7 @@ fn stream_of(kind: ProviderKind) -> String {
                 }
                 format!("event: content_block_delta\ndata: {{\"type\":\"content_block_delta\",\"index\":0,\"delta\":{{\"type\":\"text_delta\",\"text\":\"word{i} \"}}}}\n\n")
             }
+            ProviderKind::Bedrock => String::new(),
             ProviderKind::WorkersAi => format!("data: {{\"response\":\"word{i} \",\"p\":\"abcdef\"}}\n\n"),
             ProviderKind::Gemini => format!("data: {{\"candidates\":[{{\"content\":{{\"parts\":[{{\"text\":\"word{i} \"}}],\"role\":\"model\"}},\"index\":0}}]}}\r\n\r\n"),
             ProviderKind::OpenAi | ProviderKind::OpenAiCompatible | ProviderKind::AzureOpenAi => format!(
@@ -63,10 +93,11 @@ fn stream_of(kind: ProviderKind) -> String {
     s.push_str(match kind {
         ProviderKind::Anthropic => "event: message_delta\ndata: {\"type\":\"message_delta\",\"delta\":{\"stop_reason\":\"end_turn\"},\"usage\":{\"output_tokens\":400}}\n\nevent: message_stop\ndata: {\"type\":\"message_stop\"}\n\n",
         ProviderKind::Gemini => "data: {\"candidates\":[{\"content\":{\"parts\":[{\"text\":\".\"}]},\"finishReason\":\"STOP\"}],\"usageMetadata\":{\"promptTokenCount\":10,\"candidatesTokenCount\":400}}\r\n\r\n",
+        ProviderKind::Bedrock => "",
         ProviderKind::WorkersAi => "data: {\"response\":\"\",\"usage\":{\"prompt_tokens\":10,\"completion_tokens\":400}}\n\ndata: [DONE]\n\n",
         ProviderKind::OpenAi | ProviderKind::OpenAiCompatible | ProviderKind::AzureOpenAi => "data: {\"id\":\"c\",\"choices\":[],\"usage\":{\"prompt_tokens\":10,\"completion_tokens\":400}}\n\ndata: [DONE]\n\n",
     });
-    s
+    s.into_bytes()
 }
 
 fn bench(c: &mut Criterion) {
@@ -89,6 +120,7 @@ fn bench(c: &mut Criterion) {
         ProviderKind::Anthropic,
         ProviderKind::Gemini,
         ProviderKind::WorkersAi,
+        ProviderKind::Bedrock,
     ] {
         let p = provider(kind);
         c.bench_function(
@@ -103,7 +135,7 @@ fn bench(c: &mut Criterion) {
                     let mut w = StreamWatch::for_provider(kind, false, "c", 0);
                     let mut n = 0;
                     // Arrive in network-sized pieces.
-                    for piece in stream.as_bytes().chunks(512) {
+                    for piece in stream.chunks(512) {
                         n += w.on_chunk(black_box(piece)).len();
                     }
                     n + w.on_end().len()

@@ -17,6 +17,7 @@ use taskrouter::providers::errors::classify_status;
 use taskrouter::providers::{answer_to_openai, build_request};
 use taskrouter::rules::provider::ProviderKind;
 use taskrouter::rules::{builtin_retry, FallbackOn, Provider};
+use taskrouter::stream::eventstream::encode;
 use taskrouter::stream::watch::Outcome;
 use taskrouter::stream::watch::StreamWatch;
 
@@ -29,8 +30,31 @@ fn dirs() -> Vec<PathBuf> {
         .filter(|p| p.is_dir())
         .collect();
     dirs.sort();
-    assert_eq!(dirs.len(), 4, "a folder per provider kind");
+    assert_eq!(
+        dirs.len(),
+        ProviderKind::SUPPORTED.len() - 1,
+        "a folder per provider kind (openai_compatible shares openai's)"
+    );
     dirs
+}
+
+/// The provider's stream as bytes: `stream.sse`, or `stream.frames.json` framed as AWS
+/// event-stream messages.
+fn stream_bytes(dir: &Path) -> Option<Vec<u8>> {
+    if let Some(sse) = read(dir, "stream.sse") {
+        return Some(sse.into_bytes());
+    }
+    let frames = json_of(dir, "stream.frames.json")?;
+    let mut out = Vec::new();
+    for f in frames.as_array().unwrap() {
+        let headers = [
+            (":event-type", f[0].as_str().unwrap()),
+            (":content-type", "application/json"),
+            (":message-type", "event"),
+        ];
+        out.extend(encode(&headers, f[1].to_string().as_bytes()));
+    }
+    Some(out)
 }
 
 fn read(dir: &Path, name: &str) -> Option<String> {
@@ -54,6 +78,7 @@ fn setup(dir: &Path) -> (Provider, Attempt) {
         headers: Vec::new(),
         api_version: p["api_version"].as_str().map(str::to_string),
         allow_byok: false,
+        region: None,
     };
     let attempt = Attempt {
         target: "m".into(),
@@ -110,15 +135,14 @@ fn answers_translate_as_documented() {
 #[test]
 fn streams_translate_as_documented_however_they_are_chunked() {
     for dir in dirs() {
-        let (Some(sse), Some(want)) = (read(&dir, "stream.sse"), json_of(&dir, "stream.json"))
-        else {
+        let (Some(sse), Some(want)) = (stream_bytes(&dir), json_of(&dir, "stream.json")) else {
             continue;
         };
         let (provider, _) = setup(&dir);
         for split in (0..sse.len()).step_by(7).chain([sse.len()]) {
             let mut watch = StreamWatch::for_provider(provider.kind, true, "chatcmpl-fixture", 0);
-            let mut out = watch.on_chunk(&sse.as_bytes()[..split]);
-            out.extend(watch.on_chunk(&sse.as_bytes()[split..]));
+            let mut out = watch.on_chunk(&sse[..split]);
+            out.extend(watch.on_chunk(&sse[split..]));
             out.extend(watch.on_end());
             let text = String::from_utf8(out).unwrap();
             let frames: Vec<&str> = text

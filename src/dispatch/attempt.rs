@@ -112,6 +112,14 @@ pub async fn call<P: PortSet>(
         ),
     }
     .map_err(|why| Failure::local(ApiError::new(ErrorCode::InvalidRequest, why)))?;
+    let mut request = request;
+    let now = ports.clock().now_ms();
+    if let Err(error) =
+        providers::api(provider.kind).sign(provider, &mut request, secret.as_ref(), now)
+    {
+        // Like a missing key: another target may be signed for.
+        return Err(Failure::new(error, ErrorKind::Auth));
+    }
     let clock = ports.clock();
     let sent_at = clock.now_ms();
     let upstream = ports.upstream();
@@ -378,5 +386,9 @@ fn broken_answer(provider: &str, what: &str) -> Failure {
 fn is_event_stream<B>(response: &UpstreamResponse<B>) -> bool {
     response
         .header("content-type")
-        .is_some_and(|ct| ct.to_ascii_lowercase().starts_with("text/event-stream"))
+        .map(str::to_ascii_lowercase)
+        .is_some_and(|ct| {
+            ct.starts_with("text/event-stream")
+                || ct.starts_with("application/vnd.amazon.eventstream")
+        })
 }

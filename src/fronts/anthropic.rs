@@ -311,6 +311,7 @@ mod tests {
             headers: Vec::new(),
             api_version: None,
             allow_byok: false,
+            region: None,
         };
         let attempt = Attempt {
             target: "m".into(),

@@ -37,6 +37,23 @@ pub trait ProviderApi: Sync {
         Ok(None)
     }
 
+    /// Sign a built request just before it is sent (`now_ms` for the signature's time), or say
+    /// why it cannot be: only kinds whose requests carry a signature do anything.
+    fn sign(
+        &self,
+        _provider: &Provider,
+        _request: &mut UpstreamRequest,
+        _key: Option<&Secret>,
+        _now_ms: f64,
+    ) -> Result<(), ApiError> {
+        Ok(())
+    }
+
+    /// Whether this kind streams in the AWS event-stream binary framing rather than SSE.
+    fn event_stream_framing(&self) -> bool {
+        false
+    }
+
     /// What turns this kind's stream events into OpenAI chunks; `None` when they already are.
     fn stream_translator(&self, _id: &str, _created: u64) -> Option<Box<dyn StreamTranslator>> {
         None

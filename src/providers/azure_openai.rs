@@ -82,6 +82,7 @@ mod tests {
             headers: Vec::new(),
             api_version: Some("2025-01-01-preview".into()),
             allow_byok: false,
+            region: None,
         };
         let attempt = Attempt {
             target: "gpt4o".into(),

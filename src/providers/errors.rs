@@ -104,6 +104,7 @@ pub fn classify_status(status: u16, body: &[u8]) -> ErrorKind {
         || message.contains("context window")
         || message.contains("prompt is too long")
         || message.contains("exceeds the maximum number of tokens")
+        || message.contains("input is too long")
     {
         return ErrorKind::ContextLengthExceeded;
     }

@@ -5,9 +5,11 @@
 pub mod anthropic;
 pub mod api;
 pub mod azure_openai;
+pub mod bedrock;
 pub mod errors;
 pub mod gemini;
 pub mod openai_compatible;
+pub mod sigv4;
 pub mod workers_ai;
 
 use crate::chat::request::ChatRequest;
@@ -30,6 +32,7 @@ pub fn api(kind: ProviderKind) -> &'static dyn ProviderApi {
         ProviderKind::AzureOpenAi => &azure_openai::AzureOpenAi,
         ProviderKind::Gemini => &gemini::Gemini,
         ProviderKind::WorkersAi => &workers_ai::WorkersAi,
+        ProviderKind::Bedrock => &bedrock::Bedrock,
     }
 }
 

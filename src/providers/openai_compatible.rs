@@ -83,6 +83,7 @@ mod tests {
             headers: vec![("x-extra".into(), "1".into())],
             api_version: None,
             allow_byok: false,
+            region: None,
         };
         let attempt = Attempt {
             target: "fast".into(),

@@ -310,6 +310,7 @@ mod tests {
             headers: Vec::new(),
             api_version: None,
             allow_byok: false,
+            region: None,
         }
     }
 

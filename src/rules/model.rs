@@ -59,6 +59,8 @@ pub struct Provider {
     pub api_version: Option<String>,
     /// Callers may bring their own key for this provider.
     pub allow_byok: bool,
+    /// The AWS region requests are signed for (Bedrock; read from the URL when not given).
+    pub region: Option<String>,
 }
 
 #[derive(Debug, Clone)]

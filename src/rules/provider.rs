@@ -19,16 +19,19 @@ pub enum ProviderKind {
     Gemini,
     /// Cloudflare Workers AI, through the Worker's `AI` binding (no URL, no key).
     WorkersAi,
+    /// Amazon Bedrock's Converse API, signed with AWS Signature Version 4.
+    Bedrock,
 }
 
 impl ProviderKind {
-    pub const SUPPORTED: [&'static str; 6] = [
+    pub const SUPPORTED: [&'static str; 7] = [
         "openai",
         "openai_compatible",
         "anthropic",
         "azure_openai",
         "gemini",
         "workers_ai",
+        "bedrock",
     ];
 
     pub fn parse(kind: &str) -> Result<ProviderKind, String> {
@@ -39,6 +42,7 @@ impl ProviderKind {
             "azure_openai" => Ok(ProviderKind::AzureOpenAi),
             "gemini" => Ok(ProviderKind::Gemini),
             "workers_ai" => Ok(ProviderKind::WorkersAi),
+            "bedrock" => Ok(ProviderKind::Bedrock),
             k => Err(format!(
                 "unknown provider kind \"{k}\" (supported: {})",
                 Self::SUPPORTED.join(", ")
@@ -63,7 +67,7 @@ impl ProviderKind {
             | ProviderKind::AzureOpenAi
             | ProviderKind::Gemini
             | ProviderKind::WorkersAi => true,
-            ProviderKind::Anthropic => false,
+            ProviderKind::Anthropic | ProviderKind::Bedrock => false,
         }
     }
 
@@ -75,6 +79,7 @@ impl ProviderKind {
             ProviderKind::AzureOpenAi => "azure_openai",
             ProviderKind::Gemini => "gemini",
             ProviderKind::WorkersAi => "workers_ai",
+            ProviderKind::Bedrock => "bedrock",
         }
     }
 
@@ -86,7 +91,8 @@ impl ProviderKind {
             | ProviderKind::OpenAiCompatible
             | ProviderKind::Anthropic
             | ProviderKind::AzureOpenAi
-            | ProviderKind::Gemini => false,
+            | ProviderKind::Gemini
+            | ProviderKind::Bedrock => false,
         }
     }
 }

@@ -77,7 +77,7 @@ fn builtin_model() -> String {
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RawProvider {
-    /// `openai`, `openai_compatible`, `anthropic`, `azure_openai`, `gemini` or `workers_ai`.
+    /// `openai`, `openai_compatible`, `anthropic`, `azure_openai`, `gemini`, `workers_ai` or `bedrock`.
     pub kind: String,
     /// https, or plain http for loopback hosts only. Required, except for `workers_ai`, which is
     /// reached through the Worker's `AI` binding and has none.
@@ -95,6 +95,10 @@ pub struct RawProvider {
     /// Let callers bring their own key for this provider (docs/operations.md).
     #[serde(default)]
     pub allow_byok: bool,
+    /// Bedrock only: the AWS region requests are signed for, when the `base_url` does not show it
+    /// (`https://bedrock-runtime.<region>.amazonaws.com` does).
+    #[serde(default)]
+    pub region: Option<String>,
 }
 
 #[derive(Debug, Deserialize, JsonSchema)]

@@ -336,6 +336,21 @@ fn validate_providers(
                 }
             },
         };
+        if let Some(region) = &p.region {
+            let ok = !region.is_empty()
+                && region.len() <= 32
+                && region
+                    .bytes()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
+            if kind.is_some_and(|k| k != ProviderKind::Bedrock) {
+                errors.add(
+                    format!("{at}.region"),
+                    "only bedrock providers have a region",
+                );
+            } else if !ok {
+                errors.add(format!("{at}.region"), "must look like us-east-1");
+            }
+        }
         if kind.is_some_and(ProviderKind::bound) && p.api_key_secret.is_some() {
             errors.add(
                 format!("{at}.api_key_secret"),
@@ -402,6 +417,7 @@ fn validate_providers(
                     headers,
                     api_version: p.api_version,
                     allow_byok: p.allow_byok,
+                    region: p.region,
                 },
             );
         }
@@ -848,8 +864,10 @@ mod tests {
             json!({"provider": "cf", "model": "@cf/meta/llama-3.1-8b-instruct"});
         let rules = parse_rules(&doc.to_string()).unwrap();
         assert_eq!(rules.providers["cf"].kind, ProviderKind::WorkersAi);
-        doc["providers"]["cf"] =
-            json!({"kind": "workers_ai", "base_url": "https://x.example", "api_key_secret": "K"});
+        doc["providers"]["cf"] = json!({"kind": "workers_ai", "base_url": "https://x.example",
+                                        "api_key_secret": "K", "region": "us-east-1"});
+        doc["providers"]["aws"] = json!({"kind": "bedrock", "region": "EU WEST",
+                                         "base_url": "https://bedrock-runtime.eu-west-1.amazonaws.com"});
         doc["providers"]["openai"]
             .as_object_mut()
             .unwrap()
@@ -859,6 +877,8 @@ mod tests {
             "providers.cf.base_url: workers_ai is reached through the Worker's AI binding",
             "providers.cf.api_key_secret: workers_ai needs no key",
             "providers.openai.base_url: is required",
+            "providers.cf.region: only bedrock providers have a region",
+            "providers.aws.region: must look like us-east-1",
         ] {
             assert!(errors.iter().any(|e| e.starts_with(w)), "{w}\n{errors:#?}");
         }

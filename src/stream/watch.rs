@@ -9,6 +9,7 @@ use crate::providers::api::{StreamTranslator, Translated};
 use crate::providers::errors::{classify_status, ErrorKind};
 use crate::rules::provider::ProviderKind;
 use crate::stream::anthropic;
+use crate::stream::eventstream;
 use crate::stream::responses::{self, Echo};
 use crate::stream::sse::{Event, SseParser};
 use serde_json::{json, Value};
@@ -36,6 +37,8 @@ pub enum Outcome {
 #[derive(Debug)]
 pub struct StreamWatch {
     parser: SseParser,
+    /// Set when the provider streams the AWS event-stream framing: its messages become SSE events.
+    frames: Option<eventstream::Decoder>,
     /// Set when the provider streams its own events, which become OpenAI chunks here.
     translator: Option<Box<dyn StreamTranslator>>,
     /// Set when the client came through another front door: OpenAI chunks become its events.
@@ -63,6 +66,7 @@ impl StreamWatch {
     pub fn new(client_wants_usage: bool) -> Self {
         StreamWatch {
             parser: SseParser::new(),
+            frames: None,
             translator: None,
             front: None,
             client_wants_usage,
@@ -82,8 +86,10 @@ impl StreamWatch {
         id: &str,
         created: u64,
     ) -> Self {
+        let api = crate::providers::api(kind);
         StreamWatch {
-            translator: crate::providers::api(kind).stream_translator(id, created),
+            translator: api.stream_translator(id, created),
+            frames: api.event_stream_framing().then(eventstream::Decoder::new),
             ..StreamWatch::new(client_wants_usage)
         }
     }
@@ -132,6 +138,18 @@ impl StreamWatch {
         if self.outcome != Outcome::Running {
             return Vec::new();
         }
+        let sse;
+        let bytes = match self.frames.as_mut().map(|d| d.push(bytes)) {
+            None => bytes,
+            Some(Err(why)) => return self.break_off(&why),
+            Some(Ok(messages)) => {
+                sse = messages
+                    .iter()
+                    .flat_map(|m| format!("data: {}\n\n", m.to_json()).into_bytes())
+                    .collect::<Vec<u8>>();
+                &sse
+            }
+        };
         let events = match self.parser.push(bytes) {
             Ok(events) => events,
             Err(why) => return self.break_off(&why),
@@ -348,6 +366,31 @@ mod tests {
         let mut w = StreamWatch::new(false);
         w.on_chunk(DONE.as_bytes());
         assert_eq!(w.first(), Some(First::Empty));
+    }
+
+    #[test]
+    fn bedrock_frames_are_decoded_and_a_corrupt_one_breaks_the_stream() {
+        use crate::stream::eventstream::encode;
+        let frame = |kind: &str, payload: &str| {
+            let headers = [(":event-type", kind), (":message-type", "event")];
+            encode(&headers, payload.as_bytes())
+        };
+        let mut w = StreamWatch::for_provider(ProviderKind::Bedrock, false, "c", 0);
+        let first = w.on_chunk(&frame(
+            "contentBlockDelta",
+            r#"{"contentBlockIndex":0,"delta":{"text":"Hi"}}"#,
+        ));
+        assert_eq!(w.first(), Some(First::Content));
+        assert!(text(first).contains(r#""content":"Hi""#));
+        let mut bad = frame(
+            "contentBlockDelta",
+            r#"{"contentBlockIndex":0,"delta":{"text":"x"}}"#,
+        );
+        let n = bad.len();
+        bad[n - 1] ^= 1;
+        let out = text(w.on_chunk(&bad));
+        assert!(out.contains(INTERRUPTED), "{out}");
+        assert!(matches!(&w.outcome, Outcome::Broken(why) if why.contains("CRC")));
     }
 
     #[test]

@@ -7,6 +7,7 @@
 //! `GET /__mock/requests`, `DELETE /__mock/requests`, `POST /__mock/script`, `GET /healthz`.
 
 mod anthropic;
+mod bedrock;
 mod behavior;
 mod embeddings;
 mod gemini;
@@ -179,6 +180,12 @@ fn respond(
         {
             chat(out, req, shared, api_key, Wire::Azure)
         }
+        ("POST", p)
+            if p.starts_with("/model/")
+                && (p.ends_with("/converse") || p.ends_with("/converse-stream")) =>
+        {
+            chat(out, req, shared, api_key, Wire::Bedrock)
+        }
         ("GET", "/v1/models") => {
             let body = json!({"object": "list", "data": [{"id": "mock-fast", "object": "model", "owned_by": "mock"}]});
             http::write_full(out, 200, &json_headers(), body.to_string().as_bytes()).map(|()| true)
@@ -206,6 +213,9 @@ enum Wire {
     Azure,
     /// Gemini: the model and the streaming choice are in the path, keyed by `x-goog-api-key`.
     Gemini,
+    /// Bedrock Converse: the model and the streaming choice are in the path; a bearer API key, or
+    /// a SigV4 signature whose access key id is the mock's key.
+    Bedrock,
 }
 
 /// `%XX` decoding for the model segment of a Gemini path.
@@ -244,6 +254,12 @@ fn chat(
                 .next()
                 .unwrap_or(""),
         ),
+        // /model/<model>/converse
+        Wire::Bedrock => percent_decode(
+            path.trim_start_matches("/model/")
+                .rsplit_once('/')
+                .map_or("", |(m, _)| m),
+        ),
         Wire::OpenAi | Wire::Anthropic | Wire::Azure => body
             .get("model")
             .and_then(Value::as_str)
@@ -279,12 +295,19 @@ fn chat(
             Wire::Azure => req.header("api-key") == Some(key),
             Wire::Gemini => req.header("x-goog-api-key") == Some(key),
             Wire::Anthropic => req.header("x-api-key") == Some(key),
+            Wire::Bedrock => {
+                let auth = req.header("authorization").unwrap_or("");
+                auth == format!("Bearer {key}")
+                    || (auth.starts_with(&format!("AWS4-HMAC-SHA256 Credential={key}/"))
+                        && req.header("x-amz-date").is_some())
+            }
         };
         if !authorised {
             let body = match wire {
                 Wire::OpenAi | Wire::Azure => openai::error_body(401),
                 Wire::Anthropic => anthropic::error_body(401, false),
                 Wire::Gemini => gemini::error_body(403, false),
+                Wire::Bedrock => bedrock::error(403, false).0,
             };
             return http::write_full(out, 401, &json_headers(), body.to_string().as_bytes())
                 .map(|()| true);
@@ -296,11 +319,18 @@ fn chat(
         if let Some(ra) = &behavior.retry_after {
             headers.push(("retry-after", ra.clone()));
         }
+        if wire == Wire::Bedrock {
+            let (body, kind) = bedrock::error(behavior.status, behavior.context_length);
+            headers.push(("x-amzn-errortype", kind.to_string()));
+            return http::write_full(out, behavior.status, &headers, body.to_string().as_bytes())
+                .map(|()| true);
+        }
         let body = match (wire, behavior.context_length) {
             (Wire::OpenAi | Wire::Azure, true) => openai::context_length_body(),
             (Wire::OpenAi | Wire::Azure, false) => openai::error_body(behavior.status),
             (Wire::Anthropic, ctx) => anthropic::error_body(behavior.status, ctx),
             (Wire::Gemini, ctx) => gemini::error_body(behavior.status, ctx),
+            (Wire::Bedrock, _) => Value::Null,
         };
         return http::write_full(out, behavior.status, &headers, body.to_string().as_bytes())
             .map(|()| true);
@@ -308,7 +338,9 @@ fn chat(
     if path.ends_with("/embeddings") || path.ends_with(":batchEmbedContents") {
         let answer = match wire {
             Wire::Gemini => embeddings::gemini(&model, &body),
-            Wire::OpenAi | Wire::Azure | Wire::Anthropic => embeddings::openai(&model, &body),
+            Wire::OpenAi | Wire::Azure | Wire::Anthropic | Wire::Bedrock => {
+                embeddings::openai(&model, &body)
+            }
         };
         return http::write_full(out, 200, &json_headers(), answer.to_string().as_bytes())
             .map(|()| true);
@@ -317,6 +349,7 @@ fn chat(
     let created = (now_ms() / 1000) as u64;
     let stream = match wire {
         Wire::Gemini => path.ends_with(":streamGenerateContent"),
+        Wire::Bedrock => path.ends_with("/converse-stream"),
         Wire::OpenAi | Wire::Anthropic | Wire::Azure => {
             body.get("stream").and_then(Value::as_bool) == Some(true)
         }
@@ -331,17 +364,21 @@ fn chat(
                 }
                 Wire::Anthropic => anthropic::message(&id, &model, &body, &behavior),
                 Wire::Gemini => gemini::response(&model, &body, &behavior),
+                Wire::Bedrock => bedrock::converse(&body, &behavior),
             }
             .to_string()
             .into_bytes()
         };
         return http::write_full(out, 200, &json_headers(), &answer).map(|()| true);
     }
+    let content_type = match wire {
+        Wire::Bedrock => "application/vnd.amazon.eventstream",
+        Wire::OpenAi | Wire::Anthropic | Wire::Azure | Wire::Gemini => {
+            "text/event-stream; charset=utf-8"
+        }
+    };
     let headers = vec![
-        (
-            "content-type",
-            "text/event-stream; charset=utf-8".to_string(),
-        ),
+        ("content-type", content_type.to_string()),
         ("cache-control", "no-cache".to_string()),
     ];
     http::start_chunked(out, 200, &headers)?;
@@ -357,14 +394,23 @@ fn chat(
                 anthropic::error_body(529, false)
             ),
             Wire::Gemini => format!("data: {}\r\n\r\n", gemini::error_body(503, false)),
+            Wire::Bedrock => {
+                let frame = bedrock::exception("throttlingException", "mock: too many requests");
+                http::write_chunk(out, &frame)?;
+                return http::end_chunked(out).map(|()| true);
+            }
         };
         http::write_chunk(out, ev.as_bytes())?;
         return http::end_chunked(out).map(|()| true);
     }
-    let events = match wire {
-        Wire::OpenAi | Wire::Azure => openai::stream_events(&id, created, &model, &body, &behavior),
-        Wire::Anthropic => anthropic::stream_events(&id, &model, &body, &behavior),
-        Wire::Gemini => gemini::stream_events(&model, &body, &behavior),
+    let text = |events: Vec<String>| events.into_iter().map(String::into_bytes).collect();
+    let events: Vec<Vec<u8>> = match wire {
+        Wire::OpenAi | Wire::Azure => text(openai::stream_events(
+            &id, created, &model, &body, &behavior,
+        )),
+        Wire::Anthropic => text(anthropic::stream_events(&id, &model, &body, &behavior)),
+        Wire::Gemini => text(gemini::stream_events(&model, &body, &behavior)),
+        Wire::Bedrock => bedrock::stream_events(&body, &behavior),
     };
     for (i, ev) in events.iter().enumerate() {
         // Event 0 is the role chunk; content chunk k is event k.
@@ -379,12 +425,19 @@ fn chat(
         if behavior.stall_after == Some(i) {
             thread::sleep(Duration::from_millis(behavior.stall_ms));
         }
-        let frame = if behavior.malformed && i == 1 {
-            "data: {not json\n\n".to_string()
-        } else {
-            ev.clone()
+        let frame = match (behavior.malformed && i == 1, wire) {
+            // A frame whose checksum is wrong.
+            (true, Wire::Bedrock) => {
+                let mut f = ev.clone();
+                if let Some(last) = f.last_mut() {
+                    *last ^= 0xff;
+                }
+                f
+            }
+            (true, _) => b"data: {not json\n\n".to_vec(),
+            (false, _) => ev.clone(),
         };
-        http::write_chunk(out, frame.as_bytes())?;
+        http::write_chunk(out, &frame)?;
     }
     http::end_chunked(out).map(|()| true)
 }
