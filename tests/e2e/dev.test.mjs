@@ -71,6 +71,20 @@ test("scripts/dev.sh serves the default rules through wrangler dev, keyless, and
     assert.equal(body.object, "chat.completion");
     const health = await fetch(`http://127.0.0.1:${port}/healthz`);
     assert.equal(health.status, 200);
+    // The README's other examples: the Responses API and embeddings, with the dev key.
+    const post = (path, payload) => fetch(`http://127.0.0.1:${port}${path}`, {
+      method: "POST",
+      headers: { authorization: "Bearer tr-dev-local-key", "content-type": "application/json" },
+      body: JSON.stringify(payload),
+    });
+    const resp = await post("/v1/responses", { model: "auto", input: "Translate to French: good morning" });
+    assert.equal(resp.status, 200);
+    const r = await resp.json();
+    assert.equal(r.object, "response");
+    assert.equal(r.output[0].type, "message");
+    const emb = await post("/v1/embeddings", { model: "embed", input: ["first text", "second text"] });
+    assert.equal(emb.status, 200);
+    assert.equal((await emb.json()).data[1].embedding.length, 8);
   } finally {
     try {
       process.kill(-child.pid, "SIGTERM");
