@@ -145,7 +145,17 @@ pub async fn call<P: PortSet>(
     }
     if chat.stream && is_event_stream(&response) {
         let price = rules.models.get(&attempt.target).and_then(|m| m.price);
-        return commit_stream(ports, provider, chat, response.body, &left, price, logs).await;
+        return commit_stream(
+            ports,
+            provider,
+            &attempt.model_id,
+            chat,
+            response.body,
+            &left,
+            price,
+            logs,
+        )
+        .await;
     }
     let content_type = response
         .header("content-type")
@@ -188,7 +198,11 @@ pub async fn call<P: PortSet>(
     };
     let (parsed, bytes, content_type) = match translated {
         None => (parsed, bytes, content_type),
-        Some(openai) => {
+        Some(mut openai) => {
+            // Kinds whose answers do not name the model: the attempt's model id.
+            if openai.get("model").is_some_and(serde_json::Value::is_null) {
+                openai["model"] = serde_json::Value::String(attempt.model_id.clone());
+            }
             let bytes = openai.to_string().into_bytes();
             (openai, bytes, "application/json".to_string())
         }
@@ -297,9 +311,14 @@ async fn refused<P: PortSet>(
 /// Read a streamed answer up to its first real event before committing to it: an error inside
 /// the 200 stream, or an end before any content, is a failed attempt the plan can still recover
 /// from. Once committed, the rest passes through the watch in the shell.
+#[expect(
+    clippy::too_many_arguments,
+    reason = "one step of `call`, given what it needs"
+)]
 async fn commit_stream<P: PortSet>(
     ports: &P,
     provider: &Provider,
+    model_id: &str,
     chat: &ChatRequest,
     mut body: BodyOf<P>,
     left: &Left,
@@ -319,6 +338,7 @@ async fn commit_stream<P: PortSet>(
         &format!("chatcmpl-{}", left.sent_at as u64),
         (left.sent_at / 1000.0) as u64,
     );
+    watch.set_model(model_id);
     let mut prefix = Vec::new();
     loop {
         match ports.upstream().next_chunk(&mut body, left.ms(clock)).await {

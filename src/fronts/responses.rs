@@ -9,7 +9,7 @@ use crate::chat::usage::Usage;
 use crate::error::{ApiError, ErrorCode};
 use crate::http::{Body, Incoming, Reply, ReplyBody};
 use crate::stream::reply::ChatReply;
-use crate::stream::responses::{call_item, item_id, message_item, response_object, Echo};
+use crate::stream::responses::{call_item, item_id, message_item, response_object, Echo, Status};
 use serde_json::{json, Map, Value};
 
 /// The request fields a Response object repeats back, with their defaults.
@@ -371,13 +371,10 @@ fn output_items(message: &Value, msg_id: &str) -> Vec<Value> {
 pub fn response_from_chat(c: &Value, echo: &Echo) -> Value {
     let chat_id = c.get("id").and_then(Value::as_str).unwrap_or("");
     let message = c.pointer("/choices/0/message").unwrap_or(&Value::Null);
-    let status = match c
-        .pointer("/choices/0/finish_reason")
-        .and_then(Value::as_str)
-    {
-        Some("length") => "incomplete",
-        _ => "completed",
-    };
+    let status = Status::from_finish(
+        c.pointer("/choices/0/finish_reason")
+            .and_then(Value::as_str),
+    );
     response_object(
         echo,
         &item_id("resp", chat_id),
@@ -590,5 +587,11 @@ mod tests {
         assert_eq!(r["status"], "incomplete");
         assert_eq!(r["incomplete_details"]["reason"], "max_output_tokens");
         assert_eq!(r["usage"], Value::Null);
+        let filtered = json!({"id": "c", "choices": [{"message": {"content": ""}, "finish_reason": "content_filter"}]});
+        let r = response_from_chat(&filtered, &echo);
+        assert_eq!(
+            (r["status"].as_str(), &r["incomplete_details"]["reason"]),
+            (Some("incomplete"), &json!("content_filter"))
+        );
     }
 }

@@ -94,6 +94,8 @@ pub trait StreamTranslator: std::fmt::Debug {
     fn on_done(&mut self) -> Translated {
         Translated::Done(Vec::new())
     }
+    /// The provider's model id, for the chunks of kinds whose streams do not name it.
+    fn set_model(&mut self, _model: &str) {}
     /// The usage reported so far.
     fn usage(&self) -> Usage;
     /// The usage chunk OpenAI sends last when `stream_options.include_usage` is set.

@@ -48,6 +48,30 @@ fn blocks(content: Option<&Value>) -> Vec<Value> {
     }
 }
 
+/// `toolUse` and `toolResult` blocks as text blocks, for a request sent without tools.
+fn tools_as_text(messages: &mut [Value]) {
+    for block in messages
+        .iter_mut()
+        .filter_map(|m| m.get_mut("content").and_then(Value::as_array_mut))
+        .flatten()
+    {
+        let text = if let Some(u) = block.get("toolUse") {
+            format!("[called tool {} with {}]", u["name"], u["input"])
+        } else if let Some(r) = block.get("toolResult") {
+            let out: Vec<&str> = r["content"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(|c| c.get("text").and_then(Value::as_str))
+                .collect();
+            format!("[tool result: {}]", out.join("\n"))
+        } else {
+            continue;
+        };
+        *block = json!({"text": text});
+    }
+}
+
 /// A Converse stop reason as OpenAI's `finish_reason`.
 fn finish_reason(stop: Option<&str>) -> &'static str {
     match stop {
@@ -61,8 +85,9 @@ fn finish_reason(stop: Option<&str>) -> &'static str {
 fn usage_of(usage: Option<&Value>) -> Option<Usage> {
     let u = usage?;
     let n = |k: &str| u.get(k).and_then(Value::as_u64).unwrap_or(0);
+    // Converse's `inputTokens` leaves out the tokens read from and written to the prompt cache.
     Some(Usage {
-        input: n("inputTokens") + n("cacheReadInputTokens"),
+        input: n("inputTokens") + n("cacheReadInputTokens") + n("cacheWriteInputTokens"),
         output: n("outputTokens"),
         cached_input: n("cacheReadInputTokens"),
     })
@@ -189,8 +214,16 @@ impl ProviderApi for Bedrock {
                 json!({"toolSpec": spec})
             })
             .collect();
-        // Converse has no "none": a request that forbids tools is sent without them.
-        if !tools.is_empty() && choice.and_then(Value::as_str) != Some("none") {
+        // Converse has no "none": a request that forbids tools is sent without them; and without
+        // a `toolConfig` Converse refuses `toolUse` and `toolResult` blocks, so a conversation
+        // that has them tells of its tool calls in text instead.
+        let send_tools = !tools.is_empty() && choice.and_then(Value::as_str) != Some("none");
+        if !send_tools {
+            if let Some(Value::Array(messages)) = body.get_mut("messages") {
+                tools_as_text(messages);
+            }
+        }
+        if send_tools {
             let mut tool_config = json!({"tools": tools});
             let chosen = match choice {
                 Some(Value::String(s)) if s == "required" => Some(json!({"any": {}})),
@@ -222,7 +255,8 @@ impl ProviderApi for Bedrock {
         ];
         headers.extend(provider.headers.iter().cloned());
         // A Bedrock API key goes as a bearer token; AWS credentials sign the request (`sign`).
-        if let Some(key) = key.filter(|k| Credentials::parse(k.expose()).is_none()) {
+        // Anything with a `:` is meant as credentials and is never sent as a token.
+        if let Some(key) = key.filter(|k| !k.expose().contains(':')) {
             headers.push(("authorization".into(), format!("Bearer {}", key.expose())));
         }
         UpstreamRequest {
@@ -243,10 +277,16 @@ impl ProviderApi for Bedrock {
         key: Option<&Secret>,
         now_ms: f64,
     ) -> Result<(), ApiError> {
-        let Some(credentials) = key.and_then(|k| Credentials::parse(k.expose())) else {
+        let misconfigured = |m: String| ApiError::new(ErrorCode::ProviderKeyMissing, m);
+        let Some(key) = key.filter(|k| k.expose().contains(':')) else {
             return Ok(());
         };
-        let misconfigured = |m: String| ApiError::new(ErrorCode::ProviderKeyMissing, m);
+        let Some(credentials) = Credentials::parse(key.expose()) else {
+            return Err(misconfigured(format!(
+                "provider \"{}\": its secret holds a `:` but is not ACCESS_KEY_ID:SECRET_ACCESS_KEY[:SESSION_TOKEN]",
+                provider.name
+            )));
+        };
         let region = region(provider).ok_or_else(|| {
             misconfigured(format!(
                 "provider \"{}\" needs a `region` to sign requests for (its base_url does not name one)",
@@ -542,6 +582,19 @@ mod tests {
         assert_eq!(header("x-amz-date").as_deref(), Some("20150830T123600Z"));
         let auth = header("authorization").unwrap();
         assert!(auth.starts_with("AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/20150830/eu-west-1/bedrock/aws4_request, SignedHeaders=content-type;host;x-amz-date, Signature="), "{auth}");
+        let broken = Secret::new("AKID:SECRET:");
+        let mut out = Bedrock.build_request(&provider(), &attempt(), &req, Some(&broken));
+        assert!(
+            !out.headers.iter().any(|(k, _)| k == "authorization"),
+            "never sent as a token"
+        );
+        let err = Bedrock
+            .sign(&provider(), &mut out, Some(&broken), 0.0)
+            .unwrap_err();
+        assert!(
+            err.message.contains("ACCESS_KEY_ID:SECRET_ACCESS_KEY")
+                && !err.message.contains("SECRET:")
+        );
         let mut local = provider();
         local.base_url = "http://127.0.0.1:9000".into();
         let mut out = Bedrock.build_request(&local, &attempt(), &req, Some(&key));
@@ -554,6 +607,26 @@ mod tests {
         );
         local.region = Some("us-west-2".into());
         Bedrock.sign(&local, &mut out, Some(&key), 0.0).unwrap();
+    }
+
+    #[test]
+    fn tool_history_without_tools_is_told_in_text() {
+        let req = request(json!({"model": "auto", "messages": [
+            {"role": "user", "content": "weather?"},
+            {"role": "assistant", "content": null, "tool_calls": [{"id": "t1", "type": "function", "function": {"name": "f", "arguments": "{}"}}]},
+            {"role": "tool", "tool_call_id": "t1", "content": "sunny"},
+            {"role": "user", "content": "thanks, and tomorrow?"}]}));
+        let out = Bedrock.build_request(&provider(), &attempt(), &req, None);
+        let sent: Value = serde_json::from_slice(&out.body).unwrap();
+        assert!(sent.get("toolConfig").is_none());
+        assert_eq!(
+            sent["messages"][1]["content"][0]["text"],
+            "[called tool \"f\" with {}]"
+        );
+        assert_eq!(
+            sent["messages"][2]["content"],
+            json!([{"text": "[tool result: sunny]"}, {"text": "thanks, and tomorrow?"}])
+        );
     }
 
     #[test]

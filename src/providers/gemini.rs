@@ -221,6 +221,9 @@ impl Translate for StreamTranslator {
 /// Google Gemini.
 pub struct Gemini;
 
+/// The most requests one `batchEmbedContents` call takes.
+const MAX_EMBEDDING_BATCH: usize = 100;
+
 impl ProviderApi for Gemini {
     fn build_request(
         &self,
@@ -397,6 +400,13 @@ impl ProviderApi for Gemini {
             return Err(format!(
                 "provider \"{}\" (gemini) embeds text, not token ids",
                 provider.name
+            ));
+        }
+        if texts.len() > MAX_EMBEDDING_BATCH {
+            return Err(format!(
+                "provider \"{}\" (gemini) embeds at most {MAX_EMBEDDING_BATCH} inputs per request (got {})",
+                provider.name,
+                texts.len()
             ));
         }
         let model = format!("models/{}", attempt.model_id);

@@ -92,6 +92,16 @@ impl ProviderApi for WorkersAi {
         {
             body.insert("max_tokens".into(), v.clone());
         }
+        // Workers AI's JSON mode takes the schema itself under `json_schema`.
+        if let Some(schema) = src
+            .get("response_format")
+            .and_then(|f| f.pointer("/json_schema/schema"))
+        {
+            body.insert(
+                "response_format".into(),
+                json!({"type": "json_schema", "json_schema": schema}),
+            );
+        }
         UpstreamRequest {
             url: format!("workers-ai:{}", attempt.model_id),
             headers: Vec::new(),
@@ -230,8 +240,49 @@ fn tool_calls(calls: Option<&Value>, first: usize) -> Vec<(usize, Value)> {
 struct Translator {
     head: ChunkHead,
     started: bool,
-    calls: usize,
+    /// The stream's tool-call indexes (its own, or the order calls came in) -> OpenAI's.
+    calls: Vec<u64>,
+    /// A finish reason already passed on (streams in OpenAI's format carry their own).
+    finished: bool,
     usage: Usage,
+}
+
+impl Translator {
+    /// One streamed tool-call piece as an OpenAI delta: a call's first piece carries its id and
+    /// name, later ones (the same `index`) only argument text; `None` for an empty piece (the
+    /// binding ends a call with one).
+    fn call_delta(&mut self, piece: &Value) -> Option<Value> {
+        let f = piece.get("function").unwrap_or(piece);
+        let name = f
+            .get("name")
+            .filter(|n| n.as_str().is_some_and(|s| !s.is_empty()));
+        let arguments = match f.get("arguments") {
+            Some(Value::String(s)) => s.clone(),
+            None | Some(Value::Null) => String::new(),
+            Some(other) => other.to_string(),
+        };
+        let key = piece
+            .get("index")
+            .and_then(Value::as_u64)
+            .unwrap_or(self.calls.len() as u64);
+        let known = self.calls.iter().position(|k| *k == key);
+        match (known, name) {
+            (Some(index), _) if !arguments.is_empty() => {
+                Some(json!({"index": index, "function": {"arguments": arguments}}))
+            }
+            (Some(_), _) | (None, None) => None,
+            (None, Some(name)) => {
+                let index = self.calls.len();
+                self.calls.push(key);
+                let id = piece
+                    .get("id")
+                    .and_then(Value::as_str)
+                    .map_or_else(|| format!("call_{index}"), str::to_string);
+                Some(json!({"index": index, "id": id, "type": "function",
+                            "function": {"name": name, "arguments": arguments}}))
+            }
+        }
+    }
 }
 
 impl StreamTranslator for Translator {
@@ -244,10 +295,15 @@ impl StreamTranslator for Translator {
             let has_delta = data
                 .pointer("/choices/0/delta")
                 .is_some_and(|d| d.get("content").is_some() || d.get("tool_calls").is_some());
+            let finish = data
+                .pointer("/choices/0/finish_reason")
+                .is_some_and(|f| !f.is_null());
+            self.finished |= finish;
             let chunk = data.clone();
-            return match has_delta {
-                true => Translated::Content(vec![chunk]),
-                false => Translated::Chunks(Vec::new()),
+            return match (has_delta, finish) {
+                (true, _) => Translated::Content(vec![chunk]),
+                (false, true) => Translated::Chunks(vec![chunk]),
+                (false, false) => Translated::Chunks(Vec::new()),
             };
         }
         let mut chunks = Vec::new();
@@ -267,11 +323,16 @@ impl StreamTranslator for Translator {
             chunks.push(self.head.chunk(json!({"content": text}), Value::Null));
             content = true;
         }
-        for (index, mut call) in tool_calls(data.get("tool_calls"), self.calls) {
-            call["index"] = json!(index);
-            chunks.push(self.head.chunk(json!({"tool_calls": [call]}), Value::Null));
-            self.calls += 1;
-            content = true;
+        for piece in data
+            .get("tool_calls")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+        {
+            if let Some(call) = self.call_delta(piece) {
+                chunks.push(self.head.chunk(json!({"tool_calls": [call]}), Value::Null));
+                content = true;
+            }
         }
         match content {
             true => Translated::Content(chunks),
@@ -280,8 +341,19 @@ impl StreamTranslator for Translator {
     }
 
     fn on_done(&mut self) -> Translated {
-        let finish = if self.calls > 0 { "tool_calls" } else { "stop" };
+        if self.finished {
+            return Translated::Done(Vec::new());
+        }
+        let finish = if self.calls.is_empty() {
+            "stop"
+        } else {
+            "tool_calls"
+        };
         Translated::Done(vec![self.head.chunk(json!({}), json!(finish))])
+    }
+
+    fn set_model(&mut self, model: &str) {
+        self.head.model = model.to_string();
     }
 
     fn usage(&self) -> Usage {
@@ -400,6 +472,48 @@ mod tests {
                 cached_input: 0
             }
         );
+    }
+
+    #[test]
+    fn streamed_tool_calls_are_joined_by_index() {
+        let mut t = WorkersAi.stream_translator("c", 5).unwrap();
+        let pieces = [
+            json!({"tool_calls": [{"id": "chatcmpl-tool-1", "index": 0, "type": "function", "function": {"name": "get_weather"}}]}),
+            json!({"tool_calls": [{"index": 0, "function": {"arguments": "{\"city\":"}}]}),
+            json!({"tool_calls": [{"index": 0, "function": {"arguments": "\"Paris\"}"}}]}),
+            json!({"tool_calls": [{"id": null, "type": "function", "function": {"name": null}}]}),
+        ];
+        let mut calls = Vec::new();
+        for p in &pieces {
+            match t.on_event(p) {
+                Translated::Content(c) | Translated::Chunks(c) => calls.extend(
+                    c.iter()
+                        .filter_map(|c| c.pointer("/choices/0/delta/tool_calls/0").cloned()),
+                ),
+                other => panic!("{other:?}"),
+            }
+        }
+        assert_eq!(calls.len(), 3, "{calls:?}");
+        assert_eq!(calls[0]["id"], "chatcmpl-tool-1");
+        assert_eq!(calls[0]["function"]["name"], "get_weather");
+        let args: String = calls
+            .iter()
+            .filter_map(|c| c.pointer("/function/arguments")?.as_str())
+            .collect();
+        assert_eq!(args, "{\"city\":\"Paris\"}");
+        assert!(calls.iter().all(|c| c["index"] == 0));
+        let Translated::Done(last) = t.on_done() else {
+            panic!()
+        };
+        assert_eq!(last[0]["choices"][0]["finish_reason"], "tool_calls");
+        // OpenAI-format streams keep their own finish reason, and no second one is added.
+        let mut o = WorkersAi.stream_translator("c", 5).unwrap();
+        let fin =
+            o.on_event(&json!({"choices": [{"index": 0, "delta": {}, "finish_reason": "length"}]}));
+        assert!(
+            matches!(fin, Translated::Chunks(c) if c[0]["choices"][0]["finish_reason"] == "length")
+        );
+        assert_eq!(o.on_done(), Translated::Done(Vec::new()));
     }
 
     #[test]

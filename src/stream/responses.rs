@@ -32,14 +32,44 @@ pub fn usage_object(usage: Usage) -> Value {
            "total_tokens": usage.input + usage.output})
 }
 
-/// A Response object around `output` items; `status` completed, incomplete (the token limit was
-/// reached), in_progress or failed.
+/// Where a Response stands.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Status {
+    InProgress,
+    #[default]
+    Completed,
+    /// Cut short: `max_output_tokens` or `content_filter`.
+    Incomplete(&'static str),
+    Failed,
+}
+
+impl Status {
+    /// How a chat completion's `finish_reason` ends a Response.
+    pub fn from_finish(finish: Option<&str>) -> Status {
+        match finish {
+            Some("length") => Status::Incomplete("max_output_tokens"),
+            Some("content_filter") => Status::Incomplete("content_filter"),
+            _ => Status::Completed,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::InProgress => "in_progress",
+            Status::Completed => "completed",
+            Status::Incomplete(_) => "incomplete",
+            Status::Failed => "failed",
+        }
+    }
+}
+
+/// A Response object around `output` items.
 pub fn response_object(
     echo: &Echo,
     id: &str,
     model: &Value,
     created: &Value,
-    status: &str,
+    status: Status,
     output: Vec<Value>,
     usage: Option<Usage>,
 ) -> Value {
@@ -47,11 +77,11 @@ pub fn response_object(
     r.insert("id".into(), json!(id));
     r.insert("object".into(), json!("response"));
     r.insert("created_at".into(), created.clone());
-    r.insert("status".into(), json!(status));
+    r.insert("status".into(), json!(status.as_str()));
     r.insert("error".into(), Value::Null);
     let incomplete = match status {
-        "incomplete" => json!({"reason": "max_output_tokens"}),
-        _ => Value::Null,
+        Status::Incomplete(reason) => json!({"reason": reason}),
+        Status::InProgress | Status::Completed | Status::Failed => Value::Null,
     };
     r.insert("incomplete_details".into(), incomplete);
     r.insert("model".into(), model.clone());
@@ -121,7 +151,8 @@ pub struct StreamAdapter {
     open_message: Option<usize>,
     /// OpenAI tool-call index -> item index.
     calls: Vec<(u64, usize)>,
-    incomplete: bool,
+    /// How the answer ended, once its finish reason came.
+    status: Status,
     usage: Option<Usage>,
     finished: bool,
 }
@@ -142,9 +173,9 @@ impl StreamAdapter {
         out.push_str(&format!("event: {kind}\ndata: {data}\n\n"));
     }
 
-    fn response(&self, status: &str, output: Vec<Value>) -> Value {
+    fn response(&self, status: Status, output: Vec<Value>) -> Value {
         let id = item_id("resp", self.chat_id.as_deref().unwrap_or(""));
-        let usage = if status == "in_progress" {
+        let usage = if status == Status::InProgress {
             None
         } else {
             self.usage
@@ -165,7 +196,7 @@ impl StreamAdapter {
         self.chat_id = Some(id.to_string());
         self.model = chunk.get("model").cloned().unwrap_or(Value::Null);
         self.created = chunk.get("created").cloned().unwrap_or(json!(0));
-        let response = self.response("in_progress", Vec::new());
+        let response = self.response(Status::InProgress, Vec::new());
         self.emit(out, "response.created", json!({"response": response}));
         self.emit(out, "response.in_progress", json!({"response": response}));
     }
@@ -305,11 +336,11 @@ impl StreamAdapter {
             );
             output.push(done);
         }
-        let (kind, status) = match self.incomplete {
-            true => ("response.incomplete", "incomplete"),
-            false => ("response.completed", "completed"),
+        let kind = match self.status {
+            Status::Incomplete(_) => "response.incomplete",
+            Status::InProgress | Status::Completed | Status::Failed => "response.completed",
         };
-        let response = self.response(status, output);
+        let response = self.response(self.status, output);
         self.emit(out, kind, json!({"response": response}));
     }
 
@@ -321,7 +352,7 @@ impl StreamAdapter {
         let code = error.get("code").cloned().unwrap_or(Value::Null);
         let message = error.get("message").cloned().unwrap_or(json!(""));
         let output = self.items.iter().map(Item::done).collect();
-        let mut response = self.response("failed", output);
+        let mut response = self.response(Status::Failed, output);
         response["error"] = json!({"code": code, "message": message});
         self.emit(out, "response.failed", json!({"response": response}));
         // `error` inside the event as well as beside it: the OpenAI SDKs raise on an event that
@@ -380,8 +411,8 @@ impl StreamAdapter {
             {
                 self.call(call, &mut out);
             }
-            if choice.get("finish_reason").and_then(Value::as_str) == Some("length") {
-                self.incomplete = true;
+            if let Some(finish) = choice.get("finish_reason").and_then(Value::as_str) {
+                self.status = Status::from_finish(Some(finish));
             }
         }
         out.into_bytes()

@@ -94,6 +94,13 @@ impl StreamWatch {
         }
     }
 
+    /// The model id chunks carry when the provider's stream does not name it.
+    pub fn set_model(&mut self, model: &str) {
+        if let Some(t) = self.translator.as_mut() {
+            t.set_model(model);
+        }
+    }
+
     pub fn first(&self) -> Option<First> {
         self.first
     }
