@@ -50,6 +50,9 @@ pub struct ChatRequest {
     /// Size of the body in bytes.
     pub size: usize,
     pub endpoint: Endpoint,
+    /// Through the Responses front door: the Responses request as it came (minus `metadata`),
+    /// passed through unchanged to targets that speak the Responses API.
+    pub responses_request: Option<Map<String, Value>>,
 }
 
 pub fn parse_chat(
@@ -85,6 +88,7 @@ pub fn parse_chat(
         metadata,
         size,
         endpoint: Endpoint::ChatCompletions,
+        responses_request: None,
     })
 }
 
@@ -152,6 +156,7 @@ pub fn parse_embeddings(
         metadata,
         size,
         endpoint: Endpoint::Embeddings,
+        responses_request: None,
     })
 }
 

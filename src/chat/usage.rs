@@ -14,9 +14,27 @@ pub struct Usage {
 }
 
 /// Characters of answer text in an OpenAI-shaped completion: message content and tool-call
-/// arguments of every choice (for estimating output tokens).
+/// arguments of every choice (for estimating output tokens); in a Response, the text and
+/// arguments of its output items.
 pub fn answer_chars(completion: &Value) -> u64 {
     let mut n = 0usize;
+    for item in completion
+        .get("output")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+    {
+        let text = |v: Option<&Value>| v.and_then(Value::as_str).map_or(0, |s| s.chars().count());
+        n += text(item.get("arguments"));
+        for part in item
+            .get("content")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+        {
+            n += text(part.get("text"));
+        }
+    }
     for choice in completion
         .get("choices")
         .and_then(Value::as_array)
@@ -71,6 +89,17 @@ impl Usage {
             input: n(u.get("prompt_tokens")),
             output: n(u.get("completion_tokens")),
             cached_input: n(u.pointer("/prompt_tokens_details/cached_tokens")),
+        })
+    }
+
+    /// Read the Responses API's `usage` (`input_tokens` with the cached ones included,
+    /// `output_tokens`, `input_tokens_details.cached_tokens`).
+    pub fn from_responses(usage: &Value) -> Option<Usage> {
+        let n = |p: &str| usage.pointer(p).and_then(Value::as_u64);
+        Some(Usage {
+            input: n("/input_tokens")?,
+            output: n("/output_tokens").unwrap_or(0),
+            cached_input: n("/input_tokens_details/cached_tokens").unwrap_or(0),
         })
     }
 

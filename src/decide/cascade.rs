@@ -66,6 +66,7 @@ pub fn question(model: &str, labels: &[String], texts: &Texts) -> ChatRequest {
         message_count: 2,
         metadata: Map::new(),
         endpoint: crate::chat::request::Endpoint::ChatCompletions,
+        responses_request: None,
     }
 }
 

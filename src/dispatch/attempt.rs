@@ -14,6 +14,7 @@ use crate::ports::{
 };
 use crate::providers;
 use crate::providers::errors::{classify_status, ErrorKind};
+use crate::providers::openai_compatible;
 use crate::record::events;
 use crate::rules::{Price, Provider, Rules};
 use crate::stream::reply::{ChatReply, Streamed};
@@ -103,13 +104,26 @@ pub async fn call<P: PortSet>(
         ))
     })?;
     let secret = provider_key(provider, own_key, ports.secrets())?;
-    let request = match chat.endpoint {
-        Endpoint::Embeddings => {
-            providers::api(provider.kind).build_embeddings(provider, attempt, chat, secret.as_ref())
+    // A Responses request goes as it came to a target that speaks the Responses API.
+    let passthrough = chat
+        .responses_request
+        .as_ref()
+        .filter(|_| openai_compatible::speaks_responses(provider));
+    let key = secret.as_ref();
+    let request = match (chat.endpoint, passthrough) {
+        (Endpoint::Embeddings, _) => {
+            providers::api(provider.kind).build_embeddings(provider, attempt, chat, key)
         }
-        Endpoint::ChatCompletions | Endpoint::Messages | Endpoint::Responses => Ok(
-            providers::build_request(provider, attempt, chat, secret.as_ref()),
-        ),
+        (_, Some(original)) => Ok(openai_compatible::responses_request(
+            provider,
+            attempt,
+            original,
+            chat.stream,
+            key,
+        )),
+        (Endpoint::ChatCompletions | Endpoint::Messages | Endpoint::Responses, None) => {
+            Ok(providers::build_request(provider, attempt, chat, key))
+        }
     }
     .map_err(|why| Failure::local(ApiError::new(ErrorCode::InvalidRequest, why)))?;
     let mut request = request;
@@ -145,17 +159,11 @@ pub async fn call<P: PortSet>(
     }
     if chat.stream && is_event_stream(&response) {
         let price = rules.models.get(&attempt.target).and_then(|m| m.price);
-        return commit_stream(
-            ports,
-            provider,
-            &attempt.model_id,
-            chat,
-            response.body,
-            &left,
-            price,
-            logs,
-        )
-        .await;
+        let watch = match passthrough {
+            Some(_) => StreamWatch::for_responses(),
+            None => stream_watch(provider, &attempt.model_id, chat, left.sent_at),
+        };
+        return commit_stream(ports, provider, watch, response.body, &left, price, logs).await;
     }
     let content_type = response
         .header("content-type")
@@ -213,11 +221,38 @@ pub async fn call<P: PortSet>(
             headers: vec![("content-type".into(), content_type)],
             body: ReplyBody::Bytes(bytes),
         },
-        usage: Usage::from_openai(&parsed),
+        usage: match passthrough {
+            Some(_) => parsed.get("usage").and_then(Usage::from_responses),
+            None => Usage::from_openai(&parsed),
+        },
         answer_chars: crate::chat::usage::answer_chars(&parsed),
         ttfb_ms,
         upstream_ms,
     })
+}
+
+/// The watch for a chat stream from this provider: its events translated when they are not
+/// OpenAI chunks, the usage chunk kept only when the client asked for it.
+fn stream_watch(
+    provider: &Provider,
+    model_id: &str,
+    chat: &ChatRequest,
+    sent_at: f64,
+) -> StreamWatch {
+    let wants_usage = chat
+        .body
+        .get("stream_options")
+        .and_then(|o| o.get("include_usage"))
+        .and_then(serde_json::Value::as_bool)
+        == Some(true);
+    let mut watch = StreamWatch::for_provider(
+        provider.kind,
+        wants_usage,
+        &format!("chatcmpl-{}", sent_at as u64),
+        (sent_at / 1000.0) as u64,
+    );
+    watch.set_model(model_id);
+    watch
 }
 
 /// The time an attempt has left, from when its request was sent.
@@ -311,34 +346,16 @@ async fn refused<P: PortSet>(
 /// Read a streamed answer up to its first real event before committing to it: an error inside
 /// the 200 stream, or an end before any content, is a failed attempt the plan can still recover
 /// from. Once committed, the rest passes through the watch in the shell.
-#[expect(
-    clippy::too_many_arguments,
-    reason = "one step of `call`, given what it needs"
-)]
 async fn commit_stream<P: PortSet>(
     ports: &P,
     provider: &Provider,
-    model_id: &str,
-    chat: &ChatRequest,
+    mut watch: StreamWatch,
     mut body: BodyOf<P>,
     left: &Left,
     price: Option<Price>,
     logs: &mut Vec<String>,
 ) -> Result<Success<BodyOf<P>>, Failure> {
     let clock = ports.clock();
-    let wants_usage = chat
-        .body
-        .get("stream_options")
-        .and_then(|o| o.get("include_usage"))
-        .and_then(serde_json::Value::as_bool)
-        == Some(true);
-    let mut watch = StreamWatch::for_provider(
-        provider.kind,
-        wants_usage,
-        &format!("chatcmpl-{}", left.sent_at as u64),
-        (left.sent_at / 1000.0) as u64,
-    );
-    watch.set_model(model_id);
     let mut prefix = Vec::new();
     loop {
         match ports.upstream().next_chunk(&mut body, left.ms(clock)).await {

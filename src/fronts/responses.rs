@@ -1,7 +1,9 @@
 //! OpenAI's Responses API front door, `POST /v1/responses`: the request (a string or items,
 //! `instructions`, function tools and their outputs, structured output) becomes the internal chat
 //! request, is routed like any other (tasks, conditions, fallback), and the answer, whole or
-//! streamed, goes back as a Response object. The router keeps no state: `previous_response_id`,
+//! streamed, goes back as a Response object. OpenAI targets get the original request instead
+//! (`ChatRequest::responses_request`, `dispatch::attempt`) and their Responses pass back as they
+//! are. The router keeps no state: `previous_response_id`,
 //! `conversation`, `background` and stored prompts are refused with `unsupported_parameter`, and
 //! every Response says `store: false`.
 
@@ -401,7 +403,10 @@ pub fn into_chat<S>(req: &mut Incoming, max_body_bytes: usize) -> Result<Echo, R
         Body::Bytes(_) | Body::TooLarge { .. } => return Ok(Echo::default()),
     };
     match converted {
-        Ok((body, echo)) => {
+        Ok((body, mut echo)) => {
+            if let Body::Bytes(b) = &req.body {
+                echo.original = serde_json::from_slice(b).unwrap_or_default();
+            }
             req.body = Body::Bytes(body.to_string().into_bytes());
             Ok(echo)
         }
@@ -414,13 +419,21 @@ pub fn into_chat<S>(req: &mut Incoming, max_body_bytes: usize) -> Result<Echo, R
 pub fn reply_from_chat<B>(reply: &mut ChatReply<B>, echo: Echo) {
     let body = std::mem::replace(&mut reply.body, ReplyBody::Bytes(Vec::new()));
     reply.body = match body {
+        // A target that speaks the Responses API streamed its own events.
+        ReplyBody::Stream(streamed) if streamed.watch.passes_responses() => {
+            ReplyBody::Stream(streamed)
+        }
         ReplyBody::Stream(mut streamed) => {
             streamed.prefix = streamed.watch.serve_responses_front(&streamed.prefix, echo);
             ReplyBody::Stream(streamed)
         }
         ReplyBody::Bytes(bytes) if reply.status == 200 => {
             let parsed: Value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
-            ReplyBody::Bytes(response_from_chat(&parsed, &echo).to_string().into_bytes())
+            // A target that speaks the Responses API answered with a Response already.
+            match parsed.get("object").and_then(Value::as_str) {
+                Some("response") => ReplyBody::Bytes(bytes),
+                _ => ReplyBody::Bytes(response_from_chat(&parsed, &echo).to_string().into_bytes()),
+            }
         }
         ReplyBody::Bytes(bytes) => ReplyBody::Bytes(bytes),
     };

@@ -85,10 +85,10 @@ pub async fn handle<P: PortSet>(
     let mut logs = Vec::new();
     let reply = match (req.path.as_str(), &req.method) {
         (CHAT_PATH, Method::Post) => {
-            return chat(state, ports, settings, req, Endpoint::ChatCompletions).await
+            return chat(state, ports, settings, req, Endpoint::ChatCompletions, None).await
         }
         (EMBEDDINGS_PATH, Method::Post) => {
-            return chat(state, ports, settings, req, Endpoint::Embeddings).await
+            return chat(state, ports, settings, req, Endpoint::Embeddings, None).await
         }
         (MESSAGES_PATH, Method::Post) => return messages(state, ports, settings, req).await,
         (RESPONSES_PATH, Method::Post) => return responses(state, ports, settings, req).await,
@@ -264,7 +264,7 @@ async fn messages<P: PortSet>(
     if let Err(reply) = anthropic::into_chat(&mut req, settings.max_body_bytes) {
         return Handled::simple(reply, Vec::new());
     }
-    let mut handled = chat(state, ports, settings, req, Endpoint::Messages).await;
+    let mut handled = chat(state, ports, settings, req, Endpoint::Messages, None).await;
     let code = handled
         .record
         .as_ref()
@@ -282,11 +282,12 @@ async fn responses<P: PortSet>(
     settings: &Settings,
     mut req: Incoming,
 ) -> Handled<BodyOf<P>> {
-    let echo = match responses::into_chat(&mut req, settings.max_body_bytes) {
+    let mut echo = match responses::into_chat(&mut req, settings.max_body_bytes) {
         Ok(echo) => echo,
         Err(reply) => return Handled::simple(reply, Vec::new()),
     };
-    let mut handled = chat(state, ports, settings, req, Endpoint::Responses).await;
+    let original = Some(std::mem::take(&mut echo.original));
+    let mut handled = chat(state, ports, settings, req, Endpoint::Responses, original).await;
     responses::reply_from_chat(&mut handled.reply, echo);
     handled
 }
@@ -299,6 +300,7 @@ async fn chat<P: PortSet>(
     settings: &Settings,
     req: Incoming,
     endpoint: Endpoint,
+    responses_request: Option<serde_json::Map<String, serde_json::Value>>,
 ) -> Handled<BodyOf<P>> {
     let started = ports.clock().now_ms();
     let mut record = RequestRecord {
@@ -315,7 +317,8 @@ async fn chat<P: PortSet>(
     let result = match endpoint {
         Endpoint::Embeddings => embeddings_steps(state, ports, settings, &req, rec, lg, df).await,
         Endpoint::ChatCompletions | Endpoint::Messages | Endpoint::Responses => {
-            chat_steps(state, ports, settings, &req, rec, lg, df).await
+            let original = responses_request;
+            chat_steps(state, ports, settings, &req, original, rec, lg, df).await
         }
     };
     let mut reply = match result {
@@ -354,11 +357,16 @@ async fn chat<P: PortSet>(
 }
 
 /// Steps (1) to (6) of a chat request.
+#[expect(
+    clippy::too_many_arguments,
+    reason = "the request's steps, given what they need"
+)]
 async fn chat_steps<P: PortSet>(
     state: &State,
     ports: &P,
     settings: &Settings,
     req: &Incoming,
+    responses_request: Option<serde_json::Map<String, serde_json::Value>>,
     record: &mut RequestRecord,
     logs: &mut Vec<String>,
     deferred: &mut Vec<Deferred>,
@@ -367,10 +375,15 @@ async fn chat_steps<P: PortSet>(
     let admitted = admit(state, ports, settings, req, record, logs).await?;
     let Admitted {
         key,
-        chat,
+        mut chat,
         rules,
         loaded,
     } = admitted;
+    chat.responses_request = responses_request.map(|mut r| {
+        // Routing input, not for providers (as in a chat request).
+        r.remove("metadata");
+        r
+    });
     admit_limits(state, ports, settings, &key, record, deferred).await?;
     let own_key = auth::own_provider_key(req);
     let own = own_key.as_ref();

@@ -7,8 +7,9 @@ use crate::decide::plan::Attempt;
 use crate::ports::{Secret, UpstreamRequest};
 use crate::providers::api::body_with_overrides;
 use crate::providers::api::ProviderApi;
+use crate::rules::provider::ProviderKind;
 use crate::rules::Provider;
-use serde_json::Value;
+use serde_json::{Map, Value};
 
 /// OpenAI and every API that speaks its chat-completions format: answers and streams are
 /// already in the router's shape.
@@ -61,6 +62,53 @@ impl ProviderApi for OpenAiCompatible {
         let mut request = self.build_request(provider, attempt, req, key);
         request.url = format!("{}/embeddings", provider.base_url);
         Ok(request)
+    }
+}
+
+/// Whether a provider takes Responses API requests as they are: OpenAI's own API does.
+pub fn speaks_responses(provider: &Provider) -> bool {
+    match provider.kind {
+        ProviderKind::OpenAi => true,
+        ProviderKind::OpenAiCompatible
+        | ProviderKind::Anthropic
+        | ProviderKind::AzureOpenAi
+        | ProviderKind::Gemini
+        | ProviderKind::WorkersAi
+        | ProviderKind::Bedrock => false,
+    }
+}
+
+/// A Responses API request passed through: `<base_url>/responses`, the caller's request with the
+/// attempt's model id and overrides (`max_tokens` / `max_completion_tokens` as
+/// `max_output_tokens`, the rest under their own names).
+pub fn responses_request(
+    provider: &Provider,
+    attempt: &Attempt,
+    original: &Map<String, Value>,
+    stream: bool,
+    key: Option<&Secret>,
+) -> UpstreamRequest {
+    let mut body = original.clone();
+    for (k, v) in &attempt.overrides {
+        let name = match k.as_str() {
+            "max_tokens" | "max_completion_tokens" => "max_output_tokens",
+            other => other,
+        };
+        body.insert(name.to_string(), v.clone());
+    }
+    body.insert("model".into(), Value::String(attempt.model_id.clone()));
+    let mut headers = vec![("content-type".to_string(), "application/json".to_string())];
+    if stream {
+        headers.push(("accept".into(), "text/event-stream".into()));
+    }
+    if let Some(key) = key {
+        headers.push(("authorization".into(), format!("Bearer {}", key.expose())));
+    }
+    headers.extend(provider.headers.iter().cloned());
+    UpstreamRequest {
+        url: format!("{}/responses", provider.base_url),
+        headers,
+        body: Value::Object(body).to_string().into_bytes(),
     }
 }
 

@@ -13,6 +13,8 @@ use serde_json::{json, Map, Value};
 #[derive(Debug, Clone, Default)]
 pub struct Echo {
     pub fields: Map<String, Value>,
+    /// The Responses request as it came, for targets it passes through to unchanged.
+    pub original: Map<String, Value>,
 }
 
 /// An id of the Responses API's shape (`prefix_` and letters and digits) made from another id.

@@ -37,6 +37,8 @@ pub enum Outcome {
 #[derive(Debug)]
 pub struct StreamWatch {
     parser: SseParser,
+    /// Set when a target that speaks the Responses API streams to the Responses front door.
+    passthrough: Option<Passthrough>,
     /// Set when the provider streams the AWS event-stream framing: its messages become SSE events.
     frames: Option<eventstream::Decoder>,
     /// Set when the provider streams its own events, which become OpenAI chunks here.
@@ -50,6 +52,29 @@ pub struct StreamWatch {
     pub answer_chars: u64,
     pub outcome: Outcome,
     pub bytes_out: u64,
+}
+
+/// A Responses API stream passed through unchanged: what the watch needs to end it in kind.
+#[derive(Debug, Default)]
+struct Passthrough {
+    response_id: String,
+    next_sequence: u64,
+}
+
+impl Passthrough {
+    /// `response.failed` and an `error` event the OpenAI SDKs raise, numbered after the last
+    /// event passed on.
+    fn failure(&mut self, message: &str) -> Vec<u8> {
+        let error = json!({"type": "server_error", "code": INTERRUPTED, "message": message});
+        let failed = json!({"type": "response.failed", "sequence_number": self.next_sequence,
+            "response": {"id": self.response_id, "object": "response", "status": "failed",
+                         "error": {"code": INTERRUPTED, "message": message}, "output": []}});
+        let event = json!({"type": "error", "sequence_number": self.next_sequence + 1,
+            "code": INTERRUPTED, "message": message, "param": null, "error": error});
+        self.next_sequence += 2;
+        format!("event: response.failed\ndata: {failed}\n\nevent: error\ndata: {event}\n\n")
+            .into_bytes()
+    }
 }
 
 /// The front door a stream is re-encoded for, when it is not chat completions.
@@ -66,6 +91,7 @@ impl StreamWatch {
     pub fn new(client_wants_usage: bool) -> Self {
         StreamWatch {
             parser: SseParser::new(),
+            passthrough: None,
             frames: None,
             translator: None,
             front: None,
@@ -92,6 +118,19 @@ impl StreamWatch {
             frames: api.event_stream_framing().then(eventstream::Decoder::new),
             ..StreamWatch::new(client_wants_usage)
         }
+    }
+
+    /// The watch for a Responses API stream passed through unchanged to the Responses front door.
+    pub fn for_responses() -> Self {
+        StreamWatch {
+            passthrough: Some(Passthrough::default()),
+            ..StreamWatch::new(true)
+        }
+    }
+
+    /// Whether the stream is the Responses API's own, passed through.
+    pub fn passes_responses(&self) -> bool {
+        self.passthrough.is_some()
     }
 
     /// The model id chunks carry when the provider's stream does not name it.
@@ -173,6 +212,9 @@ impl StreamWatch {
     }
 
     fn on_event(&mut self, event: Event) -> Vec<u8> {
+        if self.passthrough.is_some() {
+            return self.on_responses_event(event);
+        }
         if self.translator.is_some() {
             return self.on_translated_event(event);
         }
@@ -273,6 +315,63 @@ impl StreamWatch {
         }
     }
 
+    /// One event of a Responses API stream: passed on as it came. It may be committed to once an
+    /// output item or a delta arrives; an `error` or `response.failed` before that is a failed
+    /// attempt, after it the stream ends with our own failure events; `response.completed` (or
+    /// `.incomplete`) ends it with its usage.
+    fn on_responses_event(&mut self, event: Event) -> Vec<u8> {
+        let data = event.data.trim();
+        if data.is_empty() {
+            return event.raw;
+        }
+        let Ok(parsed) = serde_json::from_str::<Value>(data) else {
+            return self.break_off("the provider sent an event that is not JSON");
+        };
+        if let Some(p) = self.passthrough.as_mut() {
+            if let Some(n) = parsed.get("sequence_number").and_then(Value::as_u64) {
+                p.next_sequence = n + 1;
+            }
+            if let Some(id) = parsed.pointer("/response/id").and_then(Value::as_str) {
+                p.response_id = id.to_string();
+            }
+        }
+        let kind = parsed.get("type").and_then(Value::as_str).unwrap_or("");
+        match kind {
+            "error" | "response.failed" => {
+                let error = parsed
+                    .get("error")
+                    .or_else(|| parsed.pointer("/response/error"))
+                    .cloned()
+                    .unwrap_or_else(|| parsed.clone());
+                let body = json!({ "error": error }).to_string();
+                let kind = classify_status(502, body.as_bytes());
+                if self.first.is_none() {
+                    self.first = Some(First::Error(kind));
+                    return Vec::new();
+                }
+                return self.break_off(&format!(
+                    "the provider sent an error event ({})",
+                    kind.as_str()
+                ));
+            }
+            "response.completed" | "response.incomplete" => {
+                self.first.get_or_insert(First::Empty);
+                self.outcome = Outcome::Completed;
+                self.usage = parsed
+                    .pointer("/response/usage")
+                    .and_then(Usage::from_responses);
+            }
+            _ if kind.starts_with("response.output_item.") || kind.ends_with(".delta") => {
+                self.first.get_or_insert(First::Content);
+                if let Some(delta) = parsed.get("delta").and_then(Value::as_str) {
+                    self.answer_chars += delta.chars().count() as u64;
+                }
+            }
+            _ => {}
+        }
+        event.raw
+    }
+
     /// The upstream ended (EOF): anything still owed to the client. A stream that ends without
     /// `[DONE]` was cut off.
     pub fn on_end(&mut self) -> Vec<u8> {
@@ -302,13 +401,19 @@ impl StreamWatch {
 
     fn break_off(&mut self, why: &str) -> Vec<u8> {
         self.outcome = Outcome::Broken(why.to_string());
-        let event = json!({"error": {
-            "message": "the provider's answer broke off before it was complete; retry the request",
-            "type": "server_error",
-            "param": null,
-            "code": INTERRUPTED,
-        }});
-        let bytes = format!("data: {event}\n\n").into_bytes();
+        let message = "the provider's answer broke off before it was complete; retry the request";
+        let bytes = match self.passthrough.as_mut() {
+            Some(p) => p.failure(message),
+            None => {
+                let event = json!({"error": {
+                    "message": message,
+                    "type": "server_error",
+                    "param": null,
+                    "code": INTERRUPTED,
+                }});
+                format!("data: {event}\n\n").into_bytes()
+            }
+        };
         self.bytes_out += bytes.len() as u64;
         bytes
     }
@@ -373,6 +478,65 @@ mod tests {
         let mut w = StreamWatch::new(false);
         w.on_chunk(DONE.as_bytes());
         assert_eq!(w.first(), Some(First::Empty));
+    }
+
+    #[test]
+    fn responses_streams_pass_through_and_end_in_kind() {
+        let ev = |kind: &str, n: u64, extra: &str| {
+            format!(
+                "event: {kind}\ndata: {{\"type\":\"{kind}\",\"sequence_number\":{n}{extra}}}\n\n"
+            )
+        };
+        let created = ev(
+            "response.created",
+            0,
+            r#","response":{"id":"resp_1","status":"in_progress"}"#,
+        );
+        let delta = ev("response.output_text.delta", 1, r#","delta":"Hi""#);
+        let done = ev(
+            "response.completed",
+            2,
+            r#","response":{"id":"resp_1","usage":{"input_tokens":7,"output_tokens":2,"input_tokens_details":{"cached_tokens":3}}}"#,
+        );
+        let mut w = StreamWatch::for_responses();
+        assert!(w.passes_responses());
+        assert_eq!(text(w.on_chunk(created.as_bytes())), created);
+        assert_eq!(w.first(), None, "not committed before output");
+        assert_eq!(text(w.on_chunk(delta.as_bytes())), delta);
+        assert_eq!(w.first(), Some(First::Content));
+        assert_eq!(text(w.on_chunk(done.as_bytes())), done);
+        assert_eq!(w.outcome, Outcome::Completed);
+        assert_eq!(
+            w.usage,
+            Some(Usage {
+                input: 7,
+                output: 2,
+                cached_input: 3
+            })
+        );
+
+        let mut broken = StreamWatch::for_responses();
+        broken.on_chunk(created.as_bytes());
+        broken.on_chunk(delta.as_bytes());
+        let out = text(broken.on_end());
+        assert!(out.starts_with("event: response.failed\ndata: {"), "{out}");
+        assert!(
+            out.contains(r#""sequence_number":2"#) && out.contains(r#""id":"resp_1""#),
+            "{out}"
+        );
+        assert!(out.contains("event: error\n") && out.contains(INTERRUPTED));
+
+        let mut failed_early = StreamWatch::for_responses();
+        let err = ev(
+            "error",
+            0,
+            r#","code":"rate_limit_exceeded","message":"slow down""#,
+        );
+        assert!(
+            failed_early.on_chunk(err.as_bytes()).is_empty(),
+            "an error before output is the attempt's failure"
+        );
+        assert!(matches!(failed_early.first(), Some(First::Error(_))));
     }
 
     #[test]

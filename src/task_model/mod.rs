@@ -37,7 +37,7 @@ pub struct TaskModel {
 
 /// Quantised weights this close to zero are stored as zero: they change no decision, and a model
 /// with more zeros compresses better in the Worker's bundle.
-const PRUNE_BELOW: f32 = 4.5;
+const PRUNE_BELOW: f32 = 5.5;
 
 fn prune(q: f32) -> f32 {
     if q.abs() < PRUNE_BELOW {

@@ -194,3 +194,102 @@ describe("the Responses API front door", () => {
     await assert.rejects(client.responses.retrieve("resp_123"), (err) => err.status === 404 && err.code === "not_found");
   });
 });
+
+describe("the Responses API passed through to OpenAI targets", () => {
+  let mock;
+  let worker;
+  let client;
+  before(async () => {
+    mock = await startMock();
+    const base = testRules(mock.url);
+    const gpt = (model) => ({ provider: "oai", model, price_per_mtok: { input: 2, output: 8 } });
+    worker = await startWorker({
+      rules: {
+        ...base,
+        providers: {
+          ...base.providers,
+          oai: { kind: "openai", base_url: `${mock.url}/v1`, api_key_secret: "MOCK_API_KEY" },
+          claude: { kind: "anthropic", base_url: mock.url, api_key_secret: "MOCK_API_KEY" },
+        },
+        models: {
+          ...base.models,
+          gpt: gpt("gpt-mock"),
+          down: gpt("gpt-down+status=503"),
+          failing: gpt("gpt-failing+stream_error"),
+          cut: gpt("gpt-cut+cut=6+chunks=8"),
+          sonnet: { provider: "claude", model: "claude-sonnet" },
+        },
+        routes: [
+          { name: "down", when: { "metadata.case": "down" }, then: { fallback: ["down", "sonnet"] } },
+          { name: "failing", when: { "metadata.case": "failing" }, then: { fallback: ["failing", "sonnet"] } },
+          { name: "cut", when: { "metadata.case": "cut" }, then: "cut" },
+        ],
+        default: "gpt",
+      },
+    });
+    client = new OpenAI({ apiKey: GATEWAY_KEY, baseURL: `${worker.url}/v1`, maxRetries: 0 });
+  });
+  after(async () => {
+    await worker?.stop();
+    await mock?.stop();
+  });
+
+  test("an OpenAI target gets the Responses request as it came and its Response comes back as it went", async () => {
+    await mock.clear();
+    const input = [{ role: "user", content: [{ type: "input_text", text: "Hello there" }] }];
+    const { data: r, response } = await client.responses
+      .create({ model: "auto", instructions: "Be brief.", input, max_output_tokens: 50, metadata: { team: "web" } })
+      .withResponse();
+    assert.match(r.id, /^resp_mock_/, "the provider's own Response");
+    assert.equal(r.output_text, "tok0 tok1 tok2 tok3 tok4 ");
+    const [sent] = await mock.requests();
+    assert.equal(sent.path, "/v1/responses");
+    assert.deepEqual(sent.body, { model: "gpt-mock", instructions: "Be brief.", input, max_output_tokens: 50 });
+    const point = await worker.dataPointFor(response);
+    assert.equal(point.blobs[2], "gpt");
+    assert.equal(point.blobs[13], "reported");
+    assert.equal(point.doubles[5], 5, "output tokens from the Response's usage");
+    assert.ok(point.doubles[4] > 0 && point.doubles[7] > 0);
+  });
+
+  test("streamed, the provider's own events pass through, with their usage recorded", async () => {
+    const { data: stream, response } = await client.responses.create({ model: "auto", input: "Hello", stream: true }).withResponse();
+    const events = [];
+    for await (const e of stream) events.push(e);
+    assert.equal(events[0].type, "response.created");
+    assert.match(events[0].response.id, /^resp_mock_/);
+    assert.equal(events.at(-1).type, "response.completed");
+    assert.deepEqual(events.map((e) => e.sequence_number), events.map((_, i) => i));
+    assert.equal(events.filter((e) => e.type === "response.output_text.delta").map((e) => e.delta).join(""), "tok0 tok1 tok2 tok3 tok4 ");
+    const point = await worker.dataPointFor(response);
+    assert.equal(point.blobs[5], "ok");
+    assert.equal(point.doubles[5], 5);
+  });
+
+  test("a failing OpenAI target falls back to another kind, translated, whole and streamed", async () => {
+    const { data: r, response } = await client.responses.create({ model: "auto", input: "Hi", metadata: { case: "down" } }).withResponse();
+    assert.equal(response.headers.get("x-router-target"), "sonnet");
+    assert.equal(r.object, "response");
+    assert.equal(r.output[0].content[0].text, "tok0 tok1 tok2 tok3 tok4 ");
+    const stream = await client.responses.create({ model: "auto", input: "Hi", metadata: { case: "failing" }, stream: true });
+    const types = [];
+    let last;
+    for await (const e of stream) { types.push(e.type); last = e; }
+    assert.equal(last.type, "response.completed");
+    assert.equal(last.response.output[0].content[0].text, "tok0 tok1 tok2 tok3 tok4 ");
+    assert.ok(!types.includes("error"));
+  });
+
+  test("a passed-through stream that breaks ends with response.failed and an error the SDK raises", async () => {
+    const stream = await client.responses.create({ model: "auto", input: "Hi", metadata: { case: "cut" }, stream: true });
+    const events = [];
+    await assert.rejects(async () => {
+      for await (const e of stream) events.push(e);
+    }, (err) => err instanceof OpenAI.APIError && err.code === "stream_interrupted");
+    assert.ok(events.some((e) => e.type === "response.output_text.delta"));
+    const failed = events.at(-1);
+    assert.equal(failed.type, "response.failed");
+    assert.equal(failed.sequence_number, events.at(-2).sequence_number + 1);
+    assert.match(failed.response.id, /^resp_mock_/);
+  });
+});

@@ -13,6 +13,7 @@ mod embeddings;
 mod gemini;
 mod http;
 mod openai;
+mod responses;
 
 use behavior::Behavior;
 use serde_json::{json, Value};
@@ -167,7 +168,7 @@ fn respond(
                 }
             }
         }
-        ("POST", "/v1/chat/completions" | "/v1/embeddings") => {
+        ("POST", "/v1/chat/completions" | "/v1/embeddings" | "/v1/responses") => {
             chat(out, req, shared, api_key, Wire::OpenAi)
         }
         ("POST", "/v1/messages") => chat(out, req, shared, api_key, Wire::Anthropic),
@@ -345,7 +346,11 @@ fn chat(
         return http::write_full(out, 200, &json_headers(), answer.to_string().as_bytes())
             .map(|()| true);
     }
-    let id = format!("chatcmpl-mock-{seq}");
+    let responses_api = path.ends_with("/responses");
+    let id = match responses_api {
+        true => format!("resp_mock_{seq}"),
+        false => format!("chatcmpl-mock-{seq}"),
+    };
     let created = (now_ms() / 1000) as u64;
     let stream = match wire {
         Wire::Gemini => path.ends_with(":streamGenerateContent"),
@@ -359,6 +364,9 @@ fn chat(
             b"{\"id\": \"chatcmpl-broken\", \"choices\": [".to_vec()
         } else {
             match wire {
+                Wire::OpenAi if responses_api => {
+                    responses::whole(&id, created, &model, &body, &behavior)
+                }
                 Wire::OpenAi | Wire::Azure => {
                     openai::completion(&id, created, &model, &body, &behavior)
                 }
@@ -388,6 +396,7 @@ fn chat(
     }
     if behavior.stream_error {
         let ev = match wire {
+            Wire::OpenAi if responses_api => responses::stream_error(),
             Wire::OpenAi | Wire::Azure => format!("data: {}\n\n", openai::error_body(500)),
             Wire::Anthropic => format!(
                 "event: error\ndata: {}\n\n",
@@ -405,6 +414,9 @@ fn chat(
     }
     let text = |events: Vec<String>| events.into_iter().map(String::into_bytes).collect();
     let events: Vec<Vec<u8>> = match wire {
+        Wire::OpenAi if responses_api => text(responses::stream_events(
+            &id, created, &model, &body, &behavior,
+        )),
         Wire::OpenAi | Wire::Azure => text(openai::stream_events(
             &id, created, &model, &body, &behavior,
         )),
