@@ -393,35 +393,23 @@ async fn chat_steps<P: PortSet>(
         deferred.extend(state.add_spend(&key.id, record.cascade_cost_usd, now));
     }
     key.permits(&decision.rule, decision.classification.task.as_deref())?;
-
-    let run = Run {
+    let called = Called {
         rules: &rules,
-        plan: &decision.plan,
         chat: &chat,
         own_key: own_key.as_ref(),
-        breakers: &state.breakers,
-        health: &state.health,
         started_ms: started,
-        request_id: &record.request_id,
     };
-    let (attempts, result) = fallback::run(ports, run, logs).await;
-    note_attempts(record, &attempts);
-    if ports.coordinator().bound() {
-        let (policy, ttl) = (rules.defaults.cooldown, settings.health_ttl_ms);
-        let now = ports.clock().now_ms();
-        let reports = attempts.health_reports(&state.health, policy, ttl, now);
-        deferred.extend(reports.map(|(target, report)| Deferred::Health { target, report }));
-    }
-    let success = result?;
-    record.ttfb_ms = success.ttfb_ms;
-    record.upstream_ms = success.upstream_ms;
-    let mut reply = success.reply;
-    if matches!(reply.body, ReplyBody::Bytes(_)) {
-        let price = rules.models.get(&record.target).and_then(|m| m.price);
-        record.settle_usage(success.usage, success.answer_chars, price);
-        let now = ports.clock().now_ms();
-        deferred.extend(state.add_spend(&record.key_id, record.cost_usd, now));
-    }
+    let mut reply = call_plan(
+        state,
+        ports,
+        settings,
+        called,
+        &decision.plan,
+        record,
+        logs,
+        deferred,
+    )
+    .await?;
     if loaded.stale_because.is_some() {
         reply.set_header("x-router-rules-status", "stale");
     }
@@ -458,15 +446,59 @@ async fn embeddings_steps<P: PortSet>(
         .sum();
     record.estimated_prompt_tokens = chars.div_ceil(4) as u64;
     let own_key = auth::own_provider_key(req);
-    let run = Run {
+    let called = Called {
         rules: &rules,
-        plan: &plan,
         chat: &chat,
         own_key: own_key.as_ref(),
+        started_ms: started,
+    };
+    let mut reply = call_plan(
+        state, ports, settings, called, &plan, record, logs, deferred,
+    )
+    .await?;
+    if loaded.stale_because.is_some() {
+        reply.set_header("x-router-rules-status", "stale");
+    }
+    Ok(reply)
+}
+
+/// What the plan's calls are for.
+struct Called<'a> {
+    rules: &'a Rules,
+    chat: &'a ChatRequest,
+    own_key: Option<&'a Secret>,
+    /// When the request started (its deadline counts from here).
+    started_ms: f64,
+}
+
+/// Steps (5) and (6): call the plan (`dispatch::fallback`), note what the attempts did in the
+/// record, report them to the targets' shared health, and settle a whole answer's usage and
+/// spend (a stream's are settled when it ends).
+#[expect(
+    clippy::too_many_arguments,
+    reason = "one step of the request, given what it needs"
+)]
+async fn call_plan<P: PortSet>(
+    state: &State,
+    ports: &P,
+    settings: &Settings,
+    called: Called<'_>,
+    plan: &[crate::decide::plan::Attempt],
+    record: &mut RequestRecord,
+    logs: &mut Vec<String>,
+    deferred: &mut Vec<Deferred>,
+) -> Result<ChatReply<BodyOf<P>>, Failure> {
+    let rules = called.rules;
+    let request_id = record.request_id.clone();
+    let run = Run {
+        rules,
+        plan,
+        chat: called.chat,
+        own_key: called.own_key,
         breakers: &state.breakers,
         health: &state.health,
-        started_ms: started,
-        request_id: &record.request_id,
+        started_ms: called.started_ms,
+        request_id: &request_id,
     };
     let (attempts, result) = fallback::run(ports, run, logs).await;
     note_attempts(record, &attempts);
@@ -479,15 +511,13 @@ async fn embeddings_steps<P: PortSet>(
     let success = result?;
     record.ttfb_ms = success.ttfb_ms;
     record.upstream_ms = success.upstream_ms;
-    let price = rules.models.get(&record.target).and_then(|m| m.price);
-    record.settle_usage(success.usage, 0, price);
-    let now = ports.clock().now_ms();
-    deferred.extend(state.add_spend(&record.key_id, record.cost_usd, now));
-    let mut reply = success.reply;
-    if loaded.stale_because.is_some() {
-        reply.set_header("x-router-rules-status", "stale");
+    if matches!(success.reply.body, ReplyBody::Bytes(_)) {
+        let price = rules.models.get(&record.target).and_then(|m| m.price);
+        record.settle_usage(success.usage, success.answer_chars, price);
+        let now = ports.clock().now_ms();
+        deferred.extend(state.add_spend(&record.key_id, record.cost_usd, now));
     }
-    Ok(reply)
+    Ok(success.reply)
 }
 
 /// The route name embeddings requests are recorded under (and keys' lists must name).
