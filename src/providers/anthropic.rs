@@ -10,7 +10,8 @@ use crate::error::ApiError;
 use crate::ports::{Secret, UpstreamRequest};
 use crate::providers::api::ProviderApi;
 use crate::providers::api::{
-    body_with_overrides, push_turn, ChunkHead, StreamTranslator as Translate, Translated,
+    body_with_overrides, call_arguments, push_turn, ChunkHead, StreamTranslator as Translate,
+    Translated,
 };
 use crate::providers::errors::ErrorKind;
 use crate::rules::Provider;
@@ -73,15 +74,11 @@ fn push(messages: &mut Vec<Value>, role: &str, blocks: Vec<Value>) {
 /// An OpenAI tool call (`{"id", "function": {"name", "arguments"}}`) as an Anthropic `tool_use`
 /// block; arguments that are not JSON become `{}`.
 pub fn tool_use_block(call: &Value) -> Value {
-    let args = call
-        .pointer("/function/arguments")
-        .and_then(Value::as_str)
-        .unwrap_or("{}");
     json!({
         "type": "tool_use",
         "id": call.get("id").cloned().unwrap_or(Value::Null),
         "name": call.pointer("/function/name").cloned().unwrap_or(Value::Null),
-        "input": serde_json::from_str::<Value>(args).unwrap_or_else(|_| json!({})),
+        "input": call_arguments(call),
     })
 }
 

@@ -167,6 +167,31 @@ impl ChunkHead {
     }
 }
 
+/// An OpenAI tool call's `arguments` (a JSON string) as the value providers take as a call's
+/// input; `{}` when they are not JSON.
+pub fn call_arguments(call: &Value) -> Value {
+    let args = call
+        .pointer("/function/arguments")
+        .and_then(Value::as_str)
+        .unwrap_or("{}");
+    serde_json::from_str(args).unwrap_or_else(|_| serde_json::json!({}))
+}
+
+/// Embeddings as OpenAI's list: each row of numbers (or why a row is not one) in order, as
+/// `vector` encodes them.
+pub fn embedding_list<'a>(
+    rows: impl Iterator<Item = Result<&'a Vec<Value>, &'static str>>,
+    model: &str,
+    encoding: Option<&str>,
+) -> Result<Value, String> {
+    let mut data = Vec::new();
+    for (i, row) in rows.enumerate() {
+        let embedding = vector(row?, encoding);
+        data.push(serde_json::json!({"object": "embedding", "index": i, "embedding": embedding}));
+    }
+    Ok(serde_json::json!({"object": "list", "data": data, "model": model}))
+}
+
 /// An embedding's numbers as OpenAI sends them: a JSON array, or with `encoding` `base64` the
 /// little-endian 32-bit floats in base64.
 pub fn vector(values: &[Value], encoding: Option<&str>) -> Value {

@@ -12,8 +12,8 @@ use crate::decide::plan::Attempt;
 use crate::error::{ApiError, ErrorCode};
 use crate::ports::{Secret, UpstreamRequest};
 use crate::providers::api::{
-    body_with_overrides, path_segment, push_turn, ChunkHead, ProviderApi, StreamTranslator,
-    Translated,
+    body_with_overrides, call_arguments, path_segment, push_turn, ChunkHead, ProviderApi,
+    StreamTranslator, Translated,
 };
 use crate::providers::errors::ErrorKind;
 use crate::providers::sigv4::{self, Credentials};
@@ -136,12 +136,8 @@ impl ProviderApi for Bedrock {
                         .into_iter()
                         .flatten()
                     {
-                        let args = call
-                            .pointer("/function/arguments")
-                            .and_then(Value::as_str)
-                            .unwrap_or("{}");
-                        let input = serde_json::from_str::<Value>(args)
-                            .ok()
+                        // Converse takes an object as a tool's input.
+                        let input = Some(call_arguments(call))
                             .filter(Value::is_object)
                             .unwrap_or_else(|| json!({}));
                         parts.push(json!({"toolUse": {"toolUseId": call.get("id"),

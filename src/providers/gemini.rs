@@ -3,15 +3,15 @@
 //! declarations; answers and streamed candidates translated back to OpenAI's shape. A prompt or
 //! answer blocked for safety is an error (content filtered), not an empty answer.
 
-use crate::chat::request::ChatRequest;
+use crate::chat::request::{embedding_texts, ChatRequest};
 use crate::chat::usage::Usage;
 use crate::decide::plan::Attempt;
 use crate::error::{ApiError, ErrorCode};
 use crate::ports::{Secret, UpstreamRequest};
 use crate::providers::api::ProviderApi;
 use crate::providers::api::{
-    body_with_overrides, path_segment, push_turn, ChunkHead, StreamTranslator as Translate,
-    Translated,
+    body_with_overrides, call_arguments, embedding_list, path_segment, push_turn, ChunkHead,
+    StreamTranslator as Translate, Translated,
 };
 use crate::providers::errors::ErrorKind;
 use crate::rules::Provider;
@@ -221,6 +221,30 @@ impl Translate for StreamTranslator {
 /// Google Gemini.
 pub struct Gemini;
 
+/// `POST <base_url>/v1beta/models/<model id>:<method>` with the key and the provider's headers.
+fn model_call(
+    provider: &Provider,
+    attempt: &Attempt,
+    method: &str,
+    body: &Value,
+    key: Option<&Secret>,
+) -> UpstreamRequest {
+    let mut headers = vec![("content-type".to_string(), "application/json".to_string())];
+    if let Some(key) = key {
+        headers.push(("x-goog-api-key".into(), key.expose().to_string()));
+    }
+    headers.extend(provider.headers.iter().cloned());
+    UpstreamRequest {
+        url: format!(
+            "{}/v1beta/models/{}:{method}",
+            provider.base_url,
+            path_segment(&attempt.model_id)
+        ),
+        headers,
+        body: body.to_string().into_bytes(),
+    }
+}
+
 /// The most requests one `batchEmbedContents` call takes.
 const MAX_EMBEDDING_BATCH: usize = 100;
 
@@ -261,12 +285,8 @@ impl ProviderApi for Gemini {
                         if let Some(id) = call.get("id").and_then(Value::as_str) {
                             call_names.insert(id.to_string(), name.clone());
                         }
-                        let args = call
-                            .pointer("/function/arguments")
-                            .and_then(Value::as_str)
-                            .unwrap_or("{}");
                         parts.push(json!({"functionCall": {"name": name,
-                            "args": serde_json::from_str::<Value>(args).unwrap_or_else(|_| json!({}))}}));
+                            "args": call_arguments(call)}}));
                     }
                     push(&mut contents, "model", parts);
                 }
@@ -366,20 +386,7 @@ impl ProviderApi for Gemini {
         } else {
             "generateContent"
         };
-        let mut headers = vec![("content-type".to_string(), "application/json".to_string())];
-        if let Some(key) = key {
-            headers.push(("x-goog-api-key".into(), key.expose().to_string()));
-        }
-        headers.extend(provider.headers.iter().cloned());
-        UpstreamRequest {
-            url: format!(
-                "{}/v1beta/models/{}:{method}",
-                provider.base_url,
-                path_segment(&attempt.model_id)
-            ),
-            headers,
-            body: Value::Object(body).to_string().into_bytes(),
-        }
+        model_call(provider, attempt, method, &Value::Object(body), key)
     }
 
     /// `batchEmbedContents`: one request per input text, `dimensions` as `outputDimensionality`.
@@ -391,11 +398,7 @@ impl ProviderApi for Gemini {
         key: Option<&Secret>,
     ) -> Result<UpstreamRequest, String> {
         let src = body_with_overrides(req, attempt);
-        let texts: Vec<&str> = match src.get("input") {
-            Some(Value::String(s)) => vec![s.as_str()],
-            Some(Value::Array(items)) => items.iter().filter_map(Value::as_str).collect(),
-            _ => Vec::new(),
-        };
+        let texts = embedding_texts(&src);
         if texts.is_empty() {
             return Err(format!(
                 "provider \"{}\" (gemini) embeds text, not token ids",
@@ -421,20 +424,14 @@ impl ProviderApi for Gemini {
                 r
             })
             .collect();
-        let mut headers = vec![("content-type".to_string(), "application/json".to_string())];
-        if let Some(key) = key {
-            headers.push(("x-goog-api-key".into(), key.expose().to_string()));
-        }
-        headers.extend(provider.headers.iter().cloned());
-        Ok(UpstreamRequest {
-            url: format!(
-                "{}/v1beta/models/{}:batchEmbedContents",
-                provider.base_url,
-                path_segment(&attempt.model_id)
-            ),
-            headers,
-            body: json!({"requests": requests}).to_string().into_bytes(),
-        })
+        let body = json!({"requests": requests});
+        Ok(model_call(
+            provider,
+            attempt,
+            "batchEmbedContents",
+            &body,
+            key,
+        ))
     }
 
     /// `{"embeddings": [{"values": [...]}]}` as OpenAI's list (Gemini reports no usage).
@@ -448,18 +445,12 @@ impl ProviderApi for Gemini {
             .get("embeddings")
             .and_then(Value::as_array)
             .ok_or("an answer without `embeddings`")?;
-        let mut data = Vec::with_capacity(list.len());
-        for (i, e) in list.iter().enumerate() {
-            let values = e
-                .get("values")
+        let rows = list.iter().map(|e| {
+            e.get("values")
                 .and_then(Value::as_array)
-                .ok_or("an embedding without `values`")?;
-            data.push(json!({"object": "embedding", "index": i,
-                             "embedding": crate::providers::api::vector(values, encoding)}));
-        }
-        Ok(Some(
-            json!({"object": "list", "data": data, "model": model}),
-        ))
+                .ok_or("an embedding without `values`")
+        });
+        embedding_list(rows, model, encoding).map(Some)
     }
 
     fn answer_to_openai(

@@ -6,13 +6,13 @@
 //! `data: {"response": "..."}` events ending with the usage and `[DONE]`, embeddings as
 //! `{shape, data}`; all become OpenAI's shapes here.
 
-use crate::chat::request::ChatRequest;
+use crate::chat::request::{embedding_texts, ChatRequest};
 use crate::chat::usage::Usage;
 use crate::decide::plan::Attempt;
 use crate::error::ApiError;
 use crate::ports::{Secret, UpstreamRequest};
 use crate::providers::api::{
-    body_with_overrides, ChunkHead, ProviderApi, StreamTranslator, Translated,
+    body_with_overrides, embedding_list, ChunkHead, ProviderApi, StreamTranslator, Translated,
 };
 use crate::providers::errors::ErrorKind;
 use crate::rules::Provider;
@@ -163,18 +163,13 @@ impl ProviderApi for WorkersAi {
         _key: Option<&Secret>,
     ) -> Result<UpstreamRequest, String> {
         let src = body_with_overrides(req, attempt);
-        let text = match src.get("input") {
-            Some(Value::String(s)) => json!([s]),
-            Some(Value::Array(items)) if items.iter().all(Value::is_string) => {
-                Value::Array(items.clone())
-            }
-            _ => {
-                return Err(format!(
-                    "provider \"{}\" (workers_ai) embeds text, not token ids",
-                    provider.name
-                ))
-            }
-        };
+        let text = embedding_texts(&src);
+        if text.is_empty() {
+            return Err(format!(
+                "provider \"{}\" (workers_ai) embeds text, not token ids",
+                provider.name
+            ));
+        }
         Ok(UpstreamRequest {
             url: format!("workers-ai:{}", attempt.model_id),
             headers: Vec::new(),
@@ -196,15 +191,10 @@ impl ProviderApi for WorkersAi {
             .get("data")
             .and_then(Value::as_array)
             .ok_or("an answer without `data`")?;
-        let mut data = Vec::with_capacity(rows.len());
-        for (i, row) in rows.iter().enumerate() {
-            let values = row.as_array().ok_or("an embedding that is not a list")?;
-            data.push(json!({"object": "embedding", "index": i,
-                             "embedding": crate::providers::api::vector(values, encoding)}));
-        }
-        Ok(Some(
-            json!({"object": "list", "data": data, "model": model}),
-        ))
+        let rows = rows
+            .iter()
+            .map(|row| row.as_array().ok_or("an embedding that is not a list"));
+        embedding_list(rows, model, encoding).map(Some)
     }
 }
 
