@@ -229,16 +229,7 @@ impl StreamWatch {
         }
         let parsed: Value = serde_json::from_str(data).unwrap_or(Value::Null);
         if parsed.get("error").is_some() || event.event.as_deref() == Some("error") {
-            let kind = classify_status(502, data.as_bytes());
-            if self.first.is_none() {
-                self.first = Some(First::Error(kind));
-                return Vec::new();
-            }
-            // The provider's error text is never passed on: our own error event ends the stream.
-            return self.break_off(&format!(
-                "the provider sent an error event ({})",
-                kind.as_str()
-            ));
+            return self.provider_error(data.as_bytes());
         }
         if parsed.is_null() {
             return self.break_off("the provider sent an event that is not JSON");
@@ -301,17 +292,7 @@ impl StreamWatch {
                 out.extend(b"data: [DONE]\n\n");
                 out
             }
-            Translated::Error => {
-                let kind = classify_status(502, data.as_bytes());
-                if self.first.is_none() {
-                    self.first = Some(First::Error(kind));
-                    return Vec::new();
-                }
-                self.break_off(&format!(
-                    "the provider sent an error event ({})",
-                    kind.as_str()
-                ))
-            }
+            Translated::Error => self.provider_error(data.as_bytes()),
         }
     }
 
@@ -344,15 +325,7 @@ impl StreamWatch {
                     .cloned()
                     .unwrap_or_else(|| parsed.clone());
                 let body = json!({ "error": error }).to_string();
-                let kind = classify_status(502, body.as_bytes());
-                if self.first.is_none() {
-                    self.first = Some(First::Error(kind));
-                    return Vec::new();
-                }
-                return self.break_off(&format!(
-                    "the provider sent an error event ({})",
-                    kind.as_str()
-                ));
+                return self.provider_error(body.as_bytes());
             }
             "response.completed" | "response.incomplete" => {
                 self.first.get_or_insert(First::Empty);
@@ -370,6 +343,21 @@ impl StreamWatch {
             _ => {}
         }
         event.raw
+    }
+
+    /// An error event from the provider (`body` says which kind): before any content, the
+    /// attempt's failure (nothing is sent; the plan may go on); after it, the end of the stream,
+    /// with our own error event (the provider's text is never passed on).
+    fn provider_error(&mut self, body: &[u8]) -> Vec<u8> {
+        let kind = classify_status(502, body);
+        if self.first.is_none() {
+            self.first = Some(First::Error(kind));
+            return Vec::new();
+        }
+        self.break_off(&format!(
+            "the provider sent an error event ({})",
+            kind.as_str()
+        ))
     }
 
     /// The upstream ended (EOF): anything still owed to the client. A stream that ends without
