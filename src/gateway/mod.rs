@@ -314,14 +314,8 @@ async fn chat<P: PortSet>(
     let mut logs = Vec::new();
     let mut deferred = Vec::new();
     let (rec, lg, df) = (&mut record, &mut logs, &mut deferred);
-    let result = match endpoint {
-        Endpoint::Embeddings => embeddings_steps(state, ports, settings, &req, rec, lg, df).await,
-        Endpoint::ChatCompletions | Endpoint::Messages | Endpoint::Responses => {
-            let original = responses_request;
-            chat_steps(state, ports, settings, &req, original, rec, lg, df).await
-        }
-    };
-    let mut reply = match result {
+    let steps = chat_steps(state, ports, settings, &req, responses_request, rec, lg, df);
+    let mut reply = match steps.await {
         Ok(reply) => reply,
         Err(failure) => {
             record.outcome = RequestOutcome::Error(failure.error.code);
@@ -356,7 +350,8 @@ async fn chat<P: PortSet>(
     }
 }
 
-/// Steps (1) to (6) of a chat request.
+/// Steps (1) to (6) of a chat request; an embeddings request skips the decision (4) for the
+/// embedding model it names (`embeddings_plan`).
 #[expect(
     clippy::too_many_arguments,
     reason = "the request's steps, given what they need"
@@ -386,66 +381,19 @@ async fn chat_steps<P: PortSet>(
     });
     admit_limits(state, ports, settings, &key, record, deferred).await?;
     let own_key = auth::own_provider_key(req);
-    let own = own_key.as_ref();
-    let decision = decide(state, ports, &rules, &chat, req, own, record, logs).await?;
-    if record.cascade_cost_usd > 0.0 {
-        let now = ports.clock().now_ms();
-        deferred.extend(state.add_spend(&key.id, record.cascade_cost_usd, now));
-    }
-    key.permits(&decision.rule, decision.classification.task.as_deref())?;
-    let called = Called {
-        rules: &rules,
-        chat: &chat,
-        own_key: own_key.as_ref(),
-        started_ms: started,
+    let plan = match chat.endpoint {
+        Endpoint::Embeddings => embeddings_plan(&rules, &key, &chat, ports.rng(), record)?,
+        Endpoint::ChatCompletions | Endpoint::Messages | Endpoint::Responses => {
+            let own = own_key.as_ref();
+            let decision = decide(state, ports, &rules, &chat, req, own, record, logs).await?;
+            if record.cascade_cost_usd > 0.0 {
+                let now = ports.clock().now_ms();
+                deferred.extend(state.add_spend(&key.id, record.cascade_cost_usd, now));
+            }
+            key.permits(&decision.rule, decision.classification.task.as_deref())?;
+            decision.plan
+        }
     };
-    let mut reply = call_plan(
-        state,
-        ports,
-        settings,
-        called,
-        &decision.plan,
-        record,
-        logs,
-        deferred,
-    )
-    .await?;
-    if loaded.stale_because.is_some() {
-        reply.set_header("x-router-rules-status", "stale");
-    }
-    Ok(reply)
-}
-
-/// The steps of an embeddings request: admitted and limited like chat, then the embedding model
-/// named and its fallbacks (same dimensions, validated) are called in order, with the rules'
-/// default retries and timeouts. The record names the route `embeddings`; keys limited to some
-/// routes or tasks may embed when their list names `embeddings`.
-async fn embeddings_steps<P: PortSet>(
-    state: &State,
-    ports: &P,
-    settings: &Settings,
-    req: &Incoming,
-    record: &mut RequestRecord,
-    logs: &mut Vec<String>,
-    deferred: &mut Vec<Deferred>,
-) -> Result<ChatReply<BodyOf<P>>, Failure> {
-    let started = ports.clock().now_ms();
-    let Admitted {
-        key,
-        chat,
-        rules,
-        loaded,
-    } = admit(state, ports, settings, req, record, logs).await?;
-    admit_limits(state, ports, settings, &key, record, deferred).await?;
-    let plan = embedding_plan(&rules, &chat.model, ports.rng())?;
-    record.rule = EMBEDDINGS.into();
-    key.permits(EMBEDDINGS, Some(EMBEDDINGS))?;
-    let chars: usize = embedding_texts(&chat.body)
-        .iter()
-        .map(|t| t.chars().count())
-        .sum();
-    record.estimated_prompt_tokens = chars.div_ceil(4) as u64;
-    let own_key = auth::own_provider_key(req);
     let called = Called {
         rules: &rules,
         chat: &chat,
@@ -460,6 +408,28 @@ async fn embeddings_steps<P: PortSet>(
         reply.set_header("x-router-rules-status", "stale");
     }
     Ok(reply)
+}
+
+/// The attempts of an embeddings request: the embedding model named, then its fallbacks (same
+/// dimensions, validated), with the rules' default retries and timeouts. The record names the
+/// route `embeddings`; keys limited to some routes or tasks may embed when their list names
+/// `embeddings`.
+fn embeddings_plan(
+    rules: &Rules,
+    key: &KeyRecord,
+    chat: &ChatRequest,
+    rng: &dyn crate::ports::Random,
+    record: &mut RequestRecord,
+) -> Result<Vec<crate::decide::plan::Attempt>, ApiError> {
+    let plan = embedding_attempts(rules, &chat.model, rng)?;
+    record.rule = EMBEDDINGS.into();
+    key.permits(EMBEDDINGS, Some(EMBEDDINGS))?;
+    let chars: usize = embedding_texts(&chat.body)
+        .iter()
+        .map(|t| t.chars().count())
+        .sum();
+    record.estimated_prompt_tokens = chars.div_ceil(4) as u64;
+    Ok(plan)
 }
 
 /// What the plan's calls are for.
@@ -524,7 +494,7 @@ async fn call_plan<P: PortSet>(
 const EMBEDDINGS: &str = "embeddings";
 
 /// The attempts for an embeddings request: the embedding model named, then its fallbacks.
-fn embedding_plan(
+fn embedding_attempts(
     rules: &Rules,
     model: &str,
     rng: &dyn crate::ports::Random,
