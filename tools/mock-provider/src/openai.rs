@@ -10,13 +10,15 @@ use serde_json::{json, Value};
 
 /// Characters of the text in `messages` (string contents and the `text` of content parts).
 pub fn message_chars(body: &Value) -> usize {
+    let messages = body.get("messages").and_then(Value::as_array);
+    content_chars(messages.map_or(&[][..], Vec::as_slice))
+}
+
+/// Characters of the text in a list of messages or Responses input items: string contents and
+/// the `text` of content parts.
+pub fn content_chars(items: &[Value]) -> usize {
     let mut chars = 0usize;
-    for m in body
-        .get("messages")
-        .and_then(Value::as_array)
-        .into_iter()
-        .flatten()
-    {
+    for m in items {
         match m.get("content") {
             Some(Value::String(s)) => chars += s.chars().count(),
             Some(Value::Array(parts)) => {

@@ -12,22 +12,7 @@ fn input_tokens(body: &Value) -> u64 {
         .map_or(0, |s| s.chars().count());
     match body.get("input") {
         Some(Value::String(s)) => chars += s.chars().count(),
-        Some(Value::Array(items)) => {
-            for item in items {
-                match item.get("content") {
-                    Some(Value::String(s)) => chars += s.chars().count(),
-                    Some(Value::Array(parts)) => {
-                        for p in parts {
-                            chars += p
-                                .get("text")
-                                .and_then(Value::as_str)
-                                .map_or(0, |t| t.chars().count());
-                        }
-                    }
-                    _ => {}
-                }
-            }
-        }
+        Some(Value::Array(items)) => chars += crate::openai::content_chars(items),
         _ => {}
     }
     (chars as u64).div_ceil(4).max(1)
