@@ -399,13 +399,14 @@ pub fn into_chat<S>(req: &mut Incoming, max_body_bytes: usize) -> Result<Echo, R
                     format!("the request body is not valid JSON: {e}"),
                 )
             })
-            .and_then(|v| request_to_chat(&v)),
+            .and_then(|v| request_to_chat(&v).map(|converted| (converted, v))),
         Body::Bytes(_) | Body::TooLarge { .. } => return Ok(Echo::default()),
     };
     match converted {
-        Ok((body, mut echo)) => {
-            if let Body::Bytes(b) = &req.body {
-                echo.original = serde_json::from_slice(b).unwrap_or_default();
+        Ok(((body, mut echo), original)) => {
+            // The request as it came, for targets it passes through to (parsed once).
+            if let Value::Object(original) = original {
+                echo.original = original;
             }
             req.body = Body::Bytes(body.to_string().into_bytes());
             Ok(echo)
