@@ -21,6 +21,8 @@ const OUT = outArg > 0 ? process.argv[outArg + 1] : path.join(ROOT, "target/perf
 const WARM = Number(process.env.PERF_WARM ?? 500);
 // `--cpu-breakdown`: also time each call the wasm makes out to JavaScript, by name (costs a little).
 const BREAKDOWN = process.argv.includes("--cpu-breakdown");
+// `--streams-only`: only the CPU of streamed answers (section 3c), for experiments.
+const STREAMS_ONLY = process.argv.includes("--streams-only");
 const scale = (n) => (QUICK ? Math.max(10, Math.round(n / 5)) : n);
 
 // Streams for time to first byte: 20 chunks, 5 ms apart.
@@ -109,7 +111,7 @@ const results = { when: new Date().toISOString(), quick: QUICK, machine: { cpus:
 const mock = await startMock({ apiKey: null });
 
 // (1) Overhead: direct to the mock vs through the Worker; sequential and 10 connections; plus a 30 ms provider.
-if (!CPU_ONLY) {
+if (!CPU_ONLY && !STREAMS_ONLY) {
   const rules = testRules(mock.url, {
     models: { fast: { provider: "mock", model: "mock-fast" }, strong: { provider: "mock", model: "mock-slow+delay=30" } },
     routes: [], default: "fast",
@@ -178,11 +180,11 @@ if (!CPU_ONLY) {
 // which adds the runtime's HTTP server and everything else in the process. Each is the median of
 // several rounds after a warm-up (V8 compiles hot code in background threads of the same process,
 // and a single long run also catches the odd collection: rounds make the figure steady).
-async function cpuPerRequest(pid, url, send) {
-  for (let i = 0; i < WARM; i++) await send();
+async function cpuPerRequest(pid, url, send, { warm = WARM, perRound = scale(400), rounds: count = QUICK ? 3 : 7 } = {}) {
+  for (let i = 0; i < warm; i++) await send();
   const rounds = [], main = [], inside = [];
-  for (let r = 0; r < (QUICK ? 3 : 7); r++) {
-    const n = scale(400);
+  for (let r = 0; r < count; r++) {
+    const n = perRound;
     const m0 = await readMeter(url);
     const [c0, t0] = [cpuMs(pid), cpuMs(pid, true)];
     for (let i = 0; i < n; i++) {
@@ -199,7 +201,7 @@ async function cpuPerRequest(pid, url, send) {
   return { process: pct(rounds, 50), main_thread: pct(main, 50), best_round: Math.min(...rounds),
            inside: inside[Math.floor(inside.length / 2)] };
 }
-{
+if (!STREAMS_ONLY) {
   const worker = await startRouter({ rules: bigRules(mock.url), vars: CPU_ONLY ?? {}, entryModules: meterModules({ byImport: BREAKDOWN }) });
   const pid = worker.pid;
   const cases = {
@@ -232,7 +234,7 @@ async function cpuPerRequest(pid, url, send) {
 
 // (3b) The runtime's floor: a minimal JavaScript Worker that only forwards the request to the mock
 // (parse, set the model, fetch, return). Its CPU and added latency are what any Worker pays here.
-{
+if (!STREAMS_ONLY) {
   // Streams pass through natively, or (header x-floor: pump) through the smallest JavaScript loop
   // that sees each chunk: what memory any Worker that watches a stream pays here.
   const floor = await startWorkerd({ script: meteredFloor(mock.url) });
@@ -240,14 +242,19 @@ async function cpuPerRequest(pid, url, send) {
   const payload = JSON.stringify(chatBody("auto", prose8k()));
   const cpu = await cpuPerRequest(pid, url, () => post(`${url}/v1/chat/completions`, payload));
   results.floor_js_proxy = { cpu_inside_worker_ms: cpu.inside.ms, cpu_per_request_ms: cpu.process, cpu_main_thread_ms: cpu.main_thread, cpu_best_round_ms: cpu.best_round };
+  // The small request too, so each of the router's cases has its own floor.
+  const small = JSON.stringify(chatBody("auto", "hello there"));
+  const cpuSmall = await cpuPerRequest(pid, url, () => post(`${url}/v1/chat/completions`, small));
+  results.floor_js_proxy.small_prompt = { cpu_inside_worker_ms: cpuSmall.inside.ms, cpu_per_request_ms: cpuSmall.process };
   results.router_share = {
     inside_worker_8k_above_floor_ms: results.cpu_inside_worker_ms.prompt_8k_100_routes_2000_keywords - cpu.inside.ms,
     cpu_8k_above_floor_ms: results.cpu_per_request_ms.prompt_8k_100_routes_2000_keywords - cpu.process,
-    cpu_small_above_floor_ms: results.cpu_per_request_ms.small_prompt - cpu.process,
+    cpu_small_above_floor_ms: results.cpu_per_request_ms.small_prompt - cpuSmall.process,
+    inside_worker_small_above_floor_ms: results.cpu_inside_worker_ms.small_prompt - cpuSmall.inside.ms,
     main_thread_cpu_8k_above_floor_ms: results.cpu_main_thread_ms.prompt_8k_100_routes_2000_keywords - cpu.main_thread,
-    main_thread_cpu_small_above_floor_ms: results.cpu_main_thread_ms.small_prompt - cpu.main_thread,
+    main_thread_cpu_small_above_floor_ms: results.cpu_main_thread_ms.small_prompt - cpuSmall.main_thread,
     best_round_cpu_8k_above_floor_ms: results.cpu_best_round_ms.prompt_8k_100_routes_2000_keywords - cpu.best_round,
-    best_round_cpu_small_above_floor_ms: results.cpu_best_round_ms.small_prompt - cpu.best_round,
+    best_round_cpu_small_above_floor_ms: results.cpu_best_round_ms.small_prompt - cpuSmall.best_round,
   };
   if (!CPU_ONLY) {
     const direct = () => post(`${mock.url}/v1/chat/completions`, chatBody("mock-fast"));
@@ -298,18 +305,88 @@ if (CPU_ONLY) {
   process.exit(0);
 }
 
-// (4) Cold start: a new workerd until the first chat answer.
+// (3c) CPU per streamed answer of 10, 100 and 1,000 events, through the router and through two
+// floors: the native pass-through (the JavaScript Worker hands the provider's body to the
+// runtime) and the smallest JavaScript loop that sees each chunk (reads it and writes it into a
+// native stream, as the router's loop does): what any Worker that watches a stream pays here.
+// What one more event costs is the difference between the 1,000- and the 10-event streams over
+// 990 events. The mock sends one event a millisecond, so each reaches the Worker on its own
+// read, as a model's tokens do (without a pause, events arriving together are read, and paid
+// for, as one). workerd's CPU is read from a router without the meter (which times each call
+// into the wasm, several per event); the CPU inside the Worker from one with it.
 {
-  const times = [];
+  const EVENTS = [10, 100, 1000];
+  const model = (n) => `mock-stream+chunks=${n}+chunk_delay=1`;
+  // Requests per round: about 1.5-3 s of streaming each, so that workerd's CPU time (read from
+  // /proc in 10 ms ticks) is a few hundred ticks a round.
+  const perRound = { 10: 100, 100: 15, 1000: 3 };
+  // The router names its models in the rules (`s10` ...); the floors send the mock's own names.
+  const measure = async (pid, url, headers, name) => {
+    const out = {};
+    for (const n of EVENTS) {
+      const body = JSON.stringify(chatBody(name(n), "hi", { stream: true }));
+      const cpu = await cpuPerRequest(pid, url, () => post(`${url}/v1/chat/completions`, body, headers),
+        { warm: Math.max(3, perRound[n] / 2), perRound: QUICK ? Math.max(2, Math.round(perRound[n] / 2)) : perRound[n], rounds: QUICK ? 3 : 5 });
+      out[n] = { process_ms: cpu.process, inside_ms: cpu.inside.ms, best_round_ms: cpu.best_round };
+    }
+    const per = (k) => (out[1000][k] - out[10][k]) / 990;
+    return { events: out, per_event_process_ms: per("process_ms"), per_event_inside_ms: per("inside_ms") };
+  };
+  const models = Object.fromEntries(EVENTS.map((n) => [`s${n}`, { provider: "mock", model: model(n) }]));
+  const rules = testRules(mock.url, { models, routes: [], default: "s10" });
+  const alias = (n) => `s${n}`;
+  // The router's own meter for /__meter only: a module that counts nothing.
+  const bare = await startRouter({ rules, entryModules: meterModules({ off: true }) });
+  const router = await measure(bare.pid, bare.url, auth, alias);
+  await bare.stop();
+  const metered = await startRouter({ rules, entryModules: meterModules({ byImport: BREAKDOWN }) });
+  const inside = await measure(metered.pid, metered.url, auth, alias);
+  for (const n of EVENTS) router.events[n].inside_ms = inside.events[n].inside_ms;
+  router.per_event_inside_ms = inside.per_event_inside_ms;
+  if (BREAKDOWN) {
+    // Where one 100-event stream's time inside goes, by call out of the wasm.
+    const m0 = await readMeter(metered.url);
+    const body = JSON.stringify(chatBody("s100", "hi", { stream: true }));
+    for (let i = 0; i < 20; i++) await post(`${metered.url}/v1/chat/completions`, body, auth);
+    const b = perRequest(m0, await readMeter(metered.url));
+    router.breakdown_100_events = { inside_ms: b.ms, calls: b.calls, wasm_own_ms: b.wasm_own_ms, imports: b.imports.slice(0, 20) };
+  }
+  await metered.stop();
+  const f = await startWorkerd({ script: meteredFloor(mock.url) });
+  const floor = await measure(f.pid, f.url, {}, model);
+  const jsLoop = await measure(f.pid, f.url, { "x-floor": "loop" }, model);
+  await f.stop();
+  results.streams_cpu = { router, floor, js_loop_floor: jsLoop,
+    above_floor_ms: Object.fromEntries(EVENTS.map((n) => [n, router.events[n].process_ms - floor.events[n].process_ms])),
+    above_js_loop_ms: Object.fromEntries(EVENTS.map((n) => [n, router.events[n].process_ms - jsLoop.events[n].process_ms])),
+    per_event_above_floor_ms: router.per_event_process_ms - floor.per_event_process_ms,
+    per_event_above_js_loop_ms: router.per_event_process_ms - jsLoop.per_event_process_ms };
+}
+if (STREAMS_ONLY) {
+  console.log(JSON.stringify(results.streams_cpu, null, 1));
+  await mock.stop();
+  agent.destroy();
+  process.exit(0);
+}
+
+// (4) Cold start: a new workerd until the first chat answer, for the router and for the floor.
+{
+  const times = [], floorTimes = [];
   for (let i = 0; i < (QUICK ? 1 : 3); i++) {
-    const t0 = performance.now();
+    let t0 = performance.now();
     const w = await startRouter({ rules: testRules(mock.url) });
     const [, , status] = await post(`${w.url}/v1/chat/completions`, chatBody("auto"), auth);
     if (status !== 200) throw new Error(`cold start: HTTP ${status}`);
     times.push(performance.now() - t0);
     await w.stop();
+    t0 = performance.now();
+    const f = await startWorkerd({ script: meteredFloor(mock.url) });
+    const [, , fs] = await post(`${f.url}/v1/chat/completions`, chatBody("auto"));
+    if (fs !== 200) throw new Error(`cold start (floor): HTTP ${fs}`);
+    floorTimes.push(performance.now() - t0);
+    await f.stop();
   }
-  results.cold_start_ms = { runs: times, median: pct(times, 50) };
+  results.cold_start_ms = { runs: times, median: pct(times, 50), floor_runs: floorTimes, floor_median: pct(floorTimes, 50) };
 }
 // (4b) Limits shared across the edge (issue 17): the same router with the Durable Objects bound,
 // a key with both limits (served from leases) against a key with none, interleaved; and how many
@@ -377,6 +454,28 @@ results.budgets_above_floor = [
   ["memory growth 50k -> 100k chunks at most the smallest JS loop's", s.workerd_rss_mb.growth_100k_vs_50k, s.workerd_rss_mb.growth_100k_vs_50k <= fl.js_pump_rss_mb.growth_100k_vs_50k],
 ].map(([budget, value, met]) => ({ budget, value: round(value), met }));
 
+// Issue 19's table: each figure as the floor's, the router's, the router's cost above the floor,
+// and the target.
+{
+  const sc = results.streams_cpu, fs = fl.small_prompt;
+  const row = (what, floor, router, above, target, met) => ({ what, floor: round(floor), router: round(router), above_floor: round(above), target, met });
+  const ttfbAbove = s.ttfb.added_median_ms - fl.stream_ttfb_added_median_ms;
+  const upload = results.size_bytes.upload_bundle_gzip;
+  results.issue19 = [
+    row("small request, added p50 (ms)", fl.added_median_ms, o.sequential.added_median_ms, o.sequential.added_median_ms - fl.added_median_ms, "above floor <= 0.15", o.sequential.added_median_ms - fl.added_median_ms <= 0.15),
+    row("small request, workerd CPU per request (ms)", fs.cpu_per_request_ms, results.cpu_per_request_ms.small_prompt, results.router_share.cpu_small_above_floor_ms, "<= floor + 0.15", results.router_share.cpu_small_above_floor_ms <= 0.15),
+    row("8 KB / 100 routes / 2,000 keywords, CPU per request (ms)", fl.cpu_per_request_ms, results.cpu_per_request_ms.prompt_8k_100_routes_2000_keywords, results.router_share.cpu_8k_above_floor_ms, "<= floor + 0.3", results.router_share.cpu_8k_above_floor_ms <= 0.3),
+    ...[10, 100, 1000].map((n) => row(`${n}-event stream, workerd CPU per request (ms)`, sc.floor.events[n].process_ms, sc.router.events[n].process_ms, sc.above_floor_ms[n],
+      n === 10 ? "<= floor + 0.5" : "-", n === 10 ? sc.above_floor_ms[n] <= 0.5 : null)),
+    row("stream, workerd CPU per further event (ms)", sc.floor.per_event_process_ms, sc.router.per_event_process_ms, sc.per_event_above_floor_ms, "-", null),
+    ...[10, 100, 1000].map((n) => row(`${n}-event stream, CPU, floor = smallest JS loop (ms)`, sc.js_loop_floor.events[n].process_ms, sc.router.events[n].process_ms, sc.above_js_loop_ms[n], "-", null)),
+    row("stream, CPU per further event, floor = smallest JS loop (ms)", sc.js_loop_floor.per_event_process_ms, sc.router.per_event_process_ms, sc.per_event_above_js_loop_ms, "-", null),
+    row("stream, CPU inside the Worker per further event (ms)", sc.floor.per_event_inside_ms, sc.router.per_event_inside_ms, sc.router.per_event_inside_ms - sc.floor.per_event_inside_ms, "-", null),
+    row("stream, first body byte (ms after direct)", fl.stream_ttfb_added_median_ms, s.ttfb.added_median_ms, ttfbAbove, "above floor <= 0.3", ttfbAbove <= 0.3),
+    row("cold start: new workerd to first chat answer (ms)", results.cold_start_ms.floor_median, results.cold_start_ms.median, results.cold_start_ms.median - results.cold_start_ms.floor_median, "<= 60", results.cold_start_ms.median <= 60),
+    row("upload, gzip (KiB)", null, upload / 1024, null, "<= 400", upload <= 400 * 1024),
+  ];
+}
 mkdirSync(path.dirname(OUT), { recursive: true });
 writeFileSync(OUT, JSON.stringify(results, null, 2));
 const row = (label, st) => `${label.padEnd(34)} ${String(round(st.p50)).padStart(8)} ${String(round(st.p90)).padStart(8)} ${String(round(st.p99)).padStart(8)} ${st.rps ? String(round(st.rps, 0)).padStart(8) : "       -"}`;
@@ -408,4 +507,8 @@ console.log("\nbudgets:");
 for (const b of results.budgets) console.log(`  ${b.met ? "met " : "MISS"}  ${b.budget}: ${b.value}`);
 console.log("the router's share, above the runtime floor:");
 for (const b of results.budgets_above_floor) console.log(`  ${b.met ? "met " : "MISS"}  ${b.budget}: ${b.value}`);
+console.log("\nissue 19 (floor = a JavaScript Worker that only forwards, same run):");
+console.log(`  ${"".padEnd(58)} ${"floor".padStart(8)} ${"router".padStart(8)} ${"above".padStart(8)}  target`);
+const cell = (x) => String(x ?? "-").padStart(8);
+for (const r of results.issue19) console.log(`  ${r.met === null ? "    " : r.met ? "met " : "MISS"}${r.what.padEnd(54)} ${cell(r.floor)} ${cell(r.router)} ${cell(r.above_floor)}  ${r.target}`);
 console.log(`\nJSON: ${OUT}`);

@@ -17,7 +17,11 @@
  * `byImport`, each call the wasm makes out to JavaScript is timed too, by import name: where the
  * time inside goes (the runtime's fetch, Response, console.log, ...); the rest is the wasm's own.
  */
-const patch = (byImport) => `
+const patch = (byImport, off) => off ? `
+// Not metered: the same entry and GET /__meter (counting requests only), nothing wrapped.
+globalThis.__taskrouterMeter = { ms: 0, calls: 0, requests: 0, imports: {} };
+globalThis.__taskrouterTimed = (f) => f;
+` : `
 const meter = (globalThis.__taskrouterMeter = { ms: 0, calls: 0, requests: 0, imports: {} });
 let depth = 0;
 const timed = (f) => function (...args) {
@@ -70,11 +74,15 @@ export default class Metered extends Router {
 }
 `;
 
-/** Modules for `startRouter({ entryModules })` (perf/workerd.mjs): the metered entry first. */
-export function meterModules({ byImport = false } = {}) {
+/**
+ * Modules for `startRouter({ entryModules })` (perf/workerd.mjs): the metered entry first. `off`:
+ * the same entry with nothing timed, for workerd's process CPU without the meter's own cost
+ * (several timed calls per streamed event).
+ */
+export function meterModules({ byImport = false, off = false } = {}) {
   return [
     { path: "perf-meter-entry.mjs", contents: ENTRY },
-    { path: "perf-meter-patch.mjs", contents: patch(byImport) },
+    { path: "perf-meter-patch.mjs", contents: patch(byImport, off) },
   ];
 }
 
@@ -87,7 +95,10 @@ export async function readMeter(url) {
 
 /**
  * The floor Worker's source with the same meter: each synchronous stretch of its handler timed by
- * hand (a JavaScript Worker has no wasm boundary to wrap), GET /__meter for the totals.
+ * hand (a JavaScript Worker has no wasm boundary to wrap), GET /__meter for the totals. Streams
+ * pass through natively, or with header `x-floor: loop` through the smallest loop that reads each
+ * chunk and writes it into a native stream, or with `x-floor: pump` through a JavaScript
+ * `ReadableStream` pulling the provider's body.
  */
 export function meteredFloor(mockUrl) {
   return `const meter = { ms: 0, calls: 0, requests: 0 };
@@ -101,7 +112,16 @@ export default { async fetch(req) {
     return fetch("${mockUrl}/v1/chat/completions", { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(j) }); });
   const r = await sent;
   if (!j.stream) { const text = await timed(() => r.text()); return timed(() => new Response(text, { headers: { "content-type": "application/json" } })); }
-  if (req.headers.get("x-floor") !== "pump") return new Response(r.body, { headers: { "content-type": "text/event-stream" } });
+  const mode = req.headers.get("x-floor");
+  if (mode === "loop") {
+    // The router's loop without the router: each chunk read and written into a native stream.
+    const { readable, writable } = new IdentityTransformStream();
+    const writer = writable.getWriter(), reader = r.body.getReader();
+    (async () => { for (;;) { const s = await reader.read(); if (s.done) break; await writer.write(s.value); } await writer.close(); })()
+      .catch((e) => writer.abort(e).catch(() => {}));
+    return new Response(readable, { headers: { "content-type": "text/event-stream" } });
+  }
+  if (mode !== "pump") return new Response(r.body, { headers: { "content-type": "text/event-stream" } });
   const reader = r.body.getReader();
   return new Response(new ReadableStream({ async pull(c) { const s = await reader.read(); if (s.done) c.close(); else c.enqueue(s.value); } }, { highWaterMark: 0 }),
                       { headers: { "content-type": "text/event-stream" } }); } }`;
