@@ -79,6 +79,8 @@ export async function startWorkerd({ bundle = false, script = null, entryModules
   if (bundle) {
     bindings.push(`(name = "RULES", kvNamespace = "kv")`);
     bindings.push(`(name = "ANALYTICS", wrapped = (moduleName = "perf:discard"))`);
+    // Static assets (wrangler.toml [assets]): the models/ directory, read by path.
+    bindings.push(`(name = "ASSETS", service = "assets")`);
   }
   const classes = bundle && objects ? ["KeyLimiter", "TargetHealth"] : [];
   if (classes.length) {
@@ -103,6 +105,7 @@ const config :Workerd.Config = (
       compatibilityDate = "2026-04-26",
       bindings = [ (name = "ENTRIES", text = ${text(JSON.stringify(kv))}) ],
     )),
+    (name = "assets", disk = (path = ${text(path.join(ROOT, "models"))}, writable = false)),
     # The mock provider listens on 127.0.0.1, which the default internet service refuses.
     (name = "internet", network = (allow = ["public", "local"])),
   ],

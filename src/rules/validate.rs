@@ -16,11 +16,9 @@ use super::targets::TargetParser;
 use crate::rules::condition::Condition;
 use crate::rules::provider::{check_base_url, ProviderKind};
 use crate::rules::tasks::{Classifier, TaskDef};
-use crate::task_model::{TaskModel, BUILTIN};
 use serde::de::DeserializeOwned;
 use serde_json::{Map, Value};
 use std::collections::{BTreeMap, HashSet};
-use std::sync::Arc;
 
 /// Top-level fields, checked by hand so that an error in one section does not hide the others
 /// (kept equal to `RawRules`' fields by a test).
@@ -227,9 +225,9 @@ fn validate_classifier(
             }
         },
     };
-    match TaskModel::from_bytes(BUILTIN) {
+    match crate::task_model::builtin() {
         Ok(model) => Some(TaskModelConfig {
-            model: Arc::new(model),
+            model,
             kv_key,
             min_score,
             cascade,

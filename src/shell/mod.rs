@@ -4,10 +4,12 @@
 //! answer (a stream's record once `State::settle_stream` has settled it).
 //!
 //! Bindings (wrangler.toml): `RULES` (KV: rules and gateway keys), `ANALYTICS` (Analytics Engine),
-//! `AI` (Workers AI, for `workers_ai` providers), `LIMITS` and `HEALTH` (Durable Objects);
+//! `AI` (Workers AI, for `workers_ai` providers), `LIMITS` and `HEALTH` (Durable Objects), `ASSETS`
+//! (static assets: the built-in task model);
 //! vars `RULES_KEY`, `CACHE_TTL_SECONDS`, `MAX_BODY_BYTES`; provider keys as secrets named by the rules.
 
 mod analytics;
+mod assets;
 mod cache;
 mod convert;
 mod fetch;
@@ -51,6 +53,7 @@ async fn fetch(req: Request, env: Env, ctx: Context) -> Result<web_sys::Response
     let objects = objects::Objects::bound(&env);
     let settings = SETTINGS.with(|s| s.get_or_init(|| settings(&env, &objects)).clone());
     let incoming = convert::incoming(req, settings.max_body_bytes).await;
+    assets::load_task_model(&env).await;
     let kv = match kv::Kv::bound(&env, KV_BINDING) {
         Some(kv) => kv,
         None => {

@@ -3,8 +3,8 @@
 //! probabilities calibrated by a temperature fitted on out-of-fold predictions. One of its labels
 //! may be `out_of_scope` (prompts that are none of the tasks): it takes probability from the
 //! others, and is never a task itself. Trained by `taskrouter train` (`train`), stored as a
-//! compact, versioned, checksummed file; a default model is bundled in the Worker. Runs in the
-//! wasm, no network.
+//! compact, versioned, checksummed file; the default model ships with the Worker as a static
+//! asset (`builtin`). Runs in the wasm, no network.
 //!
 //! File format v2: `TRCLS` magic, version (u16 LE), classes and buckets (u32 LE), temperature
 //! (f32), labels (u16 length + UTF-8 each), per class the bias and the weights' scale (f32,
@@ -14,6 +14,7 @@ pub mod features;
 pub mod train;
 
 use sha2::{Digest, Sha256};
+use std::sync::Arc;
 
 pub use features::features;
 
@@ -253,8 +254,70 @@ impl<'a> Reader<'a> {
     }
 }
 
-/// The default model, trained from data/tasks/tasks.jsonl and bundled in the Worker.
+/// The built-in model's file among the Worker's static assets (wrangler.toml `[assets]`: the
+/// `models/` directory). The Worker reads it once per isolate instead of carrying it in its wasm.
+pub const BUILTIN_ASSET: &str = "/tasks-v2.trcls";
+
+/// The default model, trained from data/tasks/tasks.jsonl: compiled into native builds (the CLI,
+/// tests); the Worker is handed it by its shell (`install_builtin`).
+#[cfg(not(target_arch = "wasm32"))]
 pub const BUILTIN: &[u8] = include_bytes!("../../models/tasks-v2.trcls");
+
+#[cfg(not(target_arch = "wasm32"))]
+static NATIVE_BUILTIN: std::sync::OnceLock<Result<Arc<TaskModel>, String>> =
+    std::sync::OnceLock::new();
+
+#[cfg(target_arch = "wasm32")]
+thread_local! {
+    static INSTALLED: std::cell::RefCell<Option<Result<Arc<TaskModel>, String>>> =
+        const { std::cell::RefCell::new(None) };
+}
+
+/// The built-in model, parsed once: on the host from the compiled-in file; in the Worker what the
+/// shell installed from the static asset, or why it could not.
+pub fn builtin() -> Result<Arc<TaskModel>, String> {
+    #[cfg(not(target_arch = "wasm32"))]
+    {
+        NATIVE_BUILTIN
+            .get_or_init(|| TaskModel::from_bytes(BUILTIN).map(Arc::new))
+            .clone()
+    }
+    #[cfg(target_arch = "wasm32")]
+    {
+        INSTALLED.with(|m| m.borrow().clone()).unwrap_or_else(|| {
+            Err(
+                "the built-in task model has not been loaded from the Worker's static assets yet"
+                    .to_string(),
+            )
+        })
+    }
+}
+
+/// Whether the shell has yet to hand over the built-in model (in the Worker, until its first
+/// successful read, or a read that says the asset is missing or broken).
+pub fn builtin_wanted() -> bool {
+    #[cfg(not(target_arch = "wasm32"))]
+    {
+        false
+    }
+    #[cfg(target_arch = "wasm32")]
+    {
+        INSTALLED.with(|m| m.borrow().is_none())
+    }
+}
+
+/// The shell hands over the built-in model's file (or why there is none to read); rules that
+/// turn the model on are checked against what this holds.
+#[cfg(target_arch = "wasm32")]
+pub fn install_builtin(file: Result<Vec<u8>, String>) {
+    let model = file
+        .and_then(|bytes| TaskModel::from_bytes(&bytes))
+        .map(Arc::new)
+        .map_err(|e| {
+            format!("the built-in task model ({BUILTIN_ASSET} in the Worker's static assets): {e}")
+        });
+    INSTALLED.with(|m| *m.borrow_mut() = Some(model));
+}
 
 #[cfg(test)]
 mod tests {

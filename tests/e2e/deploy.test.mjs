@@ -12,7 +12,7 @@ import { ROOT } from "./harness.mjs";
 
 const run = promisify(execFile);
 
-test("wrangler deploy --dry-run bundles the Worker with its KV, Analytics Engine, Workers AI and Durable Object bindings", async () => {
+test("wrangler deploy --dry-run bundles the Worker with its KV, Analytics Engine, Workers AI, Durable Object and static assets bindings", async () => {
   const outdir = mkdtempSync(path.join(tmpdir(), "taskrouter-dry-run-"));
   try {
     const { stdout } = await run("npx", ["wrangler", "deploy", "--dry-run", "--outdir", outdir], {
@@ -26,6 +26,7 @@ test("wrangler deploy --dry-run bundles the Worker with its KV, Analytics Engine
     assert.match(stdout, /env\.LIMITS \(KeyLimiter\)\s+Durable Object/);
     assert.match(stdout, /env\.HEALTH \(TargetHealth\)\s+Durable Object/);
     assert.match(stdout, /env\.AI\s+AI/);
+    assert.match(stdout, /env\.ASSETS\s+Assets/);
     assert.match(stdout, /--dry-run: exiting now/);
     const files = readdirSync(outdir);
     assert.ok(files.includes("index.js"), files.join(", "));
@@ -33,6 +34,9 @@ test("wrangler deploy --dry-run bundles the Worker with its KV, Analytics Engine
     assert.ok(wasm, `a wasm module in ${files.join(", ")}`);
     const gz = gzipSync(readFileSync(path.join(outdir, wasm)), { level: 9 }).length;
     assert.ok(gz < 1024 * 1024, `wasm is ${gz} bytes gzipped; the budget is 1 MiB`);
+    // The task model is a static asset (wrangler.toml [assets]), not part of the wasm.
+    const model = readFileSync(path.join(ROOT, "models", "tasks-v2.trcls")).subarray(0, 256);
+    assert.ok(!readFileSync(path.join(outdir, wasm)).includes(model), "the task model is compiled into the wasm");
   } finally {
     rmSync(outdir, { recursive: true, force: true });
   }

@@ -179,6 +179,24 @@ describe("failing providers", () => {
 });
 
 describe("misconfigured Worker", () => {
+  test("no static assets: rules that use the task model are refused saying why; rules without it still route", async () => {
+    const mock = await startMock();
+    const withModel = testRules(mock.url, { classifier: {} });
+    const worker = await startWorker({ rules: withModel, assets: false });
+    try {
+      const body = await expectError(await chat(worker.url, { model: "auto", messages: userMessage() }), 503, "rules_invalid");
+      assert.match(body.error.message, /classifier\.model/);
+      assert.match(body.error.message, /no static assets binding ASSETS/);
+      assert.ok(worker.logs.some((l) => l.includes("task model: the Worker has no static assets binding ASSETS")), worker.logs.join("\n"));
+      // Nothing is cached from a document that failed: the next request reads KV again.
+      await worker.kv.put("rules", JSON.stringify(testRules(mock.url)));
+      assert.equal((await chat(worker.url, { model: "auto", messages: userMessage() })).status, 200);
+    } finally {
+      await worker.stop();
+      await mock.stop();
+    }
+  });
+
   test("no KV binding: 503 rules_unavailable naming the binding, for chat and the models list", async () => {
     const worker = await startWorker({ kvBinding: false });
     try {

@@ -160,7 +160,7 @@ const objectBindings = (scriptName) =>
  * `"broken"` (bound to objects that always fail). `second: true` starts a second instance of the
  * Worker (another isolate) sharing the KV namespace and the objects, at `urlB`.
  */
-export async function startWorker({ rules, keys = { [GATEWAY_KEY]: { id: "test-key", name: "tests" } }, kvEntries = {}, cachePersist = undefined, vars = {}, secrets = { MOCK_API_KEY }, recordAnalytics = true, quiet = false, inspectorPort = undefined, kvBinding = true, objects = "bound", second = false, ai = true } = {}) {
+export async function startWorker({ rules, keys = { [GATEWAY_KEY]: { id: "test-key", name: "tests" } }, kvEntries = {}, cachePersist = undefined, vars = {}, secrets = { MOCK_API_KEY }, recordAnalytics = true, quiet = false, inspectorPort = undefined, kvBinding = true, objects = "bound", second = false, ai = true, assets = true } = {}) {
   const logs = [];
   const collect = (stream) => {
     let buf = "";
@@ -186,6 +186,9 @@ export async function startWorker({ rules, keys = { [GATEWAY_KEY]: { id: "test-k
     kvNamespaces: kvBinding ? { RULES: "RULES" } : {},
     bindings: { RULES_KEY: "rules", CACHE_TTL_SECONDS: "30", MAX_BODY_BYTES: "1048576", ...vars, ...secrets },
     wrappedBindings: { ANALYTICS: { scriptName: "ae-recorder" }, ...(ai ? { AI: { scriptName: "ai-double" } } : {}) },
+    // Static assets as wrangler.toml has them (the built-in task model), the Worker first for
+    // every path; `assets: false` deploys it without (a misconfiguration).
+    ...(assets ? { assets: { directory: path.join(ROOT, "models"), binding: "ASSETS", routerConfig: { has_user_worker: true, invoke_user_worker_ahead_of_assets: true } } } : {}),
     ...extra,
   });
   const mf = new Miniflare({
