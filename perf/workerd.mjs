@@ -55,7 +55,7 @@ const text = (s) => JSON.stringify(s); // a capnp text literal is a JSON string
  * `vars` are the Worker's text bindings; `objects` binds the Durable Objects as wrangler.toml does
  * (in memory). Resolves with { url, pid, stop() }.
  */
-export async function startWorkerd({ bundle = false, script = null, entryModules = [], kv = {}, vars = {}, objects = false }) {
+export async function startWorkerd({ bundle = false, script = null, entryModules = [], kv = {}, vars = {}, objects = false, assets = true }) {
   const dir = mkdtempSync(path.join(tmpdir(), "taskrouter-workerd-"));
   const port = await freePort();
   const modules = [];
@@ -80,7 +80,7 @@ export async function startWorkerd({ bundle = false, script = null, entryModules
     bindings.push(`(name = "RULES", kvNamespace = "kv")`);
     bindings.push(`(name = "ANALYTICS", wrapped = (moduleName = "perf:discard"))`);
     // Static assets (wrangler.toml [assets]): the models/ directory, read by path.
-    bindings.push(`(name = "ASSETS", service = "assets")`);
+    if (assets) bindings.push(`(name = "ASSETS", service = "assets")`);
   }
   const classes = bundle && objects ? ["KeyLimiter", "TargetHealth"] : [];
   if (classes.length) {
@@ -151,12 +151,13 @@ const config :Workerd.Config = (
  * The router in workerd: `rules` and the test gateway key in KV (and `keys`: {key: record}),
  * wrangler.toml's vars and `vars`; `objects` binds the Durable Objects.
  */
-export function startRouter({ rules, vars = {}, entryModules = [], keys = {}, objects = false }) {
+export function startRouter({ rules, vars = {}, entryModules = [], keys = {}, objects = false, assets = true }) {
   const records = Object.fromEntries(Object.entries(keys).map(([k, r]) => [`gateway-key:${sha256(k)}`, JSON.stringify(r)]));
   return startWorkerd({
     bundle: true,
     entryModules,
     objects,
+    assets,
     kv: { rules: JSON.stringify(rules), [`gateway-key:${sha256(GATEWAY_KEY)}`]: JSON.stringify({ id: "test-key", name: "perf" }), ...records },
     vars: { RULES_KEY: "rules", CACHE_TTL_SECONDS: "30", MAX_BODY_BYTES: "1048576", MOCK_API_KEY: "unused", ...vars },
   });

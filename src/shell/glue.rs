@@ -162,7 +162,12 @@ export function pumpStream(call, prefix, idleMs, pump) {
         if (closed) return; // the client left while the read was pending
         if (step.error !== undefined) { out = pump.end(step.error); last = true; }
         else if (step.done) { out = pump.end(undefined); last = true; }
-        else { out = pump.chunk(step.value) ?? step.value; last = pump.done(); }
+        else {
+          // Bit 0: rewritten (the bytes are taken from the pump); bit 1: the answer is complete.
+          const code = pump.chunk(step.value);
+          out = code & 1 ? pump.take() : step.value;
+          last = (code & 2) !== 0;
+        }
       }
       if (last) stop();
       if (out.length) await writer.write(out);

@@ -52,8 +52,12 @@ async fn fetch(req: Request, env: Env, ctx: Context) -> Result<web_sys::Response
     // Vars change only with a deploy, which starts new isolates: read them once per isolate.
     let objects = objects::Objects::bound(&env);
     let settings = SETTINGS.with(|s| s.get_or_init(|| settings(&env, &objects)).clone());
+    // Every route but the health check reads the rules, which may use the task model.
+    let reads_rules = req.path() != crate::gateway::HEALTH_PATH;
     let incoming = convert::incoming(req, settings.max_body_bytes).await;
-    assets::load_task_model(&env).await;
+    if reads_rules {
+        assets::load_task_model(&env).await;
+    }
     let kv = match kv::Kv::bound(&env, KV_BINDING) {
         Some(kv) => kv,
         None => {

@@ -4,7 +4,8 @@
 //! request's record is finished and handed over for logging and analytics.
 //!
 //! The read loop is JavaScript (`glue::pump_stream`): per chunk it makes one call into `Pump`
-//! here and writes what comes back into a native stream, the client's body. Driving it from Rust
+//! here (and a second only when the chunk was rewritten) and writes the chunk, or what it became,
+//! into a native stream, the client's body. Driving it from Rust
 //! futures cost a promise, two callback closures and a timer per chunk, and a JavaScript stream as
 //! the body kept every chunk's garbage until the end: workerd's memory grew with the stream.
 
@@ -28,18 +29,37 @@ pub struct Pump {
     price: Option<Price>,
     record: Rc<RefCell<RequestRecord>>,
     ended: Option<oneshot::Sender<()>>,
+    /// What the last chunk became, when it is not the chunk itself (`take`).
+    out: Vec<u8>,
 }
+
+/// `chunk`'s answer: bit 0 set when the client bytes are not the chunk itself (`take` gives
+/// them), bit 1 when the answer is complete (or broken off).
+const REWRITTEN: u32 = 1;
+const DONE: u32 = 2;
 
 #[wasm_bindgen]
 impl Pump {
-    /// The client bytes one upstream chunk becomes (often none), or `None` when they are the
-    /// chunk itself: the loop then passes the chunk on and no copy crosses back.
-    pub fn chunk(&mut self, bytes: &[u8]) -> Option<Vec<u8>> {
+    /// Watch one upstream chunk. Most chunks go on unchanged: then the loop passes the chunk it
+    /// holds, and one call per chunk is all that crosses (no copy back, no second call to ask
+    /// whether the answer ended).
+    pub fn chunk(&mut self, bytes: &[u8]) -> u32 {
         let out = self.watch.on_chunk(bytes);
+        let mut code = 0;
+        if out != bytes {
+            self.out = out;
+            code |= REWRITTEN;
+        }
         if self.watch.outcome != Outcome::Running {
             self.finish();
+            code |= DONE;
         }
-        (out != bytes).then_some(out)
+        code
+    }
+
+    /// The client bytes the last chunk became (often none), when `chunk` said they differ.
+    pub fn take(&mut self) -> Vec<u8> {
+        std::mem::take(&mut self.out)
     }
 
     /// The last client bytes: at the upstream's end, or after `error` (`"Timeout"` when the
@@ -51,11 +71,6 @@ impl Pump {
         };
         self.finish();
         out
-    }
-
-    /// Whether the answer is complete (or broken off): the loop then closes the client's stream.
-    pub fn done(&self) -> bool {
-        self.ended.is_none()
     }
 
     /// The client left (or the loop failed): settle what was produced so far. The loop calls
@@ -96,6 +111,7 @@ pub fn client_stream(
         price,
         record,
         ended: Some(ended),
+        out: Vec::new(),
     };
     glue::pump_stream(
         body.call(),
