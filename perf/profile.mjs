@@ -1,7 +1,7 @@
 // CPU profile of the Worker inside workerd: attaches to the V8 inspector, samples while a fixed
 // number of requests of the CPU case (8 KB prompt, 100 routes, 2,000 keywords) pass through, and
 // prints the functions with the most self time (JavaScript and wasm, by name).
-// Usage: node perf/profile.mjs [--small] [--requests N] [--out target/perf/profile.cpuprofile]
+// Usage: node perf/profile.mjs [--small] [--stream EVENTS] [--requests N] [--out target/perf/profile.cpuprofile]
 // The .cpuprofile file opens in Chrome DevTools (Performance tab) or speedscope.
 // Build with the wasm's function names kept, or wasm frames have no names:
 //   KEEP_WASM_NAMES=1 bash scripts/build-wasm.sh
@@ -56,11 +56,15 @@ async function inspect(port) {
 }
 
 const mock = await startMock({ apiKey: null });
-const worker = await startWorker({ rules: bigRules(mock.url), secrets: { MOCK_API_KEY: "unused" }, recordAnalytics: false, quiet: true, inspectorPort: INSPECTOR_PORT,
+// `--stream N`: streamed answers of N events, one a millisecond.
+const STREAM = Number(arg("--stream", 0));
+const rules = bigRules(mock.url);
+if (STREAM) rules.models.fast.model = `mock-fast+chunks=${STREAM}+chunk_delay=1`;
+const worker = await startWorker({ rules, secrets: { MOCK_API_KEY: "unused" }, recordAnalytics: false, quiet: true, inspectorPort: INSPECTOR_PORT,
   // With the inspector attached every console.log is sent to it, which costs more than the request.
   vars: { REQUEST_LOG: "off" } });
 const content = process.argv.includes("--small") ? "hello there" : prose8k();
-const payload = Buffer.from(JSON.stringify({ model: "auto", messages: [{ role: "user", content }], metadata: { tier: "tier3" } }));
+const payload = Buffer.from(JSON.stringify({ model: "auto", messages: [{ role: "user", content }], metadata: { tier: "tier3" }, ...(STREAM ? { stream: true } : {}) }));
 for (let i = 0; i < 300; i++) await post(`${worker.url}/v1/chat/completions`, payload);
 
 const session = await inspect(INSPECTOR_PORT);
