@@ -443,39 +443,24 @@ impl ProviderApi for Anthropic {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::chat::request::parse_chat;
-    use crate::http::Body;
+    use crate::providers::fixtures;
     use crate::rules::provider::ProviderKind;
-    use crate::rules::{builtin_retry, FallbackOn};
 
     fn provider() -> Provider {
-        Provider {
-            name: "anthropic".into(),
-            kind: ProviderKind::Anthropic,
-            base_url: "https://api.anthropic.com".into(),
-            api_key_secret: Some("ANTHROPIC_API_KEY".into()),
-            headers: Vec::new(),
-            api_version: None,
-            allow_byok: false,
-            region: None,
-        }
+        fixtures::provider(
+            "anthropic",
+            ProviderKind::Anthropic,
+            "https://api.anthropic.com",
+            Some("ANTHROPIC_API_KEY"),
+        )
     }
 
     fn attempt() -> Attempt {
-        Attempt {
-            target: "strong".into(),
-            provider: "anthropic".into(),
-            model_id: "claude-sonnet-4-5".into(),
-            overrides: Map::new(),
-            retry: builtin_retry(),
-            timeout_ms: 1000,
-            fallback_on: FallbackOn::Default,
-            why: "test".into(),
-        }
+        fixtures::attempt("strong", "anthropic", "claude-sonnet-4-5")
     }
 
     fn build(body: Value) -> (UpstreamRequest, Value) {
-        let req = parse_chat(&Body::Bytes(body.to_string().into_bytes()), None, 1 << 20).unwrap();
+        let req = fixtures::chat(&body);
         let out = Anthropic.build_request(
             &provider(),
             &attempt(),

@@ -66,37 +66,25 @@ fn deployment_url(provider: &Provider, attempt: &Attempt, path: &str) -> String 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::chat::request::parse_chat;
-    use crate::http::Body;
+    use crate::providers::fixtures;
     use crate::rules::provider::ProviderKind;
-    use crate::rules::{builtin_retry, FallbackOn};
-    use serde_json::{json, Map, Value};
+    use serde_json::{json, Value};
 
     #[test]
     fn deployment_url_version_and_key_header() {
         let provider = Provider {
-            name: "azure".into(),
-            kind: ProviderKind::AzureOpenAi,
-            base_url: "https://acme.openai.azure.com".into(),
-            api_key_secret: Some("AZURE_KEY".into()),
-            headers: Vec::new(),
             api_version: Some("2025-01-01-preview".into()),
-            allow_byok: false,
-            region: None,
+            ..fixtures::provider(
+                "azure",
+                ProviderKind::AzureOpenAi,
+                "https://acme.openai.azure.com",
+                Some("AZURE_KEY"),
+            )
         };
-        let attempt = Attempt {
-            target: "gpt4o".into(),
-            provider: "azure".into(),
-            model_id: "gpt-4o prod".into(),
-            overrides: Map::new(),
-            retry: builtin_retry(),
-            timeout_ms: 1000,
-            fallback_on: FallbackOn::Default,
-            why: "test".into(),
-        };
-        let body =
-            json!({"model": "auto", "messages": [{"role": "user", "content": "hi"}], "seed": 3});
-        let req = parse_chat(&Body::Bytes(body.to_string().into_bytes()), None, 1 << 20).unwrap();
+        let attempt = fixtures::attempt("gpt4o", "azure", "gpt-4o prod");
+        let req = fixtures::chat(
+            &json!({"model": "auto", "messages": [{"role": "user", "content": "hi"}], "seed": 3}),
+        );
         let out =
             AzureOpenAi.build_request(&provider, &attempt, &req, Some(&Secret::new("az-key")));
         assert_eq!(

@@ -468,39 +468,24 @@ impl StreamTranslator for Translator {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::chat::request::parse_chat;
-    use crate::http::Body;
+    use crate::providers::fixtures;
     use crate::rules::provider::ProviderKind;
-    use crate::rules::{builtin_retry, FallbackOn};
 
     fn provider() -> Provider {
-        Provider {
-            name: "aws".into(),
-            kind: ProviderKind::Bedrock,
-            base_url: "https://bedrock-runtime.eu-west-1.amazonaws.com".into(),
-            api_key_secret: Some("AWS_BEDROCK".into()),
-            headers: Vec::new(),
-            api_version: None,
-            allow_byok: false,
-            region: None,
-        }
+        fixtures::provider(
+            "aws",
+            ProviderKind::Bedrock,
+            "https://bedrock-runtime.eu-west-1.amazonaws.com",
+            Some("AWS_BEDROCK"),
+        )
     }
 
     fn attempt() -> Attempt {
-        Attempt {
-            target: "haiku".into(),
-            provider: "aws".into(),
-            model_id: "anthropic.claude-3-haiku-20240307-v1:0".into(),
-            overrides: Map::new(),
-            retry: builtin_retry(),
-            timeout_ms: 1000,
-            fallback_on: FallbackOn::Default,
-            why: "test".into(),
-        }
+        fixtures::attempt("haiku", "aws", "anthropic.claude-3-haiku-20240307-v1:0")
     }
 
     fn request(body: Value) -> ChatRequest {
-        parse_chat(&Body::Bytes(body.to_string().into_bytes()), None, 1 << 20).unwrap()
+        fixtures::chat(&body)
     }
 
     #[test]

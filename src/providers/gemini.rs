@@ -480,36 +480,22 @@ impl ProviderApi for Gemini {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::chat::request::parse_chat;
     use crate::http::Body;
+    use crate::providers::fixtures;
     use crate::rules::provider::ProviderKind;
-    use crate::rules::{builtin_retry, FallbackOn};
 
     fn provider() -> Provider {
-        Provider {
-            name: "gemini".into(),
-            kind: ProviderKind::Gemini,
-            base_url: "https://generativelanguage.googleapis.com".into(),
-            api_key_secret: Some("GEMINI_API_KEY".into()),
-            headers: Vec::new(),
-            api_version: None,
-            allow_byok: false,
-            region: None,
-        }
+        fixtures::provider(
+            "gemini",
+            ProviderKind::Gemini,
+            "https://generativelanguage.googleapis.com",
+            Some("GEMINI_API_KEY"),
+        )
     }
 
     fn build(body: Value) -> (UpstreamRequest, Value) {
-        let attempt = Attempt {
-            target: "flash".into(),
-            provider: "gemini".into(),
-            model_id: "gemini-2.5-flash".into(),
-            overrides: Map::new(),
-            retry: builtin_retry(),
-            timeout_ms: 1000,
-            fallback_on: FallbackOn::Default,
-            why: "test".into(),
-        };
-        let req = parse_chat(&Body::Bytes(body.to_string().into_bytes()), None, 1 << 20).unwrap();
+        let attempt = fixtures::attempt("flash", "gemini", "gemini-2.5-flash");
+        let req = fixtures::chat(&body);
         let out = Gemini.build_request(&provider(), &attempt, &req, Some(&Secret::new("g-key")));
         let sent = serde_json::from_slice(&out.body).unwrap();
         (out, sent)
@@ -557,16 +543,7 @@ mod tests {
     #[test]
     fn embeddings_translate_both_ways() {
         use crate::chat::request::parse_embeddings;
-        let attempt = Attempt {
-            target: "e".into(),
-            provider: "gemini".into(),
-            model_id: "gemini-embedding-001".into(),
-            overrides: Map::new(),
-            retry: builtin_retry(),
-            timeout_ms: 1000,
-            fallback_on: FallbackOn::Default,
-            why: "test".into(),
-        };
+        let attempt = fixtures::attempt("e", "gemini", "gemini-embedding-001");
         let body = json!({"model": "e", "input": ["a", "b"], "dimensions": 3});
         let req =
             parse_embeddings(&Body::Bytes(body.to_string().into_bytes()), None, 1 << 20).unwrap();

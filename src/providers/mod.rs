@@ -7,6 +7,8 @@ pub mod api;
 pub mod azure_openai;
 pub mod bedrock;
 pub mod errors;
+#[cfg(test)]
+pub mod fixtures;
 pub mod gemini;
 pub mod openai_compatible;
 pub mod sigv4;

@@ -117,34 +117,27 @@ mod tests {
     use super::*;
     use crate::chat::request::parse_chat;
     use crate::http::Body;
+    use crate::providers::fixtures;
     use crate::rules::provider::ProviderKind;
-    use crate::rules::{builtin_retry, FallbackOn};
     use serde_json::json;
 
     #[test]
     fn forwards_the_body_with_the_provider_model() {
         let provider = Provider {
-            name: "groq".into(),
-            kind: ProviderKind::OpenAiCompatible,
-            base_url: "https://api.groq.com/openai/v1".into(),
-            api_key_secret: Some("GROQ_API_KEY".into()),
             headers: vec![("x-extra".into(), "1".into())],
-            api_version: None,
-            allow_byok: false,
-            region: None,
+            ..fixtures::provider(
+                "groq",
+                ProviderKind::OpenAiCompatible,
+                "https://api.groq.com/openai/v1",
+                Some("GROQ_API_KEY"),
+            )
         };
         let attempt = Attempt {
-            target: "fast".into(),
-            provider: "groq".into(),
-            model_id: "llama-3.1-8b-instant".into(),
             overrides: json!({"max_tokens": 64, "seed": 1})
                 .as_object()
                 .unwrap()
                 .clone(),
-            retry: builtin_retry(),
-            timeout_ms: 1000,
-            fallback_on: FallbackOn::Default,
-            why: "test".into(),
+            ..fixtures::attempt("fast", "groq", "llama-3.1-8b-instant")
         };
         let body = json!({"model": "auto", "stream": true, "seed": 7, "messages": [{"role": "user", "content": "hi"}],
                           "metadata": {"plan": "pro"}});

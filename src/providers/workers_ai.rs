@@ -358,35 +358,17 @@ impl StreamTranslator for Translator {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::chat::request::{parse_chat, parse_embeddings};
+    use crate::chat::request::parse_embeddings;
     use crate::http::Body;
+    use crate::providers::fixtures;
     use crate::rules::provider::ProviderKind;
-    use crate::rules::{builtin_retry, FallbackOn};
 
     fn provider() -> Provider {
-        Provider {
-            name: "cf".into(),
-            kind: ProviderKind::WorkersAi,
-            base_url: String::new(),
-            api_key_secret: None,
-            headers: Vec::new(),
-            api_version: None,
-            allow_byok: false,
-            region: None,
-        }
+        fixtures::provider("cf", ProviderKind::WorkersAi, "", None)
     }
 
     fn attempt() -> Attempt {
-        Attempt {
-            target: "llama".into(),
-            provider: "cf".into(),
-            model_id: "@cf/meta/llama-3.1-8b-instruct".into(),
-            overrides: Map::new(),
-            retry: builtin_retry(),
-            timeout_ms: 1000,
-            fallback_on: FallbackOn::Default,
-            why: "test".into(),
-        }
+        fixtures::attempt("llama", "cf", "@cf/meta/llama-3.1-8b-instruct")
     }
 
     #[test]
@@ -396,7 +378,7 @@ mod tests {
                          {"role": "user", "content": [{"type": "text", "text": "Look"}, {"type": "image_url", "image_url": {"url": "x"}}]},
                          {"role": "tool", "tool_call_id": "call_0", "content": "sunny"}],
             "tools": [{"type": "function", "function": {"name": "f"}}]});
-        let req = parse_chat(&Body::Bytes(body.to_string().into_bytes()), None, 1 << 20).unwrap();
+        let req = fixtures::chat(&body);
         let out = WorkersAi.build_request(&provider(), &attempt(), &req, None);
         assert_eq!(out.url, "workers-ai:@cf/meta/llama-3.1-8b-instruct");
         let sent: Value = serde_json::from_slice(&out.body).unwrap();
