@@ -101,14 +101,7 @@ pub fn stream_events(
         "response.output_item.done",
         json!({"output_index": 0, "item": message(&text, "completed")}),
     ));
-    let done = response(
-        id,
-        created,
-        model,
-        "completed",
-        json!([message(&text, "completed")]),
-        usage(body, b),
-    );
+    let done = whole(id, created, model, body, b);
     out.push(frame("response.completed", json!({"response": done})));
     out
 }
