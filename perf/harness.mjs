@@ -10,7 +10,7 @@ import { gzipSync } from "node:zlib";
 import { startMock, testRules, GATEWAY_KEY, ROOT } from "../tests/e2e/harness.mjs";
 import { bigRules, prose8k } from "./workload.mjs";
 import { meterModules, meteredFloor, perRequest, readMeter } from "./meter.mjs";
-import { startRouter, startWorkerd } from "./workerd.mjs";
+import { cpuMs, startRouter, startWorkerd } from "./workerd.mjs";
 
 const QUICK = process.argv.includes("--quick");
 // `--cpu-only VAR=VALUE,...`: only the CPU cases, with extra Worker vars (for experiments).
@@ -65,12 +65,6 @@ const stats = (xs, seconds) => ({
 });
 const round = (x, d = 3) => (Number.isFinite(x) ? Math.round(x * 10 ** d) / 10 ** d : x);
 
-// The whole process, or (`mainThread`) only the thread that runs the isolate and its I/O, without
-// V8's background threads (compilation, concurrent marking).
-const cpuMs = (pid, mainThread = false) => {
-  const f = readFileSync(mainThread ? `/proc/${pid}/task/${pid}/stat` : `/proc/${pid}/stat`, "utf8").split(") ")[1].split(" ");
-  return ((Number(f[11]) + Number(f[12])) * 1000) / 100; // utime + stime, at 100 ticks per second
-};
 const rssMb = (pid) => Number(readFileSync(`/proc/${pid}/status`, "utf8").match(/VmRSS:\s+(\d+)/)[1]) / 1024;
 
 const chatBody = (model, content = "hello there", extra = {}) => ({ model, messages: [{ role: "user", content }], ...extra });

@@ -96,9 +96,10 @@ export async function readMeter(url) {
 /**
  * The floor Worker's source with the same meter: each synchronous stretch of its handler timed by
  * hand (a JavaScript Worker has no wasm boundary to wrap), GET /__meter for the totals. Streams
- * pass through natively, or with header `x-floor: loop` through the smallest loop that reads each
- * chunk and writes it into a native stream, or with `x-floor: pump` through a JavaScript
- * `ReadableStream` pulling the provider's body.
+ * pass through natively, or by header `x-floor`: `loop`, the smallest loop that reads each chunk
+ * and writes it into a native stream (`loopnowait`: without awaiting each write); `pump`, a
+ * JavaScript `ReadableStream` pulling the provider's body; `transform`, a `TransformStream`;
+ * `transform-parse`, one that also decodes and parses each chunk.
  */
 export function meteredFloor(mockUrl) {
   return `const meter = { ms: 0, calls: 0, requests: 0 };
@@ -113,18 +114,29 @@ export default { async fetch(req) {
   const r = await sent;
   if (!j.stream) { const text = await timed(() => r.text()); return timed(() => new Response(text, { headers: { "content-type": "application/json" } })); }
   const mode = req.headers.get("x-floor");
-  if (mode === "loop") {
+  const sse = { headers: { "content-type": "text/event-stream" } };
+  if (mode === "loop" || mode === "loopnowait") {
     // The router's loop without the router: each chunk read and written into a native stream.
     const { readable, writable } = new IdentityTransformStream();
     const writer = writable.getWriter(), reader = r.body.getReader();
-    (async () => { for (;;) { const s = await reader.read(); if (s.done) break; await writer.write(s.value); } await writer.close(); })()
+    (async () => { for (;;) { const s = await reader.read(); if (s.done) break; if (mode === "loop") await writer.write(s.value); else writer.write(s.value); } await writer.close(); })()
       .catch((e) => writer.abort(e).catch(() => {}));
-    return new Response(readable, { headers: { "content-type": "text/event-stream" } });
+    return new Response(readable, sse);
   }
-  if (mode !== "pump") return new Response(r.body, { headers: { "content-type": "text/event-stream" } });
-  const reader = r.body.getReader();
-  return new Response(new ReadableStream({ async pull(c) { const s = await reader.read(); if (s.done) c.close(); else c.enqueue(s.value); } }, { highWaterMark: 0 }),
-                      { headers: { "content-type": "text/event-stream" } }); } }`;
+  if (mode === "pump") {
+    const reader = r.body.getReader();
+    return new Response(new ReadableStream({ async pull(c) { const s = await reader.read(); if (s.done) c.close(); else c.enqueue(s.value); } }, { highWaterMark: 0 }), sse);
+  }
+  if (mode === "transform") return new Response(r.body.pipeThrough(new TransformStream({ transform(c, ctl) { ctl.enqueue(c); } })), sse);
+  if (mode === "transform-parse") {
+    const dec = new TextDecoder(), enc = new TextEncoder();
+    return new Response(r.body.pipeThrough(new TransformStream({ transform(c, ctl) {
+      const t = dec.decode(c, { stream: true });
+      try { JSON.parse(t.slice(6)); } catch {}
+      ctl.enqueue(enc.encode(t));
+    } })), sse);
+  }
+  return new Response(r.body, sse); } }`;
 }
 
 /** Per request between two readings: ms inside the Worker, and (if timed) ms per import. */

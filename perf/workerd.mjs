@@ -7,7 +7,7 @@
 // GET /<url-encoded key>), the analytics binding by a wrapped binding that discards points, and
 // `request.cf` by a blob injected into every request (the edge sends one in production).
 import { spawn } from "node:child_process";
-import { copyFileSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { copyFileSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import net from "node:net";
 import { tmpdir } from "node:os";
 import path from "node:path";
@@ -46,6 +46,16 @@ function freePort() {
     });
   });
 }
+
+/**
+ * A process's CPU time in ms (utime + stime from /proc, 100 ticks a second): the whole process,
+ * or (`mainThread`) only the thread that runs the isolate and its I/O, without V8's background
+ * threads (compilation, concurrent marking).
+ */
+export const cpuMs = (pid, mainThread = false) => {
+  const f = readFileSync(mainThread ? `/proc/${pid}/task/${pid}/stat` : `/proc/${pid}/stat`, "utf8").split(") ")[1].split(" ");
+  return ((Number(f[11]) + Number(f[12])) * 1000) / 100;
+};
 
 const text = (s) => JSON.stringify(s); // a capnp text literal is a JSON string
 
