@@ -370,29 +370,25 @@ if (STREAMS_ONLY) {
   // Also split: until workerd answers /healthz (polled every 50 ms: the wasm compiled and
   // instantiated, no rules read), then the first chat answer (rules read and compiled, the task
   // model read, and every function the request runs compiled on its first call).
+  // One cold start: [ms until workerd answers /healthz, ms from then to the first chat answer].
+  const cold = async (what, start, headers) => {
+    const t0 = performance.now();
+    const w = await start();
+    const t1 = performance.now();
+    const [, , status] = await post(`${w.url}/v1/chat/completions`, chatBody("auto"), headers);
+    if (status !== 200) throw new Error(`cold start (${what}): HTTP ${status}`);
+    const split = [t1 - t0, performance.now() - t1];
+    await w.stop();
+    return split;
+  };
   const times = [], floorTimes = [], noAssets = [], ready = [], firstAnswer = [];
   for (let i = 0; i < (QUICK ? 1 : 5); i++) {
-    let t0 = performance.now();
-    const w = await startRouter({ rules: testRules(mock.url) });
-    const t1 = performance.now();
-    const [, , status] = await post(`${w.url}/v1/chat/completions`, chatBody("auto"), auth);
-    if (status !== 200) throw new Error(`cold start: HTTP ${status}`);
-    times.push(performance.now() - t0);
-    ready.push(t1 - t0);
-    firstAnswer.push(performance.now() - t1);
-    await w.stop();
-    t0 = performance.now();
-    const bare = await startRouter({ rules: testRules(mock.url), assets: false });
-    const [, , bs] = await post(`${bare.url}/v1/chat/completions`, chatBody("auto"), auth);
-    if (bs !== 200) throw new Error(`cold start (no assets): HTTP ${bs}`);
-    noAssets.push(performance.now() - t0);
-    await bare.stop();
-    t0 = performance.now();
-    const f = await startWorkerd({ script: meteredFloor(mock.url) });
-    const [, , fs] = await post(`${f.url}/v1/chat/completions`, chatBody("auto"));
-    if (fs !== 200) throw new Error(`cold start (floor): HTTP ${fs}`);
-    floorTimes.push(performance.now() - t0);
-    await f.stop();
+    const [r, first] = await cold("router", () => startRouter({ rules: testRules(mock.url) }), auth);
+    times.push(r + first);
+    ready.push(r);
+    firstAnswer.push(first);
+    noAssets.push((await cold("no assets", () => startRouter({ rules: testRules(mock.url), assets: false }), auth)).reduce((a, b) => a + b));
+    floorTimes.push((await cold("floor", () => startWorkerd({ script: meteredFloor(mock.url) }), {})).reduce((a, b) => a + b));
   }
   results.cold_start_ms = { runs: times, median: pct(times, 50), floor_runs: floorTimes, floor_median: pct(floorTimes, 50),
                             without_assets_runs: noAssets, without_assets_median: pct(noAssets, 50),
