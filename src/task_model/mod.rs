@@ -6,12 +6,17 @@
 //! compact, versioned, checksummed file; the default model ships with the Worker as a static
 //! asset (`builtin`). Runs in the wasm, no network.
 //!
-//! File format v2: `TRCLS` magic, version (u16 LE), classes and buckets (u32 LE), temperature
-//! (f32), labels (u16 length + UTF-8 each), per class the bias and the weights' scale (f32,
-//! f32), then `buckets` rows of one i8 weight per class; then the SHA-256 of all of it.
+//! File format v3: `TRCLS` magic, version (u16 LE), classes and buckets (u32 LE), temperature
+//! (f32), labels (u16 length + UTF-8 each), per class the bias and 16 weight values (f32 each),
+//! then `buckets` rows of `(classes + 1) / 2` bytes, a four-bit index into its class's values
+//! per weight (`cells`); then the SHA-256 of all of it. v2 (still read) has per class the bias and
+//! a step (f32, f32), then rows of one i8 weight per class.
 
+pub mod cells;
 pub mod features;
 pub mod train;
+
+use cells::Cells;
 
 use sha2::{Digest, Sha256};
 use std::sync::Arc;
@@ -19,7 +24,10 @@ use std::sync::Arc;
 pub use features::features;
 
 const MAGIC: &[u8; 5] = b"TRCLS";
-const VERSION: u16 = 2;
+/// What training writes: four-bit weights (`Cells::Coded`).
+const VERSION: u16 = 3;
+/// Still read: one byte a weight (`Cells::Stepped`), what versions before this one trained.
+const STEPPED: u16 = 2;
 
 /// The label of prompts that are none of the tasks: it is never a request's task.
 pub const OUT_OF_SCOPE: &str = "out_of_scope";
@@ -30,51 +38,20 @@ pub struct TaskModel {
     buckets: u32,
     temperature: f32,
     bias: Vec<f32>,
-    /// Per class: the step that decodes its i8 weights.
-    scale: Vec<f32>,
-    /// `buckets` rows of one weight per class.
-    weights: Vec<i8>,
-}
-
-/// Quantised weights this close to zero are stored as zero: they change no decision, and a model
-/// with more zeros compresses better in the Worker's bundle.
-const PRUNE_BELOW: f32 = 5.5;
-
-fn prune(q: f32) -> f32 {
-    if q.abs() < PRUNE_BELOW {
-        0.0
-    } else {
-        q
-    }
+    cells: Cells,
 }
 
 impl TaskModel {
-    /// A model from real-valued weights (`buckets` rows of one weight per class), quantised to
-    /// one byte a weight with a step per class.
+    /// A model from real-valued weights (`buckets` rows of one weight per class), stored as four
+    /// bits a weight (`Cells::code`).
     pub fn from_weights(labels: Vec<String>, buckets: u32, bias: Vec<f32>, w: &[f32]) -> TaskModel {
-        let c = labels.len();
-        let scale: Vec<f32> = (0..c)
-            .map(|k| {
-                let max = w
-                    .iter()
-                    .skip(k)
-                    .step_by(c.max(1))
-                    .fold(0f32, |m, v| m.max(v.abs()));
-                (max / 127.0).max(1e-9)
-            })
-            .collect();
-        let weights = w
-            .iter()
-            .enumerate()
-            .map(|(i, v)| prune((v / scale[i % c]).round()).clamp(-127.0, 127.0) as i8)
-            .collect();
+        let cells = Cells::code(labels.len(), w);
         TaskModel {
             labels,
             buckets,
             temperature: 1.0,
             bias,
-            scale,
-            weights,
+            cells,
         }
     }
 
@@ -92,21 +69,11 @@ impl TaskModel {
 
     /// Uncalibrated scores (logits) for hashed features.
     pub fn logits(&self, features: &[(u32, f32)]) -> Vec<f32> {
-        let c = self.labels.len();
-        let mut sums = vec![0f32; c];
+        let mut sums = self.bias.clone();
         for (b, v) in features {
-            let at = *b as usize * c;
-            if let Some(row) = self.weights.get(at..at + c) {
-                for (s, w) in sums.iter_mut().zip(row) {
-                    *s += v * f32::from(*w);
-                }
-            }
+            self.cells.add_row(*b as usize, *v, &mut sums);
         }
-        sums.iter()
-            .zip(&self.bias)
-            .zip(&self.scale)
-            .map(|((s, b), k)| b + s * k)
-            .collect()
+        sums
     }
 
     /// Probabilities from logits at a temperature.
@@ -153,7 +120,11 @@ impl TaskModel {
     pub fn to_bytes(&self) -> Vec<u8> {
         let mut out = Vec::new();
         out.extend_from_slice(MAGIC);
-        out.extend_from_slice(&VERSION.to_le_bytes());
+        let version = match self.cells {
+            Cells::Coded { .. } => VERSION,
+            Cells::Stepped { .. } => STEPPED,
+        };
+        out.extend_from_slice(&version.to_le_bytes());
         out.extend_from_slice(&(self.labels.len() as u32).to_le_bytes());
         out.extend_from_slice(&self.buckets.to_le_bytes());
         out.extend_from_slice(&self.temperature.to_le_bytes());
@@ -161,11 +132,24 @@ impl TaskModel {
             out.extend_from_slice(&(l.len() as u16).to_le_bytes());
             out.extend_from_slice(l.as_bytes());
         }
-        for k in 0..self.labels.len() {
-            out.extend_from_slice(&self.bias[k].to_le_bytes());
-            out.extend_from_slice(&self.scale[k].to_le_bytes());
+        match &self.cells {
+            Cells::Coded { levels, codes } => {
+                for (bias, table) in self.bias.iter().zip(levels) {
+                    out.extend_from_slice(&bias.to_le_bytes());
+                    table
+                        .iter()
+                        .for_each(|l| out.extend_from_slice(&l.to_le_bytes()));
+                }
+                out.extend_from_slice(codes);
+            }
+            Cells::Stepped { scale, weights } => {
+                for (bias, step) in self.bias.iter().zip(scale) {
+                    out.extend_from_slice(&bias.to_le_bytes());
+                    out.extend_from_slice(&step.to_le_bytes());
+                }
+                out.extend(weights.iter().map(|w| w.to_le_bytes()[0]));
+            }
         }
-        out.extend(self.weights.iter().map(|w| w.to_le_bytes()[0]));
         let sum = Sha256::digest(&out);
         out.extend_from_slice(&sum);
         out
@@ -196,9 +180,9 @@ impl TaskModel {
             return Err("not a task model (bad magic)".into());
         }
         let version = u16::from_le_bytes(r.array()?);
-        if version != VERSION {
+        if version != VERSION && version != STEPPED {
             return Err(format!(
-                "task model version {version} is not supported (this router reads {VERSION}): retrain it with this version's `taskrouter train`"
+                "task model version {version} is not supported (this router reads {STEPPED} and {VERSION}): retrain it with this version's `taskrouter train`"
             ));
         }
         let classes = u32::from_le_bytes(r.array()?) as usize;
@@ -217,19 +201,37 @@ impl TaskModel {
                 String::from_utf8(r.take(len)?.to_vec()).map_err(|_| "a label is not UTF-8")?,
             );
         }
-        let (mut bias, mut scale) = (Vec::new(), Vec::new());
-        for _ in 0..classes {
-            bias.push(f32::from_le_bytes(r.array()?));
-            scale.push(f32::from_le_bytes(r.array()?));
-        }
         let cells = (buckets as usize)
             .checked_mul(classes)
             .ok_or("the task model's sizes are out of range")?;
-        let weights = r
-            .take(cells)?
-            .iter()
-            .map(|b| i8::from_le_bytes([*b]))
-            .collect();
+        let mut bias = Vec::with_capacity(classes);
+        let cells = if version == VERSION {
+            let mut levels = Vec::with_capacity(classes);
+            for _ in 0..classes {
+                bias.push(f32::from_le_bytes(r.array()?));
+                let mut table = [0f32; cells::LEVELS];
+                for l in &mut table {
+                    *l = f32::from_le_bytes(r.array()?);
+                }
+                levels.push(table);
+            }
+            let codes = r
+                .take(buckets as usize * cells::coded_row(classes))?
+                .to_vec();
+            Cells::Coded { levels, codes }
+        } else {
+            let mut scale = Vec::with_capacity(classes);
+            for _ in 0..classes {
+                bias.push(f32::from_le_bytes(r.array()?));
+                scale.push(f32::from_le_bytes(r.array()?));
+            }
+            let weights = r
+                .take(cells)?
+                .iter()
+                .map(|b| i8::from_le_bytes([*b]))
+                .collect();
+            Cells::Stepped { scale, weights }
+        };
         if r.i != body.len() {
             return Err("the task model has trailing bytes".into());
         }
@@ -238,8 +240,7 @@ impl TaskModel {
             buckets,
             temperature,
             bias,
-            scale,
-            weights,
+            cells,
         })
     }
 }
@@ -394,6 +395,29 @@ mod tests {
         assert!(TaskModel::from_bytes(&v1)
             .unwrap_err()
             .contains("version 1 is not supported"));
+    }
+
+    #[test]
+    fn a_version_2_model_still_reads_and_scores() {
+        // One byte a weight with a step per class, as models trained before version 3 are.
+        let m = TaskModel {
+            labels: vec!["a".into(), "b".into()],
+            buckets: 2,
+            temperature: 0.5,
+            bias: vec![0.5, -0.5],
+            cells: Cells::Stepped {
+                scale: vec![0.1, 0.2],
+                weights: vec![10, -10, 0, 5],
+            },
+        };
+        let bytes = m.to_bytes();
+        assert_eq!(u16::from_le_bytes([bytes[5], bytes[6]]), 2);
+        let read = TaskModel::from_bytes(&bytes).unwrap();
+        assert_eq!(read, m);
+        let l = read.logits(&[(0, 1.0), (1, 2.0)]);
+        assert!((l[0] - (0.5 + 1.0)).abs() < 1e-6, "{l:?}");
+        assert!((l[1] - (-0.5 - 2.0 + 2.0)).abs() < 1e-6, "{l:?}");
+        assert!(TaskModel::from_bytes(&bytes[..bytes.len() - 33]).is_err());
     }
 
     #[test]

@@ -14,7 +14,7 @@ pub struct Example {
 
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Settings {
-    /// Hash buckets (a power of two); the model has one byte per bucket and label.
+    /// Hash buckets (a power of two); the model has four bits per bucket and label.
     pub buckets: u32,
     pub epochs: u32,
     /// The learning rate of the first epoch; epoch `e` uses `rate / (1 + e)`.
@@ -23,16 +23,20 @@ pub struct Settings {
     pub l2: f32,
     /// Orders the examples in each epoch.
     pub seed: u64,
+    /// Share of an example's features left out at each step of training (the rest scaled up to
+    /// match), so that no few words carry a label alone: 0 trains on every feature.
+    pub dropout: f32,
 }
 
 impl Default for Settings {
     fn default() -> Self {
         Settings {
-            buckets: 1 << 14,
+            buckets: 1 << 15,
             epochs: 20,
             rate: 2.0,
             l2: 1e-5,
             seed: 1,
+            dropout: 0.4,
         }
     }
 }
@@ -95,18 +99,34 @@ pub fn fit_weights<E: Borrow<Example>>(examples: &[E], classes: usize, s: &Setti
     };
     let mut averaged = 0u32;
     let first_averaged = s.epochs / 2;
+    let mut rng = SplitMix(s.seed ^ 0x5eed_d209);
+    let keep = (1.0 - s.dropout).clamp(0.05, 1.0);
+    let threshold = (f64::from(keep) * u64::MAX as f64) as u64;
+    let mut kept: Vec<(u32, f32)> = Vec::new();
     for epoch in 0..s.epochs {
         let rate = s.rate / (1.0 + epoch as f32);
         for i in shuffled(examples.len(), s.seed.wrapping_add(u64::from(epoch))) {
             let ex = examples[i].borrow();
-            let p = TaskModel::softmax(&cur.logits(&ex.features), 1.0);
+            let features: &[(u32, f32)] = if keep < 1.0 {
+                kept.clear();
+                kept.extend(
+                    ex.features
+                        .iter()
+                        .filter(|_| rng.next() <= threshold)
+                        .map(|(b, v)| (*b, v / keep)),
+                );
+                &kept
+            } else {
+                &ex.features
+            };
+            let p = TaskModel::softmax(&cur.logits(features), 1.0);
             for (k, pk) in p.iter().enumerate() {
                 let g = pk - f32::from(u8::from(k == ex.label));
                 if g.abs() < 1e-6 {
                     continue;
                 }
                 cur.bias[k] -= rate * g;
-                for (f, v) in &ex.features {
+                for (f, v) in features {
                     if let Some(w) = cur.w.get_mut(*f as usize * classes + k) {
                         *w -= rate * g * v;
                     }

@@ -225,6 +225,9 @@ pub fn train(file: &str, args: &[String]) -> i32 {
         epochs: num("--epochs").map_or(defaults.epochs, |v| v.clamp(1.0, 1000.0) as u32),
         rate: num("--rate").filter(|r| *r > 0.0).unwrap_or(defaults.rate),
         l2: num("--l2").filter(|l| *l >= 0.0).unwrap_or(defaults.l2),
+        dropout: num("--dropout")
+            .filter(|d| (0.0..0.95).contains(d))
+            .unwrap_or(defaults.dropout),
     };
     let rows = match read_rows(file) {
         Ok(r) => r,

@@ -1,0 +1,174 @@
+//! How the task model stores its weights, `buckets` rows of one weight per class, and how a row
+//! adds into the scores. Two encodings: four bits a weight, each an index into a table of 16
+//! values per class fitted to that class's weights (file format v3, what training makes); and
+//! one signed byte a weight with a step per class (v2, still read so that a model trained by an
+//! earlier version and kept in KV goes on working).
+
+/// Levels in a class's table; level 0 is always 0.0.
+pub const LEVELS: usize = 16;
+/// Rounds of Lloyd's algorithm fitting a class's table.
+const ROUNDS: usize = 25;
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Cells {
+    /// v3: per class a table of 16 values; rows of `(classes + 1) / 2` bytes, class `k` in byte
+    /// `k / 2`, its low four bits when `k` is even.
+    Coded {
+        levels: Vec<[f32; LEVELS]>,
+        codes: Vec<u8>,
+    },
+    /// v2: per class the step that decodes its bytes; rows of one i8 per class.
+    Stepped { scale: Vec<f32>, weights: Vec<i8> },
+}
+
+/// Bytes of one row of four-bit codes.
+pub fn coded_row(classes: usize) -> usize {
+    classes.div_ceil(2)
+}
+
+impl Cells {
+    /// Four-bit codes for real-valued weights (`w`: rows of one weight per class).
+    pub fn code(classes: usize, w: &[f32]) -> Cells {
+        let c = classes.max(1);
+        let levels: Vec<[f32; LEVELS]> = (0..c)
+            .map(|k| table(w.iter().skip(k).step_by(c).copied().collect()))
+            .collect();
+        let rows = w.len() / c;
+        let row = coded_row(c);
+        let mut codes = vec![0u8; rows * row];
+        for (i, v) in w.iter().enumerate() {
+            let (r, k) = (i / c, i % c);
+            let code = nearest(&levels[k], *v);
+            codes[r * row + k / 2] |= if k % 2 == 0 { code } else { code << 4 };
+        }
+        Cells::Coded { levels, codes }
+    }
+
+    /// Adds `value` times bucket `bucket`'s row to `sums` (one per class); a bucket past the
+    /// table adds nothing.
+    pub fn add_row(&self, bucket: usize, value: f32, sums: &mut [f32]) {
+        let c = sums.len();
+        match self {
+            Cells::Coded { levels, codes } => {
+                let row = coded_row(c);
+                if let Some(bytes) = codes.get(bucket * row..(bucket + 1) * row) {
+                    for (k, (s, table)) in sums.iter_mut().zip(levels).enumerate() {
+                        let byte = bytes[k / 2];
+                        let code = if k % 2 == 0 { byte & 15 } else { byte >> 4 };
+                        *s += value * table[usize::from(code)];
+                    }
+                }
+            }
+            Cells::Stepped { scale, weights } => {
+                if let Some(row) = weights.get(bucket * c..(bucket + 1) * c) {
+                    for ((s, w), step) in sums.iter_mut().zip(row).zip(scale) {
+                        *s += value * f32::from(*w) * step;
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// The nearest level's index.
+fn nearest(levels: &[f32; LEVELS], v: f32) -> u8 {
+    let mut best = (f32::INFINITY, 0u8);
+    for (j, l) in levels.iter().enumerate() {
+        let d = (v - l).abs();
+        if d < best.0 {
+            best = (d, j as u8);
+        }
+    }
+    best.1
+}
+
+/// A class's 16 values: 0.0 and 15 fitted by Lloyd's algorithm (one-dimensional k-means, from
+/// evenly spaced quantiles), so that most of the precision goes where most weights are.
+fn table(mut values: Vec<f32>) -> [f32; LEVELS] {
+    let mut levels = [0f32; LEVELS];
+    values.retain(|v| v.is_finite());
+    if values.is_empty() {
+        return levels;
+    }
+    values.sort_by(f32::total_cmp);
+    let n = values.len();
+    for (j, l) in levels.iter_mut().enumerate().skip(1) {
+        let q = (j as f64 - 0.5) / (LEVELS - 1) as f64;
+        *l = values[((q * n as f64) as usize).min(n - 1)];
+    }
+    for _ in 0..ROUNDS {
+        let mut sum = [0f64; LEVELS];
+        let mut count = [0u32; LEVELS];
+        for v in &values {
+            let j = usize::from(nearest(&levels, *v));
+            sum[j] += f64::from(*v);
+            count[j] += 1;
+        }
+        let mut moved = false;
+        for j in 1..LEVELS {
+            if count[j] > 0 {
+                let mean = (sum[j] / f64::from(count[j])) as f32;
+                moved |= mean != levels[j];
+                levels[j] = mean;
+            }
+        }
+        if !moved {
+            break;
+        }
+    }
+    levels
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn codes_keep_zero_and_the_extremes_and_pack_two_to_a_byte() {
+        // Three classes over four rows: 0 stays 0, the largest weights come back close.
+        let w = [
+            0.0, 1.0, -2.0, //
+            0.5, 0.0, 3.0, //
+            -1.5, 0.25, 0.0, //
+            0.0, 0.0, 0.0,
+        ];
+        let cells = Cells::code(3, &w);
+        let Cells::Coded { levels, codes } = &cells else {
+            panic!("coded");
+        };
+        assert_eq!(levels.len(), 3);
+        assert_eq!(codes.len(), 4 * 2);
+        for r in 0..4 {
+            let mut sums = [0f32; 3];
+            cells.add_row(r, 1.0, &mut sums);
+            for k in 0..3 {
+                assert!((sums[k] - w[r * 3 + k]).abs() < 1e-6, "{r} {k} {sums:?}");
+            }
+        }
+        let mut sums = [1f32; 3];
+        cells.add_row(4, 1.0, &mut sums);
+        assert_eq!(sums, [1.0; 3], "a bucket past the table adds nothing");
+    }
+
+    #[test]
+    fn fitted_levels_lose_less_than_an_even_grid() {
+        // Weights bunched near zero, as trained ones are: fitted levels err less than 16 evenly
+        // spaced ones over the same range would.
+        let w: Vec<f32> = (0..30_000)
+            .map(|i| (i as f32 * 0.37).sin().powi(3) * (i % 7) as f32 / 7.0)
+            .collect();
+        let cells = Cells::code(15, &w);
+        let (mut fitted, mut even) = (0f64, 0f64);
+        for r in 0..2_000 {
+            let mut sums = [0f32; 15];
+            cells.add_row(r, 1.0, &mut sums);
+            for k in 0..15 {
+                let v = w[r * 15 + k];
+                fitted += f64::from(sums[k] - v).powi(2);
+                let step = 2.0 / 15.0;
+                even += f64::from(((v + 1.0) / step).round() * step - 1.0 - v).powi(2);
+            }
+        }
+        assert!(fitted < even * 0.7, "fitted {fitted}, even {even}");
+    }
+}
