@@ -201,7 +201,7 @@ impl TaskModel {
                 String::from_utf8(r.take(len)?.to_vec()).map_err(|_| "a label is not UTF-8")?,
             );
         }
-        let cells = (buckets as usize)
+        let count = (buckets as usize)
             .checked_mul(classes)
             .ok_or("the task model's sizes are out of range")?;
         let mut bias = Vec::with_capacity(classes);
@@ -216,7 +216,11 @@ impl TaskModel {
                 levels.push(table);
             }
             let codes = r
-                .take(buckets as usize * cells::coded_row(classes))?
+                .take(
+                    (buckets as usize)
+                        .checked_mul(cells::coded_row(classes))
+                        .ok_or("the task model's sizes are out of range")?,
+                )?
                 .to_vec();
             Cells::Coded { levels, codes }
         } else {
@@ -226,7 +230,7 @@ impl TaskModel {
                 scale.push(f32::from_le_bytes(r.array()?));
             }
             let weights = r
-                .take(cells)?
+                .take(count)?
                 .iter()
                 .map(|b| i8::from_le_bytes([*b]))
                 .collect();
