@@ -89,7 +89,7 @@ export async function startWorkerd({ bundle = false, script = null, entryModules
   if (bundle) {
     bindings.push(`(name = "RULES", kvNamespace = "kv")`);
     bindings.push(`(name = "ANALYTICS", wrapped = (moduleName = "perf:discard"))`);
-    // Static assets (wrangler.toml [assets]): the models/ directory, read by path.
+    // Static assets (wrangler.toml [assets]): build/assets/ (scripts/build-wasm.sh), read by path.
     if (assets) bindings.push(`(name = "ASSETS", service = "assets")`);
   }
   const classes = bundle && objects ? ["KeyLimiter", "TargetHealth"] : [];
@@ -115,7 +115,7 @@ const config :Workerd.Config = (
       compatibilityDate = "2026-04-26",
       bindings = [ (name = "ENTRIES", text = ${text(JSON.stringify(kv))}) ],
     )),
-    (name = "assets", disk = (path = ${text(path.join(ROOT, "models"))}, writable = false)),
+    (name = "assets", disk = (path = ${text(path.join(ROOT, "build", "assets"))}, writable = false)),
     # The mock provider listens on 127.0.0.1, which the default internet service refuses.
     (name = "internet", network = (allow = ["public", "local"])),
   ],

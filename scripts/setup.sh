@@ -88,7 +88,14 @@ if [ ! -f node_modules/.package-lock.json ] || [ package-lock.json -nt node_modu
   npm ci --no-audit --no-fund --loglevel=error
 fi
 
-# 6. The environment for the wasm build only.
+# 6. Debian's Chromium, which the console's browser tests drive (tests/e2e/console.test.mjs, with
+# puppeteer-core: no browser of its own is downloaded). Not fatal where it cannot be installed.
+if [ ! -x /usr/bin/chromium ]; then
+  log "installing Debian's chromium (the console's browser tests)"
+  apt_install chromium || log "chromium is missing: tests/e2e/console.test.mjs cannot run without /usr/bin/chromium"
+fi
+
+# 7. The environment for the wasm build only.
 mkdir -p .toolchain
 {
   echo "# Written by scripts/setup.sh ($route route). Read by scripts/build-wasm.sh only."

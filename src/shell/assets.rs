@@ -1,7 +1,11 @@
-//! The Worker's static assets (wrangler.toml `[assets]`, binding `ASSETS`): the built-in task
-//! model, read once per isolate on its first request instead of being compiled into the wasm,
-//! which keeps the upload small.
+//! The Worker's static assets (wrangler.toml `[assets]`, binding `ASSETS`, the folder
+//! `build/assets/` that scripts/build-wasm.sh assembles): the built-in task model, read once per
+//! isolate on its first request instead of being compiled into the wasm, which keeps the upload
+//! small; and the operator console's files, fetched as `fronts::console` names them.
 
+use super::convert;
+use crate::fronts::console::{self, Asset};
+use crate::http::Reply;
 use crate::task_model;
 use worker::{console_error, console_warn, Env};
 
@@ -15,7 +19,7 @@ pub async fn load_task_model(env: &Env) {
     if !task_model::builtin_wanted() {
         return;
     }
-    match read(env).await {
+    match read(env, task_model::BUILTIN_ASSET).await {
         Ok(bytes) => task_model::install_builtin(Ok(bytes)),
         Err(Read::Missing(why)) => {
             console_error!("task model: {why}");
@@ -32,34 +36,59 @@ enum Read {
     Failed(String),
 }
 
-async fn read(env: &Env) -> Result<Vec<u8>, Read> {
+/// A console page or file: the asset `fronts::console` named, with its headers, or that module's
+/// answer for an asset that cannot be read.
+pub async fn console_file(env: &Env, asset: &Asset) -> worker::Result<web_sys::Response> {
+    let reply = match read(env, &asset.path).await {
+        Ok(bytes) => {
+            return Ok(convert::response(
+                200,
+                &asset.headers,
+                convert::ResponseBody::Bytes(bytes),
+            )?)
+        }
+        Err(Read::Missing(why) | Read::Failed(why)) => {
+            console_warn!("console: {why}");
+            console::unavailable::<()>(asset, &why)
+        }
+    };
+    send(reply)
+}
+
+/// A console error reply (its body is always bytes).
+pub fn send(reply: Reply<()>) -> worker::Result<web_sys::Response> {
+    let crate::http::ReplyBody::Bytes(bytes) = reply.body else {
+        return Err(worker::Error::RustError("an error reply is bytes".into()));
+    };
+    Ok(convert::response(
+        reply.status,
+        &reply.headers,
+        convert::ResponseBody::Bytes(bytes),
+    )?)
+}
+
+async fn read(env: &Env, path: &str) -> Result<Vec<u8>, Read> {
     let assets = env.assets(BINDING).map_err(|_| {
         Read::Missing(format!(
             "the Worker has no static assets binding {BINDING} (wrangler.toml [assets])"
         ))
     })?;
-    let url = format!("https://assets.invalid{}", task_model::BUILTIN_ASSET);
+    let url = format!("https://assets.invalid{path}");
     let mut response = assets
         .fetch(url, None)
         .await
-        .map_err(|e| Read::Failed(format!("reading {}: {e}", task_model::BUILTIN_ASSET)))?;
+        .map_err(|e| Read::Failed(format!("reading {path}: {e}")))?;
     match response.status_code() {
         200 => {}
         404 => {
             return Err(Read::Missing(format!(
-                "{} is not among the Worker's static assets (wrangler.toml [assets] directory = \"models\")",
-                task_model::BUILTIN_ASSET
+                "{path} is not among the Worker's static assets (wrangler.toml [assets] directory = \"build/assets\", assembled by scripts/build-wasm.sh)"
             )))
         }
-        status => {
-            return Err(Read::Failed(format!(
-                "reading {}: HTTP {status}",
-                task_model::BUILTIN_ASSET
-            )))
-        }
+        status => return Err(Read::Failed(format!("reading {path}: HTTP {status}"))),
     }
     response
         .bytes()
         .await
-        .map_err(|e| Read::Failed(format!("reading {}: {e}", task_model::BUILTIN_ASSET)))
+        .map_err(|e| Read::Failed(format!("reading {path}: {e}")))
 }

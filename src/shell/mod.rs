@@ -5,7 +5,8 @@
 //!
 //! Bindings (wrangler.toml): `RULES` (KV: rules and gateway keys), `ANALYTICS` (Analytics Engine),
 //! `AI` (Workers AI, for `workers_ai` providers), `LIMITS` and `HEALTH` (Durable Objects), `ASSETS`
-//! (static assets: the built-in task model);
+//! (static assets: the built-in task model and the console's files, which are answered before
+//! anything else, as `fronts::console::route` says);
 //! vars `RULES_KEY`, `CACHE_TTL_SECONDS`, `MAX_BODY_BYTES`; provider keys as secrets named by the rules.
 
 mod analytics;
@@ -20,8 +21,9 @@ mod secrets;
 mod stream;
 
 use crate::error::{ApiError, ErrorCode};
+use crate::fronts::console;
 use crate::gateway::{handle, run_deferred, Deferred, Handled, Ports, Settings, State};
-use crate::http::{Reply, ReplyBody};
+use crate::http::{Method, Reply, ReplyBody};
 use crate::ports::{Coordinator, MemoryKv, NoSharedCache};
 use futures_channel::oneshot;
 use std::cell::RefCell;
@@ -52,6 +54,12 @@ async fn fetch(req: Request, env: Env, ctx: Context) -> Result<web_sys::Response
     // Vars change only with a deploy, which starts new isolates: read them once per isolate.
     let objects = objects::Objects::bound(&env);
     let settings = SETTINGS.with(|s| s.get_or_init(|| settings(&env, &objects)).clone());
+    // The console's pages and files need neither the rules nor a key.
+    match console::route(&Method::parse(req.method().as_ref()), &req.path()) {
+        Some(console::Route::Asset(asset)) => return assets::console_file(&env, &asset).await,
+        Some(console::Route::Refused(err)) => return assets::send(console::refused(&err)),
+        None => {}
+    }
     // Every route but the health check reads the rules, which may use the task model.
     let reads_rules = req.path() != crate::gateway::HEALTH_PATH;
     let incoming = convert::incoming(req, settings.max_body_bytes).await;
