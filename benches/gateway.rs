@@ -108,6 +108,7 @@ fn bench(c: &mut Criterion) {
             request_id: "0123456789abcdef".into(),
             colo: None,
             country: None,
+            query: String::new(),
         };
         // The first request loads and compiles the rules; the benchmark is the cached path.
         let first = block_on(handle(&state, &ports, &settings, request()));

@@ -32,6 +32,9 @@ pub enum ErrorCode {
     AdminDisabled,
     VersionConflict,
     RulesRejected,
+    KeyExists,
+    AnalyticsUnconfigured,
+    AnalyticsQueryFailed,
     KeyNotAllowed,
     KeyLimitExceeded,
     UpstreamAuth,
@@ -49,8 +52,10 @@ impl ErrorCode {
             ErrorCode::MissingApiKey | ErrorCode::InvalidApiKey => 401,
             ErrorCode::AdminDisabled | ErrorCode::KeyNotAllowed => 403,
             ErrorCode::KeyLimitExceeded => 429,
-            ErrorCode::VersionConflict => 409,
+            ErrorCode::VersionConflict | ErrorCode::KeyExists => 409,
             ErrorCode::RulesRejected => 400,
+            ErrorCode::AnalyticsUnconfigured => 503,
+            ErrorCode::AnalyticsQueryFailed => 502,
             ErrorCode::InvalidJson
             | ErrorCode::InvalidRequest
             | ErrorCode::UnsupportedParameter
@@ -82,7 +87,10 @@ impl ErrorCode {
             ErrorCode::MissingApiKey | ErrorCode::InvalidApiKey => "authentication_error",
             ErrorCode::AdminDisabled | ErrorCode::KeyNotAllowed => "permission_error",
             ErrorCode::KeyLimitExceeded => "rate_limit_error",
-            ErrorCode::VersionConflict | ErrorCode::RulesRejected => "invalid_request_error",
+            ErrorCode::VersionConflict | ErrorCode::RulesRejected | ErrorCode::KeyExists => {
+                "invalid_request_error"
+            }
+            ErrorCode::AnalyticsUnconfigured | ErrorCode::AnalyticsQueryFailed => "server_error",
             ErrorCode::InvalidJson
             | ErrorCode::InvalidRequest
             | ErrorCode::UnsupportedParameter
@@ -119,6 +127,9 @@ impl ErrorCode {
             ErrorCode::KeyLimitExceeded => "key_limit_exceeded",
             ErrorCode::VersionConflict => "version_conflict",
             ErrorCode::RulesRejected => "rules_rejected",
+            ErrorCode::KeyExists => "key_exists",
+            ErrorCode::AnalyticsUnconfigured => "analytics_unconfigured",
+            ErrorCode::AnalyticsQueryFailed => "analytics_query_failed",
             ErrorCode::InvalidApiKey => "invalid_api_key",
             ErrorCode::InvalidJson => "invalid_json",
             ErrorCode::InvalidRequest => "invalid_request",
@@ -186,7 +197,10 @@ impl ApiError {
 mod tests {
     use super::*;
 
-    const ALL: [ErrorCode; 31] = [
+    const ALL: [ErrorCode; 34] = [
+        ErrorCode::KeyExists,
+        ErrorCode::AnalyticsUnconfigured,
+        ErrorCode::AnalyticsQueryFailed,
         ErrorCode::UnsupportedParameter,
         ErrorCode::MissingApiKey,
         ErrorCode::LimitsUnavailable,

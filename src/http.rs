@@ -8,6 +8,7 @@ pub enum Method {
     Get,
     Post,
     Put,
+    Delete,
     Other(String),
 }
 
@@ -17,6 +18,7 @@ impl Method {
             "GET" => Method::Get,
             "POST" => Method::Post,
             "PUT" => Method::Put,
+            "DELETE" => Method::Delete,
             other => Method::Other(other.to_string()),
         }
     }
@@ -42,11 +44,21 @@ pub struct Incoming {
     pub request_id: String,
     pub colo: Option<String>,
     pub country: Option<String>,
+    /// The query string without its `?` (empty when none). The shell reads it only for the admin
+    /// API, the one place that takes parameters there (`GET /admin/traffic?since=24h`).
+    pub query: String,
 }
 
 impl Incoming {
     pub fn header(&self, name: &str) -> Option<&str> {
         crate::ports::header(&self.headers, name)
+    }
+
+    /// The value of a query parameter (percent-decoded), if present.
+    pub fn query_param(&self, name: &str) -> Option<String> {
+        url::form_urlencoded::parse(self.query.as_bytes())
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.into_owned())
     }
 }
 

@@ -19,6 +19,13 @@ pub trait KvStore {
     async fn put_text(&self, key: &str, _value: &str) -> Result<(), StoreError> {
         Err(StoreError(format!("this store cannot write {key}")))
     }
+    /// Every key name starting with `prefix`, in the store's order (the admin API's key list).
+    /// Stores that cannot list say so.
+    async fn list_keys(&self, prefix: &str) -> Result<Vec<String>, StoreError> {
+        Err(StoreError(format!(
+            "this store cannot list keys under {prefix}"
+        )))
+    }
 }
 
 /// An in-memory store (tests, benchmarks, anything that runs the core off the platform); it writes.
@@ -47,6 +54,17 @@ impl KvStore for MemoryKv {
     async fn put_text(&self, key: &str, value: &str) -> Result<(), StoreError> {
         self.insert(key, value);
         Ok(())
+    }
+
+    async fn list_keys(&self, prefix: &str) -> Result<Vec<String>, StoreError> {
+        let entries = self.entries.borrow();
+        let mut names: Vec<String> = (entries.keys())
+            .filter(|k| k.starts_with(prefix))
+            .cloned()
+            .collect();
+        // Workers KV lists in lexicographic order.
+        names.sort();
+        Ok(names)
     }
 }
 
@@ -211,6 +229,12 @@ impl serde::Serialize for Secret {
 /// Numbers in [0, 1). The shell uses `Math.random()`; tests use a seeded generator.
 pub trait Random {
     fn next_f64(&self) -> f64;
+    /// Fill `out` from a cryptographic source, for secrets (gateway keys): the shell uses
+    /// `crypto.getRandomValues`. Ports without such a source say so rather than fill it weakly.
+    fn fill_secret(&self, out: &mut [u8]) -> Result<(), String> {
+        let _ = out;
+        Err("no cryptographic random source".into())
+    }
 }
 
 /// A small, seedable generator (xorshift64*) for tests and benchmarks.
@@ -230,6 +254,14 @@ impl Random for SeededRandom {
         x ^= x >> 27;
         self.0.set(x);
         (x.wrapping_mul(0x2545_F491_4F6C_DD1D) >> 11) as f64 / (1u64 << 53) as f64
+    }
+
+    /// Predictable bytes from the seed: tests and benchmarks only, never a deployment's keys.
+    fn fill_secret(&self, out: &mut [u8]) -> Result<(), String> {
+        for b in out {
+            *b = (self.next_f64() * 256.0) as u8;
+        }
+        Ok(())
     }
 }
 

@@ -30,6 +30,11 @@ pub struct Settings {
     /// How long a request waits for a Durable Object before counting it unreachable
     /// (`OBJECT_TIMEOUT_MS`).
     pub object_timeout_ms: u64,
+    /// The Cloudflare API the admin API's traffic queries go to (`ANALYTICS_SQL_URL`, tests
+    /// point it at a double); the SQL API is `<base>/accounts/<account>/analytics_engine/sql`.
+    pub analytics_api_base: String,
+    /// The Analytics Engine dataset those queries read (`ANALYTICS_DATASET`).
+    pub analytics_dataset: String,
     /// Vars that were set but could not be used: what was rejected and what is used instead.
     pub problems: Vec<String>,
 }
@@ -55,6 +60,9 @@ impl WhenUnreachable {
 pub const DEFAULT_LEASE_FRACTION: f64 = 0.1;
 pub const DEFAULT_HEALTH_TTL_MS: f64 = 5_000.0;
 pub const DEFAULT_OBJECT_TIMEOUT_MS: u64 = 1_000;
+pub const DEFAULT_ANALYTICS_API_BASE: &str = "https://api.cloudflare.com/client/v4";
+/// The dataset wrangler.toml binds `ANALYTICS` to.
+pub const DEFAULT_ANALYTICS_DATASET: &str = "taskrouter_requests";
 
 impl Default for Settings {
     fn default() -> Self {
@@ -68,6 +76,8 @@ impl Default for Settings {
             spend_limit_unreachable: WhenUnreachable::Closed,
             health_ttl_ms: DEFAULT_HEALTH_TTL_MS,
             object_timeout_ms: DEFAULT_OBJECT_TIMEOUT_MS,
+            analytics_api_base: DEFAULT_ANALYTICS_API_BASE.into(),
+            analytics_dataset: DEFAULT_ANALYTICS_DATASET.into(),
             problems: Vec::new(),
         }
     }
@@ -180,6 +190,35 @@ impl Settings {
                     &v,
                     "is not a whole number of milliseconds from 1 to 30000",
                     s.object_timeout_ms.to_string(),
+                )),
+            }
+        }
+        if let Some(v) = var("ANALYTICS_SQL_URL") {
+            let v2 = v.trim();
+            match url::Url::parse(v2) {
+                Ok(u) if matches!(u.scheme(), "http" | "https") => {
+                    s.analytics_api_base = v2.trim_end_matches('/').to_string();
+                }
+                _ => s.problems.push(rejected(
+                    "ANALYTICS_SQL_URL",
+                    &v,
+                    "is not an http(s) URL",
+                    s.analytics_api_base.clone(),
+                )),
+            }
+        }
+        if let Some(v) = var("ANALYTICS_DATASET") {
+            let name = v.trim();
+            let ok = !name.is_empty()
+                && name.len() <= 64
+                && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_');
+            match ok {
+                true => s.analytics_dataset = name.to_string(),
+                false => s.problems.push(rejected(
+                    "ANALYTICS_DATASET",
+                    &v,
+                    "is not a dataset name (letters, digits and _)",
+                    s.analytics_dataset.clone(),
                 )),
             }
         }

@@ -177,6 +177,7 @@ impl World {
             request_id: "r1".into(),
             colo: None,
             country: None,
+            query: String::new(),
         };
         let handled = block_on(handle(&self.state, &ports, &Settings::default(), req));
         let calls = script.calls.into_inner();

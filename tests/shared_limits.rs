@@ -182,6 +182,7 @@ impl<'a> Edge<'a> {
             request_id: "r".into(),
             colo: None,
             country: None,
+            query: String::new(),
         };
         let state = &self.isolates[i];
         let Handled {

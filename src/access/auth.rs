@@ -187,6 +187,7 @@ mod tests {
             request_id: "r".into(),
             colo: None,
             country: None,
+            query: String::new(),
         }
     }
 

@@ -17,13 +17,22 @@ pub async fn incoming(mut req: Request, max_body_bytes: usize) -> Incoming {
         // An unreadable body is treated as empty, which the parser reports as invalid JSON.
         _ => Body::Bytes(req.bytes().await.unwrap_or_default()),
     };
+    // Only the admin API takes query parameters: other paths skip parsing the URL.
+    let path = req.path();
+    let query = match path.starts_with(crate::fronts::admin::PREFIX) {
+        true => (req.url().ok())
+            .and_then(|u| u.query().map(str::to_string))
+            .unwrap_or_default(),
+        false => String::new(),
+    };
     let cf = req.cf();
     let request_id = crate::ports::header(&headers, "cf-ray")
         .map(str::to_string)
         .unwrap_or_else(random_id);
     Incoming {
         method: Method::parse(req.method().as_ref()),
-        path: req.path(),
+        path,
+        query,
         body,
         request_id,
         colo: cf.map(|c| c.colo()).filter(|c| !c.is_empty()),
@@ -42,7 +51,7 @@ fn random_id() -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
-fn getrandom_js(buf: &mut [u8]) -> std::result::Result<(), ()> {
+pub(super) fn getrandom_js(buf: &mut [u8]) -> std::result::Result<(), ()> {
     use wasm_bindgen::JsCast;
     let crypto = js_sys::Reflect::get(&js_sys::global(), &"crypto".into()).map_err(|_| ())?;
     let get = js_sys::Reflect::get(&crypto, &"getRandomValues".into()).map_err(|_| ())?;

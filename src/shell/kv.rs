@@ -57,4 +57,26 @@ impl KvStore for Kv {
             .await
             .map_err(|e| StoreError(e.to_string()))
     }
+
+    /// Every page of the list, following the cursor until the platform says it is complete.
+    async fn list_keys(&self, prefix: &str) -> Result<Vec<String>, StoreError> {
+        let store = self.store()?;
+        let mut names = Vec::new();
+        let mut cursor: Option<String> = None;
+        loop {
+            let mut list = store.list().prefix(prefix.to_string());
+            if let Some(c) = cursor.take() {
+                list = list.cursor(c);
+            }
+            let page = list
+                .execute()
+                .await
+                .map_err(|e| StoreError(e.to_string()))?;
+            names.extend(page.keys.into_iter().map(|k| k.name));
+            match page.cursor.filter(|c| !page.list_complete && !c.is_empty()) {
+                Some(c) => cursor = Some(c),
+                None => return Ok(names),
+            }
+        }
+    }
 }

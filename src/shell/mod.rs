@@ -198,12 +198,17 @@ async fn run_after(env: Env, state: Rc<State>, settings: Settings, work: Vec<Def
 
 struct WorkerClock;
 
-/// Load-balancing draws: `Math.random()` is enough (not a security decision).
+/// Load-balancing draws: `Math.random()` is enough (not a security decision). Secrets (gateway
+/// keys the admin API makes) come from `crypto.getRandomValues`.
 struct MathRandom;
 
 impl crate::ports::Random for MathRandom {
     fn next_f64(&self) -> f64 {
         js_sys::Math::random()
+    }
+
+    fn fill_secret(&self, out: &mut [u8]) -> std::result::Result<(), String> {
+        convert::getrandom_js(out).map_err(|()| "crypto.getRandomValues failed".to_string())
     }
 }
 

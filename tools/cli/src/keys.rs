@@ -1,14 +1,15 @@
-//! `keys create|list|revoke`: gateway keys. A key is random (the OS's source), shown once, and
-//! stored in KV only as its SHA-256 under `gateway-key:<hex>`, with a name, the routes and tasks
-//! it may use, and its request and spend limits. Revocation takes effect within the Worker's
-//! cache TTL.
+//! `keys create|list|revoke`: gateway keys, made, listed and revoked by the Worker's own code
+//! (`taskrouter::access::keys`, which the admin API uses too). A key is random (the OS's source),
+//! shown once, and stored in KV only as its SHA-256 under `gateway-key:<hex>`, with a name, the
+//! routes and tasks it may use, and its request and spend limits. Revocation takes effect within
+//! the Worker's cache TTL.
 
 use crate::kv_api::KvApi;
 use crate::rules_cmds::{flag, has, INVALID, OK, USAGE};
 use futures::executor::block_on;
 use serde_json::{json, Value};
-use taskrouter::access::auth::{hash_key, KeyRecord, KEY_PREFIX};
-use taskrouter::ports::KvStore;
+use taskrouter::access::auth::KeyRecord;
+use taskrouter::access::keys::{self, KeyError, NewKey, KEY_BYTES};
 
 fn api() -> Result<KvApi, i32> {
     KvApi::from_env().map_err(|e| {
@@ -27,15 +28,15 @@ fn list_of(v: Option<&str>) -> Option<Vec<String>> {
     })
 }
 
-fn records(kv: &KvApi) -> Result<Vec<(String, KeyRecord)>, String> {
-    let mut out = Vec::new();
-    for name in kv.list_keys(KEY_PREFIX)? {
-        let text = block_on(kv.get_text(&name)).map_err(|e| e.0)?;
-        if let Some(r) = text.and_then(|t| serde_json::from_str::<KeyRecord>(&t).ok()) {
-            out.push((name, r));
-        }
+fn message(e: KeyError) -> String {
+    match e {
+        KeyError::Invalid(m) | KeyError::Exists(m) | KeyError::NotFound(m) => m,
+        KeyError::Store(e) => e.0,
     }
-    Ok(out)
+}
+
+fn records(kv: &KvApi) -> Result<Vec<(String, KeyRecord)>, String> {
+    block_on(keys::list(kv)).map_err(message)
 }
 
 /// `keys create --name NAME [--id ID] [--routes a,b] [--tasks x,y] [--rpm N] [--spend-per-day USD] [--json]`
@@ -44,17 +45,11 @@ pub fn create(args: &[String]) -> i32 {
         eprintln!("taskrouter: keys create needs --name");
         return USAGE;
     };
-    let mut bytes = [0u8; 24];
+    let mut bytes = [0u8; KEY_BYTES];
     if getrandom::fill(&mut bytes).is_err() {
         eprintln!("taskrouter: no random source");
         return USAGE;
     }
-    let key = format!(
-        "tr_{}",
-        bytes.iter().map(|b| format!("{b:02x}")).collect::<String>()
-    );
-    let id =
-        flag(args, "--id").map_or_else(|| format!("key-{}", &hash_key(&key)[..8]), str::to_string);
     let parse_num = |f: &str| flag(args, f).map(str::parse::<f64>);
     let (rpm, spend) = match (parse_num("--rpm"), parse_num("--spend-per-day")) {
         (Some(Err(_)), _) | (_, Some(Err(_))) => {
@@ -63,39 +58,33 @@ pub fn create(args: &[String]) -> i32 {
         }
         (r, s) => (r.and_then(Result::ok), s.and_then(Result::ok)),
     };
-    let record = KeyRecord {
-        id: id.clone(),
+    let new = NewKey {
         name: name.to_string(),
-        revoked: false,
+        id: flag(args, "--id").map(str::to_string),
         allowed_routes: list_of(flag(args, "--routes")),
         allowed_tasks: list_of(flag(args, "--tasks")),
         requests_per_minute: rpm.map(|r| r as u32),
         spend_usd_per_day: spend,
-        created_at_ms: std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .ok()
-            .map(|d| d.as_millis() as f64),
     };
+    let now_ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0.0, |d| d.as_millis() as f64);
     let kv = match api() {
         Ok(k) => k,
         Err(code) => return code,
     };
-    match records(&kv) {
-        Ok(existing) if existing.iter().any(|(_, r)| r.id == id) => {
-            eprintln!("taskrouter: a key with id {id} exists already");
-            return INVALID;
+    let minted = match block_on(keys::create(&kv, &bytes, new, now_ms)) {
+        Ok(m) => m,
+        Err(KeyError::Invalid(m)) => {
+            eprintln!("taskrouter: {m}");
+            return USAGE;
         }
-        Ok(_) => {}
         Err(e) => {
-            eprintln!("taskrouter: {e}");
+            eprintln!("taskrouter: {}", message(e));
             return INVALID;
         }
-    }
-    let stored = serde_json::to_string(&record).unwrap_or_default();
-    if let Err(e) = block_on(kv.put_text(&format!("{KEY_PREFIX}{}", hash_key(&key)), &stored)) {
-        eprintln!("taskrouter: {}", e.0);
-        return INVALID;
-    }
+    };
+    let (id, key) = (&minted.record.id, &minted.key);
     if has(args, "--json") {
         out!("{}", json!({"id": id, "key": key}));
     } else {
@@ -141,25 +130,13 @@ pub fn revoke(id: &str) -> i32 {
         Ok(k) => k,
         Err(code) => return code,
     };
-    let list = match records(&kv) {
-        Ok(l) => l,
-        Err(e) => {
-            eprintln!("taskrouter: {e}");
-            return INVALID;
-        }
-    };
-    let Some((name, mut record)) = list.into_iter().find(|(_, r)| r.id == id) else {
-        eprintln!("taskrouter: no key with id {id}");
-        return INVALID;
-    };
-    record.revoked = true;
-    match block_on(kv.put_text(&name, &serde_json::to_string(&record).unwrap_or_default())) {
-        Ok(()) => {
+    match block_on(keys::revoke(&kv, id)) {
+        Ok(_) => {
             out!("revoked {id}; the Worker refuses it within its cache TTL");
             OK
         }
         Err(e) => {
-            eprintln!("taskrouter: {}", e.0);
+            eprintln!("taskrouter: {}", message(e));
             INVALID
         }
     }

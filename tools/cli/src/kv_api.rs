@@ -62,7 +62,7 @@ impl KvApi {
 
 impl KvApi {
     /// Every key name under `prefix` (following the API's cursor).
-    pub fn list_keys(&self, prefix: &str) -> Result<Vec<String>, String> {
+    fn list_names(&self, prefix: &str) -> Result<Vec<String>, String> {
         let mut names = Vec::new();
         let mut cursor = String::new();
         loop {
@@ -140,5 +140,9 @@ impl KvStore for KvApi {
             "the KV API answered HTTP {status} writing {key}: {}",
             text.chars().take(200).collect::<String>()
         )))
+    }
+
+    async fn list_keys(&self, prefix: &str) -> Result<Vec<String>, StoreError> {
+        self.list_names(prefix).map_err(StoreError)
     }
 }

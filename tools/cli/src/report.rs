@@ -1,104 +1,15 @@
 //! `report`: the ready analytics queries of docs/analytics.md, run through the Workers Analytics
 //! Engine SQL API, printed as tables, and optionally drawn as a PNG chart of cost and p95 latency
-//! per task over time. Every query weights rows by `_sample_interval`, so sampled data counts right.
+//! per task over time. The queries are the Worker's own (`taskrouter::record::queries`, shared
+//! with the admin API's `GET /admin/traffic`); every one weights rows by `_sample_interval`, so
+//! sampled data counts right.
 
 use serde_json::{Map, Value};
 use std::time::Duration;
 
-pub struct Query {
-    pub name: &'static str,
-    pub title: &'static str,
-    /// With `{dataset}` and `{since}` to fill in.
-    pub sql: &'static str,
-}
-
-pub const QUERIES: [Query; 5] = [
-    Query {
-        name: "cost_by_task_model",
-        title: "Cost and requests by task and model",
-        sql: "SELECT blob1 AS task, blob5 AS model, SUM(_sample_interval) AS requests, \
-              SUM(_sample_interval * double8) AS cost_usd, SUM(_sample_interval * double5) AS input_tokens, \
-              SUM(_sample_interval * double6) AS output_tokens \
-              FROM {dataset} WHERE timestamp > NOW() - {since} \
-              GROUP BY task, model ORDER BY cost_usd DESC FORMAT JSON",
-    },
-    Query {
-        name: "fallback_by_provider",
-        title: "Fallback rate by serving provider",
-        sql: "SELECT blob4 AS provider, SUM(_sample_interval) AS requests, \
-              sumIf(_sample_interval, blob7 = 'yes') / SUM(_sample_interval) AS fallback_rate \
-              FROM {dataset} WHERE timestamp > NOW() - {since} AND blob4 != '' \
-              GROUP BY provider ORDER BY fallback_rate DESC FORMAT JSON",
-    },
-    Query {
-        name: "outcomes",
-        title: "Requests by outcome (errors by kind)",
-        sql: "SELECT blob6 AS outcome, SUM(_sample_interval) AS requests \
-              FROM {dataset} WHERE timestamp > NOW() - {since} \
-              GROUP BY outcome ORDER BY requests DESC FORMAT JSON",
-    },
-    Query {
-        name: "latency_by_model",
-        title: "Latency percentiles by model (successful requests, ms)",
-        sql: "SELECT blob5 AS model, SUM(_sample_interval) AS requests, \
-              quantileExactWeighted(0.5, double1, _sample_interval) AS p50_ms, \
-              quantileExactWeighted(0.9, double1, _sample_interval) AS p90_ms, \
-              quantileExactWeighted(0.99, double1, _sample_interval) AS p99_ms \
-              FROM {dataset} WHERE timestamp > NOW() - {since} AND blob6 = 'ok' \
-              GROUP BY model ORDER BY requests DESC FORMAT JSON",
-    },
-    Query {
-        name: "top_callers",
-        title: "Top callers by cost",
-        sql: "SELECT index1 AS caller, SUM(_sample_interval) AS requests, \
-              SUM(_sample_interval * double8) AS cost_usd \
-              FROM {dataset} WHERE timestamp > NOW() - {since} \
-              GROUP BY caller ORDER BY cost_usd DESC LIMIT 10 FORMAT JSON",
-    },
-];
-
-/// The chart's data: cost and p95 latency per task per hour.
-pub const OVER_TIME: Query = Query {
-    name: "task_cost_latency_over_time",
-    title: "Cost and p95 latency per task over time",
-    sql: "SELECT toStartOfInterval(timestamp, INTERVAL '1' HOUR) AS t, blob1 AS task, \
-          SUM(_sample_interval * double8) AS cost_usd, \
-          quantileExactWeighted(0.95, double1, _sample_interval) AS p95_ms \
-          FROM {dataset} WHERE timestamp > NOW() - {since} \
-          GROUP BY t, task ORDER BY t FORMAT JSON",
+use taskrouter::record::queries::{
+    check_dataset, render, since_interval, DEFAULT_DATASET, OVER_TIME, QUERIES,
 };
-
-/// `7d` → `INTERVAL '7' DAY`, `24h` → `INTERVAL '24' HOUR`, `30m` → `INTERVAL '30' MINUTE`.
-pub fn since_interval(since: &str) -> Result<String, String> {
-    let (n, unit) = since.split_at(since.len().saturating_sub(1));
-    let unit = match unit {
-        "d" => "DAY",
-        "h" => "HOUR",
-        "m" => "MINUTE",
-        _ => {
-            return Err(format!(
-                "--since takes a number and d, h or m (7d, 24h, 30m), not {since:?}"
-            ))
-        }
-    };
-    if n.is_empty() || n.len() > 4 || !n.bytes().all(|b| b.is_ascii_digit()) {
-        return Err(format!(
-            "--since takes a number and d, h or m (7d, 24h, 30m), not {since:?}"
-        ));
-    }
-    Ok(format!("INTERVAL '{n}' {unit}"))
-}
-
-pub fn render(sql: &str, dataset: &str, since: &str) -> String {
-    sql.replace("{dataset}", dataset).replace("{since}", since)
-}
-
-fn check_dataset(d: &str) -> Result<(), String> {
-    let ok =
-        !d.is_empty() && d.len() <= 64 && d.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_');
-    ok.then_some(())
-        .ok_or_else(|| format!("not a dataset name: {d:?}"))
-}
 
 /// A query's answer: its column names in order, and its rows.
 pub type Table = (Vec<String>, Vec<Map<String, Value>>);
@@ -253,9 +164,10 @@ pub fn report(args: &[String]) -> i32 {
 
 fn run(args: &[String]) -> Result<(), String> {
     use crate::rules_cmds::{flag, has};
-    let dataset = flag(args, "--dataset").unwrap_or("taskrouter_requests");
+    let dataset = flag(args, "--dataset").unwrap_or(DEFAULT_DATASET);
     check_dataset(dataset)?;
-    let since = since_interval(flag(args, "--since").unwrap_or("7d"))?;
+    let since =
+        since_interval(flag(args, "--since").unwrap_or("7d")).map_err(|e| format!("--{e}"))?;
     if has(args, "--print-sql") {
         for q in QUERIES.iter().chain([&OVER_TIME]) {
             out!("-- {}\n{}\n", q.title, render(q.sql, dataset, &since));
@@ -309,43 +221,6 @@ fn run(args: &[String]) -> Result<(), String> {
 mod tests {
     use super::*;
     use serde_json::json;
-
-    #[test]
-    fn since_and_dataset_are_checked() {
-        assert_eq!(since_interval("7d").unwrap(), "INTERVAL '7' DAY");
-        assert_eq!(since_interval("24h").unwrap(), "INTERVAL '24' HOUR");
-        assert_eq!(since_interval("30m").unwrap(), "INTERVAL '30' MINUTE");
-        for bad in ["7", "d", "7w", "1'; DROP", "99999d", ""] {
-            assert!(since_interval(bad).is_err(), "{bad}");
-        }
-        assert!(check_dataset("taskrouter_requests").is_ok());
-        assert!(check_dataset("x; SELECT").is_err());
-    }
-
-    #[test]
-    fn every_query_weights_by_sample_interval() {
-        for q in QUERIES.iter().chain([&OVER_TIME]) {
-            assert!(q.sql.contains("_sample_interval"), "{}", q.name);
-            assert!(
-                !q.sql.contains("count()"),
-                "{}: count() ignores sampling",
-                q.name
-            );
-        }
-    }
-
-    #[test]
-    fn the_docs_show_the_queries_the_cli_runs() {
-        let docs = include_str!("../../../docs/analytics.md");
-        for q in QUERIES.iter().chain([&OVER_TIME]) {
-            let sql = render(q.sql, "taskrouter_requests", "INTERVAL '7' DAY");
-            assert!(
-                docs.contains(&sql),
-                "docs/analytics.md lacks the {} query:\n{sql}",
-                q.name
-            );
-        }
-    }
 
     #[test]
     fn tables() {
