@@ -106,13 +106,16 @@ pub async fn handle<P: PortSet>(
             Ok(Reply::json(200, &health))
         }
         (EXPLAIN_PATH, Method::Post) => {
-            explain_steps(state, ports, settings, &req, &mut logs).await
+            explain_steps(state, ports, settings, &req, Caller::Gateway, &mut logs).await
         }
+        (admin::EXPLAIN_PATH, Method::Post) => match admin::authorize(&req, ports.secrets()) {
+            Ok(()) => explain_steps(state, ports, settings, &req, Caller::Admin, &mut logs).await,
+            Err(e) => Err(e),
+        },
         (MODELS_PATH, Method::Get) => models_steps(state, ports, settings, &req, &mut logs).await,
         (path, _) if path.starts_with(admin::PREFIX) => {
             let now = ports.clock().now_ms();
-            let (kv, secrets) = (ports.kv(), ports.secrets());
-            admin::handle(&req, kv, secrets, &state.rules, &settings.rules_key, now).await
+            admin::handle(&req, ports, &state.rules, settings, now).await
         }
         (path, _) if path.starts_with(RESPONSES_PATH) && path.len() > RESPONSES_PATH.len() => {
             Err(ApiError::new(
@@ -146,21 +149,37 @@ struct Admitted {
     loaded: Loaded,
 }
 
+/// Who is asking: a gateway key's holder, or the admin (`POST /admin/explain`, already
+/// authorised by the admin key).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Caller {
+    Gateway,
+    Admin,
+}
+
 /// Steps (1) to (3), shared by chat, embeddings and explain.
 async fn admit<P: PortSet>(
     state: &State,
     ports: &P,
     settings: &Settings,
     req: &Incoming,
+    caller: Caller,
     record: &mut RequestRecord,
     logs: &mut Vec<String>,
 ) -> Result<Admitted, ApiError> {
     let endpoint = record.endpoint;
     let now = ports.clock().now_ms();
-    let key = state
-        .keys
-        .authenticate(req, ports.kv(), now, settings.cache_ttl_ms)
-        .await?;
+    let key = match caller {
+        Caller::Gateway => {
+            let ttl = settings.cache_ttl_ms;
+            state.keys.authenticate(req, ports.kv(), now, ttl).await?
+        }
+        Caller::Admin => KeyRecord {
+            id: "admin".into(),
+            name: "the admin API".into(),
+            ..KeyRecord::default()
+        },
+    };
     record.key_id = key.id.clone();
     let max = settings.max_body_bytes;
     let metadata = req.header(METADATA_HEADER);
@@ -236,16 +255,18 @@ async fn models_steps<P: PortSet>(
     Ok(reply)
 }
 
-/// `POST /v1/router/explain`: the decision without the call.
+/// `POST /v1/router/explain` (and `POST /admin/explain`, the same for the admin key): the
+/// decision without the call.
 async fn explain_steps<P: PortSet>(
     state: &State,
     ports: &P,
     settings: &Settings,
     req: &Incoming,
+    caller: Caller,
     logs: &mut Vec<String>,
 ) -> Result<ChatReply<BodyOf<P>>, ApiError> {
     let mut record = RequestRecord::default();
-    let admitted = admit(state, ports, settings, req, &mut record, logs).await?;
+    let admitted = admit(state, ports, settings, req, caller, &mut record, logs).await?;
     let body = explain(&admitted.rules, &admitted.chat, &req.headers, ports.rng())?;
     let mut reply = Reply::json(200, &body);
     mark_rules(&mut reply, &admitted.loaded);
@@ -367,7 +388,7 @@ async fn chat_steps<P: PortSet>(
     deferred: &mut Vec<Deferred>,
 ) -> Result<ChatReply<BodyOf<P>>, Failure> {
     let started = ports.clock().now_ms();
-    let admitted = admit(state, ports, settings, req, record, logs).await?;
+    let admitted = admit(state, ports, settings, req, Caller::Gateway, record, logs).await?;
     let Admitted {
         key,
         mut chat,

@@ -1,65 +1,29 @@
-//! The admin API: operators read, push, list and roll back rules versions over HTTP, without a
-//! redeploy. Authenticated only by the `ADMIN_KEY` Worker secret (compared in constant time); a
-//! gateway key never opens it, and without the secret the API is off.
+//! The rules routes of the admin API: read, validate, push, list and roll back versions.
 //!
 //! KV layout (docs/operations.md): each version at `<base>:v:<n>`, the live one named by
 //! `<base>:live`, and the change log at `<base>:history`, so a rollback is one pointer write.
+//! A document is stored only once it validates (`parse_rules`), and the live version only goes
+//! up by a push; a rollback may point back to any stored version that still validates.
 //!
 //! - `GET /admin/rules`: the live document and its version.
+//! - `GET /admin/rules/versions/{n}`: a stored version, and whether it is live.
+//! - `POST /admin/rules/validate`: every error with its path, nothing stored.
 //! - `PUT /admin/rules`: validate (every error with its path), refuse a version not above the
 //!   live one, store it, log it, point to it.
 //! - `POST /admin/rules/rollback` (`{"version": n}`, or the newest version below the live one).
 //! - `GET /admin/rules/history`.
 
-use crate::access::auth::presented_key;
+use super::errors::{invalid_json, store_error};
 use crate::error::{ApiError, ErrorCode};
-use crate::http::{Body, Incoming, Method, Reply};
-use crate::ports::{KvStore, Secrets};
+use crate::http::{Body, Incoming, Reply};
+use crate::ports::KvStore;
 use crate::rules::cache::{history_key, live_key, read_live, version_key, RulesCache};
-use crate::rules::parse_rules;
+use crate::rules::{parse_rules, RulesError};
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 
-pub const ADMIN_KEY_SECRET: &str = "ADMIN_KEY";
-pub const PREFIX: &str = "/admin/";
 /// Change-log entries kept.
 const MAX_HISTORY: usize = 200;
-
-/// Equal without leaking where the first difference is.
-fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    let mut diff = a.len() ^ b.len();
-    for i in 0..a.len().max(b.len()) {
-        diff |= usize::from(a.get(i).copied().unwrap_or(0) ^ b.get(i).copied().unwrap_or(0));
-    }
-    diff == 0
-}
-
-fn authorize(req: &Incoming, secrets: &impl Secrets) -> Result<(), ApiError> {
-    let Some(admin) = secrets.get(ADMIN_KEY_SECRET) else {
-        return Err(ApiError::new(
-            ErrorCode::AdminDisabled,
-            format!("the admin API is off: set the Worker secret {ADMIN_KEY_SECRET} to turn it on"),
-        ));
-    };
-    let Some(key) = presented_key(req) else {
-        return Err(ApiError::new(
-            ErrorCode::MissingApiKey,
-            "no admin key: send it as `Authorization: Bearer <key>`",
-        ));
-    };
-    if constant_time_eq(key.as_bytes(), admin.expose().as_bytes()) {
-        Ok(())
-    } else {
-        Err(ApiError::new(
-            ErrorCode::InvalidApiKey,
-            "the admin key is not valid",
-        ))
-    }
-}
-
-fn store_error(e: crate::ports::StoreError) -> ApiError {
-    ApiError::new(ErrorCode::RulesUnavailable, format!("KV: {}", e.0))
-}
 
 async fn history(kv: &impl KvStore, base: &str) -> Result<Vec<Value>, ApiError> {
     let text = kv.get_text(&history_key(base)).await.map_err(store_error)?;
@@ -95,7 +59,7 @@ async fn record_change(kv: &impl KvStore, base: &str, entry: Value) -> Result<()
 #[derive(Debug)]
 pub enum Refused {
     /// The document does not validate: every error with its path.
-    Invalid(Vec<crate::rules::RulesError>),
+    Invalid(Vec<RulesError>),
     Other(ApiError),
 }
 
@@ -122,7 +86,6 @@ pub async fn change_log(kv: &impl KvStore, base: &str) -> Result<Vec<Value>, Api
     history(kv, base).await
 }
 
-/// Validate and store a new version, log it, make it live. Its `version` must be above the live one.
 /// Record `change` in the history, then point the live version at `version`.
 async fn go_live(
     kv: &impl KvStore,
@@ -136,6 +99,7 @@ async fn go_live(
         .map_err(store_error)
 }
 
+/// Validate and store a new version, log it, make it live. Its `version` must be above the live one.
 pub async fn push(kv: &impl KvStore, base: &str, text: &str, now_ms: f64) -> Result<u64, Refused> {
     let rules = parse_rules(text).map_err(Refused::Invalid)?;
     if let Some(live) = live_version(kv, base).await? {
@@ -220,104 +184,143 @@ fn refused_reply<B>(r: Refused) -> Reply<B> {
     match r {
         Refused::Other(e) => Reply::error(&e),
         Refused::Invalid(errors) => {
-            let list: Vec<Value> = errors
-                .iter()
-                .map(|e| json!({"path": e.path, "message": e.message}))
-                .collect();
             let err = ApiError::new(ErrorCode::RulesRejected, crate::rules::summarize(&errors));
             let mut reply = Reply::error(&err);
             let mut body: Value = serde_json::from_slice(&err.body()).unwrap_or(Value::Null);
-            body["error"]["errors"] = Value::Array(list);
+            body["error"]["errors"] = error_list(&errors);
             reply.body = crate::http::ReplyBody::Bytes(body.to_string().into_bytes());
             reply
         }
     }
 }
 
-/// Answer an `/admin/...` request.
-pub async fn handle<K: KvStore, S: Secrets, B>(
-    req: &Incoming,
-    kv: &K,
-    secrets: &S,
-    cache: &RulesCache,
+/// Each error as `{"path", "message"}`: the list `rules_rejected` and validation answer with.
+fn error_list(errors: &[RulesError]) -> Value {
+    Value::Array(
+        errors
+            .iter()
+            .map(|e| json!({"path": e.path, "message": e.message}))
+            .collect(),
+    )
+}
+
+/// `GET /admin/rules`.
+pub(super) async fn get_live<B>(kv: &impl KvStore, base: &str) -> Result<Reply<B>, ApiError> {
+    let Some((text, version)) = live(kv, base).await? else {
+        return Err(ApiError::new(
+            ErrorCode::RulesMissing,
+            "no rules are stored yet",
+        ));
+    };
+    let rules: Value = serde_json::from_str(&text).unwrap_or(Value::String(text));
+    Ok(Reply::json(
+        200,
+        &json!({"live_version": version, "rules": rules}),
+    ))
+}
+
+/// `GET /admin/rules/versions/{n}`: the stored document as JSON, and whether it is live.
+pub(super) async fn get_version<B>(
+    kv: &impl KvStore,
     base: &str,
-    now_ms: f64,
+    n: &str,
 ) -> Result<Reply<B>, ApiError> {
-    authorize(req, secrets)?;
-    match (req.path.as_str(), &req.method) {
-        ("/admin/rules", Method::Get) => {
-            let Some((text, version)) = live(kv, base).await? else {
-                return Err(ApiError::new(
-                    ErrorCode::RulesMissing,
-                    "no rules are stored yet",
-                ));
-            };
-            let rules: Value = serde_json::from_str(&text).unwrap_or(Value::String(text));
-            Ok(Reply::json(
-                200,
-                &json!({"live_version": version, "rules": rules}),
-            ))
-        }
-        ("/admin/rules", Method::Put) => {
-            let Body::Bytes(bytes) = &req.body else {
-                return Err(ApiError::new(
-                    ErrorCode::RequestTooLarge,
-                    "the rules document is too large",
-                ));
-            };
-            let text = String::from_utf8_lossy(bytes).into_owned();
-            match push(kv, base, &text, now_ms).await {
-                Ok(v) => {
-                    cache.invalidate();
-                    Ok(Reply::json(200, &json!({"live_version": v})))
-                }
-                Err(r) => Ok(refused_reply(r)),
-            }
-        }
-        ("/admin/rules/rollback", Method::Post) => {
-            let asked = match &req.body {
-                Body::Bytes(b) if !b.is_empty() => serde_json::from_slice::<Value>(b)
-                    .map_err(|e| {
-                        ApiError::new(
-                            ErrorCode::InvalidJson,
-                            format!("the body is not valid JSON: {e}"),
-                        )
-                    })?
-                    .get("version")
-                    .and_then(Value::as_u64),
-                Body::Bytes(_) | Body::TooLarge { .. } => None,
-            };
-            match rollback(kv, base, asked, now_ms).await {
-                Ok((target, previous)) => {
-                    cache.invalidate();
-                    Ok(Reply::json(
-                        200,
-                        &json!({"live_version": target, "previous": previous}),
-                    ))
-                }
-                Err(r) => Ok(refused_reply(r)),
-            }
-        }
-        ("/admin/rules/history", Method::Get) => Ok(Reply::json(
-            200,
-            &json!({"live_version": live_version(kv, base).await?, "history": history(kv, base).await?}),
-        )),
-        _ => Err(ApiError::new(
+    let Ok(version) = n.parse::<u64>() else {
+        return Err(ApiError::new(
+            ErrorCode::InvalidRequest,
+            format!("a rules version is a whole number, not {n:?}"),
+        ));
+    };
+    let Some(text) = kv
+        .get_text(&version_key(base, version))
+        .await
+        .map_err(store_error)?
+    else {
+        return Err(ApiError::new(
             ErrorCode::NotFound,
-            format!("no admin route for {}", req.path),
+            format!("version {version} is not stored"),
+        ));
+    };
+    let live = live_version(kv, base).await? == Some(version);
+    let rules: Value = serde_json::from_str(&text).unwrap_or(Value::String(text));
+    Ok(Reply::json(
+        200,
+        &json!({"version": version, "live": live, "rules": rules}),
+    ))
+}
+
+/// `POST /admin/rules/validate`: `{"valid": true, "version": n}`, or `{"valid": false, "errors":
+/// [{"path", "message"}]}` (a body that is not JSON is one error at the path `""`). Nothing is
+/// stored.
+pub(super) fn validate<B>(req: &Incoming) -> Result<Reply<B>, ApiError> {
+    let text = document(req)?;
+    let answer = match parse_rules(&text) {
+        Ok(rules) => json!({"valid": true, "version": rules.version}),
+        Err(errors) => json!({"valid": false, "errors": error_list(&errors)}),
+    };
+    Ok(Reply::json(200, &answer))
+}
+
+/// The rules document in a request's body.
+fn document(req: &Incoming) -> Result<String, ApiError> {
+    match &req.body {
+        Body::Bytes(bytes) => Ok(String::from_utf8_lossy(bytes).into_owned()),
+        Body::TooLarge { .. } => Err(ApiError::new(
+            ErrorCode::RequestTooLarge,
+            "the rules document is too large",
         )),
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn constant_time_equality() {
-        assert!(constant_time_eq(b"secret-admin-key", b"secret-admin-key"));
-        assert!(!constant_time_eq(b"secret-admin-key", b"secret-admin-kez"));
-        assert!(!constant_time_eq(b"secret", b"secret-admin-key"));
-        assert!(!constant_time_eq(b"", b"x"));
+/// `PUT /admin/rules`.
+pub(super) async fn put<B>(
+    req: &Incoming,
+    kv: &impl KvStore,
+    cache: &RulesCache,
+    base: &str,
+    now_ms: f64,
+) -> Result<Reply<B>, ApiError> {
+    let text = document(req)?;
+    match push(kv, base, &text, now_ms).await {
+        Ok(v) => {
+            cache.invalidate();
+            Ok(Reply::json(200, &json!({"live_version": v})))
+        }
+        Err(r) => Ok(refused_reply(r)),
     }
+}
+
+/// `POST /admin/rules/rollback`.
+pub(super) async fn post_rollback<B>(
+    req: &Incoming,
+    kv: &impl KvStore,
+    cache: &RulesCache,
+    base: &str,
+    now_ms: f64,
+) -> Result<Reply<B>, ApiError> {
+    let asked = match &req.body {
+        Body::Bytes(b) if !b.is_empty() => serde_json::from_slice::<Value>(b)
+            .map_err(invalid_json)?
+            .get("version")
+            .and_then(Value::as_u64),
+        Body::Bytes(_) | Body::TooLarge { .. } => None,
+    };
+    match rollback(kv, base, asked, now_ms).await {
+        Ok((target, previous)) => {
+            cache.invalidate();
+            Ok(Reply::json(
+                200,
+                &json!({"live_version": target, "previous": previous}),
+            ))
+        }
+        Err(r) => Ok(refused_reply(r)),
+    }
+}
+
+/// `GET /admin/rules/history`.
+pub(super) async fn get_history<B>(kv: &impl KvStore, base: &str) -> Result<Reply<B>, ApiError> {
+    Ok(Reply::json(
+        200,
+        &json!({"live_version": live_version(kv, base).await?, "history": history(kv, base).await?}),
+    ))
 }
