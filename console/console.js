@@ -181,7 +181,9 @@ function confirmAction(title, text, action = "Confirm") {
 
 // `known`: every version seen live in this tab or named by the history (the first version of a
 // deployment is in no history entry until something replaces it).
-const rules = { live: null, version: null, history: [], known: new Set(), validateTimer: 0, validateSeq: 0 };
+// `docs`: the documents already read, by version (a deployment's first document, written to KV
+// directly, is not stored as a version the API can return, but this tab may have seen it live).
+const rules = { live: null, version: null, history: [], known: new Set(), docs: new Map(), validateTimer: 0, validateSeq: 0 };
 
 async function loadRules() {
   const [live, hist] = await Promise.all([api("GET", "/admin/rules"), api("GET", "/admin/rules/history")]);
@@ -189,6 +191,7 @@ async function loadRules() {
   rules.version = live.live_version;
   rules.history = hist.history ?? [];
   rules.known.add(live.live_version);
+  rules.docs.set(live.live_version, live.rules);
   for (const e of rules.history) rules.known.add(e.version);
   $("live-version").textContent = `version ${live.live_version}`;
   $("live-rules").textContent = fmt.json(live.rules);
@@ -229,8 +232,8 @@ async function rollback(version) {
 }
 
 async function versionDoc(v) {
-  if (v === rules.version && rules.live) return rules.live;
-  return (await api("GET", `/admin/rules/versions/${encodeURIComponent(v)}`)).rules;
+  if (!rules.docs.has(v)) rules.docs.set(v, (await api("GET", `/admin/rules/versions/${encodeURIComponent(v)}`)).rules);
+  return rules.docs.get(v);
 }
 
 async function showDiff(ev) {
@@ -280,12 +283,13 @@ function lineDiff(a, b) {
       out.push({ op: " ", line: x[i], a: head + i + 1, b: head + j + 1 });
       i++;
       j++;
-    } else if (j < m && (i === n || lcs[i * (m + 1) + j + 1] >= lcs[(i + 1) * (m + 1) + j])) {
-      out.push({ op: "+", line: y[j], b: head + j + 1 });
-      j++;
-    } else {
+    } else if (i < n && (j === m || lcs[(i + 1) * (m + 1) + j] >= lcs[i * (m + 1) + j + 1])) {
+      // Removals before additions where either keeps the subsequence longest.
       out.push({ op: "-", line: x[i], a: head + i + 1 });
       i++;
+    } else {
+      out.push({ op: "+", line: y[j], b: head + j + 1 });
+      j++;
     }
   }
   for (let k = 0; k < tail; k++) out.push({ op: " ", line: a[a.length - tail + k], a: a.length - tail + k + 1, b: b.length - tail + k + 1 });
@@ -471,7 +475,15 @@ function drawExplanation(x, messages) {
 }
 
 function drawFacts(facts) {
-  const rows = Object.entries(facts).map(([k, v]) => h("tr", {}, h("th", {}, k), h("td", {}, typeof v === "string" ? v : JSON.stringify(v))));
+  const value = (v) => {
+    if (v === null || typeof v !== "object" || Array.isArray(v)) return typeof v === "string" ? v : JSON.stringify(v);
+    const entries = Object.entries(v);
+    if (!entries.length) return "{}";
+    const table = h("table", { class: "table facts inner" }, h("tbody", {}, entries.map(([k, x]) => h("tr", {}, h("th", {}, k), h("td", {}, typeof x === "string" ? x : JSON.stringify(x))))));
+    // A long object (the request's headers) folds away.
+    return entries.length > 4 ? h("details", {}, h("summary", {}, `${entries.length} entries`), table) : table;
+  };
+  const rows = Object.entries(facts).map(([k, v]) => h("tr", {}, h("th", {}, k), h("td", {}, value(v))));
   return h("table", { class: "table facts" }, h("tbody", {}, rows.length ? rows : h("tr", {}, h("td", { class: "muted" }, "none"))));
 }
 
@@ -636,6 +648,8 @@ async function loadTraffic(ev) {
   }
   const by = $("traffic-by").value;
   const rows = t.over_time ?? [];
+  // One colour per task (or model) in every chart: the busiest first.
+  const colors = colorsBy(series(rows, by, (r) => r.requests ?? 0));
   const totals = rows.reduce((acc, r) => ({ requests: acc.requests + (r.requests ?? 0), cost: acc.cost + (r.cost_usd ?? 0) }), { requests: 0, cost: 0 });
   const outcomes = t.outcomes ?? [];
   const all = outcomes.reduce((n, o) => n + (o.requests ?? 0), 0);
@@ -649,9 +663,9 @@ async function loadTraffic(ev) {
       tile("latency p50", t.latency?.p50_ms != null ? `${fmt.num(t.latency.p50_ms)} ms` : "n/a"),
       tile("latency p95", t.latency?.p95_ms != null ? `${fmt.num(t.latency.p95_ms)} ms` : "n/a")),
     h("div", { class: "grid two charts" },
-      chartCard(`Requests by ${by}`, lineChart(series(rows, by, (r) => r.requests ?? 0), fmt.num)),
-      chartCard(`Cost (USD) by ${by}`, lineChart(series(rows, by, (r) => r.cost_usd ?? 0), fmt.usd)),
-      chartCard(`Tokens (input + output) by ${by}`, lineChart(series(rows, by, (r) => (r.input_tokens ?? 0) + (r.output_tokens ?? 0)), fmt.num)),
+      chartCard(`Requests by ${by}`, lineChart(series(rows, by, (r) => r.requests ?? 0), colors, fmt.num)),
+      chartCard(`Cost (USD) by ${by}`, lineChart(series(rows, by, (r) => r.cost_usd ?? 0), colors, fmt.usd)),
+      chartCard(`Tokens (input + output) by ${by}`, lineChart(series(rows, by, (r) => (r.input_tokens ?? 0) + (r.output_tokens ?? 0)), colors, fmt.num)),
       chartCard("Outcomes", barChart(outcomes.map((o) => [o.outcome, o.requests ?? 0]), (label) => (label === "ok" ? "ok" : "bad"))),
       chartCard("Requests by task", barChart((t.by_task ?? []).map((r) => [r.task || "(none)", r.requests ?? 0]))),
       chartCard("Requests by model", barChart((t.by_model ?? []).map((r) => [r.model || "(none)", r.requests ?? 0])))));
@@ -686,6 +700,12 @@ function series(rows, by, value) {
     .sort((a, b) => b.points.reduce((n, p) => n + p[1], 0) - a.points.reduce((n, p) => n + p[1], 0));
 }
 
+/** A colour for each series name, in the order given; names beyond the palette share grey. */
+function colorsBy(list) {
+  const map = new Map(list.map((x, k) => [x.name, PALETTE[k] ?? "#9ca3af"]));
+  return (name) => map.get(name) ?? "#9ca3af";
+}
+
 /** A round upper bound for an axis. */
 function niceMax(v) {
   if (v <= 0) return 1;
@@ -693,7 +713,7 @@ function niceMax(v) {
   return [1, 2, 2.5, 5, 10].map((k) => k * p).find((k) => k >= v);
 }
 
-function lineChart(list, format) {
+function lineChart(list, color, format) {
   const W = 560;
   const H = 220;
   const pad = { l: 56, r: 12, t: 10, b: 28 };
@@ -708,15 +728,16 @@ function lineChart(list, format) {
     s("line", { x1: pad.l, x2: W - pad.r, y1: Y(f * ymax), y2: Y(f * ymax), class: "grid" }),
     s("text", { x: pad.l - 6, y: Y(f * ymax) + 4, class: "axis", "text-anchor": "end" }, format(f * ymax)),
   ]);
-  const ticks = (t1 === t0 ? [t0] : [t0, (t0 + t1) / 2, t1]).map((t) =>
-    s("text", { x: X(t), y: H - 8, class: "axis", "text-anchor": "middle" }, new Date(t).toLocaleString(undefined, { month: "short", day: "numeric", hour: "2-digit", minute: "2-digit" })));
-  const lines = list.slice(0, PALETTE.length).map((x, k) => {
+  const label = (t) => new Date(t).toLocaleString(undefined, { month: "short", day: "numeric", hour: "2-digit", minute: "2-digit" });
+  const ticks = (t1 === t0 ? [[t0, "middle"]] : [[t0, "start"], [(t0 + t1) / 2, "middle"], [t1, "end"]]).map(([t, anchor]) =>
+    s("text", { x: X(t), y: H - 8, class: "axis", "text-anchor": anchor }, label(t)));
+  const lines = list.map((x) => {
     const d = x.points.map((p, i) => `${i ? "L" : "M"}${X(p[0]).toFixed(1)},${Y(p[1]).toFixed(1)}`).join(" ");
     return s("g", {},
-      s("path", { d, class: "series", stroke: PALETTE[k] }),
-      x.points.map((p) => s("circle", { cx: X(p[0]).toFixed(1), cy: Y(p[1]).toFixed(1), r: 2.5, fill: PALETTE[k] }, s("title", {}, `${x.name}: ${format(p[1])} at ${new Date(p[0]).toLocaleString()}`))));
+      s("path", { d, class: "series", stroke: color(x.name) }),
+      x.points.map((p) => s("circle", { cx: X(p[0]).toFixed(1), cy: Y(p[1]).toFixed(1), r: 2.5, fill: color(x.name) }, s("title", {}, `${x.name}: ${format(p[1])} at ${label(p[0])}`))));
   });
-  const legend = h("ul", { class: "legend" }, list.slice(0, PALETTE.length).map((x, k) => h("li", {}, s("svg", { width: 10, height: 10, viewBox: "0 0 10 10" }, s("rect", { width: 10, height: 10, fill: PALETTE[k] })), ` ${x.name}`)));
+  const legend = h("ul", { class: "legend" }, list.map((x) => h("li", {}, s("svg", { width: 10, height: 10, viewBox: "0 0 10 10" }, s("rect", { width: 10, height: 10, fill: color(x.name) })), ` ${x.name}`)));
   return [s("svg", { viewBox: `0 0 ${W} ${H}`, class: "line-chart", role: "img" }, grid, ticks, lines), legend];
 }
 
