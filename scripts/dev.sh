@@ -6,6 +6,7 @@
 #   MOCK_PORT (8788)  the mock provider's port (the default rules point at it)
 #   RULES_FILE        rules to seed instead of rules/default.json
 #   PERSIST_DIR       where wrangler keeps local KV (.wrangler/state)
+#   ADMIN_KEY         the admin key of the local admin API and console (tr-dev-admin-key)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
@@ -16,6 +17,9 @@ RULES_FILE=${RULES_FILE:-rules/default.json}
 PERSIST_DIR=${PERSIST_DIR:-.wrangler/state}
 DEV_KEY=tr-dev-local-key
 MOCK_KEY=mock-dev-key
+# The admin API and the operator console (/admin) are on with a local admin key: a var here, a
+# Worker secret when deployed (`npx wrangler secret put ADMIN_KEY`).
+ADMIN_KEY=${ADMIN_KEY:-tr-dev-admin-key}
 export WRANGLER_SEND_METRICS=false
 export PATH="$HOME/.cargo/bin:$PATH"
 
@@ -46,7 +50,7 @@ kv_put "gateway-key:$key_hash" '{"id": "dev", "name": "local development key"}'
 # --local: no remote bindings, so no Cloudflare account is needed (the AI binding then is absent
 # and `workers_ai` targets fail as unbound; see docs/providers.md#workers-ai).
 npx wrangler dev --local --ip 127.0.0.1 --port "$PORT" --persist-to "$PERSIST_DIR" \
-  --var "MOCK_API_KEY:$MOCK_KEY" --var CACHE_TTL_SECONDS:5 --log-level warn &
+  --var "MOCK_API_KEY:$MOCK_KEY" --var "ADMIN_KEY:$ADMIN_KEY" --var CACHE_TTL_SECONDS:5 --log-level warn &
 pids+=($!)
 
 for _ in $(seq 1 600); do
@@ -68,7 +72,10 @@ model ("tl;dr of the meeting notes below ..." goes to the fast model as summaris
 is none of the tasks ("Hello!") falls to the default. Ask without calling a model:
   curl -s http://127.0.0.1:$PORT/v1/router/explain -H 'authorization: Bearer $DEV_KEY' -d '{"model": "auto", "messages": [{"role": "user", "content": "Hello!"}]}'
 
-Change the routing live: edit $RULES_FILE, then
+The operator console (rules, playground, traffic, keys; docs/console.md):
+  http://127.0.0.1:$PORT/admin    admin key: $ADMIN_KEY    gateway key: $DEV_KEY
+
+Change the routing live in the console, or edit $RULES_FILE, then
   npx wrangler kv key put --local --persist-to $PERSIST_DIR --binding RULES rules --path $RULES_FILE
 Ctrl-C stops the router and the mock.
 MSG
