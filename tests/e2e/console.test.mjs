@@ -214,6 +214,7 @@ describe("operator console", () => {
     const tagged = testRules(mock.url, {
       version: 4,
       tasks: { code: { keywords: ["palindrome"] } },
+      classifier: { model: "builtin", min_score: 0.6 },
       routes: [
         { name: "paid-plans", when: { "metadata.plan": { $in: ["pro", "team"] } }, then: "strong" },
         { name: "code-route", when: { task: "code" }, then: { fallback: ["strong", "fast"] } },
@@ -233,6 +234,11 @@ describe("operator console", () => {
     assert.match(routes[1], /^matched: .*code-route/);
     assert.deepEqual(await page.$$eval("#explanation .chain .step strong", (els) => els.map((e) => e.textContent)), ["strong", "fast"]);
     assert.match(await text("#explanation .facts"), /metadata/);
+    // The built-in task model's top labels, as bars, its best first.
+    const labels = await page.$$eval("#explanation .labels .score .label", (els) => els.map((e) => e.textContent));
+    assert.equal(labels.length, 3, labels.join(", "));
+    assert.equal(labels[0], "code_generation");
+    assert.equal(await page.$$eval("#explanation .labels svg.bar", (els) => els.length), 3);
 
     await page.click("#send");
     await waitText("#play-error", /gateway key is needed/);
