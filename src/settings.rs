@@ -330,4 +330,30 @@ mod tests {
         let negative = vars(&[("CACHE_TTL_SECONDS", "-1"), ("MAX_BODY_BYTES", "0")]);
         assert_eq!(negative.problems.len(), 2);
     }
+
+    #[test]
+    fn where_the_admin_apis_traffic_queries_go() {
+        let vars = |pairs: &'static [(&'static str, &'static str)]| {
+            Settings::from_vars(move |name| {
+                pairs
+                    .iter()
+                    .find(|(n, _)| *n == name)
+                    .map(|(_, v)| v.to_string())
+            })
+        };
+        let set = vars(&[
+            ("ANALYTICS_SQL_URL", "http://127.0.0.1:9999/client/v4/"),
+            ("ANALYTICS_DATASET", "other_dataset"),
+        ]);
+        assert_eq!(set.analytics_api_base, "http://127.0.0.1:9999/client/v4");
+        assert_eq!(set.analytics_dataset, "other_dataset");
+        assert!(set.problems.is_empty());
+        let bad = vars(&[
+            ("ANALYTICS_SQL_URL", "ftp://x"),
+            ("ANALYTICS_DATASET", "x; DROP"),
+        ]);
+        assert_eq!(bad.analytics_api_base, DEFAULT_ANALYTICS_API_BASE);
+        assert_eq!(bad.analytics_dataset, DEFAULT_ANALYTICS_DATASET);
+        assert_eq!(bad.problems.len(), 2);
+    }
 }
