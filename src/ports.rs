@@ -231,8 +231,7 @@ pub trait Random {
     fn next_f64(&self) -> f64;
     /// Fill `out` from a cryptographic source, for secrets (gateway keys): the shell uses
     /// `crypto.getRandomValues`. Ports without such a source say so rather than fill it weakly.
-    fn fill_secret(&self, out: &mut [u8]) -> Result<(), String> {
-        let _ = out;
+    fn fill_secret(&self, _out: &mut [u8]) -> Result<(), String> {
         Err("no cryptographic random source".into())
     }
 }

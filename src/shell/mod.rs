@@ -7,7 +7,9 @@
 //! `AI` (Workers AI, for `workers_ai` providers), `LIMITS` and `HEALTH` (Durable Objects), `ASSETS`
 //! (static assets: the built-in task model and the console's files, which are answered before
 //! anything else, as `fronts::console::route` says);
-//! vars `RULES_KEY`, `CACHE_TTL_SECONDS`, `MAX_BODY_BYTES`; provider keys as secrets named by the rules.
+//! vars `RULES_KEY`, `CACHE_TTL_SECONDS`, `MAX_BODY_BYTES` (and the rest `Settings` reads); provider
+//! keys as secrets named by the rules, and the admin API's `ADMIN_KEY`, `CLOUDFLARE_ACCOUNT_ID` and
+//! `CLOUDFLARE_API_TOKEN`.
 
 mod analytics;
 mod assets;
