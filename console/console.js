@@ -675,9 +675,9 @@ function drawUnconfigured(message) {
   return h("div", { class: "notice" },
     h("h3", {}, "Traffic needs the Analytics Engine SQL API"),
     h("p", {}, message),
-    h("p", {}, "Set these Worker secrets (an API token with Account Analytics: Read), then reload:"),
+    h("p", {}, "With wrangler, then refresh:"),
     h("pre", { class: "code" }, "npx wrangler secret put CLOUDFLARE_ACCOUNT_ID\nnpx wrangler secret put CLOUDFLARE_API_TOKEN"),
-    h("p", { class: "muted" }, "The var ANALYTICS_SQL_URL overrides the SQL API's URL (for a test double); locally, put the three in .dev.vars."));
+    h("p", { class: "muted" }, "The var ANALYTICS_SQL_URL overrides the SQL API's URL (for a test double). Under wrangler dev, put them in .dev.vars."));
 }
 
 const tile = (label, value) => h("div", { class: "tile" }, h("span", { class: "muted" }, label), h("strong", {}, value));

@@ -297,6 +297,7 @@ describe("operator console", () => {
     const bare = await startWorker({ rules: testRules(mock.url), secrets: { MOCK_API_KEY, ADMIN_KEY: ADMIN }, quiet: true });
     const p = await browser.newPage();
     p.setDefaultTimeout(WAIT);
+    await p.setViewport({ width: 1360, height: 600 });
     try {
       await signIn(p, bare.url, ADMIN);
       await p.waitForSelector("#tab-rules:not([hidden])", { timeout: WAIT });
