@@ -666,7 +666,11 @@ async function loadTraffic(ev) {
       chartCard(`Requests by ${by}`, lineChart(series(rows, by, (r) => r.requests ?? 0), colors, fmt.num)),
       chartCard(`Cost (USD) by ${by}`, lineChart(series(rows, by, (r) => r.cost_usd ?? 0), colors, fmt.usd)),
       chartCard(`Tokens (input + output) by ${by}`, lineChart(series(rows, by, (r) => (r.input_tokens ?? 0) + (r.output_tokens ?? 0)), colors, fmt.num)),
-      chartCard("Outcomes", barChart(outcomes.map((o) => [o.outcome, o.requests ?? 0]), (label) => (label === "ok" ? "ok" : "bad"))),
+      chartCard("Outcomes (errors by code)", barChart(outcomes.map((o) => [o.outcome, o.requests ?? 0]), {
+        kind: (label) => (label === "ok" ? "ok" : "bad"),
+        value: (v) => `${fmt.num(v)} (${fmt.pct(all ? v / all : 0)})`,
+      })),
+      chartCard("Fallback rate by serving provider", barChart((t.fallback_by_provider ?? []).map((r) => [r.provider || "(none)", r.fallback_rate ?? 0]), { value: fmt.pct, max: 1 })),
       chartCard("Requests by task", barChart((t.by_task ?? []).map((r) => [r.task || "(none)", r.requests ?? 0]))),
       chartCard("Requests by model", barChart((t.by_model ?? []).map((r) => [r.model || "(none)", r.requests ?? 0])))));
 }
@@ -741,18 +745,19 @@ function lineChart(list, color, format) {
   return [s("svg", { viewBox: `0 0 ${W} ${H}`, class: "line-chart", role: "img" }, grid, ticks, lines), legend];
 }
 
-function barChart(pairs, kind = () => "plain") {
+/** Horizontal bars, one `[label, value]` a row; `kind` classes a row, `value` formats its number. */
+function barChart(pairs, { kind = () => "plain", value = fmt.num, max: top = undefined } = {}) {
   if (!pairs.length) return h("p", { class: "muted" }, "Nothing in this period.");
   const W = 560;
   const row = 22;
   const labelW = 150;
-  const max = Math.max(1, ...pairs.map((p) => p[1]));
+  const max = top ?? Math.max(1, ...pairs.map((p) => p[1]));
   const H = pairs.length * row + 4;
   return s("svg", { viewBox: `0 0 ${W} ${H}`, class: "bar-chart", role: "img" },
     pairs.map(([label, v], k) => s("g", { class: kind(label) },
       s("text", { x: labelW - 6, y: k * row + 15, class: "axis", "text-anchor": "end" }, label),
       s("rect", { x: labelW, y: k * row + 3, height: row - 6, width: Math.max(1, ((W - labelW - 70) * v) / max).toFixed(1), class: "barfill" }),
-      s("text", { x: labelW + ((W - labelW - 70) * v) / max + 6, y: k * row + 15, class: "axis" }, fmt.num(v)))));
+      s("text", { x: labelW + ((W - labelW - 70) * v) / max + 6, y: k * row + 15, class: "axis" }, value(v)))));
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -281,12 +281,12 @@ describe("operator console", () => {
     await page.waitForSelector("#traffic svg.line-chart", { timeout: WAIT });
     assert.equal(await page.$$eval("#traffic svg.line-chart", (els) => els.length), 3, "requests, cost and tokens over time");
     assert.ok((await page.$$eval("#traffic svg.line-chart path.series", (els) => els.length)) >= 6, "a line per task in each chart");
-    assert.equal(await page.$$eval("#traffic svg.bar-chart", (els) => els.length), 3, "outcomes, by task, by model");
+    assert.equal(await page.$$eval("#traffic svg.bar-chart", (els) => els.length), 4, "outcomes, fallback by provider, by task, by model");
     const tiles = await text("#traffic .tiles");
     assert.match(tiles, /fallback rate4\.0 %/);
     assert.match(tiles, /latency p50420 ms/);
     assert.match(tiles, /latency p951,800 ms/);
-    assert.match(await text("#traffic"), /provider_error/);
+    assert.match(await text("#traffic"), /provider_error9 \(4\.0 %\)/);
     await page.select("#traffic-by", "model");
     await waitText("#traffic figcaption", /Requests by model/);
     assert.ok(sql.seen.length >= 5 && sql.seen.every((q) => q.auth === "Bearer sql-double-token" && q.url === "/accounts/0123abcd/analytics_engine/sql"));
