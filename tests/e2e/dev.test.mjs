@@ -85,6 +85,16 @@ test("scripts/dev.sh serves the default rules through wrangler dev, keyless, and
     const emb = await post("/v1/embeddings", { model: "embed", input: ["first text", "second text"] });
     assert.equal(emb.status, 200);
     assert.equal((await emb.json()).data[1].embedding.length, 8);
+    // The operator console: the address and admin key it printed open the page and its API.
+    const printed = out.match(/^\s+(http:\/\/127\.0\.0\.1:\d+\/admin)\s+admin key: (\S+)/m);
+    assert.ok(printed, `dev.sh printed no console address:\n${out}`);
+    const page = await fetch(printed[1]);
+    assert.equal(page.status, 200);
+    assert.match(page.headers.get("content-type"), /^text\/html/);
+    assert.match(page.headers.get("content-security-policy"), /^default-src 'none'/);
+    const live = await fetch(`http://127.0.0.1:${port}/admin/rules`, { headers: { authorization: `Bearer ${printed[2]}` } });
+    assert.equal(live.status, 200, await live.clone().text());
+    assert.ok((await live.json()).rules.routes.length > 0);
   } finally {
     try {
       process.kill(-child.pid, "SIGTERM");
