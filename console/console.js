@@ -149,8 +149,25 @@ function showTab(name) {
   if (location.hash !== `#${name}`) history.replaceState(null, "", `#${name}`);
   if (!loaded.has(name)) {
     loaded.add(name);
-    TABS[name]().catch(() => loaded.delete(name));
+    tabError(name);
+    TABS[name]().catch((e) => {
+      // Tried again the next time the tab is opened.
+      loaded.delete(name);
+      if (adminKey()) tabError(name, `Could not load this page: ${e.message}`);
+    });
   }
+}
+
+/** A tab's load error, shown at its top (none: cleared). */
+function tabError(name, message) {
+  const section = $(`tab-${name}`);
+  let el = section.querySelector(":scope > .tab-error");
+  if (!el) {
+    el = h("p", { class: "error tab-error", role: "alert" });
+    section.prepend(el);
+  }
+  el.textContent = message ?? "";
+  el.hidden = !message;
 }
 
 /** Ask before acting: resolves true when the operator confirms. */
