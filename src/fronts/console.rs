@@ -251,7 +251,11 @@ mod tests {
             ErrorCode::MethodNotAllowed
         );
         assert_eq!(
-            refused_code(Method::Other("DELETE".into()), "/admin/"),
+            refused_code(Method::Delete, "/admin/"),
+            ErrorCode::MethodNotAllowed
+        );
+        assert_eq!(
+            refused_code(Method::Other("PATCH".into()), "/admin"),
             ErrorCode::MethodNotAllowed
         );
     }
