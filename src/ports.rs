@@ -19,36 +19,105 @@ pub trait KvStore {
     async fn put_text(&self, key: &str, _value: &str) -> Result<(), StoreError> {
         Err(StoreError(format!("this store cannot write {key}")))
     }
-    /// Every key name starting with `prefix`, in the store's order (the admin API's key list).
-    /// Stores that cannot list say so.
-    async fn list_keys(&self, prefix: &str) -> Result<Vec<String>, StoreError> {
+    /// Write a value with metadata: a small JSON value a listing carries with the key's name, so
+    /// a list needs no read per key (Workers KV keeps up to 1024 bytes of it, serialised). A
+    /// write without metadata drops any the key had. Stores without metadata write the value
+    /// alone, and their listings carry none.
+    async fn put_text_with_metadata(
+        &self,
+        key: &str,
+        value: &str,
+        _metadata: &serde_json::Value,
+    ) -> Result<(), StoreError> {
+        self.put_text(key, value).await
+    }
+    /// One page of the key names starting with `prefix`, in the store's order, with their
+    /// metadata: the first page, or the one after `cursor` (the last page's `cursor` is `None`).
+    /// One store operation per page, so callers decide how many pages they can afford. Stores
+    /// that cannot list say so.
+    async fn list_page(&self, prefix: &str, _cursor: Option<&str>) -> Result<KeyPage, StoreError> {
         Err(StoreError(format!(
             "this store cannot list keys under {prefix}"
         )))
     }
 }
 
-/// An in-memory store (tests, benchmarks, anything that runs the core off the platform); it writes.
-#[derive(Debug, Default)]
+/// A key in a listing, with its metadata when it was written with some.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ListedKey {
+    pub name: String,
+    pub metadata: Option<serde_json::Value>,
+}
+
+/// One page of a listing, and where the next one starts (`None`: this is the last).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct KeyPage {
+    pub keys: Vec<ListedKey>,
+    pub cursor: Option<String>,
+}
+
+/// An in-memory store (tests, benchmarks, anything that runs the core off the platform); it
+/// writes, keeps metadata, lists in pages as Workers KV does, and counts its reads. Tests can
+/// hide a key from listings, as KV's listing lags behind its writes.
+#[derive(Debug)]
 pub struct MemoryKv {
-    entries: std::cell::RefCell<std::collections::HashMap<String, String>>,
+    entries:
+        std::cell::RefCell<std::collections::BTreeMap<String, (String, Option<serde_json::Value>)>>,
+    hidden: std::cell::RefCell<std::collections::BTreeSet<String>>,
+    reads: Cell<u64>,
+    page_size: Cell<usize>,
+}
+
+impl Default for MemoryKv {
+    fn default() -> Self {
+        MemoryKv {
+            entries: Default::default(),
+            hidden: Default::default(),
+            reads: Cell::new(0),
+            // Workers KV's page.
+            page_size: Cell::new(1000),
+        }
+    }
 }
 
 impl MemoryKv {
+    /// Store a value without metadata (as a write by hand, or by an older version, leaves it).
     pub fn insert(&self, key: &str, value: &str) {
         self.entries
             .borrow_mut()
-            .insert(key.to_string(), value.to_string());
+            .insert(key.to_string(), (value.to_string(), None));
     }
 
     pub fn remove(&self, key: &str) {
         self.entries.borrow_mut().remove(key);
     }
+
+    /// The metadata stored with a key.
+    pub fn metadata(&self, key: &str) -> Option<serde_json::Value> {
+        self.entries.borrow().get(key).and_then(|(_, m)| m.clone())
+    }
+
+    /// How many `get_text` calls were made.
+    pub fn reads(&self) -> u64 {
+        self.reads.get()
+    }
+
+    /// Leave `key` out of listings (it can still be read), as a listing made just after a write
+    /// may.
+    pub fn hide_from_list(&self, key: &str) {
+        self.hidden.borrow_mut().insert(key.to_string());
+    }
+
+    /// Keys per listed page (at least 1).
+    pub fn set_page_size(&self, n: usize) {
+        self.page_size.set(n.max(1));
+    }
 }
 
 impl KvStore for MemoryKv {
     async fn get_text(&self, key: &str) -> Result<Option<String>, StoreError> {
-        Ok(self.entries.borrow().get(key).cloned())
+        self.reads.set(self.reads.get() + 1);
+        Ok(self.entries.borrow().get(key).map(|(v, _)| v.clone()))
     }
 
     async fn put_text(&self, key: &str, value: &str) -> Result<(), StoreError> {
@@ -56,15 +125,35 @@ impl KvStore for MemoryKv {
         Ok(())
     }
 
-    async fn list_keys(&self, prefix: &str) -> Result<Vec<String>, StoreError> {
-        let entries = self.entries.borrow();
-        let mut names: Vec<String> = (entries.keys())
-            .filter(|k| k.starts_with(prefix))
-            .cloned()
+    async fn put_text_with_metadata(
+        &self,
+        key: &str,
+        value: &str,
+        metadata: &serde_json::Value,
+    ) -> Result<(), StoreError> {
+        self.entries
+            .borrow_mut()
+            .insert(key.to_string(), (value.to_string(), Some(metadata.clone())));
+        Ok(())
+    }
+
+    /// Lexicographic, as Workers KV lists; the cursor is the last name of the page before.
+    async fn list_page(&self, prefix: &str, cursor: Option<&str>) -> Result<KeyPage, StoreError> {
+        let (entries, hidden) = (self.entries.borrow(), self.hidden.borrow());
+        let mut keys: Vec<ListedKey> = entries
+            .iter()
+            .filter(|(k, _)| k.starts_with(prefix) && !hidden.contains(*k))
+            .filter(|(k, _)| cursor.is_none_or(|c| k.as_str() > c))
+            .take(self.page_size.get() + 1)
+            .map(|(k, (_, m))| ListedKey {
+                name: k.clone(),
+                metadata: m.clone(),
+            })
             .collect();
-        // Workers KV lists in lexicographic order.
-        names.sort();
-        Ok(names)
+        let more = keys.len() > self.page_size.get();
+        keys.truncate(self.page_size.get());
+        let cursor = more.then(|| keys.last().map(|k| k.name.clone())).flatten();
+        Ok(KeyPage { keys, cursor })
     }
 }
 

@@ -2,16 +2,42 @@
 //! and the CLI (`taskrouter keys`) share. A key is `tr_` and 48 hex digits from 24 random bytes
 //! the caller supplies (the Worker's `crypto.getRandomValues`, the OS's source in the CLI); it is
 //! shown once and stored only as its SHA-256, under `gateway-key:<hex>` (`auth::KEY_PREFIX`),
-//! with its record (`auth::KeyRecord`). Ids are unique among the stored records.
+//! with its record (`auth::KeyRecord`), which is also the key's KV metadata when it fits, so a
+//! listing needs no read per record.
+//!
+//! Ids are found through an index, never by reading every record: `gateway-key-id:<id>` holds the
+//! storage key of the record made with that id (a point read, so a key made a moment ago is found
+//! although KV's listing lags behind writes by up to a minute), and `gateway-key-id:<id>:<hash>`
+//! marks each record made with it (a listing of that id alone). KV cannot reserve an id
+//! atomically: two creates with the same id at the same moment may both succeed. Revocation
+//! therefore revokes every record with the id. Records made before the index (or written by
+//! hand) are indexed by the first create or revoke that lists them all; `gateway-key-index:complete`
+//! says that happened, and until it is set create and revoke also list every record (bounded).
+//! Nothing here caps its own work: callers in the Worker pass a cap on reads one by one.
 
 use crate::access::auth::{hash_key, KeyRecord, KEY_PREFIX};
 use crate::ports::{KvStore, StoreError};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
 
 /// Random bytes in a key.
 pub const KEY_BYTES: usize = 24;
 /// Longest name and id accepted.
 const MAX_NAME_CHARS: usize = 200;
 const MAX_ID_CHARS: usize = 64;
+
+/// The id index: `gateway-key-id:<id>` names the record made with the id, and
+/// `gateway-key-id:<id>:<hash>` each record made with it. (Ids have no `:`.)
+pub const ID_INDEX_PREFIX: &str = "gateway-key-id:";
+/// Set once every stored record is in the id index.
+pub const INDEX_COMPLETE_KEY: &str = "gateway-key-index:complete";
+/// Pages (of up to 1000 keys) one listing reads at most: 10,000 records.
+pub const MAX_LIST_PAGES: usize = 10;
+/// Records without metadata (written before it, or by hand) that one call in the Worker reads
+/// one by one at most, keeping it far below the platform's 1,000 KV operations per invocation.
+pub const WORKER_MAX_READS: usize = 200;
+/// Workers KV keeps at most this much metadata per key (serialised).
+const MAX_METADATA_BYTES: usize = 1024;
 
 /// What a new key is to be: its name, and optionally its id, scope and limits.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -42,6 +68,9 @@ pub enum KeyError {
     Exists(String),
     /// No key with this id.
     NotFound(String),
+    /// Not every record could be read within the call's cap, and the id was not among those
+    /// read: whether it exists is not known.
+    Incomplete(String),
     Store(StoreError),
 }
 
@@ -122,59 +151,267 @@ pub fn mint(bytes: &[u8; KEY_BYTES], new: NewKey, now_ms: f64) -> Result<Minted,
     })
 }
 
-/// Every stored key record with where it is stored, oldest first (by `created_at_ms`, records
-/// without it first, then by id). Values that are not records are left out.
-pub async fn list(kv: &impl KvStore) -> Result<Vec<(String, KeyRecord)>, KeyError> {
-    let mut out = Vec::new();
-    for name in kv.list_keys(KEY_PREFIX).await? {
-        let text = kv.get_text(&name).await?;
-        if let Some(r) = text.and_then(|t| serde_json::from_str::<KeyRecord>(&t).ok()) {
-            out.push((name, r));
+/// What a record's KV metadata says: its id (the record was written by code that indexes it),
+/// and the record itself when it fits in KV's metadata.
+#[derive(Debug, Deserialize, Serialize)]
+struct Listed {
+    id: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    record: Option<KeyRecord>,
+}
+
+fn to_store(e: serde_json::Error) -> KeyError {
+    KeyError::Store(StoreError(e.to_string()))
+}
+
+/// The metadata stored with a record: the record when it fits, else its id alone.
+fn metadata(record: &KeyRecord) -> Result<Value, KeyError> {
+    let full = serde_json::to_value(Listed {
+        id: record.id.clone(),
+        record: Some(record.clone()),
+    })
+    .map_err(to_store)?;
+    if full.to_string().len() <= MAX_METADATA_BYTES {
+        return Ok(full);
+    }
+    serde_json::to_value(Listed {
+        id: record.id.clone(),
+        record: None,
+    })
+    .map_err(to_store)
+}
+
+/// Store a record, with its metadata.
+async fn write_record(
+    kv: &impl KvStore,
+    storage_key: &str,
+    record: &KeyRecord,
+) -> Result<(), KeyError> {
+    let text = serde_json::to_string(record).map_err(to_store)?;
+    kv.put_text_with_metadata(storage_key, &text, &metadata(record)?)
+        .await?;
+    Ok(())
+}
+
+/// The record stored under `storage_key`, if it is one.
+async fn read_record(kv: &impl KvStore, storage_key: &str) -> Result<Option<KeyRecord>, KeyError> {
+    let text = kv.get_text(storage_key).await?;
+    Ok(text.and_then(|t| serde_json::from_str::<KeyRecord>(&t).ok()))
+}
+
+/// Where the id index names the record made with `id`.
+pub fn id_index_key(id: &str) -> String {
+    format!("{ID_INDEX_PREFIX}{id}")
+}
+
+/// The prefix of the entries marking each record made with `id`.
+fn id_entries_prefix(id: &str) -> String {
+    format!("{ID_INDEX_PREFIX}{id}:")
+}
+
+/// Put a record in the id index: its entry, and the index's pointer to it.
+async fn index(kv: &impl KvStore, id: &str, storage_key: &str) -> Result<(), KeyError> {
+    let hash = storage_key.strip_prefix(KEY_PREFIX).unwrap_or(storage_key);
+    kv.put_text(&format!("{}{hash}", id_entries_prefix(id)), storage_key)
+        .await?;
+    kv.put_text(&id_index_key(id), storage_key).await?;
+    Ok(())
+}
+
+/// The stored records, as far as one call could read them.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Listing {
+    /// Each record with where it is stored, oldest first (by `created_at_ms`, records without it
+    /// first, then by id).
+    pub records: Vec<(String, KeyRecord)>,
+    /// Records without metadata left unread: past the cap on reads one by one.
+    pub unread: usize,
+    /// The listing stopped after `MAX_LIST_PAGES` pages; later records are not in it.
+    pub truncated: bool,
+    /// Where the records read without metadata saying they are indexed are stored.
+    unindexed: Vec<String>,
+}
+
+impl Listing {
+    /// Every stored record is in it.
+    pub fn complete(&self) -> bool {
+        self.unread == 0 && !self.truncated
+    }
+}
+
+/// Every stored key record (values that are not records are left out): from the listing's
+/// metadata, reading one by one only records without it, at most `max_reads` of them.
+pub async fn list(kv: &impl KvStore, max_reads: usize) -> Result<Listing, KeyError> {
+    let mut out = Listing::default();
+    let (mut cursor, mut pages, mut reads) = (None::<String>, 0, 0);
+    loop {
+        let page = kv.list_page(KEY_PREFIX, cursor.as_deref()).await?;
+        pages += 1;
+        for key in page.keys {
+            let listed = key
+                .metadata
+                .and_then(|m| serde_json::from_value::<Listed>(m).ok());
+            let indexed = listed.is_some();
+            if let Some(record) = listed.and_then(|l| l.record) {
+                out.records.push((key.name, record));
+                continue;
+            }
+            if reads >= max_reads {
+                out.unread += 1;
+                continue;
+            }
+            reads += 1;
+            if let Some(record) = read_record(kv, &key.name).await? {
+                if !indexed {
+                    out.unindexed.push(key.name.clone());
+                }
+                out.records.push((key.name, record));
+            }
+        }
+        match page.cursor {
+            Some(next) if pages < MAX_LIST_PAGES => cursor = Some(next),
+            Some(_) => {
+                out.truncated = true;
+                break;
+            }
+            None => break,
         }
     }
-    out.sort_by(|(_, a), (_, b)| {
+    out.records.sort_by(|(_, a), (_, b)| {
         let at = |r: &KeyRecord| r.created_at_ms.unwrap_or(f64::NEG_INFINITY);
         at(a).total_cmp(&at(b)).then_with(|| a.id.cmp(&b.id))
     });
     Ok(out)
 }
 
-/// Make a key and store its record, refusing an id that is taken.
+/// Until every record is known to be indexed: list them all, index those read without metadata,
+/// and, when the listing is complete, say the index is. The listing, or `None` when the index
+/// was complete already.
+async fn index_older(kv: &impl KvStore, max_reads: usize) -> Result<Option<Listing>, KeyError> {
+    if kv.get_text(INDEX_COMPLETE_KEY).await?.is_some() {
+        return Ok(None);
+    }
+    let listing = list(kv, max_reads).await?;
+    for name in &listing.unindexed {
+        if let Some((_, record)) = listing.records.iter().find(|(n, _)| n == name) {
+            index(kv, &record.id, name).await?;
+        }
+    }
+    if listing.complete() {
+        kv.put_text(INDEX_COMPLETE_KEY, "1").await?;
+    }
+    Ok(Some(listing))
+}
+
+/// Make a key and store its record, refusing an id that is taken. Reads the id index, not every
+/// record (but for records made before the index, until they are indexed: at most `max_reads`
+/// of those are read one by one).
 pub async fn create(
     kv: &impl KvStore,
     bytes: &[u8; KEY_BYTES],
     new: NewKey,
     now_ms: f64,
+    max_reads: usize,
 ) -> Result<Minted, KeyError> {
     let minted = mint(bytes, new, now_ms)?;
     let id = &minted.record.id;
-    if list(kv).await?.iter().any(|(_, r)| &r.id == id) {
-        return Err(KeyError::Exists(format!(
-            "a key with id {id} exists already"
-        )));
+    let taken = || KeyError::Exists(format!("a key with id {id} exists already"));
+    // (1) The index: a key made a moment ago is there, although a listing may not show it yet.
+    if let Some(target) = kv.get_text(&id_index_key(id)).await? {
+        if read_record(kv, &target).await?.is_some_and(|r| &r.id == id) {
+            return Err(taken());
+        }
     }
-    // Never write over another key's record (only a broken random source could collide).
+    // (2) Records made before the index, until all are in it.
+    if let Some(listing) = index_older(kv, max_reads).await? {
+        if listing.records.iter().any(|(_, r)| &r.id == id) {
+            return Err(taken());
+        }
+    }
+    // (3) Never write over another key's record (only a broken random source could collide).
     if kv.get_text(&minted.storage_key).await?.is_some() {
         return Err(KeyError::Exists(
             "the new key collides with a stored one; make it again".into(),
         ));
     }
-    let stored = serde_json::to_string(&minted.record)
-        .map_err(|e| KeyError::Store(StoreError(e.to_string())))?;
-    kv.put_text(&minted.storage_key, &stored).await?;
+    // (4) Index first: a record is never stored where its id cannot find it.
+    index(kv, id, &minted.storage_key).await?;
+    write_record(kv, &minted.storage_key, &minted.record).await?;
     Ok(minted)
 }
 
-/// Mark the key with this id revoked (its record stays, so its id stays taken); its record.
-pub async fn revoke(kv: &impl KvStore, id: &str) -> Result<KeyRecord, KeyError> {
-    let Some((name, mut record)) = list(kv).await?.into_iter().find(|(_, r)| r.id == id) else {
-        return Err(KeyError::NotFound(format!("no key with id {id}")));
+/// Mark every record with this id revoked (the records stay, so the id stays taken); the records.
+/// Found through the index (the record it names and every record's entry under the id), and, until
+/// every record is indexed or when the index finds none (a record written by hand), through the
+/// listing, reading at most `max_reads` records without metadata one by one.
+pub async fn revoke(
+    kv: &impl KvStore,
+    id: &str,
+    max_reads: usize,
+) -> Result<Vec<KeyRecord>, KeyError> {
+    let mut found: Vec<(String, KeyRecord)> = Vec::new();
+    let add = |found: &mut Vec<(String, KeyRecord)>, name: String, record: KeyRecord| {
+        if record.id == id && !found.iter().any(|(n, _)| *n == name) {
+            found.push((name, record));
+        }
     };
-    record.revoked = true;
-    let stored =
-        serde_json::to_string(&record).map_err(|e| KeyError::Store(StoreError(e.to_string())))?;
-    kv.put_text(&name, &stored).await?;
-    Ok(record)
+    // (1) The index's record: found at once, even just after it was made.
+    if let Some(target) = kv.get_text(&id_index_key(id)).await? {
+        if let Some(record) = read_record(kv, &target).await? {
+            add(&mut found, target, record);
+        }
+    }
+    // (2) Each record's entry under the id: two creates that raced both made one.
+    let prefix = id_entries_prefix(id);
+    let (mut cursor, mut pages) = (None::<String>, 0);
+    loop {
+        let page = kv.list_page(&prefix, cursor.as_deref()).await?;
+        pages += 1;
+        for key in page.keys {
+            let Some(hash) = key.name.strip_prefix(&prefix) else {
+                continue;
+            };
+            let target = format!("{KEY_PREFIX}{hash}");
+            if !found.iter().any(|(n, _)| *n == target) {
+                if let Some(record) = read_record(kv, &target).await? {
+                    add(&mut found, target, record);
+                }
+            }
+        }
+        match page.cursor {
+            Some(next) if pages < MAX_LIST_PAGES => cursor = Some(next),
+            _ => break,
+        }
+    }
+    // (3) The listing: records made before the index, or, when the index has none, by hand.
+    let listing = match index_older(kv, max_reads).await? {
+        Some(listing) => Some(listing),
+        None if found.is_empty() => Some(list(kv, max_reads).await?),
+        None => None,
+    };
+    for (name, record) in listing.iter().flat_map(|l| l.records.iter().cloned()) {
+        add(&mut found, name, record);
+    }
+    if found.is_empty() {
+        return Err(match listing.filter(|l| !l.complete()) {
+            Some(l) => KeyError::Incomplete(format!(
+                "no key with id {id} among the records read; {} records were not read{}",
+                l.unread,
+                if l.truncated {
+                    " and the listing stopped early"
+                } else {
+                    ""
+                }
+            )),
+            None => KeyError::NotFound(format!("no key with id {id}")),
+        });
+    }
+    // (4) Revoke each that is not revoked yet.
+    for (name, record) in found.iter_mut().filter(|(_, r)| !r.revoked) {
+        record.revoked = true;
+        write_record(kv, name, record).await?;
+    }
+    Ok(found.into_iter().map(|(_, r)| r).collect())
 }
 
 #[cfg(test)]
@@ -233,33 +470,187 @@ mod tests {
         }
     }
 
+    fn with_id(id: &str) -> NewKey {
+        NewKey {
+            id: Some(id.into()),
+            ..named("n")
+        }
+    }
+
+    fn ids(listing: &Listing) -> Vec<&str> {
+        listing.records.iter().map(|(_, r)| r.id.as_str()).collect()
+    }
+
+    /// A record as an older version (or a hand) wrote it: no metadata, not in the index.
+    fn older(kv: &MemoryKv, seed: u8, id: &str) -> String {
+        let at = storage_key(&key_text(&[seed; KEY_BYTES]));
+        kv.insert(&at, &format!(r#"{{"id": "{id}", "name": "old"}}"#));
+        at
+    }
+
+    fn revoked(kv: &MemoryKv, at: &str) -> bool {
+        let text = block_on(kv.get_text(at)).unwrap().unwrap();
+        serde_json::from_str::<KeyRecord>(&text).unwrap().revoked
+    }
+
     #[test]
     fn create_list_revoke() {
         let kv = MemoryKv::default();
-        let new = |id: &str| NewKey {
-            id: Some(id.into()),
-            ..named("n")
-        };
-        block_on(create(&kv, &[1; KEY_BYTES], new("b"), 10.0)).unwrap();
-        block_on(create(&kv, &[2; KEY_BYTES], new("a"), 10.0)).unwrap();
-        block_on(create(&kv, &[3; KEY_BYTES], new("c"), 5.0)).unwrap();
-        let ids: Vec<String> = block_on(list(&kv))
-            .unwrap()
-            .into_iter()
-            .map(|(_, r)| r.id)
-            .collect();
-        assert_eq!(ids, ["c", "a", "b"], "by creation time, then id");
+        block_on(create(&kv, &[1; KEY_BYTES], with_id("b"), 10.0, 10)).unwrap();
+        block_on(create(&kv, &[2; KEY_BYTES], with_id("a"), 10.0, 10)).unwrap();
+        block_on(create(&kv, &[3; KEY_BYTES], with_id("c"), 5.0, 10)).unwrap();
+        let listing = block_on(list(&kv, 10)).unwrap();
+        assert_eq!(ids(&listing), ["c", "a", "b"], "by creation time, then id");
+        assert!(listing.complete());
         assert!(matches!(
-            block_on(create(&kv, &[4; KEY_BYTES], new("a"), 11.0)),
+            block_on(create(&kv, &[4; KEY_BYTES], with_id("a"), 11.0, 10)),
             Err(KeyError::Exists(_))
         ));
-        assert!(block_on(revoke(&kv, "a")).unwrap().revoked);
         let stored = storage_key(&key_text(&[2; KEY_BYTES]));
-        let stored = block_on(kv.get_text(&stored)).unwrap().unwrap();
-        assert!(stored.contains("\"revoked\":true"));
+        assert_eq!(
+            block_on(kv.get_text(&id_index_key("a"))).unwrap(),
+            Some(stored.clone())
+        );
+        let done = block_on(revoke(&kv, "a", 10)).unwrap();
+        assert!(done.len() == 1 && done[0].revoked);
+        assert!(revoked(&kv, &stored));
         assert!(matches!(
-            block_on(revoke(&kv, "zz")),
+            block_on(revoke(&kv, "zz", 10)),
             Err(KeyError::NotFound(_))
         ));
+    }
+
+    #[test]
+    fn the_listing_reads_metadata_not_each_record() {
+        let kv = MemoryKv::default();
+        for seed in 1..=5 {
+            block_on(create(&kv, &[seed; KEY_BYTES], named("n"), 1.0, 10)).unwrap();
+        }
+        let before = kv.reads();
+        let listing = block_on(list(&kv, 10)).unwrap();
+        assert_eq!(listing.records.len(), 5);
+        assert_eq!(kv.reads(), before, "no read per record");
+        let at = &listing.records[0].0;
+        assert_eq!(
+            kv.metadata(at).unwrap()["record"]["id"],
+            listing.records[0].1.id
+        );
+    }
+
+    #[test]
+    fn records_without_metadata_are_read_up_to_the_cap() {
+        let kv = MemoryKv::default();
+        for seed in 1..=5 {
+            older(&kv, seed, &format!("old-{seed}"));
+        }
+        block_on(create(&kv, &[9; KEY_BYTES], with_id("new"), 1.0, 10)).unwrap();
+        let before = kv.reads();
+        let listing = block_on(list(&kv, 3)).unwrap();
+        assert_eq!(kv.reads() - before, 3);
+        assert_eq!((listing.records.len(), listing.unread), (4, 2));
+        assert!(!listing.complete());
+        // A record too large for KV's metadata keeps its id there and is read.
+        let big = NewKey {
+            allowed_tasks: Some(vec!["t".repeat(900), "u".repeat(300)]),
+            ..with_id("big")
+        };
+        let m = block_on(create(&kv, &[8; KEY_BYTES], big, 2.0, 10)).unwrap();
+        assert_eq!(
+            kv.metadata(&m.storage_key),
+            Some(serde_json::json!({"id": "big"}))
+        );
+        let listing = block_on(list(&kv, 10)).unwrap();
+        assert!(ids(&listing).contains(&"big") && listing.complete());
+    }
+
+    #[test]
+    fn listing_stops_after_its_pages() {
+        let kv = MemoryKv::default();
+        kv.set_page_size(2);
+        for seed in 1..=25 {
+            block_on(create(&kv, &[seed; KEY_BYTES], named("n"), 1.0, 100)).unwrap();
+        }
+        let listing = block_on(list(&kv, 100)).unwrap();
+        assert_eq!(listing.records.len(), 2 * MAX_LIST_PAGES);
+        assert!(listing.truncated && !listing.complete());
+    }
+
+    #[test]
+    fn a_key_made_a_moment_ago_is_found_through_the_index() {
+        let kv = MemoryKv::default();
+        let m = block_on(create(&kv, &[1; KEY_BYTES], with_id("fresh"), 1.0, 10)).unwrap();
+        // KV's listing has not caught up with the writes yet.
+        kv.hide_from_list(&m.storage_key);
+        let entry = format!("{ID_INDEX_PREFIX}fresh:{}", hash_key(&m.key));
+        kv.hide_from_list(&entry);
+        assert!(matches!(
+            block_on(create(&kv, &[2; KEY_BYTES], with_id("fresh"), 2.0, 10)),
+            Err(KeyError::Exists(_))
+        ));
+        assert_eq!(block_on(revoke(&kv, "fresh", 10)).unwrap().len(), 1);
+        assert!(revoked(&kv, &m.storage_key));
+    }
+
+    #[test]
+    fn every_record_with_the_id_is_revoked() {
+        let kv = MemoryKv::default();
+        // Two creates that raced: each made its entry; the index names the later.
+        let a = block_on(create(&kv, &[1; KEY_BYTES], with_id("twin"), 1.0, 10)).unwrap();
+        kv.remove(&id_index_key("twin"));
+        let b = block_on(create(&kv, &[2; KEY_BYTES], with_id("twin"), 1.0, 10)).unwrap();
+        // And one made before the index, with the same id.
+        let old = older(&kv, 3, "twin");
+        kv.remove(INDEX_COMPLETE_KEY);
+        let done = block_on(revoke(&kv, "twin", 10)).unwrap();
+        assert_eq!(done.len(), 3);
+        for at in [&a.storage_key, &b.storage_key, &old] {
+            assert!(revoked(&kv, at), "{at}");
+        }
+        // Revoked already: still 200, nothing is written again.
+        assert_eq!(block_on(revoke(&kv, "twin", 10)).unwrap().len(), 3);
+    }
+
+    #[test]
+    fn older_records_are_indexed_once_then_nothing_is_listed() {
+        let kv = MemoryKv::default();
+        let old = older(&kv, 1, "legacy");
+        assert!(matches!(
+            block_on(create(&kv, &[2; KEY_BYTES], with_id("legacy"), 1.0, 10)),
+            Err(KeyError::Exists(_))
+        ));
+        assert_eq!(
+            block_on(kv.get_text(&id_index_key("legacy"))).unwrap(),
+            Some(old.clone())
+        );
+        assert!(block_on(kv.get_text(INDEX_COMPLETE_KEY)).unwrap().is_some());
+        // Now listed nowhere, the old record is still found through the index.
+        kv.hide_from_list(&old);
+        assert!(matches!(
+            block_on(create(&kv, &[2; KEY_BYTES], with_id("legacy"), 1.0, 10)),
+            Err(KeyError::Exists(_))
+        ));
+        assert_eq!(block_on(revoke(&kv, "legacy", 10)).unwrap().len(), 1);
+        assert!(revoked(&kv, &old));
+    }
+
+    #[test]
+    fn an_id_not_among_the_records_read_is_not_called_missing() {
+        let kv = MemoryKv::default();
+        let mut stored: Vec<(String, String)> = (1..=3)
+            .map(|seed| {
+                (
+                    older(&kv, seed, &format!("old-{seed}")),
+                    format!("old-{seed}"),
+                )
+            })
+            .collect();
+        // The one listed last, so it is past the cap.
+        stored.sort();
+        let last = &stored[2].1;
+        match block_on(revoke(&kv, last, 1)) {
+            Err(KeyError::Incomplete(m)) => assert!(m.contains("2 records were not read"), "{m}"),
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(block_on(revoke(&kv, last, 10)).unwrap().len(), 1);
     }
 }

@@ -1,11 +1,13 @@
 //! Workers KV as the core's `KvStore`.
 
-use crate::ports::{KvStore, StoreError};
+use crate::ports::{KeyPage, KvStore, ListedKey, StoreError};
 use std::cell::OnceCell;
 use wasm_bindgen::JsValue;
 
-/// Edge cache lifetime of KV reads, in seconds (60 is the platform's minimum). The isolate cache in
-/// the core decides how often KV is asked at all.
+/// Edge cache lifetime of KV reads, in seconds (the platform's default; its minimum is 30). The
+/// isolate cache in the core decides how often KV is asked at all. Gateway-key records are read
+/// through it too, so a revocation made in one location reaches the others within this plus the
+/// isolate's `CACHE_TTL_SECONDS` (docs/operations.md).
 const KV_CACHE_TTL_SECONDS: u64 = 60;
 
 /// Opened on first use: most requests find rules and keys in the isolate's cache and never read
@@ -58,25 +60,43 @@ impl KvStore for Kv {
             .map_err(|e| StoreError(e.to_string()))
     }
 
-    /// Every page of the list, following the cursor until the platform says it is complete.
-    async fn list_keys(&self, prefix: &str) -> Result<Vec<String>, StoreError> {
-        let store = self.store()?;
-        let mut names = Vec::new();
-        let mut cursor: Option<String> = None;
-        loop {
-            let mut list = store.list().prefix(prefix.to_string());
-            if let Some(c) = cursor.take() {
-                list = list.cursor(c);
-            }
-            let page = list
-                .execute()
-                .await
-                .map_err(|e| StoreError(e.to_string()))?;
-            names.extend(page.keys.into_iter().map(|k| k.name));
-            match page.cursor.filter(|c| !page.list_complete && !c.is_empty()) {
-                Some(c) => cursor = Some(c),
-                None => return Ok(names),
-            }
+    async fn put_text_with_metadata(
+        &self,
+        key: &str,
+        value: &str,
+        metadata: &serde_json::Value,
+    ) -> Result<(), StoreError> {
+        self.store()?
+            .put(key, value)
+            .map_err(|e| StoreError(e.to_string()))?
+            .metadata(metadata)
+            .map_err(|e| StoreError(e.to_string()))?
+            .execute()
+            .await
+            .map_err(|e| StoreError(e.to_string()))
+    }
+
+    /// One page (up to 1000 keys, the platform's most) with each key's metadata.
+    async fn list_page(&self, prefix: &str, cursor: Option<&str>) -> Result<KeyPage, StoreError> {
+        let mut list = self.store()?.list().prefix(prefix.to_string());
+        if let Some(c) = cursor {
+            list = list.cursor(c.to_string());
         }
+        let page = list
+            .execute()
+            .await
+            .map_err(|e| StoreError(e.to_string()))?;
+        let cursor = page.cursor.filter(|c| !page.list_complete && !c.is_empty());
+        Ok(KeyPage {
+            keys: page
+                .keys
+                .into_iter()
+                .map(|k| ListedKey {
+                    name: k.name,
+                    metadata: k.metadata.filter(|m| !m.is_null()),
+                })
+                .collect(),
+            cursor,
+        })
     }
 }

@@ -2,15 +2,18 @@
 //! (`access::keys` makes, lists and revokes them for both). A key is shown once, in the answer
 //! that made it; listings carry records only (never a key or its hash).
 //!
-//! - `GET /admin/keys`: `{"keys": [record, ...]}`, oldest first.
+//! - `GET /admin/keys`: `{"keys": [record, ...], "unread": n, "truncated": bool}`, oldest first:
+//!   records from the listing's metadata; those without it (written by older versions or by hand)
+//!   read one by one, at most `WORKER_MAX_READS` (`unread` counts the rest), and at most
+//!   `MAX_LIST_PAGES` pages (`truncated` when there were more).
 //! - `POST /admin/keys` (`{"name", "id"?, "allowed_routes"?, "allowed_tasks"?,
 //!   "requests_per_minute"?, "spend_usd_per_day"?}`): 201 `{"key": "tr_...", "record": {...}}`;
 //!   400 naming the field for bad input, 409 `key_exists` for an id that is taken.
-//! - `DELETE /admin/keys/{id}`: `{"revoked": id}` (the record stays, marked revoked); 404 when
-//!   there is no such key.
+//! - `DELETE /admin/keys/{id}`: `{"revoked": id}`, every record with the id marked revoked (they
+//!   stay); 404 when there is no record with the id, 503 when not every record could be read.
 
 use super::errors::invalid_json;
-use crate::access::keys::{self, KeyError, NewKey, KEY_BYTES};
+use crate::access::keys::{self, KeyError, NewKey, KEY_BYTES, WORKER_MAX_READS};
 use crate::error::{ApiError, ErrorCode};
 use crate::http::{Body, Incoming, Reply};
 use crate::ports::{KvStore, Random};
@@ -31,6 +34,7 @@ fn key_error(e: KeyError) -> ApiError {
         KeyError::Invalid(m) => ApiError::new(ErrorCode::InvalidRequest, m),
         KeyError::Exists(m) => ApiError::new(ErrorCode::KeyExists, m),
         KeyError::NotFound(m) => ApiError::new(ErrorCode::NotFound, m),
+        KeyError::Incomplete(m) => ApiError::new(ErrorCode::KeyStoreUnavailable, m),
         KeyError::Store(e) => ApiError::new(
             ErrorCode::KeyStoreUnavailable,
             format!("gateway keys: KV: {}", e.0),
@@ -44,12 +48,14 @@ fn invalid(message: String) -> ApiError {
 
 /// `GET /admin/keys`.
 pub(super) async fn get_list<B>(kv: &impl KvStore) -> Result<Reply<B>, ApiError> {
-    let list = keys::list(kv).await.map_err(key_error)?;
-    let records: Vec<Value> = list
-        .into_iter()
+    let listing = keys::list(kv, WORKER_MAX_READS).await.map_err(key_error)?;
+    let records: Vec<Value> = (listing.records.iter())
         .filter_map(|(_, r)| serde_json::to_value(r).ok())
         .collect();
-    Ok(Reply::json(200, &json!({ "keys": records })))
+    Ok(Reply::json(
+        200,
+        &json!({ "keys": records, "unread": listing.unread, "truncated": listing.truncated }),
+    ))
 }
 
 /// An optional list of names.
@@ -139,7 +145,7 @@ pub(super) async fn post<B>(
             format!("no random source for a key: {e}"),
         )
     })?;
-    let minted = keys::create(kv, &bytes, new, now_ms)
+    let minted = keys::create(kv, &bytes, new, now_ms, WORKER_MAX_READS)
         .await
         .map_err(key_error)?;
     Ok(Reply::json(
@@ -151,6 +157,8 @@ pub(super) async fn post<B>(
 /// `DELETE /admin/keys/{id}` (the id percent-decoded).
 pub(super) async fn delete<B>(kv: &impl KvStore, id: &str) -> Result<Reply<B>, ApiError> {
     let id = percent_encoding::percent_decode_str(id).decode_utf8_lossy();
-    keys::revoke(kv, &id).await.map_err(key_error)?;
+    keys::revoke(kv, &id, WORKER_MAX_READS)
+        .await
+        .map_err(key_error)?;
     Ok(Reply::json(200, &json!({ "revoked": id })))
 }

@@ -1,8 +1,10 @@
 //! `keys create|list|revoke`: gateway keys, made, listed and revoked by the Worker's own code
 //! (`taskrouter::access::keys`, which the admin API uses too). A key is random (the OS's source),
 //! shown once, and stored in KV only as its SHA-256 under `gateway-key:<hex>`, with a name, the
-//! routes and tasks it may use, and its request and spend limits. Revocation takes effect within
-//! the Worker's cache TTL.
+//! routes and tasks it may use, and its request and spend limits (also as the key's KV metadata),
+//! and in the id index. Revocation revokes every record with the id and takes effect within the
+//! Worker's cache TTL plus up to 60 s of KV's edge cache. The CLI is not bound by a Worker's
+//! limit on KV operations, so it reads every record without metadata (`ALL`).
 
 use crate::kv_api::KvApi;
 use crate::rules_cmds::{flag, has, INVALID, OK, USAGE};
@@ -10,6 +12,9 @@ use futures::executor::block_on;
 use serde_json::{json, Value};
 use taskrouter::access::auth::KeyRecord;
 use taskrouter::access::keys::{self, KeyError, NewKey, KEY_BYTES};
+
+/// No cap on records read one by one.
+const ALL: usize = usize::MAX;
 
 fn api() -> Result<KvApi, i32> {
     KvApi::from_env().map_err(|e| {
@@ -30,13 +35,18 @@ fn list_of(v: Option<&str>) -> Option<Vec<String>> {
 
 fn message(e: KeyError) -> String {
     match e {
-        KeyError::Invalid(m) | KeyError::Exists(m) | KeyError::NotFound(m) => m,
+        KeyError::Invalid(m)
+        | KeyError::Exists(m)
+        | KeyError::NotFound(m)
+        | KeyError::Incomplete(m) => m,
         KeyError::Store(e) => e.0,
     }
 }
 
 fn records(kv: &KvApi) -> Result<Vec<(String, KeyRecord)>, String> {
-    block_on(keys::list(kv)).map_err(message)
+    block_on(keys::list(kv, ALL))
+        .map(|l| l.records)
+        .map_err(message)
 }
 
 /// `keys create --name NAME [--id ID] [--routes a,b] [--tasks x,y] [--rpm N] [--spend-per-day USD] [--json]`
@@ -73,7 +83,7 @@ pub fn create(args: &[String]) -> i32 {
         Ok(k) => k,
         Err(code) => return code,
     };
-    let minted = match block_on(keys::create(&kv, &bytes, new, now_ms)) {
+    let minted = match block_on(keys::create(&kv, &bytes, new, now_ms, ALL)) {
         Ok(m) => m,
         Err(KeyError::Invalid(m)) => {
             eprintln!("taskrouter: {m}");
@@ -130,9 +140,11 @@ pub fn revoke(id: &str) -> i32 {
         Ok(k) => k,
         Err(code) => return code,
     };
-    match block_on(keys::revoke(&kv, id)) {
-        Ok(_) => {
-            out!("revoked {id}; the Worker refuses it within its cache TTL");
+    match block_on(keys::revoke(&kv, id, ALL)) {
+        Ok(revoked) => {
+            let n = revoked.len();
+            let records = if n == 1 { "record" } else { "records" };
+            out!("revoked {id} ({n} {records}); the Worker refuses it within its cache TTL plus up to 60 s");
             OK
         }
         Err(e) => {

@@ -4,7 +4,7 @@
 //! to point elsewhere, as the tests do).
 
 use std::time::Duration;
-use taskrouter::ports::{KvStore, StoreError};
+use taskrouter::ports::{KeyPage, KvStore, ListedKey, StoreError};
 
 pub struct KvApi {
     base: String,
@@ -61,41 +61,36 @@ impl KvApi {
 }
 
 impl KvApi {
-    /// Every key name under `prefix` (following the API's cursor).
-    fn list_names(&self, prefix: &str) -> Result<Vec<String>, String> {
-        let mut names = Vec::new();
-        let mut cursor = String::new();
-        loop {
-            let mut url = format!("{}/keys?prefix={}", self.base, encode(prefix));
-            if !cursor.is_empty() {
-                url.push_str(&format!("&cursor={}", encode(&cursor)));
-            }
-            let mut res = self
-                .agent
-                .get(&url)
-                .header("Authorization", &self.auth())
-                .call()
-                .map_err(|e| format!("the KV API could not be reached: {e}"))?;
-            let status = res.status().as_u16();
-            let text = res.body_mut().read_to_string().map_err(|e| e.to_string())?;
-            if status != 200 {
-                return Err(format!("the KV API answered HTTP {status} listing keys"));
-            }
-            let v: serde_json::Value = serde_json::from_str(&text).map_err(|e| e.to_string())?;
-            for k in v["result"].as_array().into_iter().flatten() {
-                if let Some(n) = k["name"].as_str() {
-                    names.push(n.to_string());
-                }
-            }
-            match v
-                .pointer("/result_info/cursor")
-                .and_then(serde_json::Value::as_str)
-            {
-                Some(c) if !c.is_empty() => cursor = c.to_string(),
-                _ => return Ok(names),
-            }
+    /// A write's answer: `Ok` on 2xx, else the API's status and the start of its body.
+    fn written(mut res: ureq::http::Response<ureq::Body>, key: &str) -> Result<(), StoreError> {
+        let status = res.status().as_u16();
+        if (200..300).contains(&status) {
+            return Ok(());
         }
+        let text = res.body_mut().read_to_string().unwrap_or_default();
+        Err(StoreError(format!(
+            "the KV API answered HTTP {status} writing {key}: {}",
+            text.chars().take(200).collect::<String>()
+        )))
     }
+}
+
+/// A `multipart/form-data` body with the fields `value` and `metadata` (JSON), as the KV API's
+/// write with metadata takes it, and its boundary (one that neither field contains).
+fn multipart(value: &str, metadata: &str) -> (String, String) {
+    let mut boundary = String::from("taskrouter-kv-boundary");
+    while value.contains(&boundary) || metadata.contains(&boundary) {
+        boundary.push('x');
+    }
+    let part = |name: &str, text: &str| {
+        format!("--{boundary}\r\nContent-Disposition: form-data; name=\"{name}\"\r\n\r\n{text}\r\n")
+    };
+    let body = format!(
+        "{}{}--{boundary}--\r\n",
+        part("value", value),
+        part("metadata", metadata)
+    );
+    (boundary, body)
 }
 
 impl KvStore for KvApi {
@@ -124,25 +119,74 @@ impl KvStore for KvApi {
 
     async fn put_text(&self, key: &str, value: &str) -> Result<(), StoreError> {
         let url = format!("{}/values/{}", self.base, encode(key));
-        let mut res = self
+        let res = self
             .agent
             .put(&url)
             .header("Authorization", &self.auth())
             .header("Content-Type", "text/plain")
             .send(value)
             .map_err(|e| StoreError(format!("the KV API could not be reached: {e}")))?;
-        let status = res.status().as_u16();
-        if (200..300).contains(&status) {
-            return Ok(());
-        }
-        let text = res.body_mut().read_to_string().unwrap_or_default();
-        Err(StoreError(format!(
-            "the KV API answered HTTP {status} writing {key}: {}",
-            text.chars().take(200).collect::<String>()
-        )))
+        Self::written(res, key)
     }
 
-    async fn list_keys(&self, prefix: &str) -> Result<Vec<String>, StoreError> {
-        self.list_names(prefix).map_err(StoreError)
+    async fn put_text_with_metadata(
+        &self,
+        key: &str,
+        value: &str,
+        metadata: &serde_json::Value,
+    ) -> Result<(), StoreError> {
+        let url = format!("{}/values/{}", self.base, encode(key));
+        let (boundary, body) = multipart(value, &metadata.to_string());
+        let res = self
+            .agent
+            .put(&url)
+            .header("Authorization", &self.auth())
+            .header(
+                "Content-Type",
+                &format!("multipart/form-data; boundary={boundary}"),
+            )
+            .send(&body)
+            .map_err(|e| StoreError(format!("the KV API could not be reached: {e}")))?;
+        Self::written(res, key)
+    }
+
+    /// One page of names under `prefix`, with their metadata.
+    async fn list_page(&self, prefix: &str, cursor: Option<&str>) -> Result<KeyPage, StoreError> {
+        let mut url = format!("{}/keys?prefix={}", self.base, encode(prefix));
+        if let Some(c) = cursor {
+            url.push_str(&format!("&cursor={}", encode(c)));
+        }
+        let mut res = self
+            .agent
+            .get(&url)
+            .header("Authorization", &self.auth())
+            .call()
+            .map_err(|e| StoreError(format!("the KV API could not be reached: {e}")))?;
+        let status = res.status().as_u16();
+        let text = res
+            .body_mut()
+            .read_to_string()
+            .map_err(|e| StoreError(e.to_string()))?;
+        if status != 200 {
+            return Err(StoreError(format!(
+                "the KV API answered HTTP {status} listing keys"
+            )));
+        }
+        let v: serde_json::Value =
+            serde_json::from_str(&text).map_err(|e| StoreError(e.to_string()))?;
+        let keys = (v["result"].as_array().into_iter().flatten())
+            .filter_map(|k| {
+                Some(ListedKey {
+                    name: k["name"].as_str()?.to_string(),
+                    metadata: k.get("metadata").filter(|m| !m.is_null()).cloned(),
+                })
+            })
+            .collect();
+        let cursor = v
+            .pointer("/result_info/cursor")
+            .and_then(serde_json::Value::as_str)
+            .filter(|c| !c.is_empty())
+            .map(str::to_string);
+        Ok(KeyPage { keys, cursor })
     }
 }

@@ -26,10 +26,29 @@ fn decode(s: &str) -> String {
     String::from_utf8(out).unwrap()
 }
 
+/// A field of a `multipart/form-data` body (the API's write with metadata).
+fn form_field(body: &str, name: &str) -> Option<String> {
+    let boundary = body.lines().next()?.trim_end();
+    let head = format!("Content-Disposition: form-data; name=\"{name}\"\r\n\r\n");
+    let start = body.find(&head)? + head.len();
+    let end = body[start..].find(&format!("\r\n{boundary}"))? + start;
+    Some(body[start..end].to_string())
+}
+
+type Metadata = Arc<Mutex<HashMap<String, serde_json::Value>>>;
+
 /// A fake KV namespace behind the REST API's value routes.
 fn fake_kv() -> (String, Arc<Mutex<HashMap<String, String>>>) {
+    let (base, store, _) = fake_kv_with_metadata();
+    (base, store)
+}
+
+/// The fake, and the metadata written with each key.
+fn fake_kv_with_metadata() -> (String, Arc<Mutex<HashMap<String, String>>>, Metadata) {
     let store: Arc<Mutex<HashMap<String, String>>> = Arc::new(Mutex::new(HashMap::new()));
+    let metadata: Metadata = Arc::new(Mutex::new(HashMap::new()));
     let kv = Arc::clone(&store);
+    let meta = Arc::clone(&metadata);
     let base = common::serve(None, move |req| {
         let common::FakeRequest {
             method,
@@ -44,7 +63,14 @@ fn fake_kv() -> (String, Arc<Mutex<HashMap<String, String>>>) {
                 let prefix = decode(&path[list_prefix.len()..]);
                 let mut names: Vec<String> = kv.lock().unwrap().keys().filter(|k| k.starts_with(&prefix)).cloned().collect();
                 names.sort();
-                let result: Vec<serde_json::Value> = names.iter().map(|n| json!({"name": n})).collect();
+                let meta = meta.lock().unwrap();
+                let result: Vec<serde_json::Value> = names
+                    .iter()
+                    .map(|n| match meta.get(n) {
+                        Some(m) => json!({"name": n, "metadata": m}),
+                        None => json!({"name": n}),
+                    })
+                    .collect();
                 (200, json!({"success": true, "result": result, "result_info": {"count": result.len(), "cursor": ""}}).to_string())
             }
             (true, None) => (404, "{}".to_string()),
@@ -57,7 +83,17 @@ fn fake_kv() -> (String, Arc<Mutex<HashMap<String, String>>>) {
                         None => (404, json!({"success": false, "errors": [{"code": 10009, "message": "get: 'key not found'"}]}).to_string()),
                     },
                     "PUT" => {
-                        map.insert(key, String::from_utf8(body).unwrap());
+                        let body = String::from_utf8(body).unwrap();
+                        match (form_field(&body, "value"), form_field(&body, "metadata")) {
+                            (Some(value), Some(m)) if body.starts_with("--") => {
+                                meta.lock().unwrap().insert(key.clone(), serde_json::from_str(&m).unwrap());
+                                map.insert(key, value);
+                            }
+                            _ => {
+                                meta.lock().unwrap().remove(&key);
+                                map.insert(key, body);
+                            }
+                        }
                         (200, json!({"success": true, "errors": [], "messages": [], "result": {}}).to_string())
                     }
                     _ => (405, "{}".to_string()),
@@ -65,7 +101,7 @@ fn fake_kv() -> (String, Arc<Mutex<HashMap<String, String>>>) {
             }
         }
     });
-    (base, store)
+    (base, store, metadata)
 }
 
 fn run(base: &str, args: &[&str], token: &str) -> (i32, String, String) {
@@ -160,7 +196,7 @@ fn push_pull_diff_history_rollback() {
 
 #[test]
 fn keys_are_created_hashed_listed_and_revoked() {
-    let (base, store) = fake_kv();
+    let (base, store, metadata) = fake_kv_with_metadata();
     let t = "kv-token";
     let (code, out, err) = run(
         &base,
@@ -199,6 +235,17 @@ fn keys_are_created_hashed_listed_and_revoked() {
     assert!(!stored.contains(&key), "only the hash is stored");
     let record: serde_json::Value = serde_json::from_str(&stored).unwrap();
     assert_eq!(record["id"], "team-a");
+    // The record is the key's metadata too, and the id index names it, as the Worker keeps them.
+    let at = format!("gateway-key:{hash}");
+    assert_eq!(metadata.lock().unwrap()[&at]["record"], record);
+    assert_eq!(
+        store.lock().unwrap().get("gateway-key-id:team-a"),
+        Some(&at)
+    );
+    assert!(store
+        .lock()
+        .unwrap()
+        .contains_key(&format!("gateway-key-id:team-a:{hash}")));
     assert_eq!(record["allowed_routes"], json!(["default", "paid"]));
     assert_eq!(record["requests_per_minute"], 60);
     assert_eq!(
@@ -218,9 +265,21 @@ fn keys_are_created_hashed_listed_and_revoked() {
         "{out}"
     );
     assert!(!out.contains(&key));
+    // A second record with the id, as a create racing the first could leave: both are revoked.
+    store.lock().unwrap().extend([
+        (
+            "gateway-key:0000".to_string(),
+            r#"{"id": "team-a", "name": "twin"}"#.to_string(),
+        ),
+        (
+            "gateway-key-id:team-a:0000".to_string(),
+            "gateway-key:0000".to_string(),
+        ),
+    ]);
     let (code, out, _) = run(&base, &["keys", "revoke", "team-a"], t);
     assert_eq!(code, 0);
-    assert!(out.contains("revoked team-a"));
+    assert!(out.contains("revoked team-a (2 records)"), "{out}");
+    assert!(store.lock().unwrap()["gateway-key:0000"].contains(r#""revoked":true"#));
     let record: serde_json::Value = serde_json::from_str(
         store
             .lock()
