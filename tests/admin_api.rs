@@ -185,6 +185,30 @@ impl World {
         block_on(handle(&self.state, &ports, &self.settings, req))
     }
 
+    /// An admin request whose body was declared too large to read.
+    fn admin_too_large(&self, method: Method, target: &str) -> (u16, Value) {
+        let req = Incoming {
+            method,
+            path: target.into(),
+            headers: vec![("authorization".into(), format!("Bearer {ADMIN}"))],
+            body: Body::TooLarge { declared: 1 << 30 },
+            request_id: "r1".into(),
+            colo: None,
+            country: None,
+            query: String::new(),
+        };
+        let ports = Ports {
+            kv: &self.kv,
+            secrets: &self.secrets,
+            upstream: &self.sql,
+            clock: &FixedClock,
+            rng: &self.rng,
+            cache: &NoSharedCache,
+            coordinator: &NoCoordinator,
+        };
+        answer(&block_on(handle(&self.state, &ports, &self.settings, req)))
+    }
+
     fn admin(&self, method: Method, target: &str, body: Option<&str>) -> (u16, Value) {
         answer(&self.send(method, target, Some(ADMIN), body))
     }
@@ -283,6 +307,8 @@ fn validation_answers_and_stores_nothing() {
     paths.sort();
     assert_eq!(paths, ["default", "extra"]);
     assert!(v["errors"][0]["message"].as_str().unwrap().len() > 3);
+    let (s, v) = w.admin_too_large(Method::Post, "/admin/rules/validate");
+    assert_eq!((s, code(&v)), (413, "request_too_large"));
     let (s, v) = w.admin(Method::Post, "/admin/rules/validate", Some("{not json"));
     assert_eq!(s, 200);
     assert_eq!(v["valid"], false);
@@ -514,4 +540,161 @@ fn traffic_errors_have_their_codes() {
         "{m}"
     );
     assert!(bare.sql.calls.borrow().is_empty());
+}
+
+fn live(w: &World) -> Option<String> {
+    block_on(w.kv.get_text("rules:live")).unwrap()
+}
+
+#[test]
+fn rollback_bodies_are_checked() {
+    let w = World::new();
+    for v in [2, 3, 4] {
+        let (s, _) = w.admin(Method::Put, "/admin/rules", Some(&rules(v).to_string()));
+        assert_eq!(s, 200);
+    }
+    for body in [
+        r#"{"version": "3"}"#,
+        r#"{"version": 3.5}"#,
+        r#"{"version": -1}"#,
+        r#"{"version": 0}"#,
+        r#"{"version": null}"#,
+        r#"[3]"#,
+        r#""3""#,
+        r#"{"version": 3, "force": true}"#,
+        r#"{"to": 3}"#,
+    ] {
+        let (s, v) = w.admin(Method::Post, "/admin/rules/rollback", Some(body));
+        assert_eq!((s, code(&v)), (400, "invalid_request"), "{body}");
+        let m = v["error"]["message"].as_str().unwrap();
+        assert!(m.contains("version") || m.contains("object"), "{body}: {m}");
+        assert_eq!(live(&w).as_deref(), Some("4"), "{body} changed nothing");
+    }
+    let (s, v) = w.admin(Method::Post, "/admin/rules/rollback", Some("{"));
+    assert_eq!((s, code(&v)), (400, "invalid_json"));
+    let (s, v) = w.admin_too_large(Method::Post, "/admin/rules/rollback");
+    assert_eq!((s, code(&v)), (413, "request_too_large"));
+    assert_eq!(live(&w).as_deref(), Some("4"));
+
+    let (s, v) = w.admin(Method::Post, "/admin/rules/rollback", Some("{}"));
+    assert_eq!((s, v), (200, json!({"live_version": 3, "previous": 4})));
+    let (s, v) = w.admin(Method::Post, "/admin/rules/rollback", None);
+    assert_eq!((s, v), (200, json!({"live_version": 2, "previous": 3})));
+    let (s, v) = w.admin(
+        Method::Post,
+        "/admin/rules/rollback",
+        Some(r#"{"version": 4}"#),
+    );
+    assert_eq!((s, v), (200, json!({"live_version": 4, "previous": 2})));
+}
+
+fn record_at(w: &World, at: &str) -> Value {
+    serde_json::from_str(&block_on(w.kv.get_text(at)).unwrap().unwrap()).unwrap()
+}
+
+#[test]
+fn one_delete_revokes_every_record_with_the_id() {
+    let w = World::new();
+    // Two records with one id, as two creates at the same moment (or older versions) leave them.
+    let (a, b) = ("gateway-key:aaaa", "gateway-key:bbbb");
+    w.kv.insert(a, r#"{"id": "twin", "name": "first"}"#);
+    w.kv.insert(b, r#"{"id": "twin", "name": "second"}"#);
+    let (s, v) = w.admin(Method::Delete, "/admin/keys/twin", None);
+    assert_eq!((s, v), (200, json!({"revoked": "twin"})));
+    assert_eq!(record_at(&w, a)["revoked"], true);
+    assert_eq!(record_at(&w, b)["revoked"], true);
+    let other = record_at(&w, &format!("gateway-key:{}", hash_key(GATEWAY)));
+    assert_ne!(other["revoked"], true, "another id is left alone");
+    let (s, _) = w.admin(Method::Delete, "/admin/keys/twin", None);
+    assert_eq!(s, 200, "revoked already: the records exist");
+}
+
+#[test]
+fn a_key_is_revoked_through_the_index_before_the_listing_shows_it() {
+    let w = World::new();
+    let (s, made) = w.admin(
+        Method::Post,
+        "/admin/keys",
+        Some(r#"{"name": "fresh", "id": "fresh"}"#),
+    );
+    assert_eq!(s, 201);
+    let key = made["key"].as_str().unwrap();
+    let at = format!("gateway-key:{}", hash_key(key));
+    // KV's listing lags behind writes: neither the record nor its entry is listed yet.
+    w.kv.hide_from_list(&at);
+    w.kv.hide_from_list(&format!("gateway-key-id:fresh:{}", hash_key(key)));
+    let (s, v) = w.admin(Method::Get, "/admin/keys", None);
+    assert_eq!(s, 200);
+    assert!(!v.to_string().contains("fresh"));
+    let (s, v) = w.admin(
+        Method::Post,
+        "/admin/keys",
+        Some(r#"{"name": "again", "id": "fresh"}"#),
+    );
+    assert_eq!((s, code(&v)), (409, "key_exists"), "the index holds the id");
+    let (s, v) = w.admin(Method::Delete, "/admin/keys/fresh", None);
+    assert_eq!((s, v), (200, json!({"revoked": "fresh"})));
+    assert_eq!(record_at(&w, &at)["revoked"], true);
+}
+
+#[test]
+fn an_id_in_the_index_is_taken() {
+    let w = World::new();
+    // A record only the index names (as a create elsewhere a moment ago leaves it).
+    w.kv.insert("gateway-key:cccc", r#"{"id": "taken", "name": "c"}"#);
+    w.kv.hide_from_list("gateway-key:cccc");
+    w.kv.insert("gateway-key-id:taken", "gateway-key:cccc");
+    let (s, v) = w.admin(
+        Method::Post,
+        "/admin/keys",
+        Some(r#"{"name": "again", "id": "taken"}"#),
+    );
+    assert_eq!((s, code(&v)), (409, "key_exists"));
+    // An index naming a record that is gone does not hold the id.
+    w.kv.insert("gateway-key-id:gone", "gateway-key:dddd");
+    let (s, v) = w.admin(
+        Method::Post,
+        "/admin/keys",
+        Some(r#"{"name": "new", "id": "gone"}"#),
+    );
+    assert_eq!(s, 201, "{v}");
+}
+
+#[test]
+fn the_key_list_reads_metadata_not_each_record() {
+    let w = World::new();
+    for n in 0..5 {
+        let (s, _) = w.admin(
+            Method::Post,
+            "/admin/keys",
+            Some(&format!(r#"{{"name": "k{n}", "id": "k{n}"}}"#)),
+        );
+        assert_eq!(s, 201);
+    }
+    let before = w.kv.reads();
+    let (s, v) = w.admin(Method::Get, "/admin/keys", None);
+    assert_eq!(s, 200);
+    assert_eq!(v["keys"].as_array().unwrap().len(), 6);
+    assert_eq!(
+        (v["unread"].clone(), v["truncated"].clone()),
+        (json!(0), json!(false))
+    );
+    assert_eq!(
+        w.kv.reads() - before,
+        1,
+        "one read: the seeded record, written without metadata"
+    );
+    // Records without metadata past the cap are counted, not read.
+    for n in 0..250 {
+        w.kv.insert(
+            &format!("gateway-key:old{n:04}"),
+            &format!(r#"{{"id": "old{n}", "name": "old"}}"#),
+        );
+    }
+    let before = w.kv.reads();
+    let (s, v) = w.admin(Method::Get, "/admin/keys", None);
+    assert_eq!(s, 200);
+    assert_eq!(w.kv.reads() - before, 200);
+    assert_eq!(v["unread"], 51);
+    assert_eq!(v["keys"].as_array().unwrap().len(), 5 + 200);
 }

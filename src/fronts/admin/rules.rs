@@ -10,7 +10,8 @@
 //! - `POST /admin/rules/validate`: every error with its path, nothing stored.
 //! - `PUT /admin/rules`: validate (every error with its path), refuse a version not above the
 //!   live one, store it, log it, point to it.
-//! - `POST /admin/rules/rollback` (`{"version": n}`, or the newest version below the live one).
+//! - `POST /admin/rules/rollback` (`{"version": n}`, n a whole number >= 1; or an empty body or
+//!   `{}` for the newest version below the live one; any other body is 400 `invalid_request`).
 //! - `GET /admin/rules/history`.
 
 use super::errors::{invalid_json, store_error};
@@ -290,6 +291,46 @@ pub(super) async fn put<B>(
     }
 }
 
+/// The version a rollback body asks for: `None` for an empty body or `{}` (the newest version
+/// below the live one). Anything else must be `{"version": n}` with `n` a whole number of 1 or
+/// more: a string, a fraction, a negative number, another shape or another field is refused
+/// rather than read as "the previous version".
+fn asked_version(body: &Body) -> Result<Option<u64>, ApiError> {
+    let bytes = match body {
+        Body::Bytes(b) => b,
+        Body::TooLarge { .. } => {
+            return Err(ApiError::new(
+                ErrorCode::RequestTooLarge,
+                "the rollback body is too large; send {\"version\": n} or nothing",
+            ))
+        }
+    };
+    if bytes.iter().all(u8::is_ascii_whitespace) {
+        return Ok(None);
+    }
+    let invalid = |m: String| ApiError::new(ErrorCode::InvalidRequest, m);
+    let Value::Object(fields) = serde_json::from_slice::<Value>(bytes).map_err(invalid_json)?
+    else {
+        return Err(invalid(
+            "the rollback body must be a JSON object: {\"version\": n}, or {} or nothing for the previous version".into(),
+        ));
+    };
+    if let Some(other) = fields.keys().find(|k| k.as_str() != "version") {
+        return Err(invalid(format!(
+            "unknown field `{other}`; a rollback takes only `version`"
+        )));
+    }
+    match fields.get("version") {
+        None => Ok(None),
+        Some(v) => match v.as_u64().filter(|n| *n >= 1) {
+            Some(n) => Ok(Some(n)),
+            None => Err(invalid(format!(
+                "`version` must be a whole number of 1 or more, not {v}"
+            ))),
+        },
+    }
+}
+
 /// `POST /admin/rules/rollback`.
 pub(super) async fn post_rollback<B>(
     req: &Incoming,
@@ -298,13 +339,7 @@ pub(super) async fn post_rollback<B>(
     base: &str,
     now_ms: f64,
 ) -> Result<Reply<B>, ApiError> {
-    let asked = match &req.body {
-        Body::Bytes(b) if !b.is_empty() => serde_json::from_slice::<Value>(b)
-            .map_err(invalid_json)?
-            .get("version")
-            .and_then(Value::as_u64),
-        Body::Bytes(_) | Body::TooLarge { .. } => None,
-    };
+    let asked = asked_version(&req.body)?;
     match rollback(kv, base, asked, now_ms).await {
         Ok((target, previous)) => {
             cache.invalidate();
