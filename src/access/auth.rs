@@ -1,6 +1,7 @@
 //! Gateway keys: reading the caller's key from the request, and finding its record in KV, where
 //! keys are stored only as a SHA-256 hash (`gateway-key:<hex>`). Records are cached in the isolate
-//! for the same TTL as the rules, so a revocation takes effect within it.
+//! for the same TTL as the rules, and KV reads go through its 60 s edge cache (`shell::kv`), so a
+//! revocation takes effect within that TTL plus up to 60 s.
 
 use crate::error::{ApiError, ErrorCode};
 use crate::http::Incoming;
