@@ -214,6 +214,35 @@ describe("admin API for the console", () => {
     assert.equal((await r.json()).error.code, "not_found");
   });
 
+  test("a key made a moment ago is revoked by its id at once, through the id index", async () => {
+    let r = await admin("POST", "/admin/keys", { name: "Short-lived", id: "short-lived" });
+    assert.equal(r.status, 201);
+    const made = await r.json();
+    assert.equal(await worker.kv.get("gateway-key-id:short-lived"), `gateway-key:${sha256(made.key)}`);
+    r = await admin("DELETE", "/admin/keys/short-lived");
+    assert.equal(r.status, 200);
+    assert.deepEqual(await r.json(), { revoked: "short-lived" });
+    assert.equal(JSON.parse(await worker.kv.get(`gateway-key:${sha256(made.key)}`)).revoked, true);
+    const refused = await chat(worker.url, { model: "auto", messages: userMessage() }, { key: made.key });
+    assert.equal(refused.status, 401);
+    r = await admin("POST", "/admin/keys", { name: "again", id: "short-lived" });
+    assert.equal(r.status, 409, "a revoked key's id stays taken");
+    r = await admin("GET", "/admin/keys");
+    const listed = await r.json();
+    assert.equal(listed.unread, 0);
+    assert.equal(listed.truncated, false);
+  });
+
+  test("a rollback body other than {\"version\": n} is refused, never read as the previous version", async () => {
+    const live = await worker.kv.get("rules:live");
+    for (const body of [{ version: "2" }, { version: 2.5 }, { version: -1 }, [2], { version: 2, extra: true }]) {
+      const r = await admin("POST", "/admin/rules/rollback", body);
+      assert.equal(r.status, 400, JSON.stringify(body));
+      assert.equal((await r.json()).error.code, "invalid_request");
+      assert.equal(await worker.kv.get("rules:live"), live, `${JSON.stringify(body)} changed nothing`);
+    }
+  });
+
   test("traffic: the shared queries through the SQL API, shaped for charts", async () => {
     sql.calls.length = 0;
     let r = await admin("GET", "/admin/traffic");
