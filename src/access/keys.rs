@@ -284,20 +284,22 @@ pub async fn list(kv: &impl KvStore, max_reads: usize) -> Result<Listing, KeyErr
     Ok(out)
 }
 
-/// Until every record is known to be indexed: list them all, index those read without metadata,
-/// and, when the listing is complete, say the index is. The listing, or `None` when the index
-/// was complete already.
+/// Until every record is known to be indexed: list them all and, when the listing read them all,
+/// index those read without metadata and say the index is complete. (A listing cut short by
+/// `max_reads` indexes nothing: it would write the same entries again on every call and never
+/// finish; the CLI, which reads without a cap, finishes it.) The listing, or `None` when the
+/// index was complete already.
 async fn index_older(kv: &impl KvStore, max_reads: usize) -> Result<Option<Listing>, KeyError> {
     if kv.get_text(INDEX_COMPLETE_KEY).await?.is_some() {
         return Ok(None);
     }
     let listing = list(kv, max_reads).await?;
-    for name in &listing.unindexed {
-        if let Some((_, record)) = listing.records.iter().find(|(n, _)| n == name) {
-            index(kv, &record.id, name).await?;
-        }
-    }
     if listing.complete() {
+        for name in &listing.unindexed {
+            if let Some((_, record)) = listing.records.iter().find(|(n, _)| n == name) {
+                index(kv, &record.id, name).await?;
+            }
+        }
         kv.put_text(INDEX_COMPLETE_KEY, "1").await?;
     }
     Ok(Some(listing))
@@ -631,6 +633,36 @@ mod tests {
         ));
         assert_eq!(block_on(revoke(&kv, "legacy", 10)).unwrap().len(), 1);
         assert!(revoked(&kv, &old));
+    }
+
+    #[test]
+    fn a_listing_cut_short_indexes_nothing() {
+        let kv = MemoryKv::default();
+        for seed in 1..=3 {
+            older(&kv, seed, &format!("old-{seed}"));
+        }
+        block_on(create(&kv, &[9; KEY_BYTES], with_id("new"), 1.0, 2)).unwrap();
+        assert!(block_on(kv.get_text(INDEX_COMPLETE_KEY)).unwrap().is_none());
+        assert!(block_on(kv.get_text(&id_index_key("old-1")))
+            .unwrap()
+            .is_none());
+        // Without the cap (the CLI), the older records are indexed and the index is complete.
+        block_on(create(
+            &kv,
+            &[8; KEY_BYTES],
+            with_id("newer"),
+            1.0,
+            usize::MAX,
+        ))
+        .unwrap();
+        assert!(block_on(kv.get_text(INDEX_COMPLETE_KEY)).unwrap().is_some());
+        for seed in 1..=3 {
+            let id = format!("old-{seed}");
+            assert!(
+                block_on(kv.get_text(&id_index_key(&id))).unwrap().is_some(),
+                "{id}"
+            );
+        }
     }
 
     #[test]

@@ -44,9 +44,14 @@ fn message(e: KeyError) -> String {
 }
 
 fn records(kv: &KvApi) -> Result<Vec<(String, KeyRecord)>, String> {
-    block_on(keys::list(kv, ALL))
-        .map(|l| l.records)
-        .map_err(message)
+    let listing = block_on(keys::list(kv, ALL)).map_err(message)?;
+    if listing.truncated {
+        eprintln!(
+            "taskrouter: only the first {} pages of keys are listed",
+            keys::MAX_LIST_PAGES
+        );
+    }
+    Ok(listing.records)
 }
 
 /// `keys create --name NAME [--id ID] [--routes a,b] [--tasks x,y] [--rpm N] [--spend-per-day USD] [--json]`
