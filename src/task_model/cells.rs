@@ -27,19 +27,21 @@ pub fn coded_row(classes: usize) -> usize {
 }
 
 impl Cells {
-    /// Four-bit codes for real-valued weights (`w`: rows of one weight per class).
+    /// Four-bit codes for real-valued weights (`w`: rows of one weight per class; a trailing
+    /// partial row is left out).
     pub fn code(classes: usize, w: &[f32]) -> Cells {
         let c = classes.max(1);
+        let whole = &w[..w.len() - w.len() % c];
         let levels: Vec<[f32; LEVELS]> = (0..c)
-            .map(|k| table(w.iter().skip(k).step_by(c).copied().collect()))
+            .map(|k| table(whole.iter().skip(k).step_by(c).copied().collect()))
             .collect();
-        let rows = w.len() / c;
         let row = coded_row(c);
-        let mut codes = vec![0u8; rows * row];
-        for (i, v) in w.iter().enumerate() {
-            let (r, k) = (i / c, i % c);
-            let code = nearest(&levels[k], *v);
-            codes[r * row + k / 2] |= if k % 2 == 0 { code } else { code << 4 };
+        let mut codes = vec![0u8; whole.len() / c * row];
+        for (weights, bytes) in whole.chunks_exact(c).zip(codes.chunks_exact_mut(row)) {
+            for (k, (v, table)) in weights.iter().zip(&levels).enumerate() {
+                let code = nearest(table, *v);
+                bytes[k / 2] |= if k % 2 == 0 { code } else { code << 4 };
+            }
         }
         Cells::Coded { levels, codes }
     }
@@ -148,6 +150,11 @@ mod tests {
         let mut sums = [1f32; 3];
         cells.add_row(4, 1.0, &mut sums);
         assert_eq!(sums, [1.0; 3], "a bucket past the table adds nothing");
+        // A trailing partial row is left out, not a panic.
+        let Cells::Coded { codes, .. } = Cells::code(3, &w[..11]) else {
+            panic!("coded");
+        };
+        assert_eq!(codes.len(), 3 * 2);
     }
 
     #[test]
