@@ -79,7 +79,8 @@ const adminKey = () => sessionStorage.getItem(KEY_STORE) ?? "";
 
 /** Call the admin API: the parsed JSON answer, or an ApiError (a wrong key signs out). */
 async function api(method, path, body, { key = adminKey(), headers = {} } = {}) {
-  const init = { method, headers: { authorization: `Bearer ${key}`, ...headers } };
+  // The admin key last: no extra header can replace it.
+  const init = { method, headers: { ...headers, authorization: `Bearer ${key}` } };
   if (body !== undefined) {
     init.headers["content-type"] = "application/json";
     init.body = typeof body === "string" ? body : JSON.stringify(body);
@@ -93,7 +94,7 @@ async function api(method, path, body, { key = adminKey(), headers = {} } = {}) 
   }
   if (!res.ok) {
     const err = new ApiError(res.status, parsed);
-    if (res.status === 401 && key === adminKey()) signOut(keyMessage(err));
+    if (res.status === 401 && key && key === adminKey()) signOut(keyMessage(err));
     throw err;
   }
   return parsed;
@@ -113,7 +114,8 @@ async function signIn(key) {
   const err = $("login-error");
   err.hidden = true;
   try {
-    await api("GET", "/admin/rules", undefined, { key });
+    // The history answers on a fresh deployment too (`/admin/rules` is 503 until rules are stored).
+    await api("GET", "/admin/rules/history", undefined, { key });
   } catch (e) {
     err.textContent = e instanceof ApiError ? keyMessage(e) : `cannot reach the admin API: ${e.message}`;
     err.hidden = false;
@@ -127,23 +129,23 @@ async function signIn(key) {
   return true;
 }
 
+const SIGNED_OUT = "taskrouter-signed-out";
+
+/**
+ * Forget the admin key and everything the page holds (a new key shown once, the gateway key typed,
+ * answers, the editor, cached documents): the page is loaded again, signed out. `message` is shown
+ * on the sign-in form.
+ */
 function signOut(message) {
   sessionStorage.removeItem(KEY_STORE);
-  loaded.clear();
-  for (const t of document.querySelectorAll(".tab")) t.hidden = true;
-  $("tabs").hidden = true;
-  $("logout").hidden = true;
-  $("login").hidden = false;
-  $("admin-key").value = "";
-  const err = $("login-error");
-  err.textContent = message ?? "";
-  err.hidden = !message;
+  if (message) sessionStorage.setItem(SIGNED_OUT, message);
+  location.reload();
 }
 
 const TABS = { rules: loadRules, playground: loadPlayground, traffic: loadTraffic, keys: loadKeys };
 
 function showTab(name) {
-  if (!TABS[name]) name = "rules";
+  if (!Object.hasOwn(TABS, name)) name = "rules";
   for (const t of document.querySelectorAll(".tab")) t.hidden = t.id !== `tab-${name}`;
   for (const b of document.querySelectorAll("#tabs button")) b.classList.toggle("active", b.dataset.tab === name);
   if (location.hash !== `#${name}`) history.replaceState(null, "", `#${name}`);
@@ -200,18 +202,30 @@ function confirmAction(title, text, action = "Confirm") {
 // deployment is in no history entry until something replaces it).
 // `docs`: the documents already read, by version (a deployment's first document, written to KV
 // directly, is not stored as a version the API can return, but this tab may have seen it live).
-const rules = { live: null, version: null, history: [], known: new Set(), docs: new Map(), validateTimer: 0, validateSeq: 0 };
+// `busy`: a push or rollback is in flight (its buttons stay off until it settles).
+const rules = { live: null, version: null, history: [], known: new Set(), docs: new Map(), validateTimer: 0, validateSeq: 0, busy: false };
+
+// The editor's start on a deployment with no rules yet (validation lists what is missing).
+const SKELETON = { version: 1, providers: {}, models: {}, routes: [], default: "" };
+
+/** The live document, or null on a fresh deployment (`rules_missing`: nothing stored yet). */
+const liveRules = () => api("GET", "/admin/rules").catch((e) => {
+  if (e.code === "rules_missing") return null;
+  throw e;
+});
 
 async function loadRules() {
-  const [live, hist] = await Promise.all([api("GET", "/admin/rules"), api("GET", "/admin/rules/history")]);
-  rules.live = live.rules;
-  rules.version = live.live_version;
+  const [live, hist] = await Promise.all([liveRules(), api("GET", "/admin/rules/history")]);
+  rules.live = live?.rules ?? null;
+  rules.version = live?.live_version ?? null;
   rules.history = hist.history ?? [];
-  rules.known.add(live.live_version);
-  rules.docs.set(live.live_version, live.rules);
+  if (live) {
+    rules.known.add(live.live_version);
+    rules.docs.set(live.live_version, live.rules);
+  }
   for (const e of rules.history) rules.known.add(e.version);
-  $("live-version").textContent = `version ${live.live_version}`;
-  $("live-rules").textContent = fmt.json(live.rules);
+  $("live-version").textContent = live ? `version ${live.live_version}` : "none";
+  $("live-rules").textContent = live ? fmt.json(live.rules) : "No rules are live yet: write the first document below and push it.";
   drawHistory();
   if (!$("editor").dataset.touched) resetEditor();
 }
@@ -223,29 +237,42 @@ function drawHistory() {
       h("span", { class: `tag ${e.action}` }, e.action),
       ` version ${e.version}`,
       h("span", { class: "muted" }, ` ${fmt.time(e.at_ms)}`),
-      e.version !== rules.version ? h("button", { type: "button", class: "small quiet", "data-rollback": e.version, onclick: () => rollback(e.version) }, `Roll back to ${e.version}`) : h("span", { class: "badge" }, "live")));
-  fill($("history"), items.length ? items : h("li", { class: "muted" }, `No pushes yet: version ${rules.version} is the only one.`));
+      e.version !== rules.version ? h("button", { type: "button", class: "small quiet", "data-rollback": e.version, disabled: rules.busy, onclick: () => rollback(e.version) }, `Roll back to ${e.version}`) : h("span", { class: "badge" }, "live")));
+  const none = rules.version === null ? "No pushes yet, and no rules are live." : `No pushes yet: version ${rules.version} is the only one.`;
+  fill($("history"), items.length ? items : h("li", { class: "muted" }, none));
   for (const [id, pick] of [["diff-from", versions[1] ?? versions[0]], ["diff-to", versions[0]]]) {
     const sel = $(id);
     const keep = sel.value;
     fill(sel, versions.map((v) => h("option", { value: v }, `v${v}${v === rules.version ? " (live)" : ""}`)));
-    sel.value = keep && versions.includes(Number(keep)) ? keep : String(pick);
+    sel.value = keep && versions.includes(Number(keep)) ? keep : String(pick ?? "");
   }
 }
 
 /** Make `version` live again; without one, the newest version below the live one. */
 async function rollback(version) {
   const which = version === undefined ? "the newest version below the live one" : `version ${version}`;
+  if (rules.busy) return;
   const ok = await confirmAction("Roll back?", `Make ${which} live again, replacing version ${rules.version}? Requests use it at once.`, "Roll back");
   if (!ok) return;
   const msg = $("rules-message");
+  rulesBusy(true);
   try {
     const r = await api("POST", "/admin/rules/rollback", version === undefined ? undefined : { version });
     say(msg, `Rolled back: version ${r.live_version} is live (was ${r.previous}).`, "ok");
     await loadRules();
   } catch (e) {
     say(msg, `Rollback refused: ${e.message}`, "bad");
+  } finally {
+    rulesBusy(false);
   }
+}
+
+/** Push and every rollback button off while a change is in flight; on again (Push as validation says) after. */
+function rulesBusy(on) {
+  rules.busy = on;
+  for (const b of document.querySelectorAll("#rollback-previous, #history button[data-rollback]")) b.disabled = on;
+  if (on) $("push").disabled = true;
+  else scheduleValidate(0);
 }
 
 async function versionDoc(v) {
@@ -339,7 +366,7 @@ function drawDiff(ops, context = 3) {
 
 function resetEditor() {
   const editor = $("editor");
-  editor.value = rules.live ? fmt.json(rules.live) : "";
+  editor.value = fmt.json(rules.live ?? SKELETON);
   delete editor.dataset.touched;
   scheduleValidate(0);
 }
@@ -380,15 +407,18 @@ async function validateEditor() {
   fill(list, errors.map((e) => h("li", {}, h("code", { class: "path" }, e.path || "(document)"), " ", e.message)));
   if (errors.length) say(status, `${errors.length} problem(s): Push is off until they are fixed.`, "bad");
   else say(status, `Valid: version ${version}, ready to push.`, "ok");
-  $("push").disabled = errors.length > 0;
+  $("push").disabled = errors.length > 0 || rules.busy;
   $("push").dataset.version = version ?? "";
 }
 
 async function push() {
+  if (rules.busy) return;
   const version = $("push").dataset.version;
-  const ok = await confirmAction("Push these rules?", `Version ${version} becomes live at once, replacing version ${rules.version}.`, "Push");
+  const replacing = rules.version === null ? "the first rules of this deployment" : `replacing version ${rules.version}`;
+  const ok = await confirmAction("Push these rules?", `Version ${version} becomes live at once, ${replacing}.`, "Push");
   if (!ok) return;
   const msg = $("rules-message");
+  rulesBusy(true);
   try {
     const r = await api("PUT", "/admin/rules", $("editor").value);
     say(msg, `Pushed: version ${r.live_version} is live.`, "ok");
@@ -398,6 +428,8 @@ async function push() {
     const details = e.body?.error?.errors;
     if (details?.length) fill($("validate-errors"), details.map((d) => h("li", {}, h("code", { class: "path" }, d.path), " ", d.message)));
     say(msg, `Push refused: ${e.message}`, "bad");
+  } finally {
+    rulesBusy(false);
   }
 }
 
@@ -410,7 +442,14 @@ async function loadPlayground() {
   if (!$("play-messages").value.trim()) $("play-messages").value = fmt.json(SAMPLE_MESSAGES);
 }
 
-/** The playground's request: body and extra headers, or an error naming the field. */
+// Headers that carry a key: typed in the headers box they are dropped, so the admin key (explain)
+// or the gateway-key field (send) is the only key a request carries.
+const KEY_HEADERS = ["authorization", "x-router-key", "x-api-key"];
+
+/**
+ * The playground's request: body, extra headers and the key headers dropped from them, or an error
+ * naming the field.
+ */
 function playRequest() {
   let messages;
   let metadata;
@@ -427,16 +466,19 @@ function playRequest() {
   }
   if (typeof metadata !== "object" || metadata === null || Array.isArray(metadata)) throw new Error("metadata: must be a JSON object");
   const headers = {};
+  const dropped = new Set();
   for (const raw of $("play-headers").value.split("\n")) {
     const line = raw.trim();
     if (!line) continue;
     const at = line.indexOf(":");
     if (at <= 0) throw new Error(`headers: "${line}" is not name: value`);
-    headers[line.slice(0, at).trim().toLowerCase()] = line.slice(at + 1).trim();
+    const name = line.slice(0, at).trim().toLowerCase();
+    if (KEY_HEADERS.includes(name)) dropped.add(name);
+    else headers[name] = line.slice(at + 1).trim();
   }
   const body = { model: $("play-model").value.trim() || "auto", messages };
   if (Object.keys(metadata).length) body.metadata = metadata;
-  return { body, headers };
+  return { body, headers, dropped: [...dropped] };
 }
 
 function playError(message) {
@@ -445,9 +487,17 @@ function playError(message) {
   el.hidden = !message;
 }
 
+/** Say which typed key headers were left out (none: the note goes). */
+function playDropped(names, keyField) {
+  const el = $("play-note");
+  el.textContent = names.length ? `Not sent: ${names.join(", ")}. Key headers typed in the headers box are left out; the key sent is ${keyField}.` : "";
+  el.hidden = !names.length;
+}
+
 async function explainRequest(ev) {
   ev.preventDefault();
   playError();
+  playDropped([]);
   let req;
   try {
     req = playRequest();
@@ -455,6 +505,7 @@ async function explainRequest(ev) {
     playError(e.message);
     return;
   }
+  playDropped(req.dropped, "the admin key");
   try {
     const x = await api("POST", "/admin/explain", req.body, { headers: req.headers });
     fill($("explanation"), drawExplanation(x, req.body.messages));
@@ -601,6 +652,7 @@ function drawPlan(plan, skipped) {
 
 async function sendForReal() {
   playError();
+  playDropped([]);
   let req;
   try {
     req = playRequest();
@@ -608,6 +660,7 @@ async function sendForReal() {
     playError(e.message);
     return;
   }
+  playDropped(req.dropped, "the gateway key field");
   const key = $("gateway-key").value.trim();
   if (!key) {
     playError("A gateway key is needed to send the request for real (the admin key does not open /v1).");
@@ -647,15 +700,23 @@ async function sendForReal() {
 
 const PALETTE = ["#2563eb", "#db2777", "#16a34a", "#ea580c", "#7c3aed", "#0891b2", "#ca8a04", "#dc2626", "#4b5563", "#65a30d"];
 
+// `seq`: the newest load asked for (an older answer arriving late is dropped); `last`: its answer,
+// redrawn when only "by" changes.
+const traffic = { seq: 0, last: null };
+
 async function loadTraffic(ev) {
   ev?.preventDefault?.();
   const out = $("traffic");
   const since = $("traffic-since").value;
+  const seq = ++traffic.seq;
+  traffic.last = null;
   fill(out, h("p", { class: "muted" }, "loading…"));
   let t;
   try {
     t = await api("GET", `/admin/traffic?since=${encodeURIComponent(since)}`);
   } catch (e) {
+    if (seq !== traffic.seq) return;
+    loaded.delete("traffic"); // asked again when the tab is opened next
     if (e.code === "analytics_unconfigured") {
       fill(out, drawUnconfigured(e.message));
       return;
@@ -663,6 +724,16 @@ async function loadTraffic(ev) {
     fill(out, h("p", { class: "error" }, `Traffic is not available: ${e.message}`));
     return;
   }
+  if (seq !== traffic.seq) return;
+  traffic.last = t;
+  drawTraffic();
+}
+
+/** The last answer drawn, by the "by" chosen now. */
+function drawTraffic() {
+  const t = traffic.last;
+  if (!t) return;
+  const out = $("traffic");
   const by = $("traffic-by").value;
   const rows = t.over_time ?? [];
   // One colour per task (or model) in every chart: the busiest first.
@@ -808,6 +879,9 @@ async function createKey(ev) {
   if (tasks.length) body.allowed_tasks = tasks;
   if ($("key-rpm").value) body.requests_per_minute = Number($("key-rpm").value);
   if ($("key-spend").value) body.spend_usd_per_day = Number($("key-spend").value);
+  const button = $("create-key");
+  if (button.disabled) return;
+  button.disabled = true; // one key a click: on again once this request settles
   try {
     const r = await api("POST", "/admin/keys", body);
     $("new-key-value").textContent = r.key;
@@ -817,6 +891,8 @@ async function createKey(ev) {
     await loadKeys();
   } catch (e) {
     say(msg, `Not created: ${e.message}`, "bad");
+  } finally {
+    button.disabled = false;
   }
 }
 
@@ -835,7 +911,7 @@ async function copyKey() {
 }
 
 async function revokeKey(k) {
-  const ok = await confirmAction("Revoke this key?", `Key ${k.id} (${k.name ?? "no name"}) stops working within the cache time (CACHE_TTL_SECONDS). This cannot be undone.`, "Revoke");
+  const ok = await confirmAction("Revoke this key?", `Key ${k.id} (${k.name ?? "no name"}) stops working within the cache time (CACHE_TTL_SECONDS) plus up to about a minute (KV's edge cache). This cannot be undone.`, "Revoke");
   if (!ok) return;
   try {
     await api("DELETE", `/admin/keys/${encodeURIComponent(k.id)}`);
@@ -869,10 +945,16 @@ function start() {
   $("play-form").addEventListener("submit", explainRequest);
   $("send").addEventListener("click", sendForReal);
   $("traffic-form").addEventListener("submit", loadTraffic);
-  $("traffic-by").addEventListener("change", () => loadTraffic());
+  $("traffic-by").addEventListener("change", drawTraffic);
   $("traffic-since").addEventListener("change", () => loadTraffic());
   $("key-form").addEventListener("submit", createKey);
   $("copy-key").addEventListener("click", copyKey);
+  const why = sessionStorage.getItem(SIGNED_OUT);
+  sessionStorage.removeItem(SIGNED_OUT);
+  if (why) {
+    $("login-error").textContent = why;
+    $("login-error").hidden = false;
+  }
   const saved = adminKey();
   if (saved) signIn(saved);
 }
