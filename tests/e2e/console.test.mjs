@@ -127,10 +127,40 @@ describe("operator console", () => {
     await p.type("#admin-key", key);
     await p.click("#login-form button[type=submit]");
   };
-  const tab = async (name) => {
-    await page.click(`#tabs button[data-tab=${name}]`);
-    await page.waitForSelector(`#tab-${name}:not([hidden])`, { timeout: WAIT });
+  const tab = async (name, p = page) => {
+    await p.click(`#tabs button[data-tab=${name}]`);
+    await p.waitForSelector(`#tab-${name}:not([hidden])`, { timeout: WAIT });
   };
+  /** Whether `value` is anywhere in the page: its markup or any field's value. */
+  const pageHas = (p, value) =>
+    p.evaluate((v) => document.documentElement.outerHTML.includes(v) || [...document.querySelectorAll("input, textarea")].some((el) => el.value.includes(v)), value);
+  /**
+   * Run `body` with every request of `p` offered to `handle` first (it returns true when it has
+   * answered, aborted or kept the request itself; anything else goes on unchanged).
+   */
+  const intercepting = async (p, handle, body) => {
+    const listener = (req) => {
+      if (!handle(req)) req.continue().catch(() => {});
+    };
+    await p.setRequestInterception(true);
+    p.on("request", listener);
+    try {
+      return await body();
+    } finally {
+      p.off("request", listener);
+      await p.setRequestInterception(false);
+    }
+  };
+  /** A promise and its resolve function. */
+  const deferred = () => {
+    let resolve;
+    const promise = new Promise((r) => (resolve = r));
+    return { promise, resolve };
+  };
+  /** `promise`, or a failure naming `what` after WAIT. */
+  const within = (promise, what) =>
+    Promise.race([promise, new Promise((_, reject) => setTimeout(() => reject(new Error(`${what}: not within ${WAIT} ms`)), WAIT))]);
+  const pause = (ms) => new Promise((r) => setTimeout(r, ms));
 
   test("the pages are served without a key, with a strict content security policy; the API keeps its key", T, async () => {
     for (const [p, type] of [["/admin", "text/html"], ["/admin/", "text/html"], ["/admin/console/console.js", "text/javascript"], ["/admin/console/console.css", "text/css"]]) {
@@ -158,6 +188,14 @@ describe("operator console", () => {
     await page.waitForSelector("#tab-rules:not([hidden])", { timeout: WAIT });
     await waitText("#live-version", /version 1/);
     assert.match(await text("#live-rules"), /"default": "fast"/);
+    // A hash naming something every object has is not a tab: the rules tab opens.
+    for (const bogus of ["#constructor", "#__proto__", "#toString"]) {
+      await page.evaluate((hsh) => (location.hash = hsh), bogus);
+      await page.waitForFunction(() => location.hash === "#rules", { timeout: WAIT }).catch(async () => {
+        throw new Error(`${bogus} left the hash at ${await page.evaluate(() => location.hash)}`);
+      });
+      assert.equal(await page.$eval("#tab-rules", (el) => el.hidden), false, bogus);
+    }
     assert.deepEqual(errors, [], "no script errors and nothing blocked by the content security policy");
   });
 
@@ -225,8 +263,14 @@ describe("operator console", () => {
     await tab("playground");
     await setValue("#play-messages", JSON.stringify([{ role: "user", content: "Write a palindrome checker in Python." }], null, 2));
     await setValue("#play-metadata", JSON.stringify({ plan: "free" }));
+    // Key headers typed in the box go with neither request: explain keeps the admin key (a wrong
+    // one here would sign out), send keeps the gateway key field's.
+    await setValue("#play-headers", "Authorization: Bearer not-a-key\nx-router-key: not-a-key\nX-Api-Key: not-a-key\nx-console-test: 1");
     await page.click("#explain");
     await waitText("#explanation .route-name", /^code-route$/);
+    assert.equal(await page.$eval("#play-note", (el) => el.hidden), false);
+    assert.match(await text("#play-note"), /Not sent: authorization, x-router-key, x-api-key\./);
+    assert.equal(await page.$eval("#tabs", (el) => el.hidden), false, "still signed in");
     assert.deepEqual(await page.$$eval("#explanation mark", (els) => els.map((e) => e.textContent)), ["palindrome"]);
     assert.match(await text("#explanation .score.chosen"), /code/);
     const routes = await page.$$eval("#explanation .routes > li", (els) => els.map((e) => e.className + ": " + e.textContent));
@@ -252,7 +296,7 @@ describe("operator console", () => {
     await shot("playground");
   });
 
-  test("keys: create one (shown once) and revoke it", T, async () => {
+  test("keys: create one (shown once), revoke it; the list shows its record, never the key", T, async () => {
     await tab("keys");
     await page.type("#key-name", "console test key");
     await page.type("#key-rpm", "60");
@@ -260,23 +304,108 @@ describe("operator console", () => {
     await page.waitForSelector("#new-key:not([hidden])", { timeout: WAIT });
     const key = await text("#new-key-value");
     assert.match(key, /^tr_/);
-    await waitText("#keys", /console test key/);
+    await waitText("#keys-message", /Created key \S+\./);
+    const id = (await text("#keys-message")).match(/Created key (\S+)\./)[1];
+    await page.waitForSelector(`#keys tr[data-key="${id}"]`, { timeout: WAIT });
+    assert.match(await page.$eval(`#keys tr[data-key="${id}"]`, (r) => r.textContent), /console test key/);
     const ok = await chat(worker.url, { model: "auto", messages: userMessage() }, { key });
     assert.equal(ok.status, 200, "the new key works");
     await shot("keys");
-    // Shown once: the list never shows it again.
-    assert.ok(!(await text("#keys")).includes(key));
 
-    const id = await page.$$eval("#keys tr", (rows) => rows.find((r) => r.textContent.includes("console test key"))?.dataset.key);
-    assert.ok(id);
     await page.click(`#keys tr[data-key="${id}"] button`);
     await confirmDialog();
     await page.waitForSelector(`#keys tr.revoked[data-key="${id}"]`, { timeout: WAIT });
     await waitText("#keys-message", /Revoked/);
     assert.equal(await page.$eval("#new-key", (el) => el.hidden), true, "the new key is no longer shown");
+
+    // Shown once: the list read again from the API (the page loaded anew) has the key's record
+    // and nowhere the key.
+    await page.reload({ waitUntil: "load", timeout: WAIT });
+    await page.waitForSelector(`#keys tr.revoked[data-key="${id}"]`, { timeout: WAIT });
+    assert.match(await page.$eval(`#keys tr[data-key="${id}"]`, (r) => r.textContent), /console test key/);
+    assert.equal(await pageHas(page, key), false, "the key is nowhere in the page");
+  });
+
+  test("keys: one click makes one key; a name with markup is shown as text", T, async () => {
+    await tab("keys");
+    const name = "<img src=x onerror=window.__xss=1>";
+    const posted = [];
+    const held = deferred();
+    const release = deferred();
+    await intercepting(page, (req) => {
+      if (req.method() !== "POST" || !req.url().endsWith("/admin/keys")) return false;
+      posted.push(req.url());
+      if (posted.length > 1) return false;
+      held.resolve();
+      release.promise.then(() => req.continue().catch(() => {}));
+      return true;
+    }, async () => {
+      await setValue("#key-name", name);
+      await page.click("#create-key");
+      await within(held.promise, "the create request");
+      assert.equal(await page.$eval("#create-key", (b) => b.disabled), true, "Create is off while its request is in flight");
+      await page.click("#create-key");
+      await page.$eval("#key-form", (f) => f.requestSubmit());
+      await pause(300);
+      release.resolve();
+      await page.waitForSelector("#new-key:not([hidden])", { timeout: WAIT });
+      await page.waitForFunction(() => !document.querySelector("#create-key").disabled, { timeout: WAIT });
+    });
+    assert.equal(posted.length, 1, "one key created");
+    const cells = await page.$$eval("#keys tr td:nth-child(2)", (tds) => tds.map((td) => td.textContent));
+    assert.equal(cells.filter((c) => c === name).length, 1, `the name as text: ${JSON.stringify(cells)}`);
+    assert.equal(await page.$$eval("#keys img", (els) => els.length), 0, "no markup from the name");
+    assert.equal(await page.evaluate(() => window.__xss), undefined);
+  });
+
+  test("signing out forgets what the page held: signed in again, no key shown once, no gateway key, no answers", T, async () => {
+    await tab("keys");
+    await setValue("#key-name", "sign-out test key");
+    await page.click("#create-key");
+    await page.waitForSelector("#new-key:not([hidden])", { timeout: WAIT });
+    const key = await text("#new-key-value");
+    assert.match(key, /^tr_/);
+    await tab("playground");
+    await page.type("#gateway-key", GATEWAY_KEY);
+    await page.click("#explain");
+    await page.waitForSelector("#explanation .verdict", { timeout: WAIT });
+    await setValue("#editor", "{ \"edited\": true }");
+
+    await Promise.all([page.waitForNavigation({ waitUntil: "load", timeout: WAIT }).catch(() => {}), page.click("#logout")]);
+    await page.waitForSelector("#admin-key", { visible: true, timeout: WAIT });
+    assert.equal(await page.$eval("#tabs", (el) => el.hidden), true);
+    // Signed in again from the form (no navigation: whatever the page kept would still be there).
+    await page.type("#admin-key", ADMIN);
+    await page.click("#login-form button[type=submit]");
+    await page.waitForSelector("#tab-playground:not([hidden])", { timeout: WAIT });
+    await tab("keys");
+    await page.waitForSelector("#keys tr[data-key]", { timeout: WAIT });
+    await tab("rules");
+    await waitText("#live-version", /version \d+/);
+    assert.equal(await pageHas(page, key), false, "the key shown once is gone");
+    assert.equal(await pageHas(page, GATEWAY_KEY), false, "the gateway key typed is gone");
+    assert.equal(await page.$eval("#gateway-key", (el) => el.value), "");
+    assert.equal(await page.$$eval("#explanation .verdict, #sent *", (els) => els.length), 0, "no answers");
+    assert.equal(await page.$eval("#new-key", (el) => el.hidden), true);
+    assert.doesNotMatch(await page.$eval("#editor", (el) => el.value), /edited/, "the editor starts from the live rules");
   });
 
   test("traffic: charts drawn from the SQL API", T, async () => {
+    const asked = [];
+    const count = (req) => req.url().includes("/admin/traffic") && asked.push(new URL(req.url()).search);
+    page.on("request", count);
+    // A load that fails is tried again when the tab is opened next.
+    let failed = 0;
+    await intercepting(page, (req) => {
+      if (!req.url().includes("/admin/traffic") || failed) return false;
+      failed++;
+      req.abort("failed").catch(() => {});
+      return true;
+    }, async () => {
+      await tab("traffic");
+      await waitText("#traffic", /Traffic is not available/);
+    });
+    await tab("rules");
     await tab("traffic");
     await page.waitForSelector("#traffic svg.line-chart", { timeout: WAIT });
     assert.equal(await page.$$eval("#traffic svg.line-chart", (els) => els.length), 3, "requests, cost and tokens over time");
@@ -287,10 +416,86 @@ describe("operator console", () => {
     assert.match(tiles, /latency p50420 ms/);
     assert.match(tiles, /latency p951,800 ms/);
     assert.match(await text("#traffic"), /provider_error9 \(4\.0 %\)/);
+    // "by" redraws the answer it has: nothing asked again.
+    const before = asked.length;
     await page.select("#traffic-by", "model");
     await waitText("#traffic figcaption", /Requests by model/);
+    assert.equal(asked.length, before, `asked again: ${asked.slice(before).join(" ")}`);
     assert.ok(sql.seen.length >= 5 && sql.seen.every((q) => q.auth === "Bearer sql-double-token" && q.url === "/accounts/0123abcd/analytics_engine/sql"));
     await shot("traffic");
+
+    // An answer for an earlier period arriving after a later one's is dropped.
+    const held = deferred();
+    await intercepting(page, (req) => {
+      if (!req.url().includes("/admin/traffic?since=1h")) return false;
+      held.resolve(req);
+      return true;
+    }, async () => {
+      await page.select("#traffic-since", "1h");
+      const stale = await within(held.promise, "the 1h request");
+      await page.select("#traffic-since", "7d");
+      await page.waitForSelector("#traffic svg.line-chart", { timeout: WAIT });
+      assert.match(await text("#traffic .tiles"), /fallback rate4\.0 %/);
+      const answered = page.waitForResponse((r) => r.url().includes("since=1h"), { timeout: WAIT });
+      await stale.respond({ status: 200, contentType: "application/json", body: JSON.stringify({ since: "1h", over_time: [], outcomes: [], fallback_rate: 0.5, latency: {} }) });
+      await answered;
+      await pause(300);
+    });
+    assert.match(await text("#traffic .tiles"), /fallback rate4\.0 %/, "the late 1h answer did not replace the 7d one");
+    assert.deepEqual(asked.slice(-2), ["?since=1h", "?since=7d"]);
+    page.off("request", count);
+  });
+
+  test("a deployment with no rules yet: sign in, no live rules, push the first document", T, async () => {
+    const fresh = await startWorker({ rules: undefined, secrets: { MOCK_API_KEY, ADMIN_KEY: ADMIN }, quiet: true });
+    const p = await browser.newPage();
+    p.setDefaultTimeout(WAIT);
+    await p.setViewport({ width: 1360, height: 900 });
+    try {
+      assert.equal((await fetch(`${fresh.url}/admin/rules`, { headers: { authorization: `Bearer ${ADMIN}` } })).status, 503, "no rules stored");
+      await signIn(p, fresh.url, ADMIN);
+      await p.waitForSelector("#tab-rules:not([hidden])", { timeout: WAIT });
+      await waitText("#live-rules", /No rules are live yet/, p);
+      await waitText("#history", /no rules are live/, p);
+      assert.equal(await p.$eval("#login-error", (el) => el.hidden), true);
+      assert.equal(await p.$$eval(".tab-error:not([hidden])", (els) => els.length), 0, "the tab loaded");
+      // The editor starts from a skeleton that does not validate yet.
+      await waitText("#validate-status", /problem/, p);
+      assert.equal(await p.$eval("#push", (b) => b.disabled), true);
+      await p.$eval("#editor", (el, v) => {
+        el.value = v;
+        el.dispatchEvent(new Event("input", { bubbles: true }));
+      }, JSON.stringify(testRules(mock.url), null, 2));
+      await waitText("#validate-status", /Valid: version 1/, p);
+      assert.equal(await p.$eval("#push", (b) => b.disabled), false);
+      // Push and rollback are off while the push is in flight.
+      const held = deferred();
+      const release = deferred();
+      await intercepting(p, (req) => {
+        if (req.method() !== "PUT" || !req.url().endsWith("/admin/rules")) return false;
+        held.resolve();
+        release.promise.then(() => req.continue().catch(() => {}));
+        return true;
+      }, async () => {
+        await p.click("#push");
+        await p.waitForSelector("dialog#confirm[open]", { timeout: WAIT });
+        assert.match(await p.$eval("#confirm-text", (el) => el.textContent), /first rules/);
+        await p.click("#confirm-yes");
+        await within(held.promise, "the push");
+        assert.deepEqual(await p.$$eval("#push, #rollback-previous", (els) => els.map((b) => b.disabled)), [true, true]);
+        release.resolve();
+        await waitText("#live-version", /version 1/, p);
+      });
+      await waitText("#rules-message", /version 1 is live/, p);
+      assert.match(await p.$eval("#live-rules", (el) => el.textContent), /"default": "fast"/);
+      await p.waitForFunction(() => !document.querySelector("#rollback-previous").disabled, { timeout: WAIT });
+      const c = await chat(fresh.url, { model: "auto", messages: userMessage() });
+      assert.equal(c.status, 200);
+      assert.equal(c.headers.get("x-router-rules-version"), "1");
+    } finally {
+      await p.close();
+      await fresh.stop();
+    }
   });
 
   test("traffic without the SQL API's secrets says what to set", T, async () => {
