@@ -19,6 +19,7 @@ use crate::record::queries::{
     TRAFFIC_OVER_TIME,
 };
 use crate::settings::Settings;
+use futures_util::future::try_join5;
 use serde_json::{json, Map, Value};
 
 pub const ACCOUNT_SECRET: &str = "CLOUDFLARE_ACCOUNT_ID";
@@ -290,16 +291,29 @@ pub(super) async fn get<P: PortSet, B>(
     let (bucket, bucket_sql) = bucket_for(minutes);
     // (2) The SQL API's address and token.
     let api = endpoint(ports.secrets(), settings)?;
-    // (3) The queries, one after another (a Worker's subrequests are counted, not raced).
+    // (3) The queries, side by side: one SQL API round trip of waiting instead of five (the
+    // Worker's subrequests count the same either way); the first failure answers.
     let dataset = settings.analytics_dataset.as_str();
     let sql = |q: &Query| render(q.sql, dataset, &interval).replace("{bucket}", bucket_sql);
     let upstream = ports.upstream();
+    let (outcomes_sql, fallback_sql) = (
+        sql(shared("outcomes")?),
+        sql(shared("fallback_by_provider")?),
+    );
+    let (over_time, by_task_model, outcomes, fallback_by_provider, latency) = try_join5(
+        query(upstream, &api, sql(&TRAFFIC_OVER_TIME)),
+        query(upstream, &api, sql(&COST_BY_TASK_MODEL)),
+        query(upstream, &api, outcomes_sql),
+        query(upstream, &api, fallback_sql),
+        query(upstream, &api, sql(&LATENCY)),
+    )
+    .await?;
     let answers = Answers {
-        over_time: query(upstream, &api, sql(&TRAFFIC_OVER_TIME)).await?,
-        by_task_model: query(upstream, &api, sql(&COST_BY_TASK_MODEL)).await?,
-        outcomes: query(upstream, &api, sql(shared("outcomes")?)).await?,
-        fallback_by_provider: query(upstream, &api, sql(shared("fallback_by_provider")?)).await?,
-        latency: query(upstream, &api, sql(&LATENCY)).await?,
+        over_time,
+        by_task_model,
+        outcomes,
+        fallback_by_provider,
+        latency,
     };
     // (4) Shape them for charts.
     Ok(Reply::json(200, &shape(&since, bucket, &answers)))
