@@ -23,6 +23,8 @@ const WARM = Number(process.env.PERF_WARM ?? 500);
 const BREAKDOWN = process.argv.includes("--cpu-breakdown");
 // `--streams-only`: only the CPU of streamed answers (section 3c), for experiments.
 const STREAMS_ONLY = process.argv.includes("--streams-only");
+// `--cold-only`: only the cold starts (section 4), nine of each, for experiments.
+const COLD_ONLY = process.argv.includes("--cold-only");
 const scale = (n) => (QUICK ? Math.max(10, Math.round(n / 5)) : n);
 
 // Streams for time to first byte: 20 chunks, 5 ms apart.
@@ -105,7 +107,7 @@ const results = { when: new Date().toISOString(), quick: QUICK, machine: { cpus:
 const mock = await startMock({ apiKey: null });
 
 // (1) Overhead: direct to the mock vs through the Worker; sequential and 10 connections; plus a 30 ms provider.
-if (!CPU_ONLY && !STREAMS_ONLY) {
+if (!CPU_ONLY && !STREAMS_ONLY && !COLD_ONLY) {
   const rules = testRules(mock.url, {
     models: { fast: { provider: "mock", model: "mock-fast" }, strong: { provider: "mock", model: "mock-slow+delay=30" } },
     routes: [], default: "fast",
@@ -195,7 +197,7 @@ async function cpuPerRequest(pid, url, send, { warm = WARM, perRound = scale(400
   return { process: pct(rounds, 50), main_thread: pct(main, 50), best_round: Math.min(...rounds),
            inside: inside[Math.floor(inside.length / 2)] };
 }
-if (!STREAMS_ONLY) {
+if (!STREAMS_ONLY && !COLD_ONLY) {
   const worker = await startRouter({ rules: bigRules(mock.url), vars: CPU_ONLY ?? {}, entryModules: meterModules({ byImport: BREAKDOWN }) });
   const pid = worker.pid;
   const cases = {
@@ -228,7 +230,7 @@ if (!STREAMS_ONLY) {
 
 // (3b) The runtime's floor: a minimal JavaScript Worker that only forwards the request to the mock
 // (parse, set the model, fetch, return). Its CPU and added latency are what any Worker pays here.
-if (!STREAMS_ONLY) {
+if (!STREAMS_ONLY && !COLD_ONLY) {
   // Streams pass through natively, or (header x-floor: pump) through the smallest JavaScript loop
   // that sees each chunk: what memory any Worker that watches a stream pays here.
   const floor = await startWorkerd({ script: meteredFloor(mock.url) });
@@ -308,7 +310,7 @@ if (CPU_ONLY) {
 // read, as a model's tokens do (without a pause, events arriving together are read, and paid
 // for, as one). workerd's CPU is read from a router without the meter (which times each call
 // into the wasm, several per event); the CPU inside the Worker from one with it.
-{
+if (!COLD_ONLY) {
   const EVENTS = [10, 100, 1000];
   const model = (n) => `mock-stream+chunks=${n}+chunk_delay=1`;
   // Requests per round: about 1.5-3 s of streaming each, so that workerd's CPU time (read from
@@ -382,7 +384,7 @@ if (STREAMS_ONLY) {
     return split;
   };
   const times = [], floorTimes = [], noAssets = [], ready = [], firstAnswer = [];
-  for (let i = 0; i < (QUICK ? 1 : 5); i++) {
+  for (let i = 0; i < (QUICK ? 1 : COLD_ONLY ? 9 : 5); i++) {
     const [r, first] = await cold("router", () => startRouter({ rules: testRules(mock.url) }), auth);
     times.push(r + first);
     ready.push(r);
@@ -393,6 +395,12 @@ if (STREAMS_ONLY) {
   results.cold_start_ms = { runs: times, median: pct(times, 50), floor_runs: floorTimes, floor_median: pct(floorTimes, 50),
                             without_assets_runs: noAssets, without_assets_median: pct(noAssets, 50),
                             ready_median: pct(ready, 50), first_answer_median: pct(firstAnswer, 50) };
+}
+if (COLD_ONLY) {
+  console.log(JSON.stringify(results.cold_start_ms, null, 1));
+  await mock.stop();
+  agent.destroy();
+  process.exit(0);
 }
 // (4b) Limits shared across the edge (issue 17): the same router with the Durable Objects bound,
 // a key with both limits (served from leases) against a key with none, interleaved; and how many
