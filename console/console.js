@@ -249,6 +249,15 @@ function drawHistory() {
 }
 
 /** Make `version` live again; without one, the newest version below the live one. */
+/** After a change that succeeded: reload the view; a failed reload is said as such, never as a failed change. */
+async function reloadAfter(load, msg, done) {
+  try {
+    await load();
+  } catch (e) {
+    say(msg, `${done} (The view could not be reloaded: ${e.message}.)`, "bad");
+  }
+}
+
 async function rollback(version) {
   const which = version === undefined ? "the newest version below the live one" : `version ${version}`;
   if (rules.busy) return;
@@ -258,8 +267,9 @@ async function rollback(version) {
   rulesBusy(true);
   try {
     const r = await api("POST", "/admin/rules/rollback", version === undefined ? undefined : { version });
-    say(msg, `Rolled back: version ${r.live_version} is live (was ${r.previous}).`, "ok");
-    await loadRules();
+    const done = `Rolled back: version ${r.live_version} is live (was ${r.previous}).`;
+    say(msg, done, "ok");
+    await reloadAfter(loadRules, msg, done);
   } catch (e) {
     say(msg, `Rollback refused: ${e.message}`, "bad");
   } finally {
@@ -421,9 +431,10 @@ async function push() {
   rulesBusy(true);
   try {
     const r = await api("PUT", "/admin/rules", $("editor").value);
-    say(msg, `Pushed: version ${r.live_version} is live.`, "ok");
+    const done = `Pushed: version ${r.live_version} is live.`;
+    say(msg, done, "ok");
     delete $("editor").dataset.touched;
-    await loadRules();
+    await reloadAfter(loadRules, msg, done);
   } catch (e) {
     const details = e.body?.error?.errors;
     if (details?.length) fill($("validate-errors"), details.map((d) => h("li", {}, h("code", { class: "path" }, d.path), " ", d.message)));
@@ -886,9 +897,10 @@ async function createKey(ev) {
     const r = await api("POST", "/admin/keys", body);
     $("new-key-value").textContent = r.key;
     $("new-key").hidden = false;
-    say(msg, `Created key ${r.record?.id ?? ""}.`, "ok");
+    const done = `Created key ${r.record?.id ?? ""}.`;
+    say(msg, done, "ok");
     $("key-form").reset();
-    await loadKeys();
+    await reloadAfter(loadKeys, msg, done);
   } catch (e) {
     say(msg, `Not created: ${e.message}`, "bad");
   } finally {
@@ -915,9 +927,10 @@ async function revokeKey(k) {
   if (!ok) return;
   try {
     await api("DELETE", `/admin/keys/${encodeURIComponent(k.id)}`);
-    say($("keys-message"), `Revoked ${k.id}.`, "ok");
+    const done = `Revoked ${k.id}.`;
+    say($("keys-message"), done, "ok");
     $("new-key").hidden = true;
-    await loadKeys();
+    await reloadAfter(loadKeys, $("keys-message"), done);
   } catch (e) {
     say($("keys-message"), `Not revoked: ${e.message}`, "bad");
   }

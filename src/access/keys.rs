@@ -284,25 +284,58 @@ pub async fn list(kv: &impl KvStore, max_reads: usize) -> Result<Listing, KeyErr
     Ok(out)
 }
 
-/// Until every record is known to be indexed: list them all and, when the listing read them all,
-/// index those read without metadata and say the index is complete. (A listing cut short by
-/// `max_reads` indexes nothing: it would write the same entries again on every call and never
-/// finish; the CLI, which reads without a cap, finishes it.) The listing, or `None` when the
-/// index was complete already.
+/// Whether every record is known to be in the id index.
+async fn index_complete(kv: &impl KvStore) -> Result<bool, KeyError> {
+    Ok(kv.get_text(INDEX_COMPLETE_KEY).await?.is_some())
+}
+
+/// When `listing` read every record: index those read without metadata and say the index is
+/// complete. (A listing cut short by `max_reads` indexes nothing: it would write the same entries
+/// again on every call and never finish; the CLI, which reads without a cap, finishes it.) Each
+/// id's pointer is written once, however many records share the id: KV takes about one write a
+/// second to one key.
+async fn index_listing(kv: &impl KvStore, listing: &Listing) -> Result<(), KeyError> {
+    if !listing.complete() {
+        return Ok(());
+    }
+    let mut pointed: Vec<&str> = Vec::new();
+    for name in &listing.unindexed {
+        if let Some((_, record)) = listing.records.iter().find(|(n, _)| n == name) {
+            let hash = name.strip_prefix(KEY_PREFIX).unwrap_or(name);
+            kv.put_text(&format!("{}{hash}", id_entries_prefix(&record.id)), name)
+                .await?;
+            if !pointed.contains(&record.id.as_str()) {
+                pointed.push(&record.id);
+                kv.put_text(&id_index_key(&record.id), name).await?;
+            }
+        }
+    }
+    kv.put_text(INDEX_COMPLETE_KEY, "1").await?;
+    Ok(())
+}
+
+/// Until every record is known to be indexed: list them all and index them when the listing
+/// read them all (`index_listing`). The listing, or `None` when the index was complete already.
 async fn index_older(kv: &impl KvStore, max_reads: usize) -> Result<Option<Listing>, KeyError> {
-    if kv.get_text(INDEX_COMPLETE_KEY).await?.is_some() {
+    if index_complete(kv).await? {
         return Ok(None);
     }
     let listing = list(kv, max_reads).await?;
-    if listing.complete() {
-        for name in &listing.unindexed {
-            if let Some((_, record)) = listing.records.iter().find(|(n, _)| n == name) {
-                index(kv, &record.id, name).await?;
-            }
-        }
-        kv.put_text(INDEX_COMPLETE_KEY, "1").await?;
-    }
+    index_listing(kv, &listing).await?;
     Ok(Some(listing))
+}
+
+/// Why a listing cut short leaves a question open: how much was not read.
+fn unread_part(l: &Listing) -> String {
+    format!(
+        "{} records were not read{}",
+        l.unread,
+        if l.truncated {
+            " and the listing stopped early"
+        } else {
+            ""
+        }
+    )
 }
 
 /// Make a key and store its record, refusing an id that is taken. Reads the id index, not every
@@ -328,6 +361,14 @@ pub async fn create(
     if let Some(listing) = index_older(kv, max_reads).await? {
         if listing.records.iter().any(|(_, r)| &r.id == id) {
             return Err(taken());
+        }
+        if !listing.complete() {
+            // An unread record may hold the id: a second key under it could not be revoked
+            // with it.
+            return Err(KeyError::Incomplete(format!(
+                "cannot tell whether id {id} is taken: {}; `taskrouter keys create` (which reads every record) indexes them once",
+                unread_part(&listing)
+            )));
         }
     }
     // (3) Never write over another key's record (only a broken random source could collide).
@@ -386,32 +427,53 @@ pub async fn revoke(
         }
     }
     // (3) The listing: records made before the index, or, when the index has none, by hand.
-    let listing = match index_older(kv, max_reads).await? {
-        Some(listing) => Some(listing),
-        None if found.is_empty() => Some(list(kv, max_reads).await?),
-        None => None,
+    let complete = index_complete(kv).await?;
+    let listing = if !complete || found.is_empty() {
+        Some(list(kv, max_reads).await?)
+    } else {
+        None
     };
     for (name, record) in listing.iter().flat_map(|l| l.records.iter().cloned()) {
         add(&mut found, name, record);
     }
+    let cut_short = listing.as_ref().filter(|l| !l.complete());
     if found.is_empty() {
-        return Err(match listing.filter(|l| !l.complete()) {
+        return Err(match cut_short {
             Some(l) => KeyError::Incomplete(format!(
-                "no key with id {id} among the records read; {} records were not read{}",
-                l.unread,
-                if l.truncated {
-                    " and the listing stopped early"
-                } else {
-                    ""
-                }
+                "no key with id {id} among the records read; {}",
+                unread_part(l)
             )),
             None => KeyError::NotFound(format!("no key with id {id}")),
         });
     }
-    // (4) Revoke each that is not revoked yet.
-    for (name, record) in found.iter_mut().filter(|(_, r)| !r.revoked) {
-        record.revoked = true;
-        write_record(kv, name, record).await?;
+    // (4) Revoke each that is not revoked yet, from its stored value (what the gateway reads),
+    // before anything else is written.
+    for (name, listed) in &mut found {
+        let stored = read_record(kv, name)
+            .await?
+            .unwrap_or_else(|| listed.clone());
+        if !stored.revoked {
+            *listed = KeyRecord {
+                revoked: true,
+                ..stored
+            };
+            write_record(kv, name, listed).await?;
+        } else {
+            *listed = stored;
+        }
+    }
+    // (5) A listing cut short may have missed a record with the id: say so, after revoking what
+    // was found.
+    if let Some(l) = cut_short {
+        return Err(KeyError::Incomplete(format!(
+            "revoked {} record(s) with id {id}, but {}: others with the id may still be live; `taskrouter keys revoke {id}` reads every record",
+            found.len(),
+            unread_part(l)
+        )));
+    }
+    // (6) Older records, now all read: indexed (after the revocation, which must not wait on it).
+    if let (false, Some(l)) = (complete, &listing) {
+        index_listing(kv, l).await?;
     }
     Ok(found.into_iter().map(|(_, r)| r).collect())
 }
@@ -613,6 +675,29 @@ mod tests {
     }
 
     #[test]
+    fn older_twins_get_one_pointer_and_an_entry_each_and_are_both_revoked() {
+        let kv = MemoryKv::default();
+        let a = older(&kv, 1, "twin");
+        let b = older(&kv, 2, "twin");
+        let revoked_now = block_on(revoke(&kv, "twin", 10)).unwrap();
+        assert_eq!(revoked_now.len(), 2);
+        assert!(revoked(&kv, &a) && revoked(&kv, &b));
+        // Indexed after the revocation: one pointer, an entry per record, the index complete.
+        assert!(block_on(kv.get_text(&id_index_key("twin")))
+            .unwrap()
+            .is_some());
+        for at in [&a, &b] {
+            let hash = at.strip_prefix(KEY_PREFIX).unwrap();
+            let entry = format!("{}{hash}", id_entries_prefix("twin"));
+            assert_eq!(
+                block_on(kv.get_text(&entry)).unwrap().as_deref(),
+                Some(at.as_str())
+            );
+        }
+        assert!(block_on(kv.get_text(INDEX_COMPLETE_KEY)).unwrap().is_some());
+    }
+
+    #[test]
     fn older_records_are_indexed_once_then_nothing_is_listed() {
         let kv = MemoryKv::default();
         let old = older(&kv, 1, "legacy");
@@ -641,7 +726,22 @@ mod tests {
         for seed in 1..=3 {
             older(&kv, seed, &format!("old-{seed}"));
         }
-        block_on(create(&kv, &[9; KEY_BYTES], with_id("new"), 1.0, 2)).unwrap();
+        // With the cap, create cannot tell whether an unread record holds the id: it refuses,
+        // writing nothing, rather than make a second key revoke could miss.
+        let refused = block_on(create(&kv, &[9; KEY_BYTES], with_id("new"), 1.0, 2));
+        match refused {
+            Err(KeyError::Incomplete(m)) => assert!(m.contains("1 records were not read"), "{m}"),
+            other => panic!("{other:?}"),
+        }
+        assert!(block_on(kv.get_text(&id_index_key("new")))
+            .unwrap()
+            .is_none());
+        assert!(block_on(kv.get_text(INDEX_COMPLETE_KEY)).unwrap().is_none());
+        // Revoking with the cap revokes what it found, and says what it could not read.
+        match block_on(revoke(&kv, "old-1", 2)) {
+            Err(KeyError::Incomplete(m)) => assert!(m.contains("were not read"), "{m}"),
+            other => panic!("{other:?}"),
+        }
         assert!(block_on(kv.get_text(INDEX_COMPLETE_KEY)).unwrap().is_none());
         assert!(block_on(kv.get_text(&id_index_key("old-1")))
             .unwrap()
