@@ -1,5 +1,5 @@
 //! `train <data.jsonl> --out <model> [--test <test.jsonl>] [--seed N] [--buckets N] [--epochs N]
-//! [--rate R] [--l2 L] [--compare] [--mistakes FILE] [--json]`: trains the built-in task classifier (`taskrouter::task_model`) on labelled JSONL
+//! [--rate R] [--l2 L] [--dropout D] [--compare] [--mistakes FILE] [--json]`: trains the built-in task classifier (`taskrouter::task_model`) on labelled JSONL
 //! (`{"text", "label", "batch"?}`) and writes the versioned, checksummed model file. Same data
 //! and seed, same bytes.
 //!
