@@ -64,6 +64,14 @@ pub const DEFAULT_ANALYTICS_API_BASE: &str = "https://api.cloudflare.com/client/
 /// The dataset wrangler.toml binds `ANALYTICS` to.
 pub const DEFAULT_ANALYTICS_DATASET: &str = "taskrouter_requests";
 
+/// A dataset name: letters, digits and `_`, at most 64.
+pub fn check_dataset(d: &str) -> Result<(), String> {
+    let ok =
+        !d.is_empty() && d.len() <= 64 && d.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_');
+    ok.then_some(())
+        .ok_or_else(|| format!("not a dataset name: {d:?}"))
+}
+
 impl Default for Settings {
     fn default() -> Self {
         Settings {
@@ -209,12 +217,9 @@ impl Settings {
         }
         if let Some(v) = var("ANALYTICS_DATASET") {
             let name = v.trim();
-            let ok = !name.is_empty()
-                && name.len() <= 64
-                && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_');
-            match ok {
-                true => s.analytics_dataset = name.to_string(),
-                false => s.problems.push(rejected(
+            match check_dataset(name) {
+                Ok(()) => s.analytics_dataset = name.to_string(),
+                Err(_) => s.problems.push(rejected(
                     "ANALYTICS_DATASET",
                     &v,
                     "is not a dataset name (letters, digits and _)",

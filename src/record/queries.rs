@@ -4,8 +4,9 @@
 //! samples; `{dataset}`, `{since}` (and `{bucket}`) are filled in by `render` from checked values
 //! only (`since_interval`, `check_dataset`, `bucket_for`), never from raw input.
 
-/// The dataset wrangler.toml binds `ANALYTICS` to.
-pub use crate::settings::DEFAULT_ANALYTICS_DATASET as DEFAULT_DATASET;
+/// The dataset's default name, and the check a name passes before it goes into the SQL text
+/// (the var `ANALYTICS_DATASET` is read with the same check).
+pub use crate::settings::{check_dataset, DEFAULT_ANALYTICS_DATASET as DEFAULT_DATASET};
 
 pub struct Query {
     pub name: &'static str,
@@ -146,14 +147,6 @@ pub fn bucket_for(minutes: u64) -> (&'static str, &'static str) {
         .find(|(m, _, _)| minutes.div_ceil(*m) <= 200)
         .unwrap_or(&BUCKETS[BUCKETS.len() - 1]);
     (label, sql)
-}
-
-/// A dataset name: letters, digits and `_`, at most 64.
-pub fn check_dataset(d: &str) -> Result<(), String> {
-    let ok =
-        !d.is_empty() && d.len() <= 64 && d.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_');
-    ok.then_some(())
-        .ok_or_else(|| format!("not a dataset name: {d:?}"))
 }
 
 /// The query with its dataset and interval (and, for `TRAFFIC_OVER_TIME`, the bucket).
