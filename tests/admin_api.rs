@@ -173,6 +173,11 @@ impl World {
             country: None,
             query: query.into(),
         };
+        self.run(req)
+    }
+
+    /// The gateway's answer to `req`, through this world's ports.
+    fn run(&self, req: Incoming) -> Handled<Vec<u8>> {
         let ports = Ports {
             kv: &self.kv,
             secrets: &self.secrets,
@@ -197,16 +202,7 @@ impl World {
             country: None,
             query: String::new(),
         };
-        let ports = Ports {
-            kv: &self.kv,
-            secrets: &self.secrets,
-            upstream: &self.sql,
-            clock: &FixedClock,
-            rng: &self.rng,
-            cache: &NoSharedCache,
-            coordinator: &NoCoordinator,
-        };
-        answer(&block_on(handle(&self.state, &ports, &self.settings, req)))
+        answer(&self.run(req))
     }
 
     fn admin(&self, method: Method, target: &str, body: Option<&str>) -> (u16, Value) {
