@@ -505,8 +505,8 @@ function playDropped(names, keyField) {
   el.hidden = !names.length;
 }
 
-async function explainRequest(ev) {
-  ev.preventDefault();
+/** The playground's request for a button (errors and the dropped-headers note said), or null. */
+function playStart(keyField) {
   playError();
   playDropped([]);
   let req;
@@ -514,9 +514,16 @@ async function explainRequest(ev) {
     req = playRequest();
   } catch (e) {
     playError(e.message);
-    return;
+    return null;
   }
-  playDropped(req.dropped, "the admin key");
+  playDropped(req.dropped, keyField);
+  return req;
+}
+
+async function explainRequest(ev) {
+  ev.preventDefault();
+  const req = playStart("the admin key");
+  if (!req) return;
   try {
     const x = await api("POST", "/admin/explain", req.body, { headers: req.headers });
     fill($("explanation"), drawExplanation(x, req.body.messages));
@@ -662,16 +669,8 @@ function drawPlan(plan, skipped) {
 }
 
 async function sendForReal() {
-  playError();
-  playDropped([]);
-  let req;
-  try {
-    req = playRequest();
-  } catch (e) {
-    playError(e.message);
-    return;
-  }
-  playDropped(req.dropped, "the gateway key field");
+  const req = playStart("the gateway key field");
+  if (!req) return;
   const key = $("gateway-key").value.trim();
   if (!key) {
     playError("A gateway key is needed to send the request for real (the admin key does not open /v1).");
