@@ -433,8 +433,15 @@ pub async fn revoke(
     } else {
         None
     };
-    for (name, record) in listing.iter().flat_map(|l| l.records.iter().cloned()) {
-        add(&mut found, name, record);
+    // A listed record may be its metadata's copy: the stored value (what the gateway reads) is
+    // what gets revoked.
+    for (name, listed) in listing.iter().flat_map(|l| l.records.iter()) {
+        if listed.id == id && !found.iter().any(|(n, _)| n == name) {
+            let stored = read_record(kv, name)
+                .await?
+                .unwrap_or_else(|| listed.clone());
+            add(&mut found, name.clone(), stored);
+        }
     }
     let cut_short = listing.as_ref().filter(|l| !l.complete());
     if found.is_empty() {
@@ -446,21 +453,10 @@ pub async fn revoke(
             None => KeyError::NotFound(format!("no key with id {id}")),
         });
     }
-    // (4) Revoke each that is not revoked yet, from its stored value (what the gateway reads),
-    // before anything else is written.
-    for (name, listed) in &mut found {
-        let stored = read_record(kv, name)
-            .await?
-            .unwrap_or_else(|| listed.clone());
-        if !stored.revoked {
-            *listed = KeyRecord {
-                revoked: true,
-                ..stored
-            };
-            write_record(kv, name, listed).await?;
-        } else {
-            *listed = stored;
-        }
+    // (4) Revoke each that is not revoked yet, before anything else is written.
+    for (name, record) in found.iter_mut().filter(|(_, r)| !r.revoked) {
+        record.revoked = true;
+        write_record(kv, name, record).await?;
     }
     // (5) A listing cut short may have missed a record with the id: say so, after revoking what
     // was found.
