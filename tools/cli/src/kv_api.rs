@@ -73,6 +73,22 @@ impl KvApi {
             text.chars().take(200).collect::<String>()
         )))
     }
+
+    /// A GET to the API: its status and body.
+    fn get(&self, url: &str) -> Result<(u16, String), StoreError> {
+        let mut res = self
+            .agent
+            .get(url)
+            .header("Authorization", &self.auth())
+            .call()
+            .map_err(|e| StoreError(format!("the KV API could not be reached: {e}")))?;
+        let status = res.status().as_u16();
+        let text = res
+            .body_mut()
+            .read_to_string()
+            .map_err(|e| StoreError(e.to_string()))?;
+        Ok((status, text))
+    }
 }
 
 /// A `multipart/form-data` body with the fields `value` and `metadata` (JSON), as the KV API's
@@ -96,17 +112,7 @@ fn multipart(value: &str, metadata: &str) -> (String, String) {
 impl KvStore for KvApi {
     async fn get_text(&self, key: &str) -> Result<Option<String>, StoreError> {
         let url = format!("{}/values/{}", self.base, encode(key));
-        let mut res = self
-            .agent
-            .get(&url)
-            .header("Authorization", &self.auth())
-            .call()
-            .map_err(|e| StoreError(format!("the KV API could not be reached: {e}")))?;
-        let status = res.status().as_u16();
-        let text = res
-            .body_mut()
-            .read_to_string()
-            .map_err(|e| StoreError(e.to_string()))?;
+        let (status, text) = self.get(&url)?;
         match status {
             200 => Ok(Some(text)),
             404 => Ok(None),
@@ -156,17 +162,7 @@ impl KvStore for KvApi {
         if let Some(c) = cursor {
             url.push_str(&format!("&cursor={}", encode(c)));
         }
-        let mut res = self
-            .agent
-            .get(&url)
-            .header("Authorization", &self.auth())
-            .call()
-            .map_err(|e| StoreError(format!("the KV API could not be reached: {e}")))?;
-        let status = res.status().as_u16();
-        let text = res
-            .body_mut()
-            .read_to_string()
-            .map_err(|e| StoreError(e.to_string()))?;
+        let (status, text) = self.get(&url)?;
         if status != 200 {
             return Err(StoreError(format!(
                 "the KV API answered HTTP {status} listing keys"
