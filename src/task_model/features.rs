@@ -10,7 +10,7 @@
 //! bigrams (Chinese and Japanese are not split into words); the instruction's first and last
 //! sentences again in a space of their own. Material features: words and Han/kana characters
 //! only, plus its shape (how long, fenced, code-like). System prompt: words.
-//! Values are sublinear term frequencies (1 + ln tf), hashed into `buckets` (a power of two).
+//! Values are sublinear term frequencies (1 + ln tf), hashed into `buckets` (modulo).
 
 /// Text read per prompt: enough to know the task, and bounds the cost of a long prompt.
 const MAX_TEXT: usize = 16 * 1024;
@@ -315,19 +315,19 @@ fn text_features(space: &mut Space, piece: &str, salts: Salts, gram: &mut Vec<ch
 
 /// Collects hashed features of one space, then adds them to the output normalised.
 struct Space {
-    mask: u32,
+    buckets: u32,
     hashes: Vec<u32>,
 }
 
 impl Space {
     fn new(buckets: u32) -> Space {
         Space {
-            mask: buckets.next_power_of_two() - 1,
+            buckets: buckets.max(1),
             hashes: Vec::new(),
         }
     }
     fn add(&mut self, salt: u32, parts: &[&[u8]]) {
-        self.hashes.push(fnv1a(salt, parts) & self.mask);
+        self.hashes.push(fnv1a(salt, parts) % self.buckets);
     }
     fn char_gram(&mut self, salt: u32, chars: &[char]) {
         let mut buf = [0u8; 24];

@@ -216,7 +216,7 @@ pub fn train(file: &str, args: &[String]) -> i32 {
     let defaults = Settings::default();
     let buckets = flag(args, "--buckets")
         .and_then(|s| s.parse::<u32>().ok())
-        .filter(|b| b.is_power_of_two() && (64..=1 << 20).contains(b))
+        .filter(|b| (64..=1 << 20).contains(b))
         .unwrap_or(defaults.buckets);
     let num = |name: &str| flag(args, name).and_then(|v| v.parse::<f32>().ok());
     let settings = Settings {
