@@ -6,7 +6,8 @@
 //! drown the instruction.
 //!
 //! Instruction features: words, word bigrams, character 3- to 5-grams inside words (summarise,
-//! summarize, summary and Zusammenfassung share some), and Han/kana characters and character
+//! summarize, summary and Zusammenfassung share some; 2- to 5-grams in Hangul, Thai, Lao, Khmer
+//! and Myanmar words), and Han/kana characters and character
 //! bigrams (Chinese and Japanese are not split into words); the instruction's first and last
 //! sentences again in a space of their own. Material features: words and Han/kana characters
 //! only, plus its shape (how long, fenced, code-like). System prompt: words.
@@ -258,6 +259,11 @@ fn is_han(c: char) -> bool {
         0x3040..=0x30ff | 0x3400..=0x4dbf | 0x4e00..=0x9fff | 0xf900..=0xfaff | 0x20000..=0x2fa1f)
 }
 
+/// Hangul, and the scripts written without spaces between words (Thai, Lao, Myanmar, Khmer).
+fn bigram_script(c: char) -> bool {
+    matches!(c as u32, 0xac00..=0xd7a3 | 0x0e00..=0x0eff | 0x1000..=0x109f | 0x1780..=0x17ff)
+}
+
 /// FNV-1a over several byte slices, as if joined, seeded by the feature space.
 pub fn fnv1a(salt: u32, parts: &[&[u8]]) -> u32 {
     let mut h: u32 = 0x811c_9dc5 ^ salt.wrapping_mul(0x0100_0193);
@@ -293,7 +299,15 @@ fn text_features(space: &mut Space, piece: &str, salts: Salts, gram: &mut Vec<ch
             gram.push('_');
             gram.extend(w.chars().take(MAX_WORD_CHARS));
             gram.push('_');
-            for n in 3..=5 {
+            // Scripts whose short character runs are the stems: Hangul syllables (about a
+            // morpheme each) and the scripts written without spaces between words (Thai, Lao,
+            // Khmer, Myanmar): their character bigrams count too.
+            let shortest = if gram.iter().any(|c| bigram_script(*c)) {
+                2
+            } else {
+                3
+            };
+            for n in shortest..=5 {
                 for g in gram.windows(n) {
                     space.char_gram(salts.2, g);
                 }
@@ -654,5 +668,20 @@ mod tests {
             shared("summarise", "summarize") >= 8,
             "character n-grams inside words"
         );
+    }
+
+    #[test]
+    fn hangul_and_thai_words_also_give_character_bigrams() {
+        let shared = |a: &str, b: &str| {
+            let (x, y) = (features(a, "", 1 << 20), features(b, "", 1 << 20));
+            x.iter().filter(|f| y.iter().any(|g| g.0 == f.0)).count()
+        };
+        // "요약" (summary) inside two longer words, neither at its start: only a bigram shares it
+        // (against a control pair of the same shape with no bigram in common).
+        assert!(shared("회의요약본", "긴급요약해") > shared("회의요약본", "긴급보고해"));
+        // Thai is written without spaces: "ดู" (look at) inside two runs.
+        assert!(shared("ลองดูหน่อย", "ช่วยดูให้") > shared("ลองชิมหน่อย", "ช่วยดูให้"));
+        // Latin words keep 3- to 5-grams only: a bigram in common adds nothing.
+        assert_eq!(shared("xqab", "abzy"), shared("xqab", "cdzy"));
     }
 }

@@ -31,7 +31,7 @@ pub struct Settings {
 impl Default for Settings {
     fn default() -> Self {
         Settings {
-            buckets: 1 << 15,
+            buckets: 49_152,
             epochs: 20,
             rate: 2.0,
             l2: 1e-5,
