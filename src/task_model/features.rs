@@ -67,13 +67,17 @@ enum Kind {
 }
 
 /// Blocks of `text`, appended to `blocks`: runs of lines between blank lines; fenced code and
-/// quoted lines are blocks of their own, always material.
+/// quoted lines are blocks of their own, always material. Prompts built by programs mark their
+/// parts instead of leaving blank lines: a marker line (a short heading such as "### Input:",
+/// a lone tag such as `<document>` or `[INST]`, a rule such as `---`) ends a block like a blank
+/// line and is not read; a line that starts with a role ("SYSTEM:", "User:") starts a block, read
+/// without the role.
 fn blocks_of<'a>(text: &'a str, blocks: &mut Vec<(Kind, &'a str)>) {
     let mut start: Option<(usize, Kind)> = None;
     let mut in_fence = false;
     let mut offset = 0;
     for line in text.split_inclusive('\n') {
-        let at = offset;
+        let mut at = offset;
         offset += line.len();
         let trimmed = line.trim();
         let fence = trimmed.starts_with("```") || trimmed.starts_with("~~~");
@@ -87,7 +91,21 @@ fn blocks_of<'a>(text: &'a str, blocks: &mut Vec<(Kind, &'a str)>) {
         if fence {
             in_fence = !in_fence;
         }
-        let blank = trimmed.is_empty() && kind != Kind::Fenced;
+        let role = if kind == Kind::Prose {
+            role_prefix(line)
+        } else {
+            0
+        };
+        if role > 0 {
+            // A new speaker: the block before ends here, the new one starts after the role.
+            if let Some((s, k)) = start.take() {
+                blocks.push((k, &text[s..at]));
+            }
+            at += role;
+        }
+        let blank = kind != Kind::Fenced
+            && (trimmed.is_empty() || (kind == Kind::Prose && is_marker(trimmed)))
+            || (role > 0 && line[role..].trim().is_empty());
         match start {
             Some((s, k)) if blank || k != kind => {
                 blocks.push((k, &text[s..at]));
@@ -100,6 +118,44 @@ fn blocks_of<'a>(text: &'a str, blocks: &mut Vec<(Kind, &'a str)>) {
     if let Some((s, k)) = start {
         blocks.push((k, &text[s..]));
     }
+}
+
+/// A line that only marks where a part of a built prompt begins: a heading of one or two words
+/// ("## Task", "### Instruction:"), a lone tag (`<document>`, `</text>`, `[INST]`, `<<SYS>>`), or
+/// a rule (`---`, `===`).
+fn is_marker(line: &str) -> bool {
+    let words = |s: &str| s.split_whitespace().count();
+    if let Some(heading) = line.strip_prefix('#') {
+        let heading = heading
+            .trim_start_matches('#')
+            .trim()
+            .trim_end_matches([':', '：']);
+        return words(heading) <= 2;
+    }
+    let tag = (line.starts_with('<') && line.ends_with('>'))
+        || (line.starts_with('[') && line.ends_with(']'));
+    if tag {
+        return words(line) <= 2 && line.len() <= 40;
+    }
+    line.len() >= 3
+        && line
+            .chars()
+            .all(|c| matches!(c, '-' | '=' | '*' | '_' | '~' | ' '))
+}
+
+/// The length of a speaker's role at the start of `line` ("SYSTEM: ", "user: ", "Assistant:"),
+/// or 0.
+fn role_prefix(line: &str) -> usize {
+    const ROLES: [&str; 5] = ["system", "user", "assistant", "human", "ai"];
+    let Some(colon) = line.find(':') else {
+        return 0;
+    };
+    let name = &line[..colon];
+    if !ROLES.iter().any(|r| name.eq_ignore_ascii_case(r)) {
+        return 0;
+    }
+    let rest = &line[colon + 1..];
+    colon + 1 + (rest.len() - rest.trim_start_matches([' ', '\t']).len())
 }
 
 /// Split a prompt into instruction and material. A prompt longer than `MAX_TEXT` is read at
@@ -329,19 +385,19 @@ fn text_features(space: &mut Space, piece: &str, salts: Salts, gram: &mut Vec<ch
 
 /// Collects hashed features of one space, then adds them to the output normalised.
 struct Space {
-    buckets: u32,
+    buckets: Modulo,
     hashes: Vec<u32>,
 }
 
 impl Space {
     fn new(buckets: u32) -> Space {
         Space {
-            buckets: buckets.max(1),
+            buckets: Modulo::new(buckets),
             hashes: Vec::new(),
         }
     }
     fn add(&mut self, salt: u32, parts: &[&[u8]]) {
-        self.hashes.push(fnv1a(salt, parts) % self.buckets);
+        self.hashes.push(self.buckets.of(fnv1a(salt, parts)));
     }
     fn char_gram(&mut self, salt: u32, chars: &[char]) {
         let mut buf = [0u8; 24];
@@ -372,6 +428,27 @@ impl Space {
             }
         }
         self.hashes.clear();
+    }
+}
+
+/// `x % d` for a fixed `d` without a division per feature (Lemire, Kaser and Kurz, "Faster
+/// remainder by direct computation", 2019: exact for every 32-bit `x` and `d`).
+struct Modulo {
+    d: u32,
+    m: u64,
+}
+
+impl Modulo {
+    fn new(d: u32) -> Modulo {
+        let d = d.max(1);
+        Modulo {
+            d,
+            m: (u64::MAX / u64::from(d)).wrapping_add(1),
+        }
+    }
+    fn of(&self, x: u32) -> u32 {
+        let low = self.m.wrapping_mul(u64::from(x));
+        ((u128::from(low) * u128::from(self.d)) >> 64) as u32
     }
 }
 
@@ -668,6 +745,75 @@ mod tests {
             shared("summarise", "summarize") >= 8,
             "character n-grams inside words"
         );
+    }
+
+    #[test]
+    fn prompts_built_by_programs_are_split_at_their_markers() {
+        // Alpaca-style sections: the headings are not read, the instruction is its own block.
+        let p = split("### Instruction:\nDiagnose the issue and list fix steps.\n### Input:\nThe fan runs at full speed.\n### Response:");
+        assert_eq!(
+            p.instruction,
+            [
+                "Diagnose the issue and list fix steps.",
+                "The fan runs at full speed."
+            ]
+        );
+        // Roles in one message: each starts a block, read without the role; a long user part
+        // after a short system part is material.
+        let article = "The harvest was late this year. ".repeat(40);
+        let text =
+            format!("SYSTEM: You are a copy editor. Return the corrected text.\nUSER: {article}");
+        let p = split(&text);
+        assert_eq!(
+            p.instruction,
+            ["You are a copy editor. Return the corrected text."]
+        );
+        assert_eq!(p.material, [article.trim()]);
+        // Tags and rules around the material.
+        let text = format!("<document>\n{article}\n</document>\n---\n<instruction>\ntl;dr in two lines\n</instruction>");
+        let p = split(&text);
+        assert_eq!(p.instruction.last(), Some(&"tl;dr in two lines"));
+        assert!(!p
+            .instruction
+            .iter()
+            .chain(&p.material)
+            .any(|x| x.contains('<')));
+        // A heading that says more than a label is read; a line of emoji is not a rule.
+        assert_eq!(
+            split("## Summarise the notes below\nkeep it short").instruction,
+            ["## Summarise the notes below\nkeep it short"]
+        );
+        assert_eq!(split("😡😡😡").instruction, ["😡😡😡"]);
+        assert_eq!(split("User:").instruction, Vec::<&str>::new());
+    }
+
+    #[test]
+    fn the_remainder_without_division_is_the_remainder() {
+        let mut x: u32 = 0x9e37_79b9;
+        for d in [
+            1,
+            2,
+            3,
+            7,
+            4096,
+            32_768,
+            49_152,
+            65_535,
+            1 << 20,
+            u32::MAX - 1,
+            u32::MAX,
+        ] {
+            let m = Modulo::new(d);
+            for probe in [0, 1, d - 1, d, d.wrapping_add(1), u32::MAX, u32::MAX - 1] {
+                assert_eq!(m.of(probe), probe % d, "{probe} % {d}");
+            }
+            for _ in 0..10_000 {
+                x ^= x << 13;
+                x ^= x >> 17;
+                x ^= x << 5;
+                assert_eq!(m.of(x), x % d, "{x} % {d}");
+            }
+        }
     }
 
     #[test]
