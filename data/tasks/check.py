@@ -4,7 +4,10 @@
 Validates every line of data/tasks/batches/*.jsonl (or the files named), prints per-file counts
 (labels, share with pasted material, share not in English, languages) and every near-duplicate
 pair across all batches (word 3-gram Jaccard > 0.5 of the written part, placeholders removed).
-The same rules are enforced by `cargo test` (tools/cli/tests/corpus.rs); this is a writer's aid.
+The same rules are enforced by `cargo test` (tools/cli/tests/train_cli.rs) and `taskrouter corpus`,
+which are authoritative; this is a writer's aid. Its words are Python's \w runs, the Rust check's
+are letters and digits by Rust's rules, which keep some combining marks (an Arabic shadda) inside
+a word: around such marks `taskrouter corpus` can find a pair this misses.
 """
 import json, re, sys, collections
 from pathlib import Path
