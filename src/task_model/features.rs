@@ -125,12 +125,10 @@ fn blocks_of<'a>(text: &'a str, blocks: &mut Vec<(Kind, &'a str)>) {
 /// a rule (`---`, `===`).
 fn is_marker(line: &str) -> bool {
     let words = |s: &str| s.split_whitespace().count();
-    if let Some(heading) = line.strip_prefix('#') {
-        let heading = heading
-            .trim_start_matches('#')
-            .trim()
-            .trim_end_matches([':', '：']);
-        return words(heading) <= 2;
+    // A markdown heading: hashes, then a space ("#hashtag" is a word, not a heading).
+    let heading = line.trim_start_matches('#');
+    if heading.len() < line.len() && (heading.is_empty() || heading.starts_with([' ', '\t'])) {
+        return words(heading.trim().trim_end_matches([':', '：'])) <= 2;
     }
     let tag = (line.starts_with('<') && line.ends_with('>'))
         || (line.starts_with('[') && line.ends_with(']'));
@@ -784,6 +782,7 @@ mod tests {
             ["## Summarise the notes below\nkeep it short"]
         );
         assert_eq!(split("😡😡😡").instruction, ["😡😡😡"]);
+        assert_eq!(split("#vegan #bakery").instruction, ["#vegan #bakery"]);
         assert_eq!(split("User:").instruction, Vec::<&str>::new());
     }
 
