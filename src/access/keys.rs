@@ -209,10 +209,15 @@ fn id_entries_prefix(id: &str) -> String {
     format!("{ID_INDEX_PREFIX}{id}:")
 }
 
+/// The entry marking the record stored at `storage_key` as made with `id`.
+fn id_entry_key(id: &str, storage_key: &str) -> String {
+    let hash = storage_key.strip_prefix(KEY_PREFIX).unwrap_or(storage_key);
+    format!("{}{hash}", id_entries_prefix(id))
+}
+
 /// Put a record in the id index: its entry, and the index's pointer to it.
 async fn index(kv: &impl KvStore, id: &str, storage_key: &str) -> Result<(), KeyError> {
-    let hash = storage_key.strip_prefix(KEY_PREFIX).unwrap_or(storage_key);
-    kv.put_text(&format!("{}{hash}", id_entries_prefix(id)), storage_key)
+    kv.put_text(&id_entry_key(id, storage_key), storage_key)
         .await?;
     kv.put_text(&id_index_key(id), storage_key).await?;
     Ok(())
@@ -301,9 +306,7 @@ async fn index_listing(kv: &impl KvStore, listing: &Listing) -> Result<(), KeyEr
     let mut pointed: Vec<&str> = Vec::new();
     for name in &listing.unindexed {
         if let Some((_, record)) = listing.records.iter().find(|(n, _)| n == name) {
-            let hash = name.strip_prefix(KEY_PREFIX).unwrap_or(name);
-            kv.put_text(&format!("{}{hash}", id_entries_prefix(&record.id)), name)
-                .await?;
+            kv.put_text(&id_entry_key(&record.id, name), name).await?;
             if !pointed.contains(&record.id.as_str()) {
                 pointed.push(&record.id);
                 kv.put_text(&id_index_key(&record.id), name).await?;
@@ -683,8 +686,7 @@ mod tests {
             .unwrap()
             .is_some());
         for at in [&a, &b] {
-            let hash = at.strip_prefix(KEY_PREFIX).unwrap();
-            let entry = format!("{}{hash}", id_entries_prefix("twin"));
+            let entry = id_entry_key("twin", at);
             assert_eq!(
                 block_on(kv.get_text(&entry)).unwrap().as_deref(),
                 Some(at.as_str())
