@@ -248,7 +248,6 @@ function drawHistory() {
   }
 }
 
-/** Make `version` live again; without one, the newest version below the live one. */
 /** After a change that succeeded: reload the view; a failed reload is said as such, never as a failed change. */
 async function reloadAfter(load, msg, done) {
   try {
@@ -258,6 +257,7 @@ async function reloadAfter(load, msg, done) {
   }
 }
 
+/** Make `version` live again; without one, the newest version below the live one. */
 async function rollback(version) {
   const which = version === undefined ? "the newest version below the live one" : `version ${version}`;
   if (rules.busy) return;

@@ -14,7 +14,8 @@ pub struct Example {
 
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Settings {
-    /// Hash buckets (any count; features are hashed modulo it); the model has four bits per bucket and label.
+    /// Hash buckets (any count; features are hashed modulo it); the model has four bits per
+    /// bucket and label.
     pub buckets: u32,
     pub epochs: u32,
     /// The learning rate of the first epoch; epoch `e` uses `rate / (1 + e)`.
