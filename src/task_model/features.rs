@@ -607,6 +607,12 @@ fn features_of(parts: Parts<'_>, system: &str, buckets: u32) -> Vec<(u32, f32)> 
 mod tests {
     use super::*;
 
+    /// How many buckets the features of `a` and `b` have in common.
+    fn shared(a: &str, b: &str) -> usize {
+        let (x, y) = (features(a, "", 1 << 20), features(b, "", 1 << 20));
+        x.iter().filter(|f| y.iter().any(|g| g.0 == f.0)).count()
+    }
+
     #[test]
     fn a_short_prompt_is_all_instruction() {
         let p = split("Translate 'good morning' into Italian, please.");
@@ -734,10 +740,6 @@ mod tests {
         let f = features("把这段翻译成英文", "", 1 << 20);
         // 8 characters and 7 bigrams, plus shape features.
         assert!(f.len() >= 15, "{}", f.len());
-        let shared = |a: &str, b: &str| {
-            let (x, y) = (features(a, "", 1 << 20), features(b, "", 1 << 20));
-            x.iter().filter(|f| y.iter().any(|g| g.0 == f.0)).count()
-        };
         assert!(shared("请翻译成英文", "把这段翻译成英文") >= 4);
         assert!(
             shared("summarise", "summarize") >= 8,
@@ -817,10 +819,6 @@ mod tests {
 
     #[test]
     fn hangul_and_thai_words_also_give_character_bigrams() {
-        let shared = |a: &str, b: &str| {
-            let (x, y) = (features(a, "", 1 << 20), features(b, "", 1 << 20));
-            x.iter().filter(|f| y.iter().any(|g| g.0 == f.0)).count()
-        };
         // "요약" (summary) inside two longer words, neither at its start: only a bigram shares it
         // (against a control pair of the same shape with no bigram in common).
         assert!(shared("회의요약본", "긴급요약해") > shared("회의요약본", "긴급보고해"));
