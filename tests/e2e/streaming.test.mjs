@@ -13,7 +13,12 @@ describe("streaming", () => {
       models: {
         fast: { provider: "mock", model: "mock-fast" },
         strong: { provider: "mock", model: "mock-slow+chunks=6+chunk_delay=250", price_per_mtok: { input: 3, output: 15 } },
+        lingering: { provider: "mock", model: "mock-linger+linger=3000" },
       },
+      routes: [
+        { name: "paid-plans", when: { "metadata.plan": { $in: ["pro", "team"] } }, then: "strong" },
+        { name: "linger", when: { "metadata.plan": "linger" }, then: "lingering" },
+      ],
     });
     worker = await startWorker({ rules });
   });
@@ -60,6 +65,23 @@ describe("streaming", () => {
     const spread = arrivals.at(-1)[1] - arrivals[0][1];
     // Five gaps of 250 ms separate the first and last content chunk at the source.
     assert.ok(spread > 750, `first and last chunk arrived ${spread.toFixed(0)} ms apart: the stream was buffered`);
+  });
+
+  test("the answer ends at its last event, though the provider keeps its body open after it", async () => {
+    // The mock holds the body open 3 s after [DONE], then sends a comment and ends it. The client
+    // gets the whole answer and the end of its stream at once, without the comment, and the
+    // request is recorded as complete.
+    const started = performance.now();
+    const r = await chat(worker.url, { model: "auto", stream: true, messages: userMessage(), metadata: { plan: "linger" } });
+    assert.equal(r.headers.get("x-router-target"), "lingering");
+    const text = await r.text();
+    const took = performance.now() - started;
+    assert.ok(text.endsWith("data: [DONE]\n\n"), text.slice(-80));
+    assert.ok(!text.includes("lingered"), "bytes sent after the last event reached the client");
+    assert.ok(took < 2500, `the stream ended after ${took.toFixed(0)} ms: it waited for the provider's body to end`);
+    const point = await worker.dataPointFor(r);
+    assert.equal(point.blobs[5], "ok");
+    assert.equal(point.blobs[7], "yes");
   });
 
   test("a client that leaves mid-stream is recorded as client_disconnected, and what the provider produced is settled and costed", async () => {

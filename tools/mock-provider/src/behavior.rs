@@ -1,7 +1,8 @@
 //! How the mock answers one request. Tests choose it per target through the model name the router
 //! sends: `mock-fast` answers normally; directives after `+` change that, for example
 //! `mock-x+status=429+retry_after=3`, `mock-x+delay=500`, `mock-x+malformed`, `mock-x+cut=3`,
-//! `mock-x+chunks=20+chunk_delay=50`, `mock-x+stall_after=1+stall_ms=3000`, `mock-x+answer=billing`. A script queued for a model with `POST /__mock/script`
+//! `mock-x+chunks=20+chunk_delay=50`, `mock-x+stall_after=1+stall_ms=3000`, `mock-x+linger=2000`,
+//! `mock-x+answer=billing`. A script queued for a model with `POST /__mock/script`
 //! (`{"model": "...", "behaviors": ["status=500", ""]}`) takes precedence, one entry per request.
 
 #[derive(Debug, Clone, PartialEq)]
@@ -24,6 +25,9 @@ pub struct Behavior {
     /// the response head), pause `stall_ms` once: a provider that goes quiet.
     pub stall_after: Option<usize>,
     pub stall_ms: u64,
+    /// Streamed answers: after the last event, keep the body open this long, then send an SSE
+    /// comment and end it: a provider slow to close its stream.
+    pub linger_ms: u64,
     /// Streamed answers: an error event inside the 200 stream, before any content.
     pub stream_error: bool,
     /// Streamed answers: a 200 stream that ends with `[DONE]` before any content.
@@ -50,6 +54,7 @@ impl Default for Behavior {
             cut_after: None,
             stall_after: None,
             stall_ms: 0,
+            linger_ms: 0,
             stream_error: false,
             empty_stream: false,
             no_usage: false,
@@ -89,6 +94,7 @@ impl Behavior {
                 "cut" => b.cut_after = Some(num()? as usize),
                 "stall_after" => b.stall_after = Some(num()? as usize),
                 "stall_ms" => b.stall_ms = num()?,
+                "linger" => b.linger_ms = num()?,
                 "stream_error" => b.stream_error = true,
                 "empty_stream" => b.empty_stream = true,
                 "no_usage" => b.no_usage = true,
@@ -121,7 +127,7 @@ mod tests {
             Behavior::default()
         );
         let b = Behavior::from_model(
-            "m+status=429+retry_after=3+delay=10+cut=2+chunks=9+chunk_delay=5+stall_after=1+stall_ms=7",
+            "m+status=429+retry_after=3+delay=10+cut=2+chunks=9+chunk_delay=5+stall_after=1+stall_ms=7+linger=4",
         )
         .unwrap();
         assert_eq!(
@@ -129,7 +135,7 @@ mod tests {
             (429, Some("3"), 10)
         );
         assert_eq!((b.cut_after, b.chunks, b.chunk_delay_ms), (Some(2), 9, 5));
-        assert_eq!((b.stall_after, b.stall_ms), (Some(1), 7));
+        assert_eq!((b.stall_after, b.stall_ms, b.linger_ms), (Some(1), 7, 4));
         assert!(
             Behavior::parse("malformed+stream_error+no_usage")
                 .unwrap()

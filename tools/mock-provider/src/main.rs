@@ -451,5 +451,12 @@ fn chat(
         };
         http::write_chunk(out, &frame)?;
     }
+    if behavior.linger_ms > 0 {
+        thread::sleep(Duration::from_millis(behavior.linger_ms));
+        // A comment: nothing an SSE client reads as an event (Bedrock's framing has none).
+        if wire != Wire::Bedrock {
+            http::write_chunk(out, b": lingered\n\n")?;
+        }
+    }
     http::end_chunked(out).map(|()| true)
 }
