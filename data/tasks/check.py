@@ -72,7 +72,9 @@ def main():
             if j > 0.5 and (rows[n][1].resolve() in mine or rows[m][1].resolve() in mine):
                 if (n, m) not in seen:
                     seen.add((n, m)); dups += 1
-                    print(f"near-duplicate ({j:.2f}): {rows[n][0]} ~ {rows[m][0]}: {rows[n][2]['text'][:60]!r} ~ {rows[m][2]['text'][:60]!r}")
+                    # An evaluation prompt is never shown: writers must not read the test set.
+                    shown = lambda k: "(an evaluation prompt, not shown)" if rows[k][1].name.startswith("test-") else repr(rows[k][2]["text"][:60])
+                    print(f"near-duplicate ({j:.2f}): {rows[n][0]} ~ {rows[m][0]}: {shown(n)} ~ {shown(m)}")
     for f in files:
         rs = [r for w, ff, r in rows if ff.resolve() == Path(f).resolve()]
         if not rs:
