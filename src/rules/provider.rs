@@ -99,7 +99,12 @@ impl ProviderKind {
 
 /// Check a provider base URL and return it without a trailing slash.
 pub fn check_base_url(raw: &str) -> Result<String, String> {
-    let url = Url::parse(raw).map_err(|e| format!("not a valid URL: {e}"))?;
+    let url = Url::parse(raw).map_err(|e| match e {
+        url::ParseError::IdnaError => format!(
+            "not a valid URL: {e} (hosts must be ASCII: write an internationalised name in its punycode form, xn--...)"
+        ),
+        e => format!("not a valid URL: {e}"),
+    })?;
     if !url.username().is_empty() || url.password().is_some() {
         return Err("must not carry credentials; use api_key_secret".into());
     }
@@ -251,6 +256,16 @@ mod tests {
             ),
             ("https://x.example/v1?key=1", Err("must not have a query")),
             ("not a url", Err("not a valid URL")),
+            (
+                "https://xn--bcher-kva.example/v1",
+                Ok("https://xn--bcher-kva.example/v1"),
+            ),
+            (
+                "https://bücher.example/v1",
+                Err("not a valid URL: invalid international domain name (hosts must be ASCII"),
+            ),
+            // Full-width digits are not read as an address here (nor as a name): refused.
+            ("https://１０.０.０.１/v1", Err("not a valid URL")),
         ];
         for (raw, want) in table {
             match (check_base_url(raw), want) {

@@ -79,7 +79,8 @@ fn builtin_model() -> String {
 pub struct RawProvider {
     /// `openai`, `openai_compatible`, `anthropic`, `azure_openai`, `gemini`, `workers_ai` or `bedrock`.
     pub kind: String,
-    /// https, or plain http for loopback hosts only. Required, except for `workers_ai`, which is
+    /// https, or plain http for loopback hosts only; an ASCII host (an internationalised name in
+    /// its punycode form, `xn--...`). Required, except for `workers_ai`, which is
     /// reached through the Worker's `AI` binding and has none.
     #[serde(default)]
     pub base_url: Option<String>,
