@@ -63,6 +63,8 @@ def main():
         for g in s:
             index[g].append(n)
     mine = {Path(x).resolve() for x in files}
+    # An evaluation prompt is never shown: writers must not read the test set.
+    shown = lambda k: "(an evaluation prompt, not shown)" if rows[k][1].name.startswith("test-") else repr(rows[k][2]["text"][:60])
     seen = set()
     dups = 0
     for n, s in enumerate(sh):
@@ -72,8 +74,6 @@ def main():
             if j > 0.5 and (rows[n][1].resolve() in mine or rows[m][1].resolve() in mine):
                 if (n, m) not in seen:
                     seen.add((n, m)); dups += 1
-                    # An evaluation prompt is never shown: writers must not read the test set.
-                    shown = lambda k: "(an evaluation prompt, not shown)" if rows[k][1].name.startswith("test-") else repr(rows[k][2]["text"][:60])
                     print(f"near-duplicate ({j:.2f}): {rows[n][0]} ~ {rows[m][0]}: {shown(n)} ~ {shown(m)}")
     for f in files:
         rs = [r for w, ff, r in rows if ff.resolve() == Path(f).resolve()]

@@ -99,11 +99,13 @@ impl ProviderKind {
 
 /// Check a provider base URL and return it without a trailing slash.
 pub fn check_base_url(raw: &str) -> Result<String, String> {
-    let url = Url::parse(raw).map_err(|e| match e {
-        url::ParseError::IdnaError => format!(
-            "not a valid URL: {e} (hosts must be ASCII: write an internationalised name in its punycode form, xn--...)"
-        ),
-        e => format!("not a valid URL: {e}"),
+    let url = Url::parse(raw).map_err(|e| {
+        let hint = if e == url::ParseError::IdnaError {
+            " (hosts must be ASCII: write an internationalised name in its punycode form, xn--...)"
+        } else {
+            ""
+        };
+        format!("not a valid URL: {e}{hint}")
     })?;
     if !url.username().is_empty() || url.password().is_some() {
         return Err("must not carry credentials; use api_key_secret".into());

@@ -15,10 +15,7 @@ describe("streaming", () => {
         strong: { provider: "mock", model: "mock-slow+chunks=6+chunk_delay=250", price_per_mtok: { input: 3, output: 15 } },
         lingering: { provider: "mock", model: "mock-linger+linger=3000" },
       },
-      routes: [
-        { name: "paid-plans", when: { "metadata.plan": { $in: ["pro", "team"] } }, then: "strong" },
-        { name: "linger", when: { "metadata.plan": "linger" }, then: "lingering" },
-      ],
+      routes: [...testRules(mock.url).routes, { name: "linger", when: { "metadata.plan": "linger" }, then: "lingering" }],
     });
     worker = await startWorker({ rules });
   });
