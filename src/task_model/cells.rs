@@ -1,6 +1,7 @@
-//! How the task model stores its weights, `buckets` rows of one weight per class, and how a row
-//! adds into the scores. Two encodings: four bits a weight, each an index into a table of 16
-//! values per class fitted to that class's weights (file format v3, what training makes); and
+//! How the task model stores its weights, `buckets` rows of one weight per column (a hidden unit,
+//! or a class in a model without a hidden layer), and how a row adds into the sums. Two
+//! encodings: four bits a weight, each an index into a table of 16 values per column fitted to
+//! that column's weights (file formats v4 and v3, what training makes); and
 //! one signed byte a weight with a step per class (v2, still read so that a model trained by an
 //! earlier version and kept in KV goes on working).
 

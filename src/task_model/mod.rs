@@ -1,16 +1,20 @@
-//! The built-in task classifier: multinomial logistic regression over hashed features of the
-//! prompt (`features`: the instruction and the pasted material in their own spaces), with
-//! probabilities calibrated by a temperature fitted on out-of-fold predictions. One of its labels
-//! may be `out_of_scope` (prompts that are none of the tasks): it takes probability from the
-//! others, and is never a task itself. Trained by `taskrouter train` (`train`), stored as a
-//! compact, versioned, checksummed file; the default model ships with the Worker as a static
+//! The built-in task classifier: a small neural network over hashed features of the prompt
+//! (`features`: the instruction and the pasted material in their own spaces): each feature's row
+//! summed into 16 rectified hidden units, the units into one score per label; probabilities
+//! calibrated by a temperature fitted on out-of-fold predictions. Models without the hidden layer
+//! (multinomial logistic regression: rows straight into the labels' scores) are still read. One
+//! of its labels may be `out_of_scope` (prompts that are none of the tasks): it takes probability
+//! from the others, and is never a task itself. Trained by `taskrouter train` (`train`), stored as
+//! a compact, versioned, checksummed file; the default model ships with the Worker as a static
 //! asset (`builtin`). Runs in the wasm, no network.
 //!
-//! File format v3: `TRCLS` magic, version (u16 LE), classes and buckets (u32 LE), temperature
-//! (f32), labels (u16 length + UTF-8 each), per class the bias and 16 weight values (f32 each),
-//! then `buckets` rows of `(classes + 1) / 2` bytes, a four-bit index into its class's values
-//! per weight (`cells`); then the SHA-256 of all of it. v2 (still read) has per class the bias and
-//! a step (f32, f32), then rows of one i8 weight per class.
+//! File format v4 (a hidden layer): `TRCLS` magic, version (u16 LE), classes, buckets and hidden
+//! units (u32 LE), temperature (f32), labels (u16 length + UTF-8 each), per class its bias (f32),
+//! per unit its bias and one output weight per class (f32), per unit 16 weight values (f32), then
+//! `buckets` rows of `(units + 1) / 2` bytes, a four-bit index into its unit's values per weight
+//! (`cells`); then the SHA-256 of all of it. Still read: v3 (no hidden layer: per class the bias
+//! and 16 weight values, then rows of four-bit indices per class) and v2 (per class the bias and a
+//! step, then rows of one i8 weight per class).
 
 pub mod cells;
 pub mod features;
@@ -24,8 +28,10 @@ use std::sync::Arc;
 pub use features::features;
 
 const MAGIC: &[u8; 5] = b"TRCLS";
-/// What training writes: four-bit weights (`Cells::Coded`).
-const VERSION: u16 = 3;
+/// What training writes: a hidden layer, four-bit weights.
+const VERSION: u16 = 4;
+/// Still read: no hidden layer, four-bit weights (`Cells::Coded`).
+const CODED: u16 = 3;
 /// Still read: one byte a weight (`Cells::Stepped`), what versions before this one trained.
 const STEPPED: u16 = 2;
 
@@ -37,8 +43,18 @@ pub struct TaskModel {
     pub labels: Vec<String>,
     buckets: u32,
     temperature: f32,
+    /// One per class: the logits' bias.
     bias: Vec<f32>,
+    /// Rows of one weight per hidden unit, or per class without a hidden layer.
     cells: Cells,
+    hidden: Option<Hidden>,
+}
+
+/// The hidden layer: its units' biases, and from each unit one weight per class.
+#[derive(Debug, Clone, PartialEq)]
+struct Hidden {
+    bias: Vec<f32>,
+    out: Vec<f32>,
 }
 
 impl TaskModel {
@@ -52,6 +68,31 @@ impl TaskModel {
             temperature: 1.0,
             bias,
             cells,
+            hidden: None,
+        }
+    }
+
+    /// A model with a hidden layer from real-valued weights: `rows`, `buckets` rows of one weight
+    /// per unit, stored as four bits a weight (`Cells::code`); the units' biases, from each unit
+    /// one weight per class (`out`), and the classes' biases as they are.
+    pub fn from_hidden(
+        labels: Vec<String>,
+        buckets: u32,
+        rows: &[f32],
+        unit_bias: Vec<f32>,
+        out: Vec<f32>,
+        bias: Vec<f32>,
+    ) -> TaskModel {
+        TaskModel {
+            labels,
+            buckets,
+            temperature: 1.0,
+            bias,
+            cells: Cells::code(unit_bias.len(), rows),
+            hidden: Some(Hidden {
+                bias: unit_bias,
+                out,
+            }),
         }
     }
 
@@ -69,9 +110,24 @@ impl TaskModel {
 
     /// Uncalibrated scores (logits) for hashed features.
     pub fn logits(&self, features: &[(u32, f32)]) -> Vec<f32> {
-        let mut sums = self.bias.clone();
+        let Some(hidden) = &self.hidden else {
+            let mut sums = self.bias.clone();
+            for (b, v) in features {
+                self.cells.add_row(*b as usize, *v, &mut sums);
+            }
+            return sums;
+        };
+        let mut units = hidden.bias.clone();
         for (b, v) in features {
-            self.cells.add_row(*b as usize, *v, &mut sums);
+            self.cells.add_row(*b as usize, *v, &mut units);
+        }
+        let mut sums = self.bias.clone();
+        for (x, row) in units.iter().zip(hidden.out.chunks_exact(sums.len())) {
+            if *x > 0.0 {
+                for (s, w) in sums.iter_mut().zip(row) {
+                    *s += x * w;
+                }
+            }
         }
         sums
     }
@@ -120,20 +176,42 @@ impl TaskModel {
     pub fn to_bytes(&self) -> Vec<u8> {
         let mut out = Vec::new();
         out.extend_from_slice(MAGIC);
-        let version = match self.cells {
-            Cells::Coded { .. } => VERSION,
-            Cells::Stepped { .. } => STEPPED,
+        // A hidden layer's rows are always coded (`from_hidden`, `parse`).
+        let hidden = match (&self.cells, &self.hidden) {
+            (Cells::Coded { .. }, Some(h)) => Some(h),
+            _ => None,
+        };
+        let version = match (&self.cells, hidden) {
+            (_, Some(_)) => VERSION,
+            (Cells::Coded { .. }, None) => CODED,
+            (Cells::Stepped { .. }, None) => STEPPED,
         };
         out.extend_from_slice(&version.to_le_bytes());
         out.extend_from_slice(&(self.labels.len() as u32).to_le_bytes());
         out.extend_from_slice(&self.buckets.to_le_bytes());
+        if let Some(h) = hidden {
+            out.extend_from_slice(&(h.bias.len() as u32).to_le_bytes());
+        }
         out.extend_from_slice(&self.temperature.to_le_bytes());
         for l in &self.labels {
             out.extend_from_slice(&(l.len() as u16).to_le_bytes());
             out.extend_from_slice(l.as_bytes());
         }
-        match &self.cells {
-            Cells::Coded { levels, codes } => {
+        let floats = |out: &mut Vec<u8>, v: &[f32]| {
+            v.iter()
+                .for_each(|x| out.extend_from_slice(&x.to_le_bytes()))
+        };
+        match (&self.cells, hidden) {
+            (Cells::Coded { levels, codes }, Some(h)) => {
+                floats(&mut out, &self.bias);
+                for (bias, row) in h.bias.iter().zip(h.out.chunks_exact(self.bias.len())) {
+                    out.extend_from_slice(&bias.to_le_bytes());
+                    floats(&mut out, row);
+                }
+                levels.iter().for_each(|t| floats(&mut out, t));
+                out.extend_from_slice(codes);
+            }
+            (Cells::Coded { levels, codes }, None) => {
                 for (bias, table) in self.bias.iter().zip(levels) {
                     out.extend_from_slice(&bias.to_le_bytes());
                     table
@@ -142,7 +220,7 @@ impl TaskModel {
                 }
                 out.extend_from_slice(codes);
             }
-            Cells::Stepped { scale, weights } => {
+            (Cells::Stepped { scale, weights }, _) => {
                 for (bias, step) in self.bias.iter().zip(scale) {
                     out.extend_from_slice(&bias.to_le_bytes());
                     out.extend_from_slice(&step.to_le_bytes());
@@ -180,15 +258,26 @@ impl TaskModel {
             return Err("not a task model (bad magic)".into());
         }
         let version = u16::from_le_bytes(r.array()?);
-        if version != VERSION && version != STEPPED {
+        if ![VERSION, CODED, STEPPED].contains(&version) {
             return Err(format!(
-                "task model version {version} is not supported (this router reads {STEPPED} and {VERSION}): retrain it with this version's `taskrouter train`"
+                "task model version {version} is not supported (this router reads {STEPPED} to {VERSION}): retrain it with this version's `taskrouter train`"
             ));
         }
         let classes = u32::from_le_bytes(r.array()?) as usize;
         let buckets = u32::from_le_bytes(r.array()?);
+        let units = if version == VERSION {
+            u32::from_le_bytes(r.array()?) as usize
+        } else {
+            0
+        };
         let temperature = f32::from_le_bytes(r.array()?);
-        if classes == 0 || buckets == 0 || classes > 1000 || buckets > 1 << 24 {
+        if classes == 0
+            || buckets == 0
+            || classes > 1000
+            || buckets > 1 << 24
+            || units > 1000
+            || (version == VERSION && units == 0)
+        {
             return Err("the task model's sizes are out of range".into());
         }
         if !(temperature.is_finite() && temperature > 0.0) {
@@ -201,40 +290,50 @@ impl TaskModel {
                 String::from_utf8(r.take(len)?.to_vec()).map_err(|_| "a label is not UTF-8")?,
             );
         }
-        let count = (buckets as usize)
-            .checked_mul(classes)
-            .ok_or("the task model's sizes are out of range")?;
+        let out_of_range = || "the task model's sizes are out of range".to_string();
         let mut bias = Vec::with_capacity(classes);
-        let cells = if version == VERSION {
-            let mut levels = Vec::with_capacity(classes);
-            for _ in 0..classes {
-                bias.push(f32::from_le_bytes(r.array()?));
-                let mut table = [0f32; cells::LEVELS];
-                for l in &mut table {
-                    *l = f32::from_le_bytes(r.array()?);
+        let mut hidden = None;
+        let cells = match version {
+            VERSION => {
+                bias = r.floats(classes)?;
+                let mut h = Hidden {
+                    bias: Vec::with_capacity(units),
+                    out: Vec::with_capacity(units * classes),
+                };
+                for _ in 0..units {
+                    h.bias.push(f32::from_le_bytes(r.array()?));
+                    h.out.extend(r.floats(classes)?);
                 }
-                levels.push(table);
+                let levels = (0..units).map(|_| r.table()).collect::<Result<_, _>>()?;
+                let rows = (buckets as usize).checked_mul(cells::coded_row(units));
+                let codes = r.take(rows.ok_or_else(out_of_range)?)?.to_vec();
+                hidden = Some(h);
+                Cells::Coded { levels, codes }
             }
-            let codes = r
-                .take(
-                    (buckets as usize)
-                        .checked_mul(cells::coded_row(classes))
-                        .ok_or("the task model's sizes are out of range")?,
-                )?
-                .to_vec();
-            Cells::Coded { levels, codes }
-        } else {
-            let mut scale = Vec::with_capacity(classes);
-            for _ in 0..classes {
-                bias.push(f32::from_le_bytes(r.array()?));
-                scale.push(f32::from_le_bytes(r.array()?));
+            CODED => {
+                let mut levels = Vec::with_capacity(classes);
+                for _ in 0..classes {
+                    bias.push(f32::from_le_bytes(r.array()?));
+                    levels.push(r.table()?);
+                }
+                let rows = (buckets as usize).checked_mul(cells::coded_row(classes));
+                let codes = r.take(rows.ok_or_else(out_of_range)?)?.to_vec();
+                Cells::Coded { levels, codes }
             }
-            let weights = r
-                .take(count)?
-                .iter()
-                .map(|b| i8::from_le_bytes([*b]))
-                .collect();
-            Cells::Stepped { scale, weights }
+            _ => {
+                let mut scale = Vec::with_capacity(classes);
+                for _ in 0..classes {
+                    bias.push(f32::from_le_bytes(r.array()?));
+                    scale.push(f32::from_le_bytes(r.array()?));
+                }
+                let count = (buckets as usize).checked_mul(classes);
+                let weights = r
+                    .take(count.ok_or_else(out_of_range)?)?
+                    .iter()
+                    .map(|b| i8::from_le_bytes([*b]))
+                    .collect();
+                Cells::Stepped { scale, weights }
+            }
         };
         if r.i != body.len() {
             return Err("the task model has trailing bytes".into());
@@ -245,6 +344,7 @@ impl TaskModel {
             temperature,
             bias,
             cells,
+            hidden,
         })
     }
 }
@@ -268,6 +368,19 @@ impl<'a> Reader<'a> {
         let mut a = [0u8; N];
         a.copy_from_slice(s);
         Ok(a)
+    }
+    fn floats(&mut self, n: usize) -> Result<Vec<f32>, String> {
+        (0..n)
+            .map(|_| Ok(f32::from_le_bytes(self.array()?)))
+            .collect()
+    }
+    /// A unit's or a class's 16 weight values.
+    fn table(&mut self) -> Result<[f32; cells::LEVELS], String> {
+        let mut table = [0f32; cells::LEVELS];
+        for l in &mut table {
+            *l = f32::from_le_bytes(self.array()?);
+        }
+        Ok(table)
     }
 }
 
@@ -342,6 +455,16 @@ mod tests {
     use super::*;
 
     fn model(rows: &[(&str, &str)]) -> TaskModel {
+        model_with(
+            rows,
+            Settings {
+                buckets: 4096,
+                ..Settings::default()
+            },
+        )
+    }
+
+    fn model_with(rows: &[(&str, &str)], settings: Settings) -> TaskModel {
         let mut labels: Vec<String> = rows.iter().map(|r| r.1.to_string()).collect();
         labels.sort();
         labels.dedup();
@@ -352,14 +475,7 @@ mod tests {
                 label: labels.binary_search(&l.to_string()).unwrap(),
             })
             .collect();
-        fit(
-            &examples,
-            labels,
-            &Settings {
-                buckets: 4096,
-                ..Settings::default()
-            },
-        )
+        fit(&examples, labels, &settings)
     }
 
     const ROWS: &[(&str, &str)] = &[
@@ -374,18 +490,39 @@ mod tests {
     ];
 
     #[test]
-    fn trains_predicts_and_round_trips() {
-        let m = model(ROWS);
-        assert_eq!(
-            m.predict("please translate to Italian", "").0,
-            "translation"
+    fn trains_predicts_and_round_trips_with_and_without_a_hidden_layer() {
+        let linear = model_with(
+            ROWS,
+            Settings {
+                buckets: 4096,
+                ..Settings::linear()
+            },
         );
-        assert_eq!(m.predict("what is 3 times 9", "").0, "reasoning");
-        let p = m.probabilities("anything", "");
-        assert!((p.iter().sum::<f32>() - 1.0).abs() < 1e-4);
+        assert!(linear.hidden.is_none());
+        let bytes = linear.to_bytes();
+        assert_eq!(u16::from_le_bytes([bytes[5], bytes[6]]), 3);
+        assert_eq!(TaskModel::from_bytes(&bytes).unwrap(), linear);
+        let m = model(ROWS);
+        assert_eq!(m.hidden.as_ref().map(|h| h.bias.len()), Some(16));
+        for m in [&m, &linear] {
+            assert_eq!(
+                m.predict("please translate to Italian", "").0,
+                "translation"
+            );
+            assert_eq!(m.predict("what is 3 times 9", "").0, "reasoning");
+            let p = m.probabilities("anything", "");
+            assert!((p.iter().sum::<f32>() - 1.0).abs() < 1e-4);
+        }
         let bytes = m.to_bytes();
+        assert_eq!(u16::from_le_bytes([bytes[5], bytes[6]]), 4);
         assert_eq!(TaskModel::from_bytes(&bytes).unwrap(), m);
         assert_eq!(model(ROWS).to_bytes(), bytes, "deterministic");
+        for cut in [bytes.len() - 33, 40, 60] {
+            let mut short = bytes[..cut].to_vec();
+            let sum = Sha256::digest(&short);
+            short.extend_from_slice(&sum);
+            assert!(TaskModel::from_bytes(&short).is_err(), "cut at {cut}");
+        }
         let mut damaged = bytes.clone();
         damaged[20] ^= 1;
         assert!(TaskModel::from_bytes(&damaged)
@@ -413,6 +550,7 @@ mod tests {
                 scale: vec![0.1, 0.2],
                 weights: vec![10, -10, 0, 5],
             },
+            hidden: None,
         };
         let bytes = m.to_bytes();
         assert_eq!(u16::from_le_bytes([bytes[5], bytes[6]]), 2);
@@ -422,6 +560,31 @@ mod tests {
         assert!((l[0] - (0.5 + 1.0)).abs() < 1e-6, "{l:?}");
         assert!((l[1] - (-0.5 - 2.0 + 2.0)).abs() < 1e-6, "{l:?}");
         assert!(TaskModel::from_bytes(&bytes[..bytes.len() - 33]).is_err());
+    }
+
+    #[test]
+    fn the_hidden_layer_rectifies_its_units() {
+        // Two buckets into two units into two classes; unit 1 is pushed below zero and adds
+        // nothing.
+        let m = TaskModel::from_hidden(
+            vec!["a".into(), "b".into()],
+            2,
+            &[1.0, -2.0, 0.5, 0.0],
+            vec![0.25, 0.5],
+            vec![2.0, -1.0, 10.0, 10.0],
+            vec![0.0, 1.0],
+        );
+        // Units: 0.25 + 1.0 * 1 + 2.0 * 0.5 = 2.25; 0.5 - 2.0 + 0 = -1.5 -> 0.
+        let l = m.logits(&[(0, 1.0), (1, 2.0)]);
+        assert!(
+            (l[0] - 4.5).abs() < 1e-5 && (l[1] - (1.0 - 2.25)).abs() < 1e-5,
+            "{l:?}"
+        );
+        // A bucket past the table adds nothing: only the biases.
+        let l = m.logits(&[(7, 1.0)]);
+        assert!((l[0] - 0.5 - 5.0).abs() < 1e-5, "{l:?}");
+        let read = TaskModel::from_bytes(&m.to_bytes()).unwrap();
+        assert_eq!(read, m);
     }
 
     #[test]

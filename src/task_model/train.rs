@@ -1,6 +1,7 @@
-//! Training the task model: multinomial logistic regression by stochastic gradient descent over
-//! precomputed features, with the weights averaged over the later epochs; and the temperature
-//! that calibrates its probabilities. Deterministic: the same examples and settings give the same
+//! Training the task model by stochastic gradient descent over precomputed features, with the
+//! weights averaged over the later epochs: one hidden layer of rectified units (what ships), or
+//! multinomial logistic regression (the model before, for comparison); and the temperature that
+//! calibrates its probabilities. Deterministic: the same examples and settings give the same
 //! bytes.
 
 use super::TaskModel;
@@ -15,8 +16,10 @@ pub struct Example {
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Settings {
     /// Hash buckets (any count; features are hashed modulo it); the model has four bits per
-    /// bucket and label.
+    /// bucket and hidden unit (per bucket and label without a hidden layer).
     pub buckets: u32,
+    /// Units of the hidden layer; 0 for none (logistic regression).
+    pub hidden: u32,
     pub epochs: u32,
     /// The learning rate of the first epoch; epoch `e` uses `rate / (1 + e)`.
     pub rate: f32,
@@ -29,15 +32,31 @@ pub struct Settings {
     pub dropout: f32,
 }
 
+/// What ships: one hidden layer of 16 units over 49,152 buckets (four bits per bucket and unit:
+/// 395 KB), with the slow rate and long schedule it needs.
 impl Default for Settings {
     fn default() -> Self {
         Settings {
             buckets: 49_152,
+            hidden: 16,
+            epochs: 30,
+            rate: 0.05,
+            l2: 0.0,
+            seed: 1,
+            dropout: 0.4,
+        }
+    }
+}
+
+impl Settings {
+    /// The model before: logistic regression in the same bytes (four bits per bucket and label).
+    pub fn linear() -> Self {
+        Settings {
+            hidden: 0,
             epochs: 20,
             rate: 2.0,
             l2: 1e-5,
-            seed: 1,
-            dropout: 0.4,
+            ..Settings::default()
         }
     }
 }
@@ -52,6 +71,44 @@ impl SplitMix {
         z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
         z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
         z ^ (z >> 31)
+    }
+    /// Uniform in [-1, 1).
+    fn signed_unit(&mut self) -> f32 {
+        (self.next() >> 40) as f32 / (1u64 << 24) as f32 * 2.0 - 1.0
+    }
+}
+
+/// Keeps each feature with probability `keep`, scaled up by `1 / keep`, into `kept`.
+struct Dropout {
+    keep: f32,
+    threshold: u64,
+}
+
+impl Dropout {
+    fn new(share: f32) -> Dropout {
+        let keep = (1.0 - share).clamp(0.05, 1.0);
+        Dropout {
+            keep,
+            threshold: (f64::from(keep) * u64::MAX as f64) as u64,
+        }
+    }
+    fn apply<'a>(
+        &self,
+        features: &'a [(u32, f32)],
+        rng: &mut SplitMix,
+        kept: &'a mut Vec<(u32, f32)>,
+    ) -> &'a [(u32, f32)] {
+        if self.keep >= 1.0 {
+            return features;
+        }
+        kept.clear();
+        kept.extend(
+            features
+                .iter()
+                .filter(|_| rng.next() <= self.threshold)
+                .map(|(b, v)| (*b, v / self.keep)),
+        );
+        kept
     }
 }
 
@@ -101,25 +158,13 @@ pub fn fit_weights<E: Borrow<Example>>(examples: &[E], classes: usize, s: &Setti
     let mut averaged = 0u32;
     let first_averaged = s.epochs / 2;
     let mut rng = SplitMix(s.seed ^ 0x5eed_d209);
-    let keep = (1.0 - s.dropout).clamp(0.05, 1.0);
-    let threshold = (f64::from(keep) * u64::MAX as f64) as u64;
+    let dropout = Dropout::new(s.dropout);
     let mut kept: Vec<(u32, f32)> = Vec::new();
     for epoch in 0..s.epochs {
         let rate = s.rate / (1.0 + epoch as f32);
         for i in shuffled(examples.len(), s.seed.wrapping_add(u64::from(epoch))) {
             let ex = examples[i].borrow();
-            let features: &[(u32, f32)] = if keep < 1.0 {
-                kept.clear();
-                kept.extend(
-                    ex.features
-                        .iter()
-                        .filter(|_| rng.next() <= threshold)
-                        .map(|(b, v)| (*b, v / keep)),
-                );
-                &kept
-            } else {
-                &ex.features
-            };
+            let features = dropout.apply(&ex.features, &mut rng, &mut kept);
             let p = TaskModel::softmax(&cur.logits(features), 1.0);
             for (k, pk) in p.iter().enumerate() {
                 let g = pk - f32::from(u8::from(k == ex.label));
@@ -152,8 +197,133 @@ pub fn fit_weights<E: Borrow<Example>>(examples: &[E], classes: usize, s: &Setti
     avg
 }
 
-/// Train a model (temperature 1: calibrate it with `fit_temperature` on held-out scores).
+/// Real-valued weights of a model with a hidden layer: `e`, `buckets` rows of one weight per
+/// hidden unit; `b1`, the units' biases; `u`, one row of one weight per class for each unit;
+/// `b2`, the classes' biases.
+pub struct HiddenWeights {
+    pub e: Vec<f32>,
+    pub b1: Vec<f32>,
+    pub u: Vec<f32>,
+    pub b2: Vec<f32>,
+}
+
+impl HiddenWeights {
+    fn zeros(buckets: usize, h: usize, c: usize) -> HiddenWeights {
+        HiddenWeights {
+            e: vec![0.0; buckets * h],
+            b1: vec![0.0; h],
+            u: vec![0.0; h * c],
+            b2: vec![0.0; c],
+        }
+    }
+    fn parts_mut(&mut self) -> [&mut Vec<f32>; 4] {
+        [&mut self.e, &mut self.b1, &mut self.u, &mut self.b2]
+    }
+    /// The hidden units' inputs (before rectifying) into `pre`.
+    fn hidden(&self, features: &[(u32, f32)], pre: &mut [f32]) {
+        let h = pre.len();
+        pre.copy_from_slice(&self.b1);
+        for (f, v) in features {
+            if let Some(row) = self.e.get(*f as usize * h..(*f as usize + 1) * h) {
+                for (x, w) in pre.iter_mut().zip(row) {
+                    *x += v * w;
+                }
+            }
+        }
+    }
+    /// Logits from the hidden units' inputs.
+    fn out(&self, pre: &[f32]) -> Vec<f32> {
+        let c = self.b2.len();
+        let mut s = self.b2.clone();
+        for (x, row) in pre.iter().zip(self.u.chunks_exact(c)) {
+            if *x > 0.0 {
+                for (sk, w) in s.iter_mut().zip(row) {
+                    *sk += x * w;
+                }
+            }
+        }
+        s
+    }
+}
+
+/// Fit a model with `s.hidden` rectified units: the features' rows (`e`) summed into the units,
+/// the units into the classes' logits. The rows start small and random (with none, no unit would
+/// ever activate), the units' output weights at Glorot's scale.
+pub fn fit_hidden<E: Borrow<Example>>(
+    examples: &[E],
+    classes: usize,
+    s: &Settings,
+) -> HiddenWeights {
+    let (b, h, c) = (s.buckets as usize, s.hidden.max(1) as usize, classes);
+    let mut rng = SplitMix(s.seed ^ 0x1234_5678);
+    let glorot = (6.0 / (h + c) as f32).sqrt();
+    let mut cur = HiddenWeights::zeros(b, h, c);
+    cur.e.iter_mut().for_each(|w| *w = rng.signed_unit() * 0.05);
+    cur.u
+        .iter_mut()
+        .for_each(|w| *w = rng.signed_unit() * glorot);
+    let mut avg = HiddenWeights::zeros(b, h, c);
+    let mut averaged = 0u32;
+    let dropout = Dropout::new(s.dropout);
+    let mut kept: Vec<(u32, f32)> = Vec::new();
+    let (mut pre, mut dh) = (vec![0f32; h], vec![0f32; h]);
+    for epoch in 0..s.epochs {
+        let rate = s.rate / (1.0 + epoch as f32);
+        for i in shuffled(examples.len(), s.seed.wrapping_add(u64::from(epoch))) {
+            let ex = examples[i].borrow();
+            let features = dropout.apply(&ex.features, &mut rng, &mut kept);
+            cur.hidden(features, &mut pre);
+            let p = TaskModel::softmax(&cur.out(&pre), 1.0);
+            dh.iter_mut().for_each(|d| *d = 0.0);
+            for (k, pk) in p.iter().enumerate() {
+                let g = pk - f32::from(u8::from(k == ex.label));
+                cur.b2[k] -= rate * g;
+                for (j, x) in pre.iter().enumerate() {
+                    if *x > 0.0 {
+                        dh[j] += g * cur.u[j * c + k];
+                        cur.u[j * c + k] -= rate * g * x;
+                    }
+                }
+            }
+            for ((d, x), b1) in dh.iter_mut().zip(&pre).zip(cur.b1.iter_mut()) {
+                if *x <= 0.0 {
+                    *d = 0.0;
+                }
+                *b1 -= rate * *d;
+            }
+            for (f, v) in features {
+                if let Some(row) = cur.e.get_mut(*f as usize * h..(*f as usize + 1) * h) {
+                    for (w, d) in row.iter_mut().zip(&dh) {
+                        *w -= rate * v * d;
+                    }
+                }
+            }
+        }
+        if s.l2 > 0.0 {
+            let decay = 1.0 - (rate * s.l2 * examples.len() as f32).min(0.5);
+            cur.e.iter_mut().for_each(|w| *w *= decay);
+        }
+        if epoch >= s.epochs / 2 {
+            averaged += 1;
+            for (a, w) in avg.parts_mut().into_iter().zip(cur.parts_mut()) {
+                a.iter_mut().zip(w.iter()).for_each(|(a, w)| *a += w);
+            }
+        }
+    }
+    let n = averaged.max(1) as f32;
+    for part in avg.parts_mut() {
+        part.iter_mut().for_each(|w| *w /= n);
+    }
+    avg
+}
+
+/// Train a model (temperature 1: calibrate it with `fit_temperature` on held-out scores): with a
+/// hidden layer when `s.hidden` is above 0, else logistic regression.
 pub fn fit<E: Borrow<Example>>(examples: &[E], labels: Vec<String>, s: &Settings) -> TaskModel {
+    if s.hidden > 0 {
+        let w = fit_hidden(examples, labels.len(), s);
+        return TaskModel::from_hidden(labels, s.buckets, &w.e, w.b1, w.u, w.b2);
+    }
     let weights = fit_weights(examples, labels.len(), s);
     TaskModel::from_weights(labels, s.buckets, weights.bias, &weights.w)
 }

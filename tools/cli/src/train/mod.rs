@@ -1,5 +1,5 @@
-//! `train <data.jsonl> --out <model> [--test <test.jsonl>] [--seed N] [--buckets N] [--epochs N]
-//! [--rate R] [--l2 L] [--dropout D] [--compare] [--mistakes FILE] [--json]`: trains the built-in task classifier (`taskrouter::task_model`) on labelled JSONL
+//! `train <data.jsonl> --out <model> [--test <test.jsonl>] [--seed N] [--buckets N] [--hidden N]
+//! [--epochs N] [--rate R] [--l2 L] [--dropout D] [--compare] [--mistakes FILE] [--json]`: trains the built-in task classifier (`taskrouter::task_model`) on labelled JSONL
 //! (`{"text", "label", "batch"?}`) and writes the versioned, checksummed model file. Same data
 //! and seed, same bytes.
 //!
@@ -101,14 +101,14 @@ fn folds(rows: &[Row], seed: u64) -> (Vec<usize>, String) {
 
 /// A model trained by one of the families.
 enum Trained {
-    Logistic(TaskModel),
+    Task(TaskModel),
     NaiveBayes(nb::NaiveBayes),
 }
 
 impl Trained {
     fn logits(&self, features: &[(u32, f32)]) -> Vec<f32> {
         match self {
-            Trained::Logistic(m) => m.logits(features),
+            Trained::Task(m) => m.logits(features),
             Trained::NaiveBayes(m) => m.logits(features),
         }
     }
@@ -117,7 +117,10 @@ impl Trained {
 /// A way to turn text into features and a trained scorer.
 #[derive(Clone, Copy, PartialEq)]
 enum Family {
-    /// The shipped model: logistic regression, instruction and material apart.
+    /// The shipped model: one hidden layer, instruction and material apart, with the settings
+    /// given (`--hidden 0`: logistic regression).
+    Shipped,
+    /// The model before: logistic regression over the shipped features, in the same bytes.
     Logistic,
     /// Logistic regression on the whole prompt as one text.
     LogisticUnsplit,
@@ -130,7 +133,8 @@ enum Family {
 impl Family {
     fn name(self) -> &'static str {
         match self {
-            Family::Logistic => "logistic regression, instruction and material apart (shipped)",
+            Family::Shipped => "one hidden layer, instruction and material apart (shipped)",
+            Family::Logistic => "logistic regression, instruction and material apart",
             Family::LogisticUnsplit => "logistic regression, whole prompt as one text",
             Family::NaiveBayes => "naive Bayes, same features as shipped",
             Family::NaiveBayesV1 => "naive Bayes, v1 features (the previous model)",
@@ -138,9 +142,22 @@ impl Family {
     }
     fn features(self, text: &str, buckets: u32) -> Vec<(u32, f32)> {
         match self {
-            Family::Logistic | Family::NaiveBayes => features(text, "", buckets),
+            Family::Shipped | Family::Logistic | Family::NaiveBayes => features(text, "", buckets),
             Family::LogisticUnsplit => features_unsplit(text, "", buckets),
             Family::NaiveBayesV1 => nb::v1_features(text, buckets),
+        }
+    }
+    /// The settings it trains with: the shipped family those given; the others their defaults,
+    /// with the same seed and buckets.
+    fn settings(self, shipped: &Settings) -> Settings {
+        if self == Family::Shipped {
+            return *shipped;
+        }
+        let base = Settings::linear();
+        Settings {
+            seed: shipped.seed,
+            buckets: shipped.buckets,
+            ..base
         }
     }
     /// Train on `train` (owned or borrowed examples).
@@ -151,8 +168,8 @@ impl Family {
         s: &Settings,
     ) -> Trained {
         match self {
-            Family::Logistic | Family::LogisticUnsplit => {
-                Trained::Logistic(fit(train, labels.to_vec(), s))
+            Family::Shipped | Family::Logistic | Family::LogisticUnsplit => {
+                Trained::Task(fit(train, labels.to_vec(), s))
             }
             Family::NaiveBayes | Family::NaiveBayesV1 => {
                 Trained::NaiveBayes(nb::NaiveBayes::fit(train, labels.len(), s.buckets))
@@ -213,14 +230,24 @@ pub fn train(file: &str, args: &[String]) -> i32 {
     let seed = flag(args, "--seed")
         .and_then(|s| s.parse().ok())
         .unwrap_or(1u64);
-    let defaults = Settings::default();
+    let num = |name: &str| flag(args, name).and_then(|v| v.parse::<f32>().ok());
+    // Without a hidden layer (`--hidden 0`), logistic regression's own rate and schedule unless
+    // they are given.
+    let hidden = num("--hidden").map_or(Settings::default().hidden, |v| v.clamp(0.0, 256.0) as u32);
+    let defaults = match hidden {
+        0 => Settings::linear(),
+        _ => Settings {
+            hidden,
+            ..Settings::default()
+        },
+    };
     let buckets = flag(args, "--buckets")
         .and_then(|s| s.parse::<u32>().ok())
         .filter(|b| (64..=1 << 20).contains(b))
         .unwrap_or(defaults.buckets);
-    let num = |name: &str| flag(args, name).and_then(|v| v.parse::<f32>().ok());
     let settings = Settings {
         buckets,
+        hidden,
         seed,
         epochs: num("--epochs").map_or(defaults.epochs, |v| v.clamp(1.0, 1000.0) as u32),
         rate: num("--rate").filter(|r| *r > 0.0).unwrap_or(defaults.rate),
@@ -264,18 +291,20 @@ pub fn train(file: &str, args: &[String]) -> i32 {
             Family::NaiveBayes,
             Family::LogisticUnsplit,
             Family::Logistic,
+            Family::Shipped,
         ]
     } else {
-        &[Family::Logistic]
+        &[Family::Shipped]
     };
     let mut table = Vec::new();
     let mut shipped = None;
     for family in families {
-        let exs = examples(&rows, &labels, *family, buckets);
-        let oof = cross_validate(&exs, &fold, &labels, *family, &settings);
+        let fs = family.settings(&settings);
+        let exs = examples(&rows, &labels, *family, fs.buckets);
+        let oof = cross_validate(&exs, &fold, &labels, *family, &fs);
         let t = fit_temperature(&oof);
         let cv = scored(&labels, &oof, t).report(MIN_SCORE);
-        if *family == Family::Logistic {
+        if *family == Family::Shipped {
             if let Some(path) = flag(args, "--mistakes") {
                 if let Err(e) = write_mistakes(path, &rows, &labels, &oof, t) {
                     eprintln!("taskrouter: cannot write {path}: {e}");
@@ -285,13 +314,13 @@ pub fn train(file: &str, args: &[String]) -> i32 {
         }
         // Trained on every row; for the shipped family this is the model written, calibrated by
         // the out-of-fold temperature, and its test figures come from it as quantised.
-        let trained = family.fit(&exs, &labels, &settings);
+        let trained = family.fit(&exs, &labels, &fs);
         let test_report = test.as_ref().map(|test| {
             let logits: Vec<(Vec<f32>, usize)> = test
                 .iter()
                 .map(|r| {
                     let k = labels.binary_search(&r.label).unwrap_or(0);
-                    (trained.logits(&family.features(&r.text, buckets)), k)
+                    (trained.logits(&family.features(&r.text, fs.buckets)), k)
                 })
                 .collect();
             scored(&labels, &logits, t).report(MIN_SCORE)
@@ -305,7 +334,7 @@ pub fn train(file: &str, args: &[String]) -> i32 {
                 .as_ref()
                 .map(|r| (r.macro_f1, r.coverage, r.false_accept)),
         ));
-        if let (Family::Logistic, Trained::Logistic(mut model)) = (*family, trained) {
+        if let (Family::Shipped, Trained::Task(mut model)) = (*family, trained) {
             model.set_temperature(t);
             shipped = Some((model, t, cv, test_report));
         }
