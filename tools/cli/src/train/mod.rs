@@ -147,8 +147,8 @@ impl Family {
             Family::NaiveBayesV1 => nb::v1_features(text, buckets),
         }
     }
-    /// The settings it trains with: the shipped family those given; the others their defaults,
-    /// with the same seed and buckets.
+    /// The settings it trains with: the shipped family those given; the others logistic
+    /// regression's defaults, with the same seed and buckets.
     fn settings(self, shipped: &Settings) -> Settings {
         if self == Family::Shipped {
             return *shipped;
