@@ -121,15 +121,7 @@ impl TaskModel {
         for (b, v) in features {
             self.cells.add_row(*b as usize, *v, &mut units);
         }
-        let mut sums = self.bias.clone();
-        for (x, row) in units.iter().zip(hidden.out.chunks_exact(sums.len())) {
-            if *x > 0.0 {
-                for (s, w) in sums.iter_mut().zip(row) {
-                    *s += x * w;
-                }
-            }
-        }
-        sums
+        rectified_scores(&units, &hidden.out, &self.bias)
     }
 
     /// Probabilities from logits at a temperature.
@@ -214,9 +206,7 @@ impl TaskModel {
             (Cells::Coded { levels, codes }, None) => {
                 for (bias, table) in self.bias.iter().zip(levels) {
                     out.extend_from_slice(&bias.to_le_bytes());
-                    table
-                        .iter()
-                        .for_each(|l| out.extend_from_slice(&l.to_le_bytes()));
+                    floats(&mut out, table);
                 }
                 out.extend_from_slice(codes);
             }
@@ -347,6 +337,20 @@ impl TaskModel {
             hidden,
         })
     }
+}
+
+/// The classes' scores from the hidden units' inputs: `bias` plus each unit above zero times its
+/// row of `out` (one weight per class). Training (`train::fit_hidden`) and labelling share it.
+fn rectified_scores(units: &[f32], out: &[f32], bias: &[f32]) -> Vec<f32> {
+    let mut sums = bias.to_vec();
+    for (x, row) in units.iter().zip(out.chunks_exact(bias.len().max(1))) {
+        if *x > 0.0 {
+            for (s, w) in sums.iter_mut().zip(row) {
+                *s += x * w;
+            }
+        }
+    }
+    sums
 }
 
 struct Reader<'a> {

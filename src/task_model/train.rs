@@ -4,7 +4,7 @@
 //! calibrates its probabilities. Deterministic: the same examples and settings give the same
 //! bytes.
 
-use super::TaskModel;
+use super::{rectified_scores, TaskModel};
 use std::borrow::Borrow;
 
 /// One labelled prompt: its features (`features`) and its label's index.
@@ -49,6 +49,11 @@ impl Default for Settings {
 }
 
 impl Settings {
+    /// What the L2 penalty leaves of each weight after an epoch at `rate` over `examples`.
+    fn decay(&self, rate: f32, examples: usize) -> f32 {
+        1.0 - (rate * self.l2 * examples as f32).min(0.5)
+    }
+
     /// The model before: logistic regression in the same bytes (four bits per bucket and label).
     pub fn linear() -> Self {
         Settings {
@@ -180,7 +185,7 @@ pub fn fit_weights<E: Borrow<Example>>(examples: &[E], classes: usize, s: &Setti
                 }
             }
         }
-        let decay = 1.0 - (rate * s.l2 * examples.len() as f32).min(0.5);
+        let decay = s.decay(rate, examples.len());
         cur.w.iter_mut().for_each(|w| *w *= decay);
         if epoch >= first_averaged {
             averaged += 1;
@@ -232,19 +237,6 @@ impl HiddenWeights {
             }
         }
     }
-    /// Logits from the hidden units' inputs.
-    fn out(&self, pre: &[f32]) -> Vec<f32> {
-        let c = self.b2.len();
-        let mut s = self.b2.clone();
-        for (x, row) in pre.iter().zip(self.u.chunks_exact(c)) {
-            if *x > 0.0 {
-                for (sk, w) in s.iter_mut().zip(row) {
-                    *sk += x * w;
-                }
-            }
-        }
-        s
-    }
 }
 
 /// Fit a model with `s.hidden` rectified units: the features' rows (`e`) summed into the units,
@@ -274,7 +266,7 @@ pub fn fit_hidden<E: Borrow<Example>>(
             let ex = examples[i].borrow();
             let features = dropout.apply(&ex.features, &mut rng, &mut kept);
             cur.hidden(features, &mut pre);
-            let p = TaskModel::softmax(&cur.out(&pre), 1.0);
+            let p = TaskModel::softmax(&rectified_scores(&pre, &cur.u, &cur.b2), 1.0);
             dh.iter_mut().for_each(|d| *d = 0.0);
             for (k, pk) in p.iter().enumerate() {
                 let g = pk - f32::from(u8::from(k == ex.label));
@@ -301,7 +293,7 @@ pub fn fit_hidden<E: Borrow<Example>>(
             }
         }
         if s.l2 > 0.0 {
-            let decay = 1.0 - (rate * s.l2 * examples.len() as f32).min(0.5);
+            let decay = s.decay(rate, examples.len());
             cur.e.iter_mut().for_each(|w| *w *= decay);
         }
         if epoch >= s.epochs / 2 {
