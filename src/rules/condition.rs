@@ -8,7 +8,7 @@
 //! Several operators in one object must all hold. A field that is an array matches `$eq`/`$in` when
 //! the array itself or any element matches (as MongoDB does).
 
-use regex::Regex;
+use regex_automata::meta::Regex;
 use serde_json::{Map, Value};
 use std::cmp::Ordering;
 
@@ -288,14 +288,10 @@ fn parse_op(
                 return None;
             }
         },
-        "$regex" => match operand.as_str().map(Regex::new) {
+        "$regex" => match operand.as_str().map(crate::rules::pattern::compile) {
             Some(Ok(re)) => FieldOp::Regex(re),
             Some(Err(e)) => {
-                err(
-                    errors,
-                    at,
-                    format!("invalid regex: {}", one_line(&e.to_string())),
-                );
+                err(errors, at, format!("invalid regex: {}", one_line(&e)));
                 return None;
             }
             None => {

@@ -1,6 +1,6 @@
 //! The rules document: what operators write (`raw`), how it is checked (`validate`, `targets`,
 //! `json_strict`, `errors`), what the router reads at run time (`model`, with the compiled
-//! `condition`s and `tasks`, the closed set of `provider` kinds and the reserved `names`), and how
+//! `condition`s and `tasks` and their regexes, `pattern`, the closed set of `provider` kinds and the reserved `names`), and how
 //! an isolate keeps the live version (`cache`).
 
 pub mod cache;
@@ -9,6 +9,7 @@ pub mod errors;
 mod json_strict;
 pub mod model;
 pub mod names;
+pub mod pattern;
 pub mod provider;
 pub mod raw;
 mod targets;

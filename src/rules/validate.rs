@@ -557,12 +557,8 @@ fn validate_tasks(
             }
         }
         for (i, r) in t.regex.iter().enumerate() {
-            if let Err(e) = regex::Regex::new(r) {
-                let msg = e
-                    .to_string()
-                    .split_whitespace()
-                    .collect::<Vec<_>>()
-                    .join(" ");
+            if let Err(e) = crate::rules::pattern::compile(r) {
+                let msg = e.split_whitespace().collect::<Vec<_>>().join(" ");
                 errors.add(format!("{at}.regex[{i}]"), format!("invalid regex: {msg}"));
             }
         }
