@@ -9,7 +9,7 @@ import http from "node:http";
 import { mkdirSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import WebSocket from "ws";
-import { startMock, startWorker, GATEWAY_KEY, ROOT } from "../tests/e2e/harness.mjs";
+import { startMock, startWorker, testRules, GATEWAY_KEY, ROOT } from "../tests/e2e/harness.mjs";
 import { bigRules, prose8k } from "./workload.mjs";
 
 const arg = (name, fallback) => {
@@ -58,20 +58,24 @@ async function inspect(port) {
 const mock = await startMock({ apiKey: null });
 // `--stream N`: streamed answers of N events, one a millisecond.
 const STREAM = Number(arg("--stream", 0));
-const rules = bigRules(mock.url);
+// `--cold`: the isolate's first chat request, with the rules of the harness's cold start.
+const COLD = process.argv.includes("--cold");
+const rules = COLD ? testRules(mock.url) : bigRules(mock.url);
 if (STREAM) rules.models.fast.model = `mock-fast+chunks=${STREAM}+chunk_delay=1`;
 const worker = await startWorker({ rules, secrets: { MOCK_API_KEY: "unused" }, recordAnalytics: false, quiet: true, inspectorPort: INSPECTOR_PORT,
   // With the inspector attached every console.log is sent to it, which costs more than the request.
   vars: { REQUEST_LOG: "off" } });
 const content = process.argv.includes("--small") ? "hello there" : prose8k();
 const payload = Buffer.from(JSON.stringify({ model: "auto", messages: [{ role: "user", content }], metadata: { tier: "tier3" }, ...(STREAM ? { stream: true } : {}) }));
-for (let i = 0; i < 300; i++) await post(`${worker.url}/v1/chat/completions`, payload);
+// `--cold`: no warm-up; the one request profiled reads and compiles the rules, reads the task
+// model and meets every function it runs for the first time.
+if (!COLD) for (let i = 0; i < 300; i++) await post(`${worker.url}/v1/chat/completions`, payload);
 
 const session = await inspect(INSPECTOR_PORT);
 await session.send("Profiler.enable");
 await session.send("Profiler.setSamplingInterval", { interval: 50 });
 await session.send("Profiler.start");
-for (let i = 0; i < REQUESTS; i++) {
+for (let i = 0; i < (COLD ? 1 : REQUESTS); i++) {
   const status = await post(`${worker.url}/v1/chat/completions`, payload);
   if (status !== 200) throw new Error(`HTTP ${status}`);
 }
@@ -97,6 +101,27 @@ profile.samples.forEach((nodeId, i) => {
   self.set(name, (self.get(name) ?? 0) + dt);
   total += dt;
 });
+if (COLD) {
+  // Inclusive time per function too: which step of the first request holds the time.
+  const children = new Map(profile.nodes.map((n) => [n.id, n.children ?? []]));
+  const own = new Map();
+  profile.samples.forEach((nodeId, i) => own.set(nodeId, (own.get(nodeId) ?? 0) + (profile.timeDeltas[i + 1] ?? 0) / 1000));
+  const inclusive = new Map();
+  const walk = (id, onPath) => {
+    const f = byNode.get(id).callFrame;
+    const name = `${f.functionName || "(anonymous)"} ${f.url ? path.basename(f.url) : ""}`.trim();
+    let sum = own.get(id) ?? 0;
+    for (const c of children.get(id)) sum += walk(c, new Set([...onPath, name]));
+    // A function counted once per path (recursion would count it twice).
+    if (!onPath.has(name)) inclusive.set(name, (inclusive.get(name) ?? 0) + sum);
+    return sum;
+  };
+  walk(profile.nodes[0].id, new Set());
+  console.log("first request, inclusive ms:");
+  for (const [name, ms] of [...inclusive].filter(([n]) => !n.startsWith("(root)")).sort((a, b) => b[1] - a[1]).slice(0, 40)) {
+    console.log(`${ms.toFixed(2).padStart(8)} ms  ${name.slice(0, 120)}`);
+  }
+}
 console.log(`${REQUESTS} requests; busy ${total.toFixed(1)} ms in the isolate = ${(total / REQUESTS).toFixed(3)} ms per request`);
 for (const [name, ms] of [...self].sort((a, b) => b[1] - a[1]).slice(0, 40)) {
   console.log(`${(ms / REQUESTS * 1000).toFixed(1).padStart(8)} µs/req  ${(100 * ms / total).toFixed(1).padStart(5)}%  ${name.slice(0, 120)}`);
