@@ -173,7 +173,7 @@ fn training_is_seeded_and_reports_grouped_test_and_comparison_figures() {
         "{report}"
     );
     assert!(
-        report.contains("test file (never trained on): 1080 prompts"),
+        report.contains("test file (never trained on): 1400 prompts"),
         "{report}"
     );
     for family in [
