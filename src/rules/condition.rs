@@ -291,7 +291,7 @@ fn parse_op(
         "$regex" => match operand.as_str().map(crate::rules::pattern::compile) {
             Some(Ok(re)) => FieldOp::Regex(re),
             Some(Err(e)) => {
-                err(errors, at, format!("invalid regex: {}", one_line(&e)));
+                err(errors, at, format!("invalid regex: {e}"));
                 return None;
             }
             None => {
@@ -304,10 +304,6 @@ fn parse_op(
             return None;
         }
     })
-}
-
-fn one_line(s: &str) -> String {
-    s.split_whitespace().collect::<Vec<_>>().join(" ")
 }
 
 impl FieldOp {

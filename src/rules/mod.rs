@@ -1,7 +1,7 @@
 //! The rules document: what operators write (`raw`), how it is checked (`validate`, `targets`,
 //! `json_strict`, `errors`), what the router reads at run time (`model`, with the compiled
-//! `condition`s and `tasks` and their regexes, `pattern`, the closed set of `provider` kinds and the reserved `names`), and how
-//! an isolate keeps the live version (`cache`).
+//! `condition`s and `tasks` and their regexes, `pattern`; the closed set of `provider` kinds and
+//! the reserved `names`), and how an isolate keeps the live version (`cache`).
 
 pub mod cache;
 pub mod condition;

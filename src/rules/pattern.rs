@@ -27,7 +27,7 @@ pub fn config(all: bool) -> Config {
         .nfa_size_limit(Some(SIZE_LIMIT))
 }
 
-/// One pattern, compiled; the error is the `regex` crate's message for it.
+/// One pattern, compiled; the error is the `regex` crate's message for it, on one line.
 pub fn compile(pattern: &str) -> Result<Regex, String> {
     Regex::builder()
         .configure(config(false))
@@ -35,9 +35,10 @@ pub fn compile(pattern: &str) -> Result<Regex, String> {
         .map_err(|e| message(&e))
 }
 
-/// What the `regex` crate says for a pattern that does not compile.
+/// What the `regex` crate says for a pattern that does not compile, on one line (its syntax errors
+/// draw a caret under the pattern over several; an error in a rules report is one line).
 pub fn message(e: &BuildError) -> String {
-    match (e.size_limit(), e.syntax_error()) {
+    let text = match (e.size_limit(), e.syntax_error()) {
         (Some(limit), _) => format!("Compiled regex exceeds size limit of {limit} bytes."),
         (None, Some(syntax)) => {
             let text = syntax.to_string();
@@ -51,7 +52,8 @@ pub fn message(e: &BuildError) -> String {
             }
         }
         (None, None) => e.to_string(),
-    }
+    };
+    text.split_whitespace().collect::<Vec<_>>().join(" ")
 }
 
 #[cfg(test)]
@@ -75,6 +77,7 @@ mod tests {
             e.contains("regex parse error") && e.contains("unclosed group"),
             "{e}"
         );
+        assert!(!e.contains('\n'), "one line: {e}");
         let e = compile(r"\p{Klingon}").unwrap_err();
         assert!(e.contains("Unicode property not found"), "{e}");
         for omitted in [

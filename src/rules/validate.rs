@@ -558,8 +558,7 @@ fn validate_tasks(
         }
         for (i, r) in t.regex.iter().enumerate() {
             if let Err(e) = crate::rules::pattern::compile(r) {
-                let msg = e.split_whitespace().collect::<Vec<_>>().join(" ");
-                errors.add(format!("{at}.regex[{i}]"), format!("invalid regex: {msg}"));
+                errors.add(format!("{at}.regex[{i}]"), format!("invalid regex: {e}"));
             }
         }
         let when =
