@@ -60,6 +60,8 @@ const mock = await startMock({ apiKey: null });
 const STREAM = Number(arg("--stream", 0));
 // `--cold`: the isolate's first chat request, with the rules of the harness's cold start.
 const COLD = process.argv.includes("--cold");
+// The requests profiled: one when cold.
+const PROFILED = COLD ? 1 : REQUESTS;
 const rules = COLD ? testRules(mock.url) : bigRules(mock.url);
 if (STREAM) rules.models.fast.model = `mock-fast+chunks=${STREAM}+chunk_delay=1`;
 const worker = await startWorker({ rules, secrets: { MOCK_API_KEY: "unused" }, recordAnalytics: false, quiet: true, inspectorPort: INSPECTOR_PORT,
@@ -75,7 +77,7 @@ const session = await inspect(INSPECTOR_PORT);
 await session.send("Profiler.enable");
 await session.send("Profiler.setSamplingInterval", { interval: 50 });
 await session.send("Profiler.start");
-for (let i = 0; i < (COLD ? 1 : REQUESTS); i++) {
+for (let i = 0; i < PROFILED; i++) {
   const status = await post(`${worker.url}/v1/chat/completions`, payload);
   if (status !== 200) throw new Error(`HTTP ${status}`);
 }
@@ -122,8 +124,8 @@ if (COLD) {
     console.log(`${ms.toFixed(2).padStart(8)} ms  ${name.slice(0, 120)}`);
   }
 }
-console.log(`${REQUESTS} requests; busy ${total.toFixed(1)} ms in the isolate = ${(total / REQUESTS).toFixed(3)} ms per request`);
+console.log(`${PROFILED} requests; busy ${total.toFixed(1)} ms in the isolate = ${(total / PROFILED).toFixed(3)} ms per request`);
 for (const [name, ms] of [...self].sort((a, b) => b[1] - a[1]).slice(0, 40)) {
-  console.log(`${(ms / REQUESTS * 1000).toFixed(1).padStart(8)} µs/req  ${(100 * ms / total).toFixed(1).padStart(5)}%  ${name.slice(0, 120)}`);
+  console.log(`${(ms / PROFILED * 1000).toFixed(1).padStart(8)} µs/req  ${(100 * ms / total).toFixed(1).padStart(5)}%  ${name.slice(0, 120)}`);
 }
 console.log(`profile: ${OUT}`);
