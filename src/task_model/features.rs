@@ -11,7 +11,9 @@
 //! bigrams (Chinese and Japanese are not split into words); the instruction's first and last
 //! sentences again in a space of their own. Material features: words and Han/kana characters
 //! only, plus its shape (how long, fenced, code-like). System prompt: words.
-//! Values are sublinear term frequencies (1 + ln tf), hashed into `buckets` (modulo).
+//! Values are sublinear term frequencies (1 + ln tf), hashed into `buckets` (modulo); each piece
+//! of the instruction is normalised on its own, so a short ask beside a paragraph read as
+//! instruction (two short blocks) weighs as much as the paragraph.
 
 /// Text read per prompt: enough to know the task, and bounds the cost of a long prompt.
 const MAX_TEXT: usize = 16 * 1024;
@@ -511,6 +513,9 @@ fn features_of(parts: Parts<'_>, system: &str, buckets: u32) -> Vec<(u32, f32)> 
     let mut read = 0;
     let mut words = 0usize;
     let mut gram: Vec<char> = Vec::with_capacity(32);
+    // Each piece normalised on its own, so that a long pasted block read as instruction cannot
+    // drown a short ask beside it.
+    let pieces = parts.instruction.len().max(1) as f32;
     for piece in &parts.instruction {
         if read >= max_instruction {
             break;
@@ -518,8 +523,8 @@ fn features_of(parts: Parts<'_>, system: &str, buckets: u32) -> Vec<(u32, f32)> 
         let piece = cut(piece, max_instruction - read);
         read += piece.len();
         words += text_features(&mut space, piece, INSTRUCTION, &mut gram);
+        space.flush(1.0 / pieces.sqrt(), &mut out);
     }
-    space.flush(1.0, &mut out);
     // The prompt's first and last sentences again, in their own space: where the ask usually is,
     // even when no blank line parts it from what was pasted.
     for edge in &parts.edges {
@@ -667,6 +672,39 @@ mod tests {
             format!("Two files.\n\n{long}\nHere is the second one:\n{long}\n\nWhich is faster?");
         let p = split(&text);
         assert!(p.instruction.contains(&"Here is the second one:"), "{p:?}");
+    }
+
+    #[test]
+    fn each_piece_of_the_instruction_weighs_the_same() {
+        let minutes = "Alice: the Q3 numbers are in, revenue is up 4% but churn went from 2.1 \
+                       to 2.8. Bob: that is the enterprise tier mostly. Carol: I can draft a plan.";
+        let text = format!("tl;dr pls\n\n{minutes}");
+        assert_eq!(split(&text).instruction, ["tl;dr pls", minutes]);
+        // The instruction space (`I_*` salts) of each piece alone, in buckets wide enough that
+        // nothing collides: each piece's part of the whole prompt's vector has a squared norm of
+        // about a half (a little more: n-grams the two share, "_pl" of "pls" and "plan", add
+        // up). Normalised together, the ask's three words would have about a tenth.
+        let buckets = 1 << 24;
+        let of = |piece: &str| {
+            let mut space = Space::new(buckets);
+            let mut gram = Vec::new();
+            text_features(&mut space, piece, INSTRUCTION, &mut gram);
+            let mut hashes = space.hashes.clone();
+            hashes.sort_unstable();
+            hashes.dedup();
+            hashes
+        };
+        let whole = features(&text, "", buckets);
+        let norm = |hashes: &[u32]| {
+            whole
+                .iter()
+                .filter(|(b, _)| hashes.binary_search(b).is_ok())
+                .map(|(_, v)| v * v)
+                .sum::<f32>()
+        };
+        let (ask, paste) = (norm(&of("tl;dr pls")), norm(&of(minutes)));
+        assert!((0.5..0.6).contains(&ask), "{ask}");
+        assert!((0.5..0.6).contains(&paste), "{paste}");
     }
 
     #[test]

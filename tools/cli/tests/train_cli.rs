@@ -140,7 +140,9 @@ fn corpus_composes_and_refuses_near_duplicates_and_thin_labels() {
         first["text"],
         "tl;dr of this please\n\nA train article about canals and their long history of trade."
     );
-    assert_eq!(first["material"], "train-1");
+    // The first of every three placeholders takes only the start of its material (this one is
+    // short already: all of it).
+    assert_eq!(first["material"], "train-1#short");
     let test = std::fs::read_to_string(dir.join("test.jsonl")).unwrap();
     assert_eq!(test.lines().count(), 1, "test batches make test.jsonl");
     std::fs::remove_dir_all(&dir).unwrap();

@@ -139,7 +139,10 @@ fn read_materials(dir: &Path, split: &str) -> Result<Vec<Material>, String> {
 /// The composed lines of one split, in the order written. In the training split, every third
 /// line with a placeholder also comes without its material (the instruction alone, `material`
 /// null, just before it): users ask before they paste, or attach instead, and the model must
-/// not learn that a task needs pasted text to be that task.
+/// not learn that a task needs pasted text to be that task. In both splits, another third of
+/// the placeholders take only the start of their material (`excerpt`, about 150, 250 or 400
+/// characters in turn; `material` is then the id with `#short`): what users paste is often a
+/// paragraph or a few lines, and a short paste must not be read as the ask.
 fn compose(written: &[&Written], materials: &[Material], split: &str) -> Result<String, String> {
     let mut pools: HashMap<&str, (Vec<&Material>, usize)> = HashMap::new();
     for (n, kind) in KINDS.iter().enumerate() {
@@ -150,14 +153,14 @@ fn compose(written: &[&Written], materials: &[Material], split: &str) -> Result<
     let mut out = String::new();
     let mut placeholders = 0usize;
     for w in written {
-        if split == "train" && w.placeholder().is_some() {
+        if w.placeholder().is_some() {
             placeholders += 1;
-            if placeholders % 3 == 0 {
-                let alone = w.written();
-                let line = json!({"text": alone.trim(), "label": w.label, "batch": w.batch, "lang": w.lang, "material": null});
-                out.push_str(&line.to_string());
-                out.push('\n');
-            }
+        }
+        if split == "train" && w.placeholder().is_some() && placeholders % 3 == 0 {
+            let alone = w.written();
+            let line = json!({"text": alone.trim(), "label": w.label, "batch": w.batch, "lang": w.lang, "material": null});
+            out.push_str(&line.to_string());
+            out.push('\n');
         }
         let (text, material) = match w.placeholder() {
             Some((kind, range)) => {
@@ -167,8 +170,14 @@ fn compose(written: &[&Written], materials: &[Material], split: &str) -> Result<
                 let m = pool[*next % pool.len()];
                 *next += 1;
                 let mut text = w.text.clone();
-                text.replace_range(range, &m.text);
-                (text, Value::String(m.id.clone()))
+                if placeholders % 3 == 1 {
+                    let short = excerpt(&m.text, EXCERPTS[(placeholders / 3) % 3]);
+                    text.replace_range(range, short);
+                    (text, Value::String(format!("{}#short", m.id)))
+                } else {
+                    text.replace_range(range, &m.text);
+                    (text, Value::String(m.id.clone()))
+                }
             }
             None => (w.text.clone(), Value::Null),
         };
@@ -177,6 +186,50 @@ fn compose(written: &[&Written], materials: &[Material], split: &str) -> Result<
         out.push('\n');
     }
     Ok(out)
+}
+
+/// The lengths the short pastes are cut to, in turn.
+const EXCERPTS: [usize; 3] = [150, 250, 400];
+
+/// The start of `text` up to about `max` bytes: whole lines, then the whole sentences of the
+/// next line that fit; when less than half of `max` was taken (a title line alone is not a
+/// paste), at least one more sentence, or the line cut at `max`.
+fn excerpt(text: &str, max: usize) -> &str {
+    let mut end = 0;
+    for line in text.split_inclusive('\n') {
+        if end + line.len() <= max {
+            end += line.len();
+            continue;
+        }
+        let mut cut = 0;
+        for (i, c) in line.char_indices() {
+            if matches!(c, '.' | '?' | '!' | '。' | '？' | '！') {
+                let at = i + c.len_utf8();
+                if end + at > max && (cut > 0 || end * 2 >= max) {
+                    break;
+                }
+                cut = at;
+                if end + at > max {
+                    break;
+                }
+            }
+        }
+        if cut == 0 && end * 2 < max {
+            // No sentence fits: the line up to `max`, ended at a space where there is one.
+            let room = max - end;
+            let mut at = room.min(line.len());
+            while !line.is_char_boundary(at) {
+                at -= 1;
+            }
+            cut = line[..at]
+                .rfind(' ')
+                .filter(|s| *s * 2 > room)
+                .unwrap_or(at);
+        }
+        end += cut;
+        break;
+    }
+    text[..end].trim_end()
 }
 
 fn shingles(text: &str) -> HashSet<String> {
@@ -325,5 +378,34 @@ pub fn corpus(dir: &str, check: bool) -> i32 {
             eprintln!("taskrouter: {e}");
             2
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::excerpt;
+
+    #[test]
+    fn an_excerpt_is_whole_lines_then_whole_sentences() {
+        let text =
+            "Title\n\nFirst sentence here. Second one is longer than that. Third.\nNext line.";
+        assert_eq!(excerpt(text, 30), "Title\n\nFirst sentence here.");
+        assert_eq!(
+            excerpt(text, 60),
+            "Title\n\nFirst sentence here. Second one is longer than that."
+        );
+        assert_eq!(excerpt(text, 500), text);
+        // Lines that fit are taken whole; the next one is not cut when enough was taken.
+        let log = "line one of the log\nline two of the log\nline three of the log\n";
+        assert_eq!(excerpt(log, 45), "line one of the log\nline two of the log");
+    }
+
+    #[test]
+    fn a_line_without_sentences_is_cut_at_a_space() {
+        let data = "k1=v1 k2=v2 k3=v3 k4=v4 k5=v5 k6=v6 k7=v7 k8=v8";
+        assert_eq!(excerpt(data, 20), "k1=v1 k2=v2 k3=v3");
+        // A first sentence longer than the limit is still taken whole.
+        assert_eq!(excerpt("One long sentence. Two.", 5), "One long sentence.");
+        assert_eq!(excerpt("日本語の文です。次の文。", 10), "日本語の文です。");
     }
 }
