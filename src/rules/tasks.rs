@@ -42,6 +42,12 @@ pub struct Classifier {
 
 impl Classifier {
     pub fn build(tasks: Vec<TaskDef>) -> Result<Classifier, String> {
+        let scopes = Self::scopes(&tasks)?;
+        Ok(Classifier { tasks, scopes })
+    }
+
+    /// The matchers of `tasks`, one per scope that has keywords or regexes.
+    pub(crate) fn scopes(tasks: &[TaskDef]) -> Result<Vec<ScopeIndex>, String> {
         let mut scopes = Vec::new();
         for scope in [RawScope::LastUser, RawScope::System, RawScope::Conversation] {
             let mut patterns = Vec::new();
@@ -87,7 +93,7 @@ impl Classifier {
                 regex_owner,
             });
         }
-        Ok(Classifier { tasks, scopes })
+        Ok(scopes)
     }
 
     pub fn has_task(&self, name: &str) -> bool {

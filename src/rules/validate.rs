@@ -556,11 +556,6 @@ fn validate_tasks(
                 errors.add(format!("{at}.keywords[{i}]"), "must not be empty");
             }
         }
-        for (i, r) in t.regex.iter().enumerate() {
-            if let Err(e) = crate::rules::pattern::compile(r) {
-                errors.add(format!("{at}.regex[{i}]"), format!("invalid regex: {e}"));
-            }
-        }
         let when =
             t.when
                 .as_ref()
@@ -588,13 +583,34 @@ fn validate_tasks(
             min_score,
         });
     }
+    // The regexes are compiled once, as each scope's set; only when that fails, or the tasks are
+    // already wrong, is each compiled alone, to say which is wrong.
+    let each_alone = |defs: &[TaskDef], errors: &mut Errors| {
+        for d in defs {
+            for (i, r) in d.regex.iter().enumerate() {
+                if let Err(e) = crate::rules::pattern::compile(r) {
+                    errors.add(
+                        format!("tasks.{}.regex[{i}]", d.name),
+                        format!("invalid regex: {e}"),
+                    );
+                }
+            }
+        }
+    };
     if errors.0.len() > before {
+        each_alone(&defs, errors);
         return None;
     }
-    match Classifier::build(defs) {
-        Ok(c) => Some(c),
+    match Classifier::scopes(&defs) {
+        Ok(scopes) => Some(Classifier {
+            tasks: defs,
+            scopes,
+        }),
         Err(e) => {
-            errors.add("tasks", e);
+            each_alone(&defs, errors);
+            if errors.0.len() == before {
+                errors.add("tasks", e);
+            }
             None
         }
     }
