@@ -28,7 +28,7 @@ def main():
         if not line.strip():
             continue
         row = json.loads(line)
-        run = subprocess.run([binary, "classify", row["text"], "--json", *extra],
+        run = subprocess.run([binary, "classify", "-", "--json", *extra], input=row["text"],
                              capture_output=True, text=True, check=True)
         got = json.loads(run.stdout)
         label = got["task"] or "out_of_scope"
