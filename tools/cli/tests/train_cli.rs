@@ -123,6 +123,11 @@ fn corpus_composes_and_refuses_near_duplicates_and_thin_labels() {
                 "translation",
                 "please put this in French for me now: {{paste:prose}}",
             ),
+            (
+                "w3-s1",
+                "out_of_scope",
+                "lol look what my uncle sent me\n\n{{paste:prose}}",
+            ),
             ("test-t1-s1", "faq", "what are your opening hours on Sunday"),
         ],
     );
@@ -143,6 +148,16 @@ fn corpus_composes_and_refuses_near_duplicates_and_thin_labels() {
     // The first of every three placeholders takes only the start of its material (this one is
     // short already: all of it).
     assert_eq!(first["material"], "train-1#short");
+    // An out-of-scope line with a placeholder comes twice: with another material, whole, then
+    // as the other lines do (the fourth placeholder: the start of its material).
+    let uncle: Vec<serde_json::Value> = composed
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .filter(|v: &serde_json::Value| v["label"] == "out_of_scope")
+        .collect();
+    assert_eq!(uncle.len(), 2, "{composed}");
+    assert_eq!(uncle[0]["material"], "train-1");
+    assert_eq!(uncle[1]["material"], "train-1#short");
     let test = std::fs::read_to_string(dir.join("test.jsonl")).unwrap();
     assert_eq!(test.lines().count(), 1, "test batches make test.jsonl");
     std::fs::remove_dir_all(&dir).unwrap();

@@ -142,7 +142,8 @@ fn read_materials(dir: &Path, split: &str) -> Result<Vec<Material>, String> {
 /// not learn that a task needs pasted text to be that task. In both splits, another third of
 /// the placeholders take only the start of their material (`excerpt`, about 150, 250 or 400
 /// characters in turn; `material` is then the id with `#short`): what users paste is often a
-/// paragraph or a few lines, and a short paste must not be read as the ask.
+/// paragraph or a few lines, and a short paste must not be read as the ask. In the training
+/// split, an out-of-scope line with a placeholder also comes with a second material, whole.
 fn compose(written: &[&Written], materials: &[Material], split: &str) -> Result<String, String> {
     let mut pools: HashMap<&str, (Vec<&Material>, usize)> = HashMap::new();
     for (n, kind) in KINDS.iter().enumerate() {
@@ -168,6 +169,17 @@ fn compose(written: &[&Written], materials: &[Material], split: &str) -> Result<
                     return Err(format!("{}: no {split} material of kind \"{kind}\"", w.at));
                 };
                 let m = pool[*next % pool.len()];
+                if split == "train" && w.label == OUT_OF_SCOPE {
+                    // An out-of-scope line with a placeholder comes twice, first with another
+                    // material, whole: what is pasted with nothing asked of it is the commonest
+                    // out-of-scope prompt let through.
+                    let other = pool[(*next + pool.len() / 2) % pool.len()];
+                    let mut text = w.text.clone();
+                    text.replace_range(range.clone(), &other.text);
+                    let line = json!({"text": text, "label": w.label, "batch": w.batch, "lang": w.lang, "material": other.id});
+                    out.push_str(&line.to_string());
+                    out.push('\n');
+                }
                 *next += 1;
                 let mut text = w.text.clone();
                 if placeholders % 3 == 1 {
