@@ -152,50 +152,45 @@ fn compose(written: &[&Written], materials: &[Material], split: &str) -> Result<
         pools.insert(kind, (order.iter().map(|i| pool[*i]).collect(), 0));
     }
     let mut out = String::new();
-    let mut placeholders = 0usize;
-    for w in written {
-        if w.placeholder().is_some() {
-            placeholders += 1;
-        }
-        if split == "train" && w.placeholder().is_some() && placeholders % 3 == 0 {
-            let alone = w.written();
-            let line = json!({"text": alone.trim(), "label": w.label, "batch": w.batch, "lang": w.lang, "material": null});
-            out.push_str(&line.to_string());
-            out.push('\n');
-        }
-        let (text, material) = match w.placeholder() {
-            Some((kind, range)) => {
-                let Some((pool, next)) = pools.get_mut(kind).filter(|(p, _)| !p.is_empty()) else {
-                    return Err(format!("{}: no {split} material of kind \"{kind}\"", w.at));
-                };
-                let m = pool[*next % pool.len()];
-                if split == "train" && w.label == OUT_OF_SCOPE {
-                    // An out-of-scope line with a placeholder comes twice, first with another
-                    // material, whole: what is pasted with nothing asked of it is the commonest
-                    // out-of-scope prompt let through.
-                    let other = pool[(*next + pool.len() / 2) % pool.len()];
-                    let mut text = w.text.clone();
-                    text.replace_range(range.clone(), &other.text);
-                    let line = json!({"text": text, "label": w.label, "batch": w.batch, "lang": w.lang, "material": other.id});
-                    out.push_str(&line.to_string());
-                    out.push('\n');
-                }
-                *next += 1;
-                let mut text = w.text.clone();
-                if placeholders % 3 == 1 {
-                    let short = excerpt(&m.text, EXCERPTS[(placeholders / 3) % 3]);
-                    text.replace_range(range, short);
-                    (text, Value::String(format!("{}#short", m.id)))
-                } else {
-                    text.replace_range(range, &m.text);
-                    (text, Value::String(m.id.clone()))
-                }
-            }
-            None => (w.text.clone(), Value::Null),
-        };
+    // One composed line of `w`: its text with the placeholder filled, and the material's id.
+    let mut push = |w: &Written, text: &str, material: Value| {
         let line = json!({"text": text, "label": w.label, "batch": w.batch, "lang": w.lang, "material": material});
         out.push_str(&line.to_string());
         out.push('\n');
+    };
+    let mut placeholders = 0usize;
+    for w in written {
+        let Some((kind, range)) = w.placeholder() else {
+            push(w, &w.text, Value::Null);
+            continue;
+        };
+        placeholders += 1;
+        if split == "train" && placeholders % 3 == 0 {
+            push(w, w.written().trim(), Value::Null);
+        }
+        let Some((pool, next)) = pools.get_mut(kind).filter(|(p, _)| !p.is_empty()) else {
+            return Err(format!("{}: no {split} material of kind \"{kind}\"", w.at));
+        };
+        let filled = |with: &str| {
+            let mut text = w.text.clone();
+            text.replace_range(range.clone(), with);
+            text
+        };
+        if split == "train" && w.label == OUT_OF_SCOPE {
+            // An out-of-scope line with a placeholder comes twice, first with another material,
+            // whole: what is pasted with nothing asked of it is the commonest out-of-scope
+            // prompt let through.
+            let other = pool[(*next + pool.len() / 2) % pool.len()];
+            push(w, &filled(&other.text), Value::String(other.id.clone()));
+        }
+        let m = pool[*next % pool.len()];
+        *next += 1;
+        if placeholders % 3 == 1 {
+            let short = excerpt(&m.text, EXCERPTS[(placeholders / 3) % 3]);
+            push(w, &filled(short), Value::String(format!("{}#short", m.id)));
+        } else {
+            push(w, &filled(&m.text), Value::String(m.id.clone()));
+        }
     }
     Ok(out)
 }
