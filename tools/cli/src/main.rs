@@ -6,6 +6,8 @@
 //! taskrouter schema                                the rules document's JSON Schema
 //! taskrouter report [--since 7d] [--dataset NAME] [--chart out.png] [--json] [--print-sql]
 //!     (CLOUDFLARE_ACCOUNT_ID, CLOUDFLARE_API_TOKEN; CLOUDFLARE_API_BASE to point elsewhere)
+//! taskrouter classify <prompt | -> [--model FILE] [--json]
+//! taskrouter evaluate <labelled.jsonl> [--model FILE] [--mistakes FILE] [--json]
 //! taskrouter push <rules.json> | pull [--out FILE] | diff <rules.json> | history | rollback [--version N]
 //!     (rules versions in KV, as the admin API keeps them; plus KV_NAMESPACE_ID)
 //! ```
@@ -38,6 +40,7 @@ const HELP: &str = "usage:
   taskrouter train <data.jsonl> --out <model> [--test <test.jsonl>] [--seed N] [--buckets N] [--hidden N] [--epochs N] [--rate R] [--l2 L] [--dropout D] [--compare] [--mistakes FILE] [--json]
   taskrouter corpus <dir> [--check]
   taskrouter classify <prompt | -> [--model FILE] [--json]
+  taskrouter evaluate <labelled.jsonl> [--model FILE] [--mistakes FILE] [--json]
   taskrouter keys create --name NAME [--id ID] [--routes a,b] [--tasks x,y] [--rpm N] [--spend-per-day USD] [--json]
   taskrouter keys list [--json] | keys revoke <id>
     (CLOUDFLARE_ACCOUNT_ID, CLOUDFLARE_API_TOKEN, KV_NAMESPACE_ID)";
@@ -94,6 +97,7 @@ fn main() {
         ["train", file] => train::train(file, &args),
         ["corpus", dir] => train::corpus::corpus(dir, has(&args, "--check")),
         ["classify", text] => train::classify(text, &args),
+        ["evaluate", file] => train::evaluate(file, &args),
         ["keys", "create"] => keys::create(&args),
         ["keys", "list"] => keys::list(&args),
         ["keys", "revoke", id] => keys::revoke(id),

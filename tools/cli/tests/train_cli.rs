@@ -274,3 +274,53 @@ fn bad_training_data_names_the_line() {
         .contains("\"translation\" is not in the training data"));
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+#[test]
+fn evaluate_scores_the_shipped_model_on_labelled_prompts() {
+    let dir = temp_dir("evaluate");
+    let data = dir.join("mine.jsonl");
+    // Two prompts the shipped model gets right, one it cannot (an empty prompt labelled as a
+    // task falls below min_score): the figures and the mistakes file must say so.
+    std::fs::write(
+        &data,
+        concat!(
+            "{\"text\": \"translate into German please: the meeting moved to Friday\", \"label\": \"translation\"}\n",
+            "{\"text\": \"hey how are you doing today\", \"label\": \"out_of_scope\"}\n",
+            "{\"text\": \"\", \"label\": \"billing\"}\n",
+        ),
+    )
+    .unwrap();
+    let mistakes = dir.join("wrong.jsonl");
+    let out = stdout(&cli(&[
+        "evaluate",
+        data.to_str().unwrap(),
+        "--mistakes",
+        mistakes.to_str().unwrap(),
+        "--json",
+    ]));
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(v["rows"], 3, "{v}");
+    let routed = v["routed_accuracy"].as_f64().unwrap();
+    assert!((routed - 2.0 / 3.0).abs() < 1e-9, "{v}");
+    assert_eq!(v["false_accept"], 0.0, "{v}");
+    assert_eq!(v["labels"].as_array().unwrap().len(), 15);
+    let wrong = std::fs::read_to_string(&mistakes).unwrap();
+    assert_eq!(wrong.lines().count(), 1, "{wrong}");
+    let line: serde_json::Value = serde_json::from_str(wrong.trim()).unwrap();
+    assert_eq!(line["label"], "billing");
+    assert_eq!(line["routed"], "out_of_scope");
+    // The text report has the same figures.
+    let text = stdout(&cli(&["evaluate", data.to_str().unwrap()]));
+    assert!(text.contains("routed at 0.5"), "{text}");
+    assert!(text.contains("3 prompts"), "{text}");
+    // A label the model does not have is refused, naming it and the example.
+    std::fs::write(&data, "{\"text\": \"hola\", \"label\": \"greeting\"}\n").unwrap();
+    let run = cli(&["evaluate", data.to_str().unwrap()]);
+    assert_eq!(run.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&run.stderr);
+    assert!(
+        err.contains("example 1") && err.contains("\"greeting\""),
+        "{err}"
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
+}

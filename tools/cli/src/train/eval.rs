@@ -19,6 +19,10 @@ pub struct Report {
     pub macro_f1: f64,
     /// Macro-F1 over the tasks alone, on the in-scope rows, choosing among tasks only.
     pub task_macro_f1: f64,
+    /// Accuracy and macro-F1 of what a router does at the threshold: the best task when it
+    /// reaches it, else `out_of_scope` (the default route).
+    pub routed_accuracy: f64,
+    pub routed_macro_f1: f64,
     pub f1: Vec<f64>,
     pub confusion: Vec<Vec<usize>>,
     pub ece: f64,
@@ -68,6 +72,7 @@ impl Scored<'_> {
         let oos = self.labels.iter().position(|l| l == OUT_OF_SCOPE);
         let mut confusion = vec![vec![0usize; n]; n];
         let mut task_confusion = vec![vec![0usize; n]; n];
+        let mut routed = vec![vec![0usize; n]; n];
         let mut bins = [(0f64, 0f64, 0f64); 10];
         let (mut inscope, mut covered, mut outscope, mut accepted) = (0, 0, 0, 0);
         let mut sure: Vec<(f32, bool)> = Vec::new();
@@ -80,6 +85,11 @@ impl Scored<'_> {
             bin.1 += f64::from(top);
             bin.2 += f64::from(u8::from(k == *actual));
             let (task, task_p) = argmax(p, oos);
+            let route = match oos {
+                Some(o) if f64::from(task_p) < threshold => o,
+                _ => task,
+            };
+            routed[*actual][route] += 1;
             if Some(*actual) == oos {
                 outscope += 1;
                 accepted += usize::from(f64::from(task_p) >= threshold);
@@ -121,6 +131,8 @@ impl Scored<'_> {
             accuracy: (0..n).map(|k| confusion[k][k]).sum::<usize>() as f64 / total,
             macro_f1: mean(&f1),
             task_macro_f1: mean(&f1s(&task_confusion, &tasks)),
+            routed_accuracy: (0..n).map(|k| routed[k][k]).sum::<usize>() as f64 / total,
+            routed_macro_f1: mean(&f1s(&routed, &all)),
             f1,
             confusion,
             ece: bins
@@ -138,7 +150,8 @@ impl Report {
     pub fn to_json(&self, labels: &[String]) -> Value {
         json!({
             "rows": self.rows, "accuracy": self.accuracy, "macro_f1": self.macro_f1,
-            "task_macro_f1": self.task_macro_f1, "ece": self.ece, "coverage": self.coverage,
+            "task_macro_f1": self.task_macro_f1, "routed_accuracy": self.routed_accuracy,
+            "routed_macro_f1": self.routed_macro_f1, "ece": self.ece, "coverage": self.coverage,
             "false_accept": self.false_accept, "labels": labels, "f1": self.f1,
             "confusion": self.confusion,
             "thresholds": self.cascade.iter().map(|(t, below, above_acc, below_acc, fa)| json!({
@@ -166,6 +179,11 @@ impl Report {
         out!(
             "  at min_score {threshold}: coverage {:.3} of in-scope prompts, out-of-scope false accepts {fa}",
             self.coverage
+        );
+        out!(
+            "  routed at {threshold} (below it counts as out_of_scope): accuracy {:.3}, macro-F1 {:.3}",
+            self.routed_accuracy,
+            self.routed_macro_f1
         );
         let w = labels.iter().map(String::len).max().unwrap_or(5);
         let most = self.confusion.iter().flatten().max().copied().unwrap_or(0);

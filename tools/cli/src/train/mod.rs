@@ -10,6 +10,7 @@
 //! model on a file it never saw; `--compare` adds the table of model families.
 //!
 //! `corpus <dir> [--check]` (corpus.rs) composes the training and test files from the batches.
+//! `classify` shows what a model makes of one prompt; `evaluate` scores it on labelled prompts.
 
 pub mod corpus;
 mod eval;
@@ -434,24 +435,9 @@ pub fn classify(text: &str, args: &[String]) -> i32 {
     } else {
         text.to_string()
     };
-    let model = match flag(args, "--model") {
-        Some(path) => match std::fs::read(path)
-            .map_err(|e| e.to_string())
-            .and_then(|b| TaskModel::from_bytes(&b))
-        {
-            Ok(m) => m,
-            Err(e) => {
-                eprintln!("taskrouter: {path}: {e}");
-                return INVALID;
-            }
-        },
-        None => match TaskModel::from_bytes(taskrouter::task_model::BUILTIN) {
-            Ok(m) => m,
-            Err(e) => {
-                eprintln!("taskrouter: the bundled model: {e}");
-                return INVALID;
-            }
-        },
+    let model = match load_model(args) {
+        Ok(m) => m,
+        Err(code) => return code,
     };
     let p = model.probabilities(&text, "");
     let (task, score) = model.best_task(&p);
@@ -478,5 +464,90 @@ pub fn classify(text: &str, args: &[String]) -> i32 {
         out!("task: none (best task {task} at {score:.3}, below min_score {MIN_SCORE})");
     }
     out!("instruction read: {:?}", parts.instruction);
+    OK
+}
+
+/// The model `--model FILE` names, or the one the Worker ships; an error is printed.
+fn load_model(args: &[String]) -> Result<TaskModel, i32> {
+    match flag(args, "--model") {
+        Some(path) => std::fs::read(path)
+            .map_err(|e| e.to_string())
+            .and_then(|b| TaskModel::from_bytes(&b))
+            .map_err(|e| {
+                eprintln!("taskrouter: {path}: {e}");
+                INVALID
+            }),
+        None => TaskModel::from_bytes(taskrouter::task_model::BUILTIN).map_err(|e| {
+            eprintln!("taskrouter: the bundled model: {e}");
+            INVALID
+        }),
+    }
+}
+
+/// `evaluate <labelled.jsonl> [--model FILE] [--mistakes FILE] [--json]`: a trained model (the
+/// shipped one unless `--model` names another) on labelled prompts of the operator's own
+/// (`{"text", "label"}` a line), with the figures `train` gives for its test file: accuracy,
+/// macro-F1, per-label F1 and the confusion matrix, calibration, coverage and out-of-scope false
+/// accepts at the default `min_score`, what routing at that threshold gets right, and the
+/// cascade table. `--mistakes` writes the prompts routed to another label than theirs.
+pub fn evaluate(file: &str, args: &[String]) -> i32 {
+    let model = match load_model(args) {
+        Ok(m) => m,
+        Err(code) => return code,
+    };
+    let rows = match read_rows(file) {
+        Ok(r) => r,
+        Err((code, e)) => {
+            eprintln!("taskrouter: {e}");
+            return code;
+        }
+    };
+    let mut scored_rows = Vec::with_capacity(rows.len());
+    for (i, row) in rows.iter().enumerate() {
+        let Some(k) = model.labels.iter().position(|l| *l == row.label) else {
+            eprintln!(
+                "taskrouter: {file}: example {}: the label \"{}\" is not one of the model's ({})",
+                i + 1,
+                row.label,
+                model.labels.join(", ")
+            );
+            return INVALID;
+        };
+        scored_rows.push((model.probabilities(&row.text, ""), k));
+    }
+    let scored = Scored {
+        labels: &model.labels,
+        rows: scored_rows,
+    };
+    let report = scored.report(MIN_SCORE);
+    if let Some(path) = flag(args, "--mistakes") {
+        let oos = model
+            .labels
+            .iter()
+            .position(|l| l == taskrouter::task_model::OUT_OF_SCOPE);
+        let mut out = String::new();
+        for (row, (p, actual)) in rows.iter().zip(&scored.rows) {
+            let (task, score) = model.best_task(p);
+            let routed = match oos {
+                Some(o) if f64::from(score) < MIN_SCORE => model.labels[o].as_str(),
+                _ => task,
+            };
+            if routed != model.labels[*actual] {
+                let line = json!({"text": row.text, "label": row.label, "routed": routed,
+                    "best_task": task, "score": score});
+                out.push_str(&line.to_string());
+                out.push('\n');
+            }
+        }
+        if let Err(e) = std::fs::write(path, out) {
+            eprintln!("taskrouter: cannot write {path}: {e}");
+            return USAGE;
+        }
+    }
+    if has(args, "--json") {
+        out!("{}", report.to_json(&model.labels));
+    } else {
+        print_report(&report, file, &model.labels);
+    }
     OK
 }
