@@ -131,6 +131,18 @@ fn corpus_composes_and_refuses_near_duplicates_and_thin_labels() {
             ("test-t1-s1", "faq", "what are your opening hours on Sunday"),
         ],
     );
+    // Prompts written apart to judge the model: composed into nothing, but one that repeats a
+    // written line, or has a label the corpus lacks, is refused.
+    std::fs::create_dir_all(dir.join("outside")).unwrap();
+    std::fs::write(
+        dir.join("outside/mine.jsonl"),
+        concat!(
+            "{\"text\": \"what are your opening hours on Sunday?\", \"label\": \"faq\", \"lang\": \"en\"}\n",
+            "{\"text\": \"hello there\", \"label\": \"greeting\", \"lang\": \"en\"}\n",
+            "{\"text\": \"sum up the minutes below in two lines\", \"label\": \"summarisation\", \"lang\": \"en\"}\n",
+        ),
+    )
+    .unwrap();
     let run = cli(&["corpus", dir.to_str().unwrap()]);
     let err = String::from_utf8_lossy(&run.stderr);
     assert_eq!(run.status.code(), Some(1), "{err}");
@@ -138,6 +150,12 @@ fn corpus_composes_and_refuses_near_duplicates_and_thin_labels() {
         err.contains("near-duplicates") && err.contains("a.jsonl:2 and a.jsonl:3"),
         "{err}"
     );
+    assert!(err.contains("and mine.jsonl:1"), "{err}");
+    assert!(
+        err.contains("mine.jsonl:2: unknown label \"greeting\""),
+        "{err}"
+    );
+    assert!(!err.contains("mine.jsonl:3"), "{err}");
     assert!(err.contains("fewer than 400"), "{err}");
     let composed = std::fs::read_to_string(dir.join("tasks.jsonl")).unwrap();
     let first: serde_json::Value = serde_json::from_str(composed.lines().next().unwrap()).unwrap();

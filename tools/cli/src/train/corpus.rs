@@ -6,7 +6,9 @@
 //! materials), the rest `tasks.jsonl`. `--check` writes nothing and fails when the files are not
 //! what composing makes, or the corpus breaks its rules: near-duplicates (word 3-gram Jaccard
 //! above 0.5 between written parts), too few examples of a label, too little pasted material or
-//! non-English text.
+//! non-English text. The prompts under `outside/` (written whole, apart from the corpus, to judge
+//! the model with `taskrouter evaluate`) are composed into nothing, but checked too: none may be
+//! a near-duplicate of a written line, and each has one of the corpus's labels.
 
 use serde_json::{json, Value};
 use std::collections::{BTreeMap, HashMap, HashSet};
@@ -251,8 +253,30 @@ fn shingles(text: &str) -> HashSet<String> {
     words.windows(3).map(|w| w.join(" ")).collect()
 }
 
+/// The prompts under `outside/` (none when the folder is absent), as written lines of batch
+/// `outside`.
+fn read_outside(dir: &Path) -> Result<Vec<Written>, String> {
+    let folder = dir.join("outside");
+    if !folder.is_dir() {
+        return Ok(Vec::new());
+    }
+    let mut out = Vec::new();
+    for path in files(&folder, "")? {
+        for (at, v) in read_jsonl(&path)? {
+            out.push(Written {
+                text: field(&v, "text", &at)?,
+                label: field(&v, "label", &at)?,
+                batch: "outside".to_string(),
+                lang: field(&v, "lang", &at)?,
+                at,
+            });
+        }
+    }
+    Ok(out)
+}
+
 /// Pairs of lines whose written parts share more than half their word 3-grams.
-pub fn near_duplicates(written: &[Written]) -> Vec<(usize, usize, f64)> {
+pub fn near_duplicates(written: &[&Written]) -> Vec<(usize, usize, f64)> {
     let sets: Vec<HashSet<String>> = written.iter().map(|w| shingles(&w.written())).collect();
     let mut index: HashMap<&str, Vec<usize>> = HashMap::new();
     for (i, s) in sets.iter().enumerate() {
@@ -337,11 +361,20 @@ pub fn corpus(dir: &str, check: bool) -> i32 {
     let dir = Path::new(dir);
     let result = (|| -> Result<Vec<String>, String> {
         let written = read_written(dir)?;
+        let outside = read_outside(dir)?;
         let mut problems = Vec::new();
-        for (i, j, jaccard) in near_duplicates(&written) {
+        let labels: HashSet<&str> = written.iter().map(|w| w.label.as_str()).collect();
+        for w in outside
+            .iter()
+            .filter(|w| !labels.contains(w.label.as_str()))
+        {
+            problems.push(format!("{}: unknown label \"{}\"", w.at, w.label));
+        }
+        let all: Vec<&Written> = written.iter().chain(&outside).collect();
+        for (i, j, jaccard) in near_duplicates(&all) {
             problems.push(format!(
                 "near-duplicates ({jaccard:.2}): {} and {}",
-                written[i].at, written[j].at
+                all[i].at, all[j].at
             ));
         }
         for (split, file, least) in [("train", "tasks.jsonl", 400), ("test", "test.jsonl", 60)] {
