@@ -270,10 +270,22 @@ fn is_end(c: char) -> bool {
     )
 }
 
+/// Whether the character `c` at byte `at` of `text` ends a sentence: the full-width and Arabic
+/// marks and a line break always do; ASCII punctuation only before a space or the end, so an
+/// address (203.0.113.14), a version (v1.2), a time (12:30) or a host (example.com) stays whole.
+fn ends_sentence(text: &str, at: usize, c: char) -> bool {
+    is_end(c)
+        && (!c.is_ascii_punctuation()
+            || text[at + c.len_utf8()..]
+                .chars()
+                .next()
+                .is_none_or(char::is_whitespace))
+}
+
 fn first_sentence(block: &str) -> &str {
     let mut end = block.len();
     for (i, c) in block.char_indices() {
-        if is_end(c) {
+        if ends_sentence(block, i, c) {
             end = i + c.len_utf8();
             break;
         }
@@ -286,7 +298,7 @@ fn last_sentence(block: &str) -> &str {
     let start = body
         .char_indices()
         .rev()
-        .find(|(_, c)| is_end(*c))
+        .find(|(i, c)| ends_sentence(body, *i, *c))
         .map_or(0, |(i, c)| i + c.len_utf8());
     let mut tail = &block[start..];
     while tail.len() > EDGE_SENTENCE {
@@ -672,6 +684,28 @@ mod tests {
             format!("Two files.\n\n{long}\nHere is the second one:\n{long}\n\nWhich is faster?");
         let p = split(&text);
         assert!(p.instruction.contains(&"Here is the second one:"), "{p:?}");
+    }
+
+    #[test]
+    fn punctuation_inside_a_word_does_not_end_a_sentence() {
+        // A log line that starts with an address: its first sentence is the line, not "203.".
+        let line = "203.0.113.14 - - [11/Jun/2024:14:02:11 +0000] \"GET /api HTTP/1.1\" 500 12";
+        let body = format!("{line}\n").repeat(30);
+        let text = format!("{body}\nwhich IPs got a 500? list them");
+        let p = split(&text);
+        assert_eq!(p.instruction[0].trim_end(), line, "{p:?}");
+        assert_eq!(p.edges.last(), Some(&"list them"));
+        assert_eq!(
+            first_sentence("see example.com for v1.2 at 12:30. Then go"),
+            "see example.com for v1.2 at 12:30."
+        );
+        assert_eq!(
+            last_sentence("Done. Ask at example.com"),
+            "Ask at example.com"
+        );
+        // Full-width and Arabic marks end a sentence with no space after them.
+        assert_eq!(first_sentence("要約して。議事録です"), "要約して。");
+        assert_eq!(first_sentence("لخص هذا؟النص"), "لخص هذا؟");
     }
 
     #[test]
