@@ -17,6 +17,9 @@ pub enum Cells {
     Coded {
         levels: Vec<[f32; LEVELS]>,
         codes: Vec<u8>,
+        /// Derived from `levels`, for adding rows: per byte of a row, the two classes' values for
+        /// each of its 256 values (one lookup per two weights instead of two, and no shifts).
+        pairs: Vec<[[f32; 2]; 256]>,
     },
     /// v2: per class the step that decodes its bytes; rows of one i8 per class.
     Stepped { scale: Vec<f32>, weights: Vec<i8> },
@@ -44,7 +47,24 @@ impl Cells {
                 bytes[k / 2] |= if k % 2 == 0 { code } else { code << 4 };
             }
         }
-        Cells::Coded { levels, codes }
+        Cells::coded(levels, codes)
+    }
+
+    /// Four-bit cells from their tables and codes.
+    pub fn coded(levels: Vec<[f32; LEVELS]>, codes: Vec<u8>) -> Cells {
+        let pairs = (0..coded_row(levels.len()))
+            .map(|j| {
+                let (low, high) = (&levels[2 * j], levels.get(2 * j + 1));
+                std::array::from_fn(|byte| {
+                    [low[byte & 15], high.map_or(0.0, |t| t[(byte >> 4) & 15])]
+                })
+            })
+            .collect();
+        Cells::Coded {
+            levels,
+            codes,
+            pairs,
+        }
     }
 
     /// Adds `value` times bucket `bucket`'s row to `sums` (one per class); a bucket past the
@@ -52,13 +72,15 @@ impl Cells {
     pub fn add_row(&self, bucket: usize, value: f32, sums: &mut [f32]) {
         let c = sums.len();
         match self {
-            Cells::Coded { levels, codes } => {
+            Cells::Coded { codes, pairs, .. } => {
                 let row = coded_row(c);
                 if let Some(bytes) = codes.get(bucket * row..(bucket + 1) * row) {
-                    for (k, (s, table)) in sums.iter_mut().zip(levels).enumerate() {
-                        let byte = bytes[k / 2];
-                        let code = if k % 2 == 0 { byte & 15 } else { byte >> 4 };
-                        *s += value * table[usize::from(code)];
+                    for ((two, byte), table) in sums.chunks_mut(2).zip(bytes).zip(pairs) {
+                        let [low, high] = table[usize::from(*byte)];
+                        two[0] += value * low;
+                        if let Some(s) = two.get_mut(1) {
+                            *s += value * high;
+                        }
                     }
                 }
             }
@@ -136,7 +158,7 @@ mod tests {
             0.0, 0.0, 0.0,
         ];
         let cells = Cells::code(3, &w);
-        let Cells::Coded { levels, codes } = &cells else {
+        let Cells::Coded { levels, codes, .. } = &cells else {
             panic!("coded");
         };
         assert_eq!(levels.len(), 3);
@@ -156,6 +178,32 @@ mod tests {
             panic!("coded");
         };
         assert_eq!(codes.len(), 3 * 2);
+    }
+
+    #[test]
+    fn adding_a_row_is_each_code_looked_up_in_its_table() {
+        // 15 classes (a half-used last byte) and 16 units: the pair tables add exactly what
+        // looking up each four-bit code in its class's table does, and nothing past the classes.
+        for classes in [15, 16] {
+            let w: Vec<f32> = (0..classes * 50)
+                .map(|i| ((i as f32) * 0.71).cos() * (i % 5) as f32)
+                .collect();
+            let cells = Cells::code(classes, &w);
+            let Cells::Coded { levels, codes, .. } = &cells else {
+                panic!("coded");
+            };
+            let row = coded_row(classes);
+            for r in 0..50 {
+                let mut sums = vec![0.5f32; classes + 1];
+                cells.add_row(r, 0.3, &mut sums[..classes]);
+                for (k, sum) in sums.iter().enumerate().take(classes) {
+                    let byte = codes[r * row + k / 2];
+                    let code = if k % 2 == 0 { byte & 15 } else { byte >> 4 };
+                    assert_eq!(*sum, 0.5 + 0.3 * levels[k][usize::from(code)], "{r} {k}");
+                }
+                assert_eq!(sums[classes], 0.5);
+            }
+        }
     }
 
     #[test]

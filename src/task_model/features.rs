@@ -66,6 +66,8 @@ enum Kind {
     Prose,
     Fenced,
     Quote,
+    /// Between an opening tag on its own line and its closing tag (`<document>` ... `</document>`).
+    Wrapped,
 }
 
 /// Blocks of `text`, appended to `blocks`: runs of lines between blank lines; fenced code and
@@ -73,18 +75,39 @@ enum Kind {
 /// parts instead of leaving blank lines: a marker line (a short heading such as "### Input:",
 /// a lone tag such as `<document>` or `[INST]`, a rule such as `---`) ends a block like a blank
 /// line and is not read; a line that starts with a role ("SYSTEM:", "User:") starts a block, read
-/// without the role.
-fn blocks_of<'a>(text: &'a str, blocks: &mut Vec<(Kind, &'a str)>) {
+/// without the role. With `wrapping`, what a tag on its own line wraps up to its closing tag
+/// (`<document>`, `<email>`, `<doc id="2">`) is material, unless the tag names the ask
+/// (`<instructions>`, `<question>`, `<user_query>`).
+fn blocks_of<'a>(text: &'a str, blocks: &mut Vec<(Kind, &'a str)>, wrapping: bool) {
     let mut start: Option<(usize, Kind)> = None;
     let mut in_fence = false;
+    let mut wrapped: Option<String> = None;
     let mut offset = 0;
     for line in text.split_inclusive('\n') {
         let mut at = offset;
         offset += line.len();
         let trimmed = line.trim();
-        let fence = trimmed.starts_with("```") || trimmed.starts_with("~~~");
+        let fence = wrapped.is_none() && (trimmed.starts_with("```") || trimmed.starts_with("~~~"));
+        let mut edge_of_wrap = false;
+        if !in_fence && !fence {
+            match &wrapped {
+                Some(close) if trimmed.eq_ignore_ascii_case(close) => {
+                    wrapped = None;
+                    edge_of_wrap = true;
+                }
+                None if wrapping => {
+                    if let Some(close) = opening_tag(trimmed, &text[offset..]) {
+                        wrapped = Some(close);
+                        edge_of_wrap = true;
+                    }
+                }
+                _ => {}
+            }
+        }
         let kind = if in_fence || fence {
             Kind::Fenced
+        } else if wrapped.is_some() && !edge_of_wrap {
+            Kind::Wrapped
         } else if trimmed.starts_with('>') {
             Kind::Quote
         } else {
@@ -105,8 +128,9 @@ fn blocks_of<'a>(text: &'a str, blocks: &mut Vec<(Kind, &'a str)>) {
             }
             at += role;
         }
-        let blank = kind != Kind::Fenced
-            && (trimmed.is_empty() || (kind == Kind::Prose && is_marker(trimmed)))
+        let blank = edge_of_wrap
+            || !matches!(kind, Kind::Fenced | Kind::Wrapped)
+                && (trimmed.is_empty() || (kind == Kind::Prose && is_marker(trimmed)))
             || (role > 0 && line[role..].trim().is_empty());
         match start {
             Some((s, k)) if blank || k != kind => {
@@ -120,6 +144,37 @@ fn blocks_of<'a>(text: &'a str, blocks: &mut Vec<(Kind, &'a str)>) {
     if let Some((s, k)) = start {
         blocks.push((k, &text[s..]));
     }
+}
+
+/// When `line` is an opening tag alone (`<document>`, `<doc id="2">`) whose closing tag is a line
+/// of `rest`, and the tag does not name the ask: that closing line (`</document>`).
+fn opening_tag(line: &str, rest: &str) -> Option<String> {
+    let inner = line.strip_prefix('<')?.strip_suffix('>')?;
+    if inner.ends_with('/') {
+        return None;
+    }
+    let name = inner.split_whitespace().next()?;
+    let valid = name.starts_with(|c: char| c.is_ascii_alphabetic())
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | ':' | '.'));
+    let lowered = name.to_ascii_lowercase();
+    const ASKS: [&str; 7] = [
+        "instruction",
+        "task",
+        "question",
+        "query",
+        "ask",
+        "request",
+        "prompt",
+    ];
+    if !valid || ASKS.iter().any(|a| lowered.contains(a)) {
+        return None;
+    }
+    let close = format!("</{name}>");
+    rest.lines()
+        .any(|l| l.trim().eq_ignore_ascii_case(&close))
+        .then_some(close)
 }
 
 /// A line that only marks where a part of a built prompt begins: a heading of one or two words
@@ -158,25 +213,36 @@ fn role_prefix(line: &str) -> usize {
     colon + 1 + (rest.len() - rest.trim_start_matches([' ', '\t']).len())
 }
 
-/// Split a prompt into instruction and material. A prompt longer than `MAX_TEXT` is read at
-/// its start and its end (`TAIL` bytes, from a line's start), where an ask after a long paste is.
+/// The blocks of a prompt; one longer than `MAX_TEXT` is read at its start and its end (`TAIL`
+/// bytes, from a line's start), where an ask after a long paste is.
+fn read_blocks<'a>(text: &'a str, blocks: &mut Vec<(Kind, &'a str)>, wrapping: bool) {
+    if text.len() <= MAX_TEXT {
+        blocks_of(text, blocks, wrapping);
+        return;
+    }
+    blocks_of(cut(text, MAX_TEXT - TAIL), blocks, wrapping);
+    let mut from = text.len() - TAIL;
+    while !text.is_char_boundary(from) {
+        from += 1;
+    }
+    let tail = &text[from..];
+    blocks_of(
+        tail.find('\n').map_or(tail, |i| &tail[i + 1..]),
+        blocks,
+        wrapping,
+    );
+}
+
+/// Split a prompt into instruction and material.
 pub fn split(text: &str) -> Parts<'_> {
     let text = text.trim();
     let mut parts = Parts::default();
     let mut blocks: Vec<(Kind, &str)> = Vec::new();
-    if text.len() <= MAX_TEXT {
-        blocks_of(text, &mut blocks);
-    } else {
-        blocks_of(cut(text, MAX_TEXT - TAIL), &mut blocks);
-        let mut from = text.len() - TAIL;
-        while !text.is_char_boundary(from) {
-            from += 1;
-        }
-        let tail = &text[from..];
-        blocks_of(
-            tail.find('\n').map_or(tail, |i| &tail[i + 1..]),
-            &mut blocks,
-        );
+    read_blocks(text, &mut blocks, true);
+    // All of it wrapped in tags: read as if the tags were not there.
+    if !blocks.iter().any(|(kind, _)| *kind == Kind::Prose) {
+        blocks.clear();
+        read_blocks(text, &mut blocks, false);
     }
     let prose: Vec<usize> = (0..blocks.len())
         .filter(|i| blocks[*i].0 == Kind::Prose)
@@ -850,6 +916,33 @@ mod tests {
             .iter()
             .chain(&p.material)
             .any(|x| x.contains('<')));
+        // What a tag wraps is material, however short its first paragraph; a tag that names the
+        // ask is read.
+        let text =
+            format!("Summarise this please.\n<doc id=\"2\">\nHi Jordan,\n\n{article}\n</doc>");
+        let p = split(&text);
+        assert_eq!(p.instruction, ["Summarise this please."]);
+        assert_eq!(p.material.len(), 1);
+        assert!(p.material[0].starts_with("Hi Jordan,\n\n"), "{p:?}");
+        let text = format!(
+            "<user_query>\nis this angry?\n</user_query>\n<email>\nHi,\n\n{article}\n</email>"
+        );
+        assert_eq!(split(&text).instruction, ["is this angry?"]);
+        // Everything wrapped: read as if the tags were not there. An unclosed tag wraps nothing.
+        let p =
+            split("<faq_request>\n  <q>Can I use my card at other branches?</q>\n</faq_request>");
+        assert_eq!(
+            p.instruction,
+            ["<q>Can I use my card at other branches?</q>"]
+        );
+        let p = split("minify this\n\n<ul>\n  <li>tea</li>\n</ul>");
+        assert_eq!(p.instruction, ["minify this"]);
+        assert_eq!(p.material, ["<li>tea</li>"]);
+        let p = split("fix the indent\n\n<div>\n<p>hello there, this is the page</p>");
+        assert_eq!(
+            p.instruction,
+            ["fix the indent", "<p>hello there, this is the page</p>"]
+        );
         // A heading that says more than a label is read; a line of emoji is not a rule.
         assert_eq!(
             split("## Summarise the notes below\nkeep it short").instruction,

@@ -194,7 +194,7 @@ impl TaskModel {
                 .for_each(|x| out.extend_from_slice(&x.to_le_bytes()))
         };
         match (&self.cells, hidden) {
-            (Cells::Coded { levels, codes }, Some(h)) => {
+            (Cells::Coded { levels, codes, .. }, Some(h)) => {
                 floats(&mut out, &self.bias);
                 for (bias, row) in h.bias.iter().zip(h.out.chunks_exact(self.bias.len())) {
                     out.extend_from_slice(&bias.to_le_bytes());
@@ -203,7 +203,7 @@ impl TaskModel {
                 levels.iter().for_each(|t| floats(&mut out, t));
                 out.extend_from_slice(codes);
             }
-            (Cells::Coded { levels, codes }, None) => {
+            (Cells::Coded { levels, codes, .. }, None) => {
                 for (bias, table) in self.bias.iter().zip(levels) {
                     out.extend_from_slice(&bias.to_le_bytes());
                     floats(&mut out, table);
@@ -298,7 +298,7 @@ impl TaskModel {
                 let rows = (buckets as usize).checked_mul(cells::coded_row(units));
                 let codes = r.take(rows.ok_or_else(out_of_range)?)?.to_vec();
                 hidden = Some(h);
-                Cells::Coded { levels, codes }
+                Cells::coded(levels, codes)
             }
             CODED => {
                 let mut levels = Vec::with_capacity(classes);
@@ -308,7 +308,7 @@ impl TaskModel {
                 }
                 let rows = (buckets as usize).checked_mul(cells::coded_row(classes));
                 let codes = r.take(rows.ok_or_else(out_of_range)?)?.to_vec();
-                Cells::Coded { levels, codes }
+                Cells::coded(levels, codes)
             }
             _ => {
                 let mut scale = Vec::with_capacity(classes);
