@@ -82,6 +82,7 @@ fn blocks_of<'a>(text: &'a str, blocks: &mut Vec<(Kind, &'a str)>, wrapping: boo
     let mut start: Option<(usize, Kind)> = None;
     let mut in_fence = false;
     let mut wrapped: Option<String> = None;
+    let mut searches = 0;
     let mut offset = 0;
     for line in text.split_inclusive('\n') {
         let mut at = offset;
@@ -95,10 +96,17 @@ fn blocks_of<'a>(text: &'a str, blocks: &mut Vec<(Kind, &'a str)>, wrapping: boo
                     wrapped = None;
                     edge_of_wrap = true;
                 }
-                None if wrapping => {
-                    if let Some(close) = opening_tag(trimmed, &text[offset..]) {
-                        wrapped = Some(close);
-                        edge_of_wrap = true;
+                None if wrapping && searches < MAX_TAG_SEARCHES => {
+                    if let Some(close) = opening_tag(trimmed) {
+                        // Bounded: a prompt of many lone tags (pasted markup) costs a few scans.
+                        searches += 1;
+                        if text[offset..]
+                            .lines()
+                            .any(|l| l.trim().eq_ignore_ascii_case(&close))
+                        {
+                            wrapped = Some(close);
+                            edge_of_wrap = true;
+                        }
                     }
                 }
                 _ => {}
@@ -146,9 +154,12 @@ fn blocks_of<'a>(text: &'a str, blocks: &mut Vec<(Kind, &'a str)>, wrapping: boo
     }
 }
 
-/// When `line` is an opening tag alone (`<document>`, `<doc id="2">`) whose closing tag is a line
-/// of `rest`, and the tag does not name the ask: that closing line (`</document>`).
-fn opening_tag(line: &str, rest: &str) -> Option<String> {
+/// Opening tags looked for a closing line per prompt.
+const MAX_TAG_SEARCHES: usize = 4;
+
+/// When `line` is an opening tag alone (`<document>`, `<doc id="2">`) that does not name the ask:
+/// the closing line that would end what it wraps (`</document>`).
+fn opening_tag(line: &str) -> Option<String> {
     let inner = line.strip_prefix('<')?.strip_suffix('>')?;
     if inner.ends_with('/') {
         return None;
@@ -168,13 +179,7 @@ fn opening_tag(line: &str, rest: &str) -> Option<String> {
         "request",
         "prompt",
     ];
-    if !valid || ASKS.iter().any(|a| lowered.contains(a)) {
-        return None;
-    }
-    let close = format!("</{name}>");
-    rest.lines()
-        .any(|l| l.trim().eq_ignore_ascii_case(&close))
-        .then_some(close)
+    (valid && !ASKS.iter().any(|a| lowered.contains(a))).then(|| format!("</{name}>"))
 }
 
 /// A line that only marks where a part of a built prompt begins: a heading of one or two words
@@ -754,13 +759,18 @@ mod tests {
 
     #[test]
     fn punctuation_inside_a_word_does_not_end_a_sentence() {
-        // A log line that starts with an address: its first sentence is the line, not "203.".
-        let line = "203.0.113.14 - - [11/Jun/2024:14:02:11 +0000] \"GET /api HTTP/1.1\" 500 12";
+        // A long block whose first line has a host, a version and a time: its first sentence is
+        // that line, not "See example.".
+        let line = "See example.com and the v1.2 notes before the 12:30 call with the office";
         let body = format!("{line}\n").repeat(30);
         let text = format!("{body}\nwhich IPs got a 500? list them");
         let p = split(&text);
         assert_eq!(p.instruction[0].trim_end(), line, "{p:?}");
         assert_eq!(p.edges.last(), Some(&"list them"));
+        // A log that starts with an address: its first sentence is its first line, not "203.".
+        let line = "203.0.113.14 - - [11/Jun/2024:14:02:11 +0000] \"GET /api HTTP/1.1\" 500 12";
+        let text = format!("{}\nwhich IPs got a 500?", format!("{line}\n").repeat(30));
+        assert_eq!(split(&text).instruction[0].trim_end(), line);
         assert_eq!(
             first_sentence("see example.com for v1.2 at 12:30. Then go"),
             "see example.com for v1.2 at 12:30."
