@@ -45,6 +45,16 @@ fn argmax(p: &[f32], skip: Option<usize>) -> (usize, f32) {
     best
 }
 
+/// What a router does with `p` at `threshold`: the best task (never `oos`) when it reaches the
+/// threshold, else `oos` (the default route); the best task when there is no `oos` label.
+pub fn routed(p: &[f32], oos: Option<usize>, threshold: f64) -> usize {
+    let (task, task_p) = argmax(p, oos);
+    match oos {
+        Some(o) if f64::from(task_p) < threshold => o,
+        _ => task,
+    }
+}
+
 fn f1s(confusion: &[Vec<usize>], classes: &[usize]) -> Vec<f64> {
     classes
         .iter()
@@ -85,11 +95,7 @@ impl Scored<'_> {
             bin.1 += f64::from(top);
             bin.2 += f64::from(u8::from(k == *actual));
             let (task, task_p) = argmax(p, oos);
-            let route = match oos {
-                Some(o) if f64::from(task_p) < threshold => o,
-                _ => task,
-            };
-            routed[*actual][route] += 1;
+            routed[*actual][self::routed(p, oos, threshold)] += 1;
             if Some(*actual) == oos {
                 outscope += 1;
                 accepted += usize::from(f64::from(task_p) >= threshold);

@@ -528,11 +528,8 @@ pub fn evaluate(file: &str, args: &[String]) -> i32 {
         let mut out = String::new();
         for (row, (p, actual)) in rows.iter().zip(&scored.rows) {
             let (task, score) = model.best_task(p);
-            let routed = match oos {
-                Some(o) if f64::from(score) < MIN_SCORE => model.labels[o].as_str(),
-                _ => task,
-            };
-            if routed != model.labels[*actual] {
+            let routed = &model.labels[eval::routed(p, oos, MIN_SCORE)];
+            if *routed != model.labels[*actual] {
                 let line = json!({"text": row.text, "label": row.label, "routed": routed,
                     "best_task": task, "score": score});
                 out.push_str(&line.to_string());
