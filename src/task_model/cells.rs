@@ -1,9 +1,12 @@
 //! How the task model stores its weights, `buckets` rows of one weight per column (a hidden unit,
 //! or a class in a model without a hidden layer), and how a row adds into the sums. Two
-//! encodings: four bits a weight, each an index into a table of 16 values per column fitted to
-//! that column's weights (file formats v4 and v3, what training makes); and
-//! one signed byte a weight with a step per class (v2, still read so that a model trained by an
-//! earlier version and kept in KV goes on working).
+//! encodings: a byte per slice of a row, an index into that slice's centroids (file format v5,
+//! what training makes: `codebook`); four bits a weight, each an index into a table of 16 values
+//! per column fitted to that column's weights (v4 and v3); and one signed byte a weight with a
+//! step per class (v2). The older ones are still read, so that a model trained by an earlier
+//! version and kept in KV goes on working.
+
+use super::codebook::CENTROIDS;
 
 /// Levels in a class's table; level 0 is always 0.0.
 pub const LEVELS: usize = 16;
@@ -23,6 +26,13 @@ pub enum Cells {
     },
     /// v2: per class the step that decodes its bytes; rows of one i8 per class.
     Stepped { scale: Vec<f32>, weights: Vec<i8> },
+    /// v5: rows cut into slices of `width` weights, each slice one byte, an index into that
+    /// slice's 256 centroids (`codebook`); `books` holds them slice after slice.
+    Product {
+        width: usize,
+        books: Vec<f32>,
+        codes: Vec<u8>,
+    },
 }
 
 /// Bytes of one row of four-bit codes.
@@ -80,6 +90,23 @@ impl Cells {
                         two[0] += value * low;
                         if let Some(s) = two.get_mut(1) {
                             *s += value * high;
+                        }
+                    }
+                }
+            }
+            Cells::Product {
+                width,
+                books,
+                codes,
+            } => {
+                let slices = c / width;
+                if let Some(bytes) = codes.get(bucket * slices..(bucket + 1) * slices) {
+                    for (s, (part, code)) in sums.chunks_exact_mut(*width).zip(bytes).enumerate() {
+                        let at = (s * CENTROIDS + usize::from(*code)) * width;
+                        if let Some(centroid) = books.get(at..at + width) {
+                            for (x, w) in part.iter_mut().zip(centroid) {
+                                *x += value * w;
+                            }
                         }
                     }
                 }

@@ -8,15 +8,18 @@
 //! a compact, versioned, checksummed file; the default model ships with the Worker as a static
 //! asset (`builtin`). Runs in the wasm, no network.
 //!
-//! File format v4 (a hidden layer): `TRCLS` magic, version (u16 LE), classes, buckets and hidden
-//! units (u32 LE), temperature (f32), labels (u16 length + UTF-8 each), per class its bias (f32),
-//! per unit its bias and one output weight per class (f32), per unit 16 weight values (f32), then
-//! `buckets` rows of `(units + 1) / 2` bytes, a four-bit index into its unit's values per weight
-//! (`cells`); then the SHA-256 of all of it. Still read: v3 (no hidden layer: per class the bias
-//! and 16 weight values, then rows of four-bit indices per class) and v2 (per class the bias and a
-//! step, then rows of one i8 weight per class).
+//! File format v5 (what training writes): `TRCLS` magic, version (u16 LE), classes, buckets,
+//! hidden units and slice width (u32 LE), temperature (f32), labels (u16 length + UTF-8 each), per
+//! class its bias (f32), per unit its bias and one output weight per class (f32), per slice of a
+//! row 256 centroids of `width` weights (f32), then `buckets` rows of `units / width` bytes, each
+//! the index of its slice's centroid (`codebook`); then the SHA-256 of all of it. Still read: v4
+//! (the same hidden layer, no width; per unit 16 weight values, then rows of four-bit indices,
+//! `(units + 1) / 2` bytes), v3 (no hidden layer: per class the bias and 16 weight values, then
+//! rows of four-bit indices per class) and v2 (per class the bias and a step, then rows of one i8
+//! weight per class).
 
 pub mod cells;
+pub mod codebook;
 pub mod features;
 pub mod train;
 
@@ -28,8 +31,10 @@ use std::sync::Arc;
 pub use features::features;
 
 const MAGIC: &[u8; 5] = b"TRCLS";
-/// What training writes: a hidden layer, four-bit weights.
-const VERSION: u16 = 4;
+/// What training writes: a hidden layer, its rows product-quantised (`Cells::Product`).
+const VERSION: u16 = 5;
+/// Still read: a hidden layer, four-bit weights (`Cells::Coded`).
+const HIDDEN_CODED: u16 = 4;
 /// Still read: no hidden layer, four-bit weights (`Cells::Coded`).
 const CODED: u16 = 3;
 /// Still read: one byte a weight (`Cells::Stepped`), what versions before this one trained.
@@ -72,13 +77,12 @@ impl TaskModel {
         }
     }
 
-    /// A model with a hidden layer from real-valued weights: `rows`, `buckets` rows of one weight
-    /// per unit, stored as four bits a weight (`Cells::code`); the units' biases, from each unit
-    /// one weight per class (`out`), and the classes' biases as they are.
+    /// A model with a hidden layer: `cells`, its rows (`buckets` of one weight per unit); the
+    /// units' biases, from each unit one weight per class (`out`), and the classes' biases.
     pub fn from_hidden(
         labels: Vec<String>,
         buckets: u32,
-        rows: &[f32],
+        cells: Cells,
         unit_bias: Vec<f32>,
         out: Vec<f32>,
         bias: Vec<f32>,
@@ -88,7 +92,7 @@ impl TaskModel {
             buckets,
             temperature: 1.0,
             bias,
-            cells: Cells::code(unit_bias.len(), rows),
+            cells,
             hidden: Some(Hidden {
                 bias: unit_bias,
                 out,
@@ -168,21 +172,23 @@ impl TaskModel {
     pub fn to_bytes(&self) -> Vec<u8> {
         let mut out = Vec::new();
         out.extend_from_slice(MAGIC);
-        // A hidden layer's rows are always coded (`from_hidden`, `parse`).
-        let hidden = match (&self.cells, &self.hidden) {
-            (Cells::Coded { .. }, Some(h)) => Some(h),
-            _ => None,
-        };
-        let version = match (&self.cells, hidden) {
-            (_, Some(_)) => VERSION,
+        let version = match (&self.cells, &self.hidden) {
+            (Cells::Product { .. }, _) => VERSION,
+            (Cells::Coded { .. }, Some(_)) => HIDDEN_CODED,
             (Cells::Coded { .. }, None) => CODED,
-            (Cells::Stepped { .. }, None) => STEPPED,
+            (Cells::Stepped { .. }, _) => STEPPED,
         };
+        // Only versions 4 and 5 have a hidden layer (a v5 model is only made with one).
+        let hidden = self.hidden.as_ref().filter(|_| version >= HIDDEN_CODED);
         out.extend_from_slice(&version.to_le_bytes());
         out.extend_from_slice(&(self.labels.len() as u32).to_le_bytes());
         out.extend_from_slice(&self.buckets.to_le_bytes());
-        if let Some(h) = hidden {
-            out.extend_from_slice(&(h.bias.len() as u32).to_le_bytes());
+        if version >= HIDDEN_CODED {
+            let units = hidden.map_or(0, |h| h.bias.len());
+            out.extend_from_slice(&(units as u32).to_le_bytes());
+        }
+        if let Cells::Product { width, .. } = &self.cells {
+            out.extend_from_slice(&(*width as u32).to_le_bytes());
         }
         out.extend_from_slice(&self.temperature.to_le_bytes());
         for l in &self.labels {
@@ -193,13 +199,24 @@ impl TaskModel {
             v.iter()
                 .for_each(|x| out.extend_from_slice(&x.to_le_bytes()))
         };
+        let units = |out: &mut Vec<u8>, h: &Hidden| {
+            floats(out, &self.bias);
+            for (bias, row) in h.bias.iter().zip(h.out.chunks_exact(self.bias.len())) {
+                out.extend_from_slice(&bias.to_le_bytes());
+                floats(out, row);
+            }
+        };
         match (&self.cells, hidden) {
-            (Cells::Coded { levels, codes, .. }, Some(h)) => {
-                floats(&mut out, &self.bias);
-                for (bias, row) in h.bias.iter().zip(h.out.chunks_exact(self.bias.len())) {
-                    out.extend_from_slice(&bias.to_le_bytes());
-                    floats(&mut out, row);
+            (Cells::Product { books, codes, .. }, h) => {
+                match h {
+                    Some(h) => units(&mut out, h),
+                    None => floats(&mut out, &self.bias),
                 }
+                floats(&mut out, books);
+                out.extend_from_slice(codes);
+            }
+            (Cells::Coded { levels, codes, .. }, Some(h)) => {
+                units(&mut out, h);
                 levels.iter().for_each(|t| floats(&mut out, t));
                 out.extend_from_slice(codes);
             }
@@ -248,17 +265,22 @@ impl TaskModel {
             return Err("not a task model (bad magic)".into());
         }
         let version = u16::from_le_bytes(r.array()?);
-        if ![VERSION, CODED, STEPPED].contains(&version) {
+        if ![VERSION, HIDDEN_CODED, CODED, STEPPED].contains(&version) {
             return Err(format!(
                 "task model version {version} is not supported (this router reads {STEPPED} to {VERSION}): retrain it with this version's `taskrouter train`"
             ));
         }
         let classes = u32::from_le_bytes(r.array()?) as usize;
         let buckets = u32::from_le_bytes(r.array()?);
-        let units = if version == VERSION {
+        let units = if version >= HIDDEN_CODED {
             u32::from_le_bytes(r.array()?) as usize
         } else {
             0
+        };
+        let width = if version == VERSION {
+            u32::from_le_bytes(r.array()?) as usize
+        } else {
+            1
         };
         let temperature = f32::from_le_bytes(r.array()?);
         if classes == 0
@@ -266,7 +288,9 @@ impl TaskModel {
             || classes > 1000
             || buckets > 1 << 24
             || units > 1000
-            || (version == VERSION && units == 0)
+            || (version >= HIDDEN_CODED && units == 0)
+            || width == 0
+            || (version == VERSION && (width > units || units % width != 0))
         {
             return Err("the task model's sizes are out of range".into());
         }
@@ -284,7 +308,7 @@ impl TaskModel {
         let mut bias = Vec::with_capacity(classes);
         let mut hidden = None;
         let cells = match version {
-            VERSION => {
+            VERSION | HIDDEN_CODED => {
                 bias = r.floats(classes)?;
                 let mut h = Hidden {
                     bias: Vec::with_capacity(units),
@@ -294,11 +318,23 @@ impl TaskModel {
                     h.bias.push(f32::from_le_bytes(r.array()?));
                     h.out.extend(r.floats(classes)?);
                 }
-                let levels = (0..units).map(|_| r.table()).collect::<Result<_, _>>()?;
-                let rows = (buckets as usize).checked_mul(cells::coded_row(units));
-                let codes = r.take(rows.ok_or_else(out_of_range)?)?.to_vec();
                 hidden = Some(h);
-                Cells::coded(levels, codes)
+                if version == VERSION {
+                    let slices = units / width;
+                    let books = r.floats(slices * codebook::CENTROIDS * width)?;
+                    let rows = (buckets as usize).checked_mul(slices);
+                    let codes = r.take(rows.ok_or_else(out_of_range)?)?.to_vec();
+                    Cells::Product {
+                        width,
+                        books,
+                        codes,
+                    }
+                } else {
+                    let levels = (0..units).map(|_| r.table()).collect::<Result<_, _>>()?;
+                    let rows = (buckets as usize).checked_mul(cells::coded_row(units));
+                    let codes = r.take(rows.ok_or_else(out_of_range)?)?.to_vec();
+                    Cells::coded(levels, codes)
+                }
             }
             CODED => {
                 let mut levels = Vec::with_capacity(classes);
@@ -506,7 +542,18 @@ mod tests {
         let bytes = linear.to_bytes();
         assert_eq!(u16::from_le_bytes([bytes[5], bytes[6]]), 3);
         assert_eq!(TaskModel::from_bytes(&bytes).unwrap(), linear);
-        let m = model(ROWS);
+        // Four bits a weight (format v4; the product-quantised v5 is tested below).
+        let four_bit = || {
+            model_with(
+                ROWS,
+                Settings {
+                    buckets: 4096,
+                    width: 0,
+                    ..Settings::default()
+                },
+            )
+        };
+        let m = four_bit();
         assert_eq!(m.hidden.as_ref().map(|h| h.bias.len()), Some(16));
         for m in [&m, &linear] {
             assert_eq!(
@@ -520,7 +567,7 @@ mod tests {
         let bytes = m.to_bytes();
         assert_eq!(u16::from_le_bytes([bytes[5], bytes[6]]), 4);
         assert_eq!(TaskModel::from_bytes(&bytes).unwrap(), m);
-        assert_eq!(model(ROWS).to_bytes(), bytes, "deterministic");
+        assert_eq!(four_bit().to_bytes(), bytes, "deterministic");
         for cut in [bytes.len() - 33, 40, 60] {
             let mut short = bytes[..cut].to_vec();
             let sum = Sha256::digest(&short);
@@ -540,6 +587,85 @@ mod tests {
         assert!(TaskModel::from_bytes(&v1)
             .unwrap_err()
             .contains("version 1 is not supported"));
+    }
+
+    #[test]
+    fn adagrad_trains_a_model_of_its_own() {
+        let settings = |adagrad| Settings {
+            buckets: 4096,
+            adagrad,
+            ..Settings::default()
+        };
+        let m = model_with(ROWS, settings(true));
+        let plain = model_with(ROWS, settings(false));
+        for m in [&m, &plain] {
+            assert_eq!(
+                m.predict("please translate to Italian", "").0,
+                "translation"
+            );
+            assert_eq!(m.predict("what is 3 times 9", "").0, "reasoning");
+        }
+        assert_ne!(m.to_bytes(), plain.to_bytes(), "not the plain rate's model");
+        assert_eq!(
+            m.to_bytes(),
+            model_with(ROWS, settings(true)).to_bytes(),
+            "deterministic"
+        );
+    }
+
+    #[test]
+    fn product_quantised_rows_train_predict_and_round_trip() {
+        let m = model_with(
+            ROWS,
+            Settings {
+                buckets: 4096,
+                width: 8,
+                ..Settings::default()
+            },
+        );
+        let Cells::Product {
+            width,
+            books,
+            codes,
+        } = &m.cells
+        else {
+            panic!("product-quantised");
+        };
+        assert_eq!(
+            (*width, books.len(), codes.len()),
+            (8, 2 * 256 * 8, 4096 * 2)
+        );
+        assert_eq!(
+            m.predict("please translate to Italian", "").0,
+            "translation"
+        );
+        assert_eq!(m.predict("what is 3 times 9", "").0, "reasoning");
+        let bytes = m.to_bytes();
+        assert_eq!(u16::from_le_bytes([bytes[5], bytes[6]]), 5);
+        assert_eq!(TaskModel::from_bytes(&bytes).unwrap(), m);
+        // The slice width is read after the units: one that does not divide them is refused.
+        for width in [0u32, 3, 32] {
+            let mut bad = bytes[..bytes.len() - 32].to_vec();
+            bad[19..23].copy_from_slice(&width.to_le_bytes());
+            let sum = Sha256::digest(&bad);
+            bad.extend_from_slice(&sum);
+            assert!(
+                TaskModel::from_bytes(&bad)
+                    .unwrap_err()
+                    .contains("out of range"),
+                "width {width}"
+            );
+        }
+        // Rows no training prompt reached add nothing.
+        let reached: std::collections::HashSet<u32> = ROWS
+            .iter()
+            .flat_map(|(t, _)| features(t, "", 4096))
+            .map(|(b, _)| b)
+            .collect();
+        let unreached = (0..4096u32).find(|b| !reached.contains(b)).unwrap();
+        let mut units = vec![0.0; 16];
+        m.cells.add_row(unreached as usize, 1.0, &mut units);
+        assert_eq!(units, vec![0.0; 16]);
     }
 
     #[test]
@@ -573,7 +699,7 @@ mod tests {
         let m = TaskModel::from_hidden(
             vec!["a".into(), "b".into()],
             2,
-            &[1.0, -2.0, 0.5, 0.0],
+            Cells::code(2, &[1.0, -2.0, 0.5, 0.0]),
             vec![0.25, 0.5],
             vec![2.0, -1.0, 10.0, 10.0],
             vec![0.0, 1.0],

@@ -1,9 +1,12 @@
-//! Training the task model by stochastic gradient descent over precomputed features, with the
-//! weights averaged over the later epochs: one hidden layer of rectified units (what ships), or
-//! multinomial logistic regression (the model before, for comparison); and the temperature that
-//! calibrates its probabilities. Deterministic: the same examples and settings give the same
+//! Training the task model by stochastic gradient descent over precomputed features (AdaGrad's
+//! per-weight steps, or one falling rate), with the weights averaged over the later epochs: one
+//! hidden layer of rectified units (what ships, its rows then product-quantised by `codebook`),
+//! or multinomial logistic regression (the model before, for comparison); and the temperature
+//! that calibrates its probabilities. Deterministic: the same examples and settings give the same
 //! bytes.
 
+use super::cells::Cells;
+use super::codebook;
 use super::{rectified_scores, TaskModel};
 use std::borrow::Borrow;
 
@@ -21,7 +24,8 @@ pub struct Settings {
     /// Units of the hidden layer; 0 for none (logistic regression).
     pub hidden: u32,
     pub epochs: u32,
-    /// The learning rate of the first epoch; epoch `e` uses `rate / (1 + e)`.
+    /// The learning rate: with AdaGrad the same every epoch; else that of the first epoch, and
+    /// epoch `e` uses `rate / (1 + e)`.
     pub rate: f32,
     /// L2 penalty, applied once per epoch.
     pub l2: f32,
@@ -30,20 +34,29 @@ pub struct Settings {
     /// Share of an example's features left out at each step of training (the rest scaled up to
     /// match), so that no few words carry a label alone: 0 trains on every feature.
     pub dropout: f32,
+    /// Per-weight step sizes (AdaGrad: each weight's rate divided by the root of its summed
+    /// squared gradients, at a constant `rate`) instead of one falling rate for every weight.
+    pub adagrad: bool,
+    /// Weights per slice of a hidden layer's row when rows are stored product-quantised (one
+    /// byte per slice, `codebook`); 0 stores four bits a weight (file format v4).
+    pub width: u32,
 }
 
-/// What ships: one hidden layer of 16 units over 49,152 buckets (four bits per bucket and unit:
-/// 395 KB), with the slow rate, long schedule and heavier dropout it does best with.
+/// What ships: one hidden layer of 16 units over 95,000 buckets, each row stored as four bytes
+/// (slices of four weights, each an index into 256 centroids: 398 KB), trained with AdaGrad at the
+/// long schedule and heavy dropout it does best with.
 impl Default for Settings {
     fn default() -> Self {
         Settings {
-            buckets: 49_152,
+            buckets: 95_000,
             hidden: 16,
             epochs: 30,
             rate: 0.05,
             l2: 0.0,
             seed: 1,
             dropout: 0.55,
+            adagrad: true,
+            width: 4,
         }
     }
 }
@@ -54,10 +67,14 @@ impl Settings {
         1.0 - (rate * self.l2 * examples as f32).min(0.5)
     }
 
-    /// The model before: logistic regression in the same bytes (four bits per bucket and label).
+    /// The model before: logistic regression (four bits per bucket and label), at 49,152
+    /// buckets unless given others.
     pub fn linear() -> Self {
         Settings {
+            buckets: 49_152,
             hidden: 0,
+            adagrad: false,
+            width: 0,
             epochs: 20,
             rate: 2.0,
             l2: 1e-5,
@@ -260,8 +277,13 @@ pub fn fit_hidden<E: Borrow<Example>>(
     let dropout = Dropout::new(s.dropout);
     let mut kept: Vec<(u32, f32)> = Vec::new();
     let (mut pre, mut dh) = (vec![0f32; h], vec![0f32; h]);
+    let mut sq = s.adagrad.then(|| HiddenWeights::zeros(b, h, c));
     for epoch in 0..s.epochs {
-        let rate = s.rate / (1.0 + epoch as f32);
+        let rate = if s.adagrad {
+            s.rate
+        } else {
+            s.rate / (1.0 + epoch as f32)
+        };
         for i in shuffled(examples.len(), s.seed.wrapping_add(u64::from(epoch))) {
             let ex = examples[i].borrow();
             let features = dropout.apply(&ex.features, &mut rng, &mut kept);
@@ -270,24 +292,53 @@ pub fn fit_hidden<E: Borrow<Example>>(
             dh.iter_mut().for_each(|d| *d = 0.0);
             for (k, pk) in p.iter().enumerate() {
                 let g = pk - f32::from(u8::from(k == ex.label));
-                cur.b2[k] -= rate * g;
+                step(
+                    &mut cur.b2[k],
+                    sq.as_mut().map(|q| &mut q.b2[k]),
+                    rate,
+                    g,
+                    1.0,
+                );
                 for (j, x) in pre.iter().enumerate() {
                     if *x > 0.0 {
                         dh[j] += g * cur.u[j * c + k];
-                        cur.u[j * c + k] -= rate * g * x;
+                        let at = j * c + k;
+                        step(
+                            &mut cur.u[at],
+                            sq.as_mut().map(|q| &mut q.u[at]),
+                            rate,
+                            g,
+                            *x,
+                        );
                     }
                 }
             }
-            for ((d, x), b1) in dh.iter_mut().zip(&pre).zip(cur.b1.iter_mut()) {
+            for (j, (d, x)) in dh.iter_mut().zip(&pre).enumerate() {
                 if *x <= 0.0 {
                     *d = 0.0;
                 }
-                *b1 -= rate * *d;
+                step(
+                    &mut cur.b1[j],
+                    sq.as_mut().map(|q| &mut q.b1[j]),
+                    rate,
+                    *d,
+                    1.0,
+                );
             }
             for (f, v) in features {
-                if let Some(row) = cur.e.get_mut(*f as usize * h..(*f as usize + 1) * h) {
-                    for (w, d) in row.iter_mut().zip(&dh) {
-                        *w -= rate * v * d;
+                let at = *f as usize * h;
+                if let Some(row) = cur.e.get_mut(at..at + h) {
+                    match sq.as_mut().and_then(|q| q.e.get_mut(at..at + h)) {
+                        Some(qrow) => {
+                            for ((w, q), d) in row.iter_mut().zip(qrow).zip(&dh) {
+                                step(w, Some(q), rate, *v, *d);
+                            }
+                        }
+                        None => {
+                            for (w, d) in row.iter_mut().zip(&dh) {
+                                *w -= rate * v * d;
+                            }
+                        }
                     }
                 }
             }
@@ -310,15 +361,56 @@ pub fn fit_hidden<E: Borrow<Example>>(
     avg
 }
 
+/// One gradient step on `w` against the gradient `a * b`: at `rate` (computed as `rate * a * b`,
+/// in that order), or with AdaGrad's per-weight rate when `sq` holds the weight's sum of squared
+/// gradients.
+fn step(w: &mut f32, sq: Option<&mut f32>, rate: f32, a: f32, b: f32) {
+    match sq {
+        None => *w -= rate * a * b,
+        Some(q) => {
+            let g = a * b;
+            *q += g * g;
+            *w -= rate * g / (q.sqrt() + 1e-8);
+        }
+    }
+}
+
 /// Train a model (temperature 1: calibrate it with `fit_temperature` on held-out scores): with a
 /// hidden layer when `s.hidden` is above 0, else logistic regression.
 pub fn fit<E: Borrow<Example>>(examples: &[E], labels: Vec<String>, s: &Settings) -> TaskModel {
     if s.hidden > 0 {
         let w = fit_hidden(examples, labels.len(), s);
-        return TaskModel::from_hidden(labels, s.buckets, &w.e, w.b1, w.u, w.b2);
+        let units = w.b1.len();
+        let cells = match s.width {
+            0 => Cells::code(units, &w.e),
+            width => {
+                let width = (width as usize).clamp(1, units);
+                let (books, codes) =
+                    codebook::fit(&w.e, units, width, &reached(examples, s.buckets));
+                Cells::Product {
+                    width,
+                    books,
+                    codes,
+                }
+            }
+        };
+        return TaskModel::from_hidden(labels, s.buckets, cells, w.b1, w.u, w.b2);
     }
     let weights = fit_weights(examples, labels.len(), s);
     TaskModel::from_weights(labels, s.buckets, weights.bias, &weights.w)
+}
+
+/// Per bucket, how many of `examples` have a feature in it.
+fn reached<E: Borrow<Example>>(examples: &[E], buckets: u32) -> Vec<f32> {
+    let mut count = vec![0f32; buckets as usize];
+    for ex in examples {
+        for (b, _) in &ex.borrow().features {
+            if let Some(c) = count.get_mut(*b as usize) {
+                *c += 1.0;
+            }
+        }
+    }
+    count
 }
 
 /// The temperature with the lowest negative log-likelihood of `(logits, label)` pairs, on a grid.

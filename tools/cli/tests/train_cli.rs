@@ -227,6 +227,13 @@ fn training_is_seeded_and_reports_grouped_test_and_comparison_figures() {
         std::fs::read(&a).unwrap() != std::fs::read(&c).unwrap(),
         "--epochs is read"
     );
+    // The model before: four bits a weight (format v4), one falling rate; the default is v5.
+    stdout(&train(&data, &c, &["--width", "0", "--optimizer", "sgd"]));
+    let version = |p: &Path| {
+        let b = std::fs::read(p).unwrap();
+        u16::from_le_bytes([b[5], b[6]])
+    };
+    assert_eq!((version(&a), version(&c)), (5, 4));
     stdout(&train(&data, &c, &["--seed", "2"]));
     let bytes = std::fs::read(&a).unwrap();
     assert_eq!(
@@ -290,6 +297,11 @@ fn bad_training_data_names_the_line() {
     assert_eq!(run.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&run.stderr)
         .contains("\"translation\" is not in the training data"));
+    // An optimiser it does not know is a usage error, not a silent default.
+    let run = train(&good, &dir.join("m.trcls"), &["--optimizer", "adam"]);
+    assert_eq!(run.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&run.stderr).contains("adagrad or sgd, not \"adam\""));
+    assert!(!dir.join("m.trcls").exists());
     std::fs::remove_dir_all(&dir).unwrap();
 }
 

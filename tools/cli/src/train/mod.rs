@@ -1,5 +1,6 @@
 //! `train <data.jsonl> --out <model> [--test <test.jsonl>] [--seed N] [--buckets N] [--hidden N]
-//! [--epochs N] [--rate R] [--l2 L] [--dropout D] [--compare] [--mistakes FILE] [--json]`: trains the built-in task classifier (`taskrouter::task_model`) on labelled JSONL
+//! [--width N] [--optimizer adagrad|sgd] [--epochs N] [--rate R] [--l2 L] [--dropout D]
+//! [--compare] [--mistakes FILE] [--json]`: trains the built-in task classifier (`taskrouter::task_model`) on labelled JSONL
 //! (`{"text", "label", "batch"?}`) and writes the versioned, checksummed model file. Same data
 //! and seed, same bytes.
 //!
@@ -242,6 +243,15 @@ pub fn train(file: &str, args: &[String]) -> i32 {
             ..Settings::default()
         },
     };
+    let adagrad = match flag(args, "--optimizer") {
+        None => defaults.adagrad,
+        Some("adagrad") => true,
+        Some("sgd") => false,
+        Some(other) => {
+            eprintln!("taskrouter: --optimizer is adagrad or sgd, not {other:?}");
+            return USAGE;
+        }
+    };
     let buckets = flag(args, "--buckets")
         .and_then(|s| s.parse::<u32>().ok())
         .filter(|b| (64..=1 << 20).contains(b))
@@ -256,6 +266,8 @@ pub fn train(file: &str, args: &[String]) -> i32 {
         dropout: num("--dropout")
             .filter(|d| (0.0..0.95).contains(d))
             .unwrap_or(defaults.dropout),
+        adagrad,
+        width: num("--width").map_or(defaults.width, |v| v.clamp(0.0, 256.0) as u32),
     };
     let rows = match read_rows(file) {
         Ok(r) => r,

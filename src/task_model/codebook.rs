@@ -1,0 +1,182 @@
+//! Product quantisation of the hidden layer's rows, for file format v5 (`Cells::Product`): each
+//! row of 16 weights is cut into sub-vectors of `width` weights, and each sub-vector is stored as
+//! one byte, the index of the nearest of 256 centroids fitted to that slice of every row. Two
+//! bytes a row at width 8, against eight for four bits a weight: four times the buckets in the
+//! same file, so fewer features share a row. Centroid 0 of every slice is zero and is what rows no
+//! training prompt reached are given, so a feature never seen in training adds nothing.
+//! Deterministic: the same rows and weights give the same bytes.
+
+/// Centroids per slice: one byte of index.
+pub const CENTROIDS: usize = 256;
+/// Rounds of Lloyd's algorithm per slice.
+const ROUNDS: usize = 12;
+
+/// Centroids and codes for `rows` (`units` weights each): `books` holds, per slice, 256
+/// centroids of `width` weights; `codes`, per row, one index per slice. Each row counts in the
+/// fit by its `weight` (how many training prompts reached it: what a row's error costs scales
+/// with how often it is read); rows of weight 0 get centroid 0, the zero vector.
+pub fn fit(rows: &[f32], units: usize, width: usize, weight: &[f32]) -> (Vec<f32>, Vec<u8>) {
+    let width = width.clamp(1, units.max(1));
+    let slices = units / width;
+    let n = rows.len() / units.max(1);
+    let mut books = vec![0f32; slices * CENTROIDS * width];
+    let mut codes = vec![0u8; n * slices];
+    let used: Vec<usize> = (0..n)
+        .filter(|i| weight.get(*i).is_some_and(|w| *w > 0.0))
+        .collect();
+    for s in 0..slices {
+        let sub = |i: usize| &rows[i * units + s * width..i * units + (s + 1) * width];
+        let book = &mut books[s * CENTROIDS * width..(s + 1) * CENTROIDS * width];
+        seed_centroids(book, width, &used, &sub, weight);
+        let mut assigned = vec![0u8; used.len()];
+        for _ in 0..ROUNDS {
+            for (a, i) in assigned.iter_mut().zip(&used) {
+                *a = nearest(book, width, sub(*i));
+            }
+            let mut sum = vec![0f64; CENTROIDS * width];
+            let mut mass = vec![0f64; CENTROIDS];
+            for (a, i) in assigned.iter().zip(&used) {
+                let (k, w) = (usize::from(*a), f64::from(weight[*i]));
+                mass[k] += w;
+                for (t, x) in sum[k * width..(k + 1) * width].iter_mut().zip(sub(*i)) {
+                    *t += w * f64::from(*x);
+                }
+            }
+            // Centroid 0 stays zero; one no row chose keeps its place.
+            for k in 1..CENTROIDS {
+                if mass[k] > 0.0 {
+                    for (c, t) in book[k * width..(k + 1) * width]
+                        .iter_mut()
+                        .zip(&sum[k * width..(k + 1) * width])
+                    {
+                        *c = (t / mass[k]) as f32;
+                    }
+                }
+            }
+        }
+        for (a, i) in assigned.iter_mut().zip(&used) {
+            *a = nearest(book, width, sub(*i));
+            codes[i * slices + s] = *a;
+        }
+    }
+    (books, codes)
+}
+
+/// Squared distance between two sub-vectors.
+fn distance(a: &[f32], b: &[f32]) -> f32 {
+    a.iter().zip(b).map(|(x, y)| (x - y) * (x - y)).sum()
+}
+
+/// The index of the centroid nearest `v`.
+pub fn nearest(book: &[f32], width: usize, v: &[f32]) -> u8 {
+    let mut best = (f32::INFINITY, 0u8);
+    for (k, c) in book.chunks_exact(width).enumerate().take(CENTROIDS) {
+        let d = distance(c, v);
+        if d < best.0 {
+            best = (d, k as u8);
+        }
+    }
+    best.1
+}
+
+/// Centroids 1..256 seeded as k-means++ does (each next one drawn with probability growing with
+/// its weight times its squared distance from the nearest chosen so far), from a fixed generator.
+fn seed_centroids<'a>(
+    book: &mut [f32],
+    width: usize,
+    used: &[usize],
+    sub: &impl Fn(usize) -> &'a [f32],
+    weight: &[f32],
+) {
+    if used.is_empty() {
+        return;
+    }
+    let mut rng = 0x9e37_79b9_7f4a_7c15u64;
+    let mut next = || {
+        rng ^= rng << 13;
+        rng ^= rng >> 7;
+        rng ^= rng << 17;
+        (rng >> 11) as f64 / (1u64 << 53) as f64
+    };
+    // Distance to the nearest chosen centroid; centroid 0 (zero) is chosen already.
+    let zero = vec![0f32; width];
+    let mut near: Vec<f64> = used
+        .iter()
+        .map(|i| f64::from(distance(sub(*i), &zero)))
+        .collect();
+    for k in 1..CENTROIDS {
+        let total: f64 = near
+            .iter()
+            .zip(used)
+            .map(|(d, i)| d * f64::from(weight[*i]))
+            .sum();
+        let mut pick = used.len() - 1;
+        if total > 0.0 {
+            let mut target = next() * total;
+            for (j, (d, i)) in near.iter().zip(used).enumerate() {
+                target -= d * f64::from(weight[*i]);
+                if target <= 0.0 {
+                    pick = j;
+                    break;
+                }
+            }
+        } else {
+            pick = (k * 7919) % used.len();
+        }
+        let chosen = sub(used[pick]).to_vec();
+        book[k * width..(k + 1) * width].copy_from_slice(&chosen);
+        for (d, i) in near.iter_mut().zip(used) {
+            *d = d.min(f64::from(distance(sub(*i), &chosen)));
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rows_come_back_close_and_unreached_rows_are_zero() {
+        // 600 rows of 16 weights drawn from 40 patterns (plus a little noise): 256 centroids per
+        // slice recover each row closely; rows of weight 0 get the zero centroid.
+        let units = 16;
+        let rows: Vec<f32> = (0..600 * units)
+            .map(|i| {
+                let (r, j) = (i / units, i % units);
+                ((r % 40) as f32 * 0.37 + j as f32 * 1.3).sin() + (i as f32 * 0.1).cos() * 0.01
+            })
+            .collect();
+        let weight: Vec<f32> = (0..600)
+            .map(|r| if r % 50 == 7 { 0.0 } else { 1.0 })
+            .collect();
+        let (books, codes) = fit(&rows, units, 8, &weight);
+        assert_eq!(books.len(), 2 * CENTROIDS * 8);
+        assert_eq!(codes.len(), 600 * 2);
+        assert_eq!(&books[..8], &[0.0; 8], "centroid 0 is zero");
+        for r in 0..600 {
+            for s in 0..2 {
+                let code = usize::from(codes[r * 2 + s]);
+                let centroid = &books[(s * CENTROIDS + code) * 8..(s * CENTROIDS + code + 1) * 8];
+                if weight[r] == 0.0 {
+                    assert_eq!(code, 0, "row {r}");
+                    continue;
+                }
+                let err = distance(centroid, &rows[r * units + s * 8..r * units + s * 8 + 8]);
+                assert!(err < 0.01, "row {r} slice {s}: {err}");
+            }
+        }
+        assert_eq!(
+            fit(&rows, units, 8, &weight),
+            (books, codes),
+            "deterministic"
+        );
+    }
+
+    #[test]
+    fn no_rows_or_no_weight_is_not_a_panic() {
+        let (books, codes) = fit(&[], 16, 8, &[]);
+        assert_eq!((books.len(), codes.len()), (2 * CENTROIDS * 8, 0));
+        let (_, codes) = fit(&[1.0; 32], 16, 8, &[0.0, 0.0]);
+        assert_eq!(codes, vec![0; 4]);
+    }
+}
