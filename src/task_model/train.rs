@@ -384,7 +384,11 @@ pub fn fit<E: Borrow<Example>>(examples: &[E], labels: Vec<String>, s: &Settings
         let cells = match s.width {
             0 => Cells::code(units, &w.e),
             width => {
-                let width = (width as usize).clamp(1, units);
+                // The widest slice up to `width` that cuts a row evenly (the CLI refuses others).
+                let width = (1..=(width as usize).min(units))
+                    .rev()
+                    .find(|w| units % w == 0)
+                    .unwrap_or(1);
                 let (books, codes) =
                     codebook::fit(&w.e, units, width, &reached(examples, s.buckets));
                 Cells::Product {

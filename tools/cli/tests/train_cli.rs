@@ -301,6 +301,10 @@ fn bad_training_data_names_the_line() {
     let run = train(&good, &dir.join("m.trcls"), &["--optimizer", "adam"]);
     assert_eq!(run.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&run.stderr).contains("adagrad or sgd, not \"adam\""));
+    // Slices must cut the hidden layer's rows evenly, or the file could not be read back.
+    let run = train(&good, &dir.join("m.trcls"), &["--width", "3"]);
+    assert_eq!(run.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&run.stderr).contains("--width 3 does not divide the 16"));
     assert!(!dir.join("m.trcls").exists());
     std::fs::remove_dir_all(&dir).unwrap();
 }

@@ -269,6 +269,13 @@ pub fn train(file: &str, args: &[String]) -> i32 {
         adagrad,
         width: num("--width").map_or(defaults.width, |v| v.clamp(0.0, 256.0) as u32),
     };
+    if settings.hidden > 0 && settings.width > 0 && settings.hidden % settings.width != 0 {
+        eprintln!(
+            "taskrouter: --width {} does not divide the {} hidden units: each row is cut into slices of that many weights (0 stores four bits a weight)",
+            settings.width, settings.hidden
+        );
+        return USAGE;
+    }
     let rows = match read_rows(file) {
         Ok(r) => r,
         Err((code, e)) => {
