@@ -68,7 +68,7 @@ fn distance(a: &[f32], b: &[f32]) -> f32 {
 }
 
 /// The index of the centroid nearest `v`.
-pub fn nearest(book: &[f32], width: usize, v: &[f32]) -> u8 {
+fn nearest(book: &[f32], width: usize, v: &[f32]) -> u8 {
     let mut best = (f32::INFINITY, 0u8);
     for (k, c) in book.chunks_exact(width).enumerate().take(CENTROIDS) {
         let d = distance(c, v);

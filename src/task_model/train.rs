@@ -328,17 +328,10 @@ pub fn fit_hidden<E: Borrow<Example>>(
             for (f, v) in features {
                 let at = *f as usize * h;
                 if let Some(row) = cur.e.get_mut(at..at + h) {
-                    match sq.as_mut().and_then(|q| q.e.get_mut(at..at + h)) {
-                        Some(qrow) => {
-                            for ((w, q), d) in row.iter_mut().zip(qrow).zip(&dh) {
-                                step(w, Some(q), rate, *v, *d);
-                            }
-                        }
-                        None => {
-                            for (w, d) in row.iter_mut().zip(&dh) {
-                                *w -= rate * v * d;
-                            }
-                        }
+                    let mut sq_row = sq.as_mut().and_then(|q| q.e.get_mut(at..at + h));
+                    for (j, (w, d)) in row.iter_mut().zip(&dh).enumerate() {
+                        let q = sq_row.as_deref_mut().and_then(|q| q.get_mut(j));
+                        step(w, q, rate, *v, *d);
                     }
                 }
             }
