@@ -1,5 +1,5 @@
 //! How the task model stores its weights, `buckets` rows of one weight per column (a hidden unit,
-//! or a class in a model without a hidden layer), and how a row adds into the sums. Two
+//! or a class in a model without a hidden layer), and how a row adds into the sums. Three
 //! encodings: a byte per slice of a row, an index into that slice's centroids (file format v5,
 //! what training makes: `codebook`); four bits a weight, each an index into a table of 16 values
 //! per column fitted to that column's weights (v4 and v3); and one signed byte a weight with a
@@ -13,38 +13,50 @@ pub const LEVELS: usize = 16;
 /// Rounds of Lloyd's algorithm fitting a class's table.
 const ROUNDS: usize = 25;
 
+/// How a row adds into the sums: one weight per column.
+pub trait Rows {
+    /// Adds `value` times bucket `bucket`'s row to `sums` (one per column); a bucket past the
+    /// table adds nothing.
+    fn add_row(&self, bucket: usize, value: f32, sums: &mut [f32]);
+}
+
+/// v3 and v4: per column a table of 16 values; rows of `(columns + 1) / 2` bytes, column `k` in
+/// byte `k / 2`, its low four bits when `k` is even.
 #[derive(Debug, Clone, PartialEq)]
-pub enum Cells {
-    /// v3: per class a table of 16 values; rows of `(classes + 1) / 2` bytes, class `k` in byte
-    /// `k / 2`, its low four bits when `k` is even.
-    Coded {
-        levels: Vec<[f32; LEVELS]>,
-        codes: Vec<u8>,
-        /// Derived from `levels`, for adding rows: per byte of a row, the two classes' values for
-        /// each of its 256 values (one lookup per two weights instead of two, and no shifts).
-        pairs: Vec<[[f32; 2]; 256]>,
-    },
-    /// v2: per class the step that decodes its bytes; rows of one i8 per class.
-    Stepped { scale: Vec<f32>, weights: Vec<i8> },
-    /// v5: rows cut into slices of `width` weights, each slice one byte, an index into that
-    /// slice's 256 centroids (`codebook`); `books` holds them slice after slice.
-    Product {
-        width: usize,
-        books: Vec<f32>,
-        codes: Vec<u8>,
-    },
+pub struct Coded {
+    levels: Vec<[f32; LEVELS]>,
+    codes: Vec<u8>,
+    /// Derived from `levels`, for adding rows: per byte of a row, the two columns' values for
+    /// each of its 256 values (one lookup per two weights instead of two, and no shifts).
+    pairs: Vec<[[f32; 2]; 256]>,
+}
+
+/// v2: per class the step that decodes its bytes; rows of one i8 per class.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Stepped {
+    pub scale: Vec<f32>,
+    pub weights: Vec<i8>,
+}
+
+/// v5: rows cut into slices of `width` weights, each slice one byte, an index into that slice's
+/// 256 centroids (`codebook`); `books` holds them slice after slice.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Product {
+    pub width: usize,
+    pub books: Vec<f32>,
+    pub codes: Vec<u8>,
 }
 
 /// Bytes of one row of four-bit codes.
-pub fn coded_row(classes: usize) -> usize {
-    classes.div_ceil(2)
+pub fn coded_row(columns: usize) -> usize {
+    columns.div_ceil(2)
 }
 
-impl Cells {
-    /// Four-bit codes for real-valued weights (`w`: rows of one weight per class; a trailing
+impl Coded {
+    /// Four-bit codes for real-valued weights (`w`: rows of one weight per column; a trailing
     /// partial row is left out).
-    pub fn code(classes: usize, w: &[f32]) -> Cells {
-        let c = classes.max(1);
+    pub fn code(columns: usize, w: &[f32]) -> Coded {
+        let c = columns.max(1);
         let whole = &w[..w.len() - w.len() % c];
         let levels: Vec<[f32; LEVELS]> = (0..c)
             .map(|k| table(whole.iter().skip(k).step_by(c).copied().collect()))
@@ -57,11 +69,11 @@ impl Cells {
                 bytes[k / 2] |= if k % 2 == 0 { code } else { code << 4 };
             }
         }
-        Cells::coded(levels, codes)
+        Coded::new(levels, codes)
     }
 
-    /// Four-bit cells from their tables and codes.
-    pub fn coded(levels: Vec<[f32; LEVELS]>, codes: Vec<u8>) -> Cells {
+    /// Four-bit rows from their tables and codes.
+    pub fn new(levels: Vec<[f32; LEVELS]>, codes: Vec<u8>) -> Coded {
         let pairs = (0..coded_row(levels.len()))
             .map(|j| {
                 let (low, high) = (&levels[2 * j], levels.get(2 * j + 1));
@@ -70,53 +82,62 @@ impl Cells {
                 })
             })
             .collect();
-        Cells::Coded {
+        Coded {
             levels,
             codes,
             pairs,
         }
     }
 
-    /// Adds `value` times bucket `bucket`'s row to `sums` (one per class); a bucket past the
-    /// table adds nothing.
-    pub fn add_row(&self, bucket: usize, value: f32, sums: &mut [f32]) {
+    /// Per column, its 16 values.
+    pub fn levels(&self) -> &[[f32; LEVELS]] {
+        &self.levels
+    }
+
+    /// The rows' bytes.
+    pub fn codes(&self) -> &[u8] {
+        &self.codes
+    }
+}
+
+impl Rows for Coded {
+    fn add_row(&self, bucket: usize, value: f32, sums: &mut [f32]) {
+        let row = coded_row(sums.len());
+        if let Some(bytes) = self.codes.get(bucket * row..(bucket + 1) * row) {
+            for ((two, byte), table) in sums.chunks_mut(2).zip(bytes).zip(&self.pairs) {
+                let [low, high] = table[usize::from(*byte)];
+                two[0] += value * low;
+                if let Some(s) = two.get_mut(1) {
+                    *s += value * high;
+                }
+            }
+        }
+    }
+}
+
+impl Rows for Product {
+    fn add_row(&self, bucket: usize, value: f32, sums: &mut [f32]) {
+        let width = self.width.max(1);
+        let slices = sums.len() / width;
+        if let Some(bytes) = self.codes.get(bucket * slices..(bucket + 1) * slices) {
+            for (s, (part, code)) in sums.chunks_exact_mut(width).zip(bytes).enumerate() {
+                let at = (s * CENTROIDS + usize::from(*code)) * width;
+                if let Some(centroid) = self.books.get(at..at + width) {
+                    for (x, w) in part.iter_mut().zip(centroid) {
+                        *x += value * w;
+                    }
+                }
+            }
+        }
+    }
+}
+
+impl Rows for Stepped {
+    fn add_row(&self, bucket: usize, value: f32, sums: &mut [f32]) {
         let c = sums.len();
-        match self {
-            Cells::Coded { codes, pairs, .. } => {
-                let row = coded_row(c);
-                if let Some(bytes) = codes.get(bucket * row..(bucket + 1) * row) {
-                    for ((two, byte), table) in sums.chunks_mut(2).zip(bytes).zip(pairs) {
-                        let [low, high] = table[usize::from(*byte)];
-                        two[0] += value * low;
-                        if let Some(s) = two.get_mut(1) {
-                            *s += value * high;
-                        }
-                    }
-                }
-            }
-            Cells::Product {
-                width,
-                books,
-                codes,
-            } => {
-                let slices = c / width;
-                if let Some(bytes) = codes.get(bucket * slices..(bucket + 1) * slices) {
-                    for (s, (part, code)) in sums.chunks_exact_mut(*width).zip(bytes).enumerate() {
-                        let at = (s * CENTROIDS + usize::from(*code)) * width;
-                        if let Some(centroid) = books.get(at..at + width) {
-                            for (x, w) in part.iter_mut().zip(centroid) {
-                                *x += value * w;
-                            }
-                        }
-                    }
-                }
-            }
-            Cells::Stepped { scale, weights } => {
-                if let Some(row) = weights.get(bucket * c..(bucket + 1) * c) {
-                    for ((s, w), step) in sums.iter_mut().zip(row).zip(scale) {
-                        *s += value * f32::from(*w) * step;
-                    }
-                }
+        if let Some(row) = self.weights.get(bucket * c..(bucket + 1) * c) {
+            for ((s, w), step) in sums.iter_mut().zip(row).zip(&self.scale) {
+                *s += value * f32::from(*w) * step;
             }
         }
     }
@@ -184,12 +205,9 @@ mod tests {
             -1.5, 0.25, 0.0, //
             0.0, 0.0, 0.0,
         ];
-        let cells = Cells::code(3, &w);
-        let Cells::Coded { levels, codes, .. } = &cells else {
-            panic!("coded");
-        };
-        assert_eq!(levels.len(), 3);
-        assert_eq!(codes.len(), 4 * 2);
+        let cells = Coded::code(3, &w);
+        assert_eq!(cells.levels().len(), 3);
+        assert_eq!(cells.codes().len(), 4 * 2);
         for r in 0..4 {
             let mut sums = [0f32; 3];
             cells.add_row(r, 1.0, &mut sums);
@@ -201,10 +219,7 @@ mod tests {
         cells.add_row(4, 1.0, &mut sums);
         assert_eq!(sums, [1.0; 3], "a bucket past the table adds nothing");
         // A trailing partial row is left out, not a panic.
-        let Cells::Coded { codes, .. } = Cells::code(3, &w[..11]) else {
-            panic!("coded");
-        };
-        assert_eq!(codes.len(), 3 * 2);
+        assert_eq!(Coded::code(3, &w[..11]).codes().len(), 3 * 2);
     }
 
     #[test]
@@ -215,10 +230,8 @@ mod tests {
             let w: Vec<f32> = (0..classes * 50)
                 .map(|i| ((i as f32) * 0.71).cos() * (i % 5) as f32)
                 .collect();
-            let cells = Cells::code(classes, &w);
-            let Cells::Coded { levels, codes, .. } = &cells else {
-                panic!("coded");
-            };
+            let cells = Coded::code(classes, &w);
+            let (levels, codes) = (cells.levels(), cells.codes());
             let row = coded_row(classes);
             for r in 0..50 {
                 let mut sums = vec![0.5f32; classes + 1];
@@ -240,7 +253,7 @@ mod tests {
         let w: Vec<f32> = (0..30_000)
             .map(|i| (i as f32 * 0.37).sin().powi(3) * (i % 7) as f32 / 7.0)
             .collect();
-        let cells = Cells::code(15, &w);
+        let cells = Coded::code(15, &w);
         let (mut fitted, mut even) = (0f64, 0f64);
         for r in 0..2_000 {
             let mut sums = [0f32; 15];

@@ -1,4 +1,4 @@
-//! Product quantisation of the hidden layer's rows, for file format v5 (`Cells::Product`): each
+//! Product quantisation of the hidden layer's rows, for file format v5 (`cells::Product`): each
 //! row of 16 weights is cut into sub-vectors of `width` weights, and each sub-vector is stored as
 //! one byte, the index of the nearest of 256 centroids fitted to that slice of every row. Two
 //! bytes a row at width 8, against eight for four bits a weight: four times the buckets in the

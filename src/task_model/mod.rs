@@ -23,7 +23,7 @@ pub mod codebook;
 pub mod features;
 pub mod train;
 
-use cells::Cells;
+use cells::{Coded, Product, Rows, Stepped};
 
 use sha2::{Digest, Sha256};
 use std::sync::Arc;
@@ -31,13 +31,13 @@ use std::sync::Arc;
 pub use features::features;
 
 const MAGIC: &[u8; 5] = b"TRCLS";
-/// What training writes: a hidden layer, its rows product-quantised (`Cells::Product`).
+/// What training writes: a hidden layer, its rows product-quantised (`UnitRows::Product`).
 const VERSION: u16 = 5;
-/// Still read: a hidden layer, four-bit weights (`Cells::Coded`).
+/// Still read: a hidden layer, four-bit weights (`UnitRows::Coded`).
 const HIDDEN_CODED: u16 = 4;
-/// Still read: no hidden layer, four-bit weights (`Cells::Coded`).
+/// Still read: no hidden layer, four-bit weights (`Layers::Coded`).
 const CODED: u16 = 3;
-/// Still read: one byte a weight (`Cells::Stepped`), what versions before this one trained.
+/// Still read: one byte a weight (`Layers::Stepped`), no hidden layer.
 const STEPPED: u16 = 2;
 
 /// The label of prompts that are none of the tasks: it is never a request's task.
@@ -50,9 +50,37 @@ pub struct TaskModel {
     temperature: f32,
     /// One per class: the logits' bias.
     bias: Vec<f32>,
-    /// Rows of one weight per hidden unit, or per class without a hidden layer.
-    cells: Cells,
-    hidden: Option<Hidden>,
+    layers: Layers,
+}
+
+/// What a model is made of, one shape per file version, so that each shape is written as the
+/// version that reads it back.
+#[derive(Debug, Clone, PartialEq)]
+enum Layers {
+    /// v5 and v4: rows of one weight per hidden unit, and the layer above them.
+    Hidden { rows: UnitRows, hidden: Hidden },
+    /// v3: rows of four-bit weights, one per class, straight into the classes' scores.
+    Coded(Coded),
+    /// v2: rows of one signed byte per class, straight into the classes' scores.
+    Stepped(Stepped),
+}
+
+/// The rows a hidden layer's units sum.
+#[derive(Debug, Clone, PartialEq)]
+pub enum UnitRows {
+    /// v5, what training makes: product-quantised (`codebook`).
+    Product(Product),
+    /// v4: four bits a weight.
+    Coded(Coded),
+}
+
+impl Rows for UnitRows {
+    fn add_row(&self, bucket: usize, value: f32, sums: &mut [f32]) {
+        match self {
+            UnitRows::Product(p) => p.add_row(bucket, value, sums),
+            UnitRows::Coded(c) => c.add_row(bucket, value, sums),
+        }
+    }
 }
 
 /// The hidden layer: its units' biases, and from each unit one weight per class.
@@ -62,41 +90,49 @@ struct Hidden {
     out: Vec<f32>,
 }
 
+/// `init` plus each feature's row.
+fn summed(rows: &impl Rows, init: &[f32], features: &[(u32, f32)]) -> Vec<f32> {
+    let mut sums = init.to_vec();
+    for (b, v) in features {
+        rows.add_row(*b as usize, *v, &mut sums);
+    }
+    sums
+}
+
 impl TaskModel {
     /// A model from real-valued weights (`buckets` rows of one weight per class), stored as four
-    /// bits a weight (`Cells::code`).
+    /// bits a weight (`Coded::code`).
     pub fn from_weights(labels: Vec<String>, buckets: u32, bias: Vec<f32>, w: &[f32]) -> TaskModel {
-        let cells = Cells::code(labels.len(), w);
+        let layers = Layers::Coded(Coded::code(labels.len(), w));
         TaskModel {
             labels,
             buckets,
             temperature: 1.0,
             bias,
-            cells,
-            hidden: None,
+            layers,
         }
     }
 
-    /// A model with a hidden layer: `cells`, its rows (`buckets` of one weight per unit); the
-    /// units' biases, from each unit one weight per class (`out`), and the classes' biases.
+    /// A model with a hidden layer: `rows` (`buckets` of one weight per unit); the units'
+    /// biases, from each unit one weight per class (`out`), and the classes' biases.
     pub fn from_hidden(
         labels: Vec<String>,
         buckets: u32,
-        cells: Cells,
+        rows: UnitRows,
         unit_bias: Vec<f32>,
         out: Vec<f32>,
         bias: Vec<f32>,
     ) -> TaskModel {
+        let hidden = Hidden {
+            bias: unit_bias,
+            out,
+        };
         TaskModel {
             labels,
             buckets,
             temperature: 1.0,
             bias,
-            cells,
-            hidden: Some(Hidden {
-                bias: unit_bias,
-                out,
-            }),
+            layers: Layers::Hidden { rows, hidden },
         }
     }
 
@@ -114,18 +150,15 @@ impl TaskModel {
 
     /// Uncalibrated scores (logits) for hashed features.
     pub fn logits(&self, features: &[(u32, f32)]) -> Vec<f32> {
-        let Some(hidden) = &self.hidden else {
-            let mut sums = self.bias.clone();
-            for (b, v) in features {
-                self.cells.add_row(*b as usize, *v, &mut sums);
-            }
-            return sums;
-        };
-        let mut units = hidden.bias.clone();
-        for (b, v) in features {
-            self.cells.add_row(*b as usize, *v, &mut units);
+        match &self.layers {
+            Layers::Hidden { rows, hidden } => rectified_scores(
+                &summed(rows, &hidden.bias, features),
+                &hidden.out,
+                &self.bias,
+            ),
+            Layers::Coded(rows) => summed(rows, &self.bias, features),
+            Layers::Stepped(rows) => summed(rows, &self.bias, features),
         }
-        rectified_scores(&units, &hidden.out, &self.bias)
     }
 
     /// Probabilities from logits at a temperature.
@@ -172,23 +205,26 @@ impl TaskModel {
     pub fn to_bytes(&self) -> Vec<u8> {
         let mut out = Vec::new();
         out.extend_from_slice(MAGIC);
-        let version = match (&self.cells, &self.hidden) {
-            (Cells::Product { .. }, _) => VERSION,
-            (Cells::Coded { .. }, Some(_)) => HIDDEN_CODED,
-            (Cells::Coded { .. }, None) => CODED,
-            (Cells::Stepped { .. }, _) => STEPPED,
+        let version = match &self.layers {
+            Layers::Hidden {
+                rows: UnitRows::Product(_),
+                ..
+            } => VERSION,
+            Layers::Hidden {
+                rows: UnitRows::Coded(_),
+                ..
+            } => HIDDEN_CODED,
+            Layers::Coded(_) => CODED,
+            Layers::Stepped(_) => STEPPED,
         };
-        // Only versions 4 and 5 have a hidden layer (a v5 model is only made with one).
-        let hidden = self.hidden.as_ref().filter(|_| version >= HIDDEN_CODED);
         out.extend_from_slice(&version.to_le_bytes());
         out.extend_from_slice(&(self.labels.len() as u32).to_le_bytes());
         out.extend_from_slice(&self.buckets.to_le_bytes());
-        if version >= HIDDEN_CODED {
-            let units = hidden.map_or(0, |h| h.bias.len());
-            out.extend_from_slice(&(units as u32).to_le_bytes());
-        }
-        if let Cells::Product { width, .. } = &self.cells {
-            out.extend_from_slice(&(*width as u32).to_le_bytes());
+        if let Layers::Hidden { rows, hidden } = &self.layers {
+            out.extend_from_slice(&(hidden.bias.len() as u32).to_le_bytes());
+            if let UnitRows::Product(p) = rows {
+                out.extend_from_slice(&(p.width as u32).to_le_bytes());
+            }
         }
         out.extend_from_slice(&self.temperature.to_le_bytes());
         for l in &self.labels {
@@ -199,40 +235,41 @@ impl TaskModel {
             v.iter()
                 .for_each(|x| out.extend_from_slice(&x.to_le_bytes()))
         };
-        let units = |out: &mut Vec<u8>, h: &Hidden| {
-            floats(out, &self.bias);
-            for (bias, row) in h.bias.iter().zip(h.out.chunks_exact(self.bias.len())) {
-                out.extend_from_slice(&bias.to_le_bytes());
-                floats(out, row);
-            }
-        };
-        match (&self.cells, hidden) {
-            (Cells::Product { books, codes, .. }, h) => {
-                match h {
-                    Some(h) => units(&mut out, h),
-                    None => floats(&mut out, &self.bias),
+        match &self.layers {
+            Layers::Hidden { rows, hidden } => {
+                floats(&mut out, &self.bias);
+                for (bias, row) in hidden
+                    .bias
+                    .iter()
+                    .zip(hidden.out.chunks_exact(self.bias.len()))
+                {
+                    out.extend_from_slice(&bias.to_le_bytes());
+                    floats(&mut out, row);
                 }
-                floats(&mut out, books);
-                out.extend_from_slice(codes);
+                match rows {
+                    UnitRows::Product(p) => {
+                        floats(&mut out, &p.books);
+                        out.extend_from_slice(&p.codes);
+                    }
+                    UnitRows::Coded(c) => {
+                        c.levels().iter().for_each(|t| floats(&mut out, t));
+                        out.extend_from_slice(c.codes());
+                    }
+                }
             }
-            (Cells::Coded { levels, codes, .. }, Some(h)) => {
-                units(&mut out, h);
-                levels.iter().for_each(|t| floats(&mut out, t));
-                out.extend_from_slice(codes);
-            }
-            (Cells::Coded { levels, codes, .. }, None) => {
-                for (bias, table) in self.bias.iter().zip(levels) {
+            Layers::Coded(c) => {
+                for (bias, table) in self.bias.iter().zip(c.levels()) {
                     out.extend_from_slice(&bias.to_le_bytes());
                     floats(&mut out, table);
                 }
-                out.extend_from_slice(codes);
+                out.extend_from_slice(c.codes());
             }
-            (Cells::Stepped { scale, weights }, _) => {
-                for (bias, step) in self.bias.iter().zip(scale) {
+            Layers::Stepped(st) => {
+                for (bias, step) in self.bias.iter().zip(&st.scale) {
                     out.extend_from_slice(&bias.to_le_bytes());
                     out.extend_from_slice(&step.to_le_bytes());
                 }
-                out.extend(weights.iter().map(|w| w.to_le_bytes()[0]));
+                out.extend(st.weights.iter().map(|w| w.to_le_bytes()[0]));
             }
         }
         let sum = Sha256::digest(&out);
@@ -306,8 +343,7 @@ impl TaskModel {
         }
         let out_of_range = || "the task model's sizes are out of range".to_string();
         let mut bias = Vec::with_capacity(classes);
-        let mut hidden = None;
-        let cells = match version {
+        let layers = match version {
             VERSION | HIDDEN_CODED => {
                 bias = r.floats(classes)?;
                 let mut h = Hidden {
@@ -318,23 +354,23 @@ impl TaskModel {
                     h.bias.push(f32::from_le_bytes(r.array()?));
                     h.out.extend(r.floats(classes)?);
                 }
-                hidden = Some(h);
-                if version == VERSION {
+                let rows = if version == VERSION {
                     let slices = units / width;
                     let books = r.floats(slices * codebook::CENTROIDS * width)?;
                     let rows = (buckets as usize).checked_mul(slices);
                     let codes = r.take(rows.ok_or_else(out_of_range)?)?.to_vec();
-                    Cells::Product {
+                    UnitRows::Product(Product {
                         width,
                         books,
                         codes,
-                    }
+                    })
                 } else {
                     let levels = (0..units).map(|_| r.table()).collect::<Result<_, _>>()?;
                     let rows = (buckets as usize).checked_mul(cells::coded_row(units));
                     let codes = r.take(rows.ok_or_else(out_of_range)?)?.to_vec();
-                    Cells::coded(levels, codes)
-                }
+                    UnitRows::Coded(Coded::new(levels, codes))
+                };
+                Layers::Hidden { rows, hidden: h }
             }
             CODED => {
                 let mut levels = Vec::with_capacity(classes);
@@ -344,7 +380,7 @@ impl TaskModel {
                 }
                 let rows = (buckets as usize).checked_mul(cells::coded_row(classes));
                 let codes = r.take(rows.ok_or_else(out_of_range)?)?.to_vec();
-                Cells::coded(levels, codes)
+                Layers::Coded(Coded::new(levels, codes))
             }
             _ => {
                 let mut scale = Vec::with_capacity(classes);
@@ -358,7 +394,7 @@ impl TaskModel {
                     .iter()
                     .map(|b| i8::from_le_bytes([*b]))
                     .collect();
-                Cells::Stepped { scale, weights }
+                Layers::Stepped(Stepped { scale, weights })
             }
         };
         if r.i != body.len() {
@@ -369,8 +405,7 @@ impl TaskModel {
             buckets,
             temperature,
             bias,
-            cells,
-            hidden,
+            layers,
         })
     }
 }
@@ -538,7 +573,7 @@ mod tests {
                 ..Settings::linear()
             },
         );
-        assert!(linear.hidden.is_none());
+        assert!(matches!(linear.layers, Layers::Coded(_)));
         let bytes = linear.to_bytes();
         assert_eq!(u16::from_le_bytes([bytes[5], bytes[6]]), 3);
         assert_eq!(TaskModel::from_bytes(&bytes).unwrap(), linear);
@@ -554,7 +589,14 @@ mod tests {
             )
         };
         let m = four_bit();
-        assert_eq!(m.hidden.as_ref().map(|h| h.bias.len()), Some(16));
+        let Layers::Hidden {
+            rows: UnitRows::Coded(_),
+            hidden,
+        } = &m.layers
+        else {
+            panic!("four-bit rows under a hidden layer");
+        };
+        assert_eq!(hidden.bias.len(), 16);
         for m in [&m, &linear] {
             assert_eq!(
                 m.predict("please translate to Italian", "").0,
@@ -623,14 +665,18 @@ mod tests {
                 ..Settings::default()
             },
         );
-        let Cells::Product {
-            width,
-            books,
-            codes,
-        } = &m.cells
+        let Layers::Hidden {
+            rows: UnitRows::Product(rows),
+            ..
+        } = &m.layers
         else {
             panic!("product-quantised");
         };
+        let Product {
+            width,
+            books,
+            codes,
+        } = rows;
         assert_eq!(
             (*width, books.len(), codes.len()),
             (8, 2 * 256 * 8, 4096 * 2)
@@ -664,7 +710,7 @@ mod tests {
             .collect();
         let unreached = (0..4096u32).find(|b| !reached.contains(b)).unwrap();
         let mut units = vec![0.0; 16];
-        m.cells.add_row(unreached as usize, 1.0, &mut units);
+        rows.add_row(unreached as usize, 1.0, &mut units);
         assert_eq!(units, vec![0.0; 16]);
     }
 
@@ -676,11 +722,10 @@ mod tests {
             buckets: 2,
             temperature: 0.5,
             bias: vec![0.5, -0.5],
-            cells: Cells::Stepped {
+            layers: Layers::Stepped(Stepped {
                 scale: vec![0.1, 0.2],
                 weights: vec![10, -10, 0, 5],
-            },
-            hidden: None,
+            }),
         };
         let bytes = m.to_bytes();
         assert_eq!(u16::from_le_bytes([bytes[5], bytes[6]]), 2);
@@ -699,7 +744,7 @@ mod tests {
         let m = TaskModel::from_hidden(
             vec!["a".into(), "b".into()],
             2,
-            Cells::code(2, &[1.0, -2.0, 0.5, 0.0]),
+            UnitRows::Coded(Coded::code(2, &[1.0, -2.0, 0.5, 0.0])),
             vec![0.25, 0.5],
             vec![2.0, -1.0, 10.0, 10.0],
             vec![0.0, 1.0],
@@ -748,6 +793,11 @@ mod tests {
     #[test]
     fn the_builtin_model_loads_and_knows_the_tasks() {
         let m = TaskModel::from_bytes(BUILTIN).unwrap();
+        assert_eq!(
+            m.to_bytes(),
+            BUILTIN,
+            "read and written back, the file is the same bytes"
+        );
         assert_eq!(m.tasks().count(), 14);
         assert!(m.labels.iter().any(|l| l == OUT_OF_SCOPE));
         assert!(

@@ -5,9 +5,9 @@
 //! that calibrates its probabilities. Deterministic: the same examples and settings give the same
 //! bytes.
 
-use super::cells::Cells;
+use super::cells::{Coded, Product};
 use super::codebook;
-use super::{rectified_scores, TaskModel};
+use super::{rectified_scores, TaskModel, UnitRows};
 use std::borrow::Borrow;
 
 /// One labelled prompt: its features (`features`) and its label's index.
@@ -374,8 +374,8 @@ pub fn fit<E: Borrow<Example>>(examples: &[E], labels: Vec<String>, s: &Settings
     if s.hidden > 0 {
         let w = fit_hidden(examples, labels.len(), s);
         let units = w.b1.len();
-        let cells = match s.width {
-            0 => Cells::code(units, &w.e),
+        let rows = match s.width {
+            0 => UnitRows::Coded(Coded::code(units, &w.e)),
             width => {
                 // The widest slice up to `width` that cuts a row evenly (the CLI refuses others).
                 let width = (1..=(width as usize).min(units))
@@ -384,14 +384,14 @@ pub fn fit<E: Borrow<Example>>(examples: &[E], labels: Vec<String>, s: &Settings
                     .unwrap_or(1);
                 let (books, codes) =
                     codebook::fit(&w.e, units, width, &reached(examples, s.buckets));
-                Cells::Product {
+                UnitRows::Product(Product {
                     width,
                     books,
                     codes,
-                }
+                })
             }
         };
-        return TaskModel::from_hidden(labels, s.buckets, cells, w.b1, w.u, w.b2);
+        return TaskModel::from_hidden(labels, s.buckets, rows, w.b1, w.u, w.b2);
     }
     let weights = fit_weights(examples, labels.len(), s);
     TaskModel::from_weights(labels, s.buckets, weights.bias, &weights.w)
