@@ -6,10 +6,14 @@
 //! training prompt reached are given, so a feature never seen in training adds nothing.
 //! Deterministic: the same rows and weights give the same bytes.
 
+use super::rng::SplitMix;
+
 /// Centroids per slice: one byte of index.
 pub const CENTROIDS: usize = 256;
 /// Rounds of Lloyd's algorithm per slice.
 const ROUNDS: usize = 12;
+/// The seed of every slice's k-means++ draws.
+const SEED: u64 = 0x9e37_79b9_7f4a_7c15;
 
 /// Centroids and codes for `rows` (`units` weights each): `books` holds, per slice, 256
 /// centroids of `width` weights; `codes`, per row, one index per slice. Each row counts in the
@@ -91,13 +95,7 @@ fn seed_centroids<'a>(
     if used.is_empty() {
         return;
     }
-    let mut rng = 0x9e37_79b9_7f4a_7c15u64;
-    let mut next = || {
-        rng ^= rng << 13;
-        rng ^= rng >> 7;
-        rng ^= rng << 17;
-        (rng >> 11) as f64 / (1u64 << 53) as f64
-    };
+    let mut rng = SplitMix(SEED);
     // Distance to the nearest chosen centroid; centroid 0 (zero) is chosen already.
     let zero = vec![0f32; width];
     let mut near: Vec<f64> = used
@@ -112,7 +110,7 @@ fn seed_centroids<'a>(
             .sum();
         let mut pick = used.len() - 1;
         if total > 0.0 {
-            let mut target = next() * total;
+            let mut target = rng.unit() * total;
             for (j, (d, i)) in near.iter().zip(used).enumerate() {
                 target -= d * f64::from(weight[*i]);
                 if target <= 0.0 {

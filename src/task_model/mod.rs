@@ -21,6 +21,7 @@
 pub mod cells;
 pub mod codebook;
 pub mod features;
+mod rng;
 pub mod train;
 
 use cells::{Coded, Product, Rows, Stepped};

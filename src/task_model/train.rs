@@ -7,6 +7,7 @@
 
 use super::cells::{Coded, Product};
 use super::codebook;
+use super::rng::SplitMix;
 use super::{rectified_scores, TaskModel, UnitRows};
 use std::borrow::Borrow;
 
@@ -81,23 +82,6 @@ impl Settings {
             dropout: 0.4,
             ..Settings::default()
         }
-    }
-}
-
-/// SplitMix64: a small, fixed generator, so training orders examples the same everywhere.
-struct SplitMix(u64);
-
-impl SplitMix {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
-    }
-    /// Uniform in [-1, 1).
-    fn signed_unit(&mut self) -> f32 {
-        (self.next() >> 40) as f32 / (1u64 << 24) as f32 * 2.0 - 1.0
     }
 }
 
