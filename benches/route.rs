@@ -17,6 +17,7 @@ use taskrouter::decide::route::{decide, Trace};
 use taskrouter::http::Body;
 use taskrouter::ports::SeededRandom;
 use taskrouter::rules::{parse_rules, Rules};
+use taskrouter::task_model::lexicon::Lexicon;
 use taskrouter::task_model::{TaskModel, BUILTIN};
 
 mod workload;
@@ -81,6 +82,10 @@ fn bench(c: &mut Criterion) {
             b.iter(|| black_box(model.predict(black_box(&prompt), "You are helpful.").1))
         });
     }
+    // What an isolate's first labelled prompt pays once: building the lexicon's index.
+    c.bench_function("lexicon: build the index of its 14,926 entries", |b| {
+        b.iter(|| black_box(Lexicon::build().len()))
+    });
     c.bench_function(
         "validate and compile the 100-route, 2000-keyword document",
         |b| b.iter(|| black_box(parse_rules(black_box(&text)).is_ok())),

@@ -5,7 +5,8 @@
 # model (models/*.trcls, at the top) and the operator console (console/*, under console/); the
 # Worker answers every path itself and fetches from there only what it chooses to serve.
 # Skips the wasm build when the output is newer than every input: the sources, the task model,
-# the manifests, this script and the toolchain's environment (FORCE_BUILD=1 builds anyway).
+# the lexicon it reads (data/tasks/lexicon, compiled in), the manifests, this script and the
+# toolchain's environment (FORCE_BUILD=1 builds anyway).
 # The wasm's name section (function names, about 50 KB of the gzipped upload) is stripped;
 # KEEP_WASM_NAMES=1 keeps it, for readable profiles (perf/profile.mjs) and stack traces.
 set -euo pipefail
@@ -40,7 +41,7 @@ out=build/index_bg.wasm
 names="${KEEP_WASM_NAMES:-0}"
 if [ "${FORCE_BUILD:-0}" != 1 ] && [ -f "$out" ] && [ -f build/index.js ] \
   && [ "$(cat build/.wasm-names 2>/dev/null)" = "$names" ] \
-  && [ -z "$(find src models Cargo.toml Cargo.lock scripts/build-wasm.sh "$env_file" -newer "$out" -print -quit)" ]; then
+  && [ -z "$(find src models data/tasks/lexicon Cargo.toml Cargo.lock scripts/build-wasm.sh "$env_file" -newer "$out" -print -quit)" ]; then
   echo "build-wasm: $out is up to date"
   exit 0
 fi

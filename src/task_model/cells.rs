@@ -1,9 +1,9 @@
 //! How the task model stores its weights, `buckets` rows of one weight per column (a hidden unit,
 //! or a class in a model without a hidden layer), and how a row adds into the sums. Three
-//! encodings: a byte per slice of a row, an index into that slice's centroids (file format v5,
-//! what training makes: `codebook`); four bits a weight, each an index into a table of 16 values
-//! per column fitted to that column's weights (v4 and v3); and one signed byte a weight with a
-//! step per class (v2). The older ones are still read, so that a model trained by an earlier
+//! encodings: a byte per slice of a row, an index into that slice's centroids (file formats v6 and
+//! v5, what training makes: `codebook`); four bits a weight, each an index into a table of 16
+//! values per column fitted to that column's weights (v4 and v3); and one signed byte a weight with
+//! a step per class (v2). The older ones are still read, so that a model trained by an earlier
 //! version and kept in KV goes on working.
 
 use super::codebook::CENTROIDS;
@@ -38,8 +38,8 @@ pub struct Stepped {
     pub weights: Vec<i8>,
 }
 
-/// v5: rows cut into slices of `width` weights, each slice one byte, an index into that slice's
-/// 256 centroids (`codebook`); `books` holds them slice after slice.
+/// v6 and v5: rows cut into slices of `width` weights, each slice one byte, an index into that
+/// slice's 256 centroids (`codebook`); `books` holds them slice after slice.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Product {
     pub width: usize,

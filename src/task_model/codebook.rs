@@ -1,8 +1,8 @@
-//! Product quantisation of the hidden layer's rows, for file format v5 (`cells::Product`): each
-//! row of 16 weights is cut into sub-vectors of `width` weights, and each sub-vector is stored as
-//! one byte, the index of the nearest of 256 centroids fitted to that slice of every row. Two
-//! bytes a row at width 8, against eight for four bits a weight: four times the buckets in the
-//! same file, so fewer features share a row. Centroid 0 of every slice is zero and is what rows no
+//! Product quantisation of the hidden layer's rows, for file formats v6 and v5 (`cells::Product`):
+//! each row of 16 weights is cut into sub-vectors of `width` weights, and each sub-vector is stored
+//! as one byte, the index of the nearest of 256 centroids fitted to that slice of every row. Two
+//! bytes a row at width 8, against eight for four bits a weight: four times the buckets in the same
+//! file, so fewer features share a row. Centroid 0 of every slice is zero and is what rows no
 //! training prompt reached are given, so a feature never seen in training adds nothing.
 //! Deterministic: the same rows and weights give the same bytes.
 

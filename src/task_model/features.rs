@@ -6,14 +6,20 @@
 //! drown the instruction.
 //!
 //! Instruction features: words, word bigrams, character 3- to 5-grams inside words (summarise,
-//! summarize, summary and Zusammenfassung share some; 2- to 5-grams in Hangul, Thai, Lao, Khmer
-//! and Myanmar words), and Han/kana characters and character
-//! bigrams (Chinese and Japanese are not split into words); the instruction's first and last
-//! sentences again in a space of their own. Material features: words and Han/kana characters
-//! only, plus its shape (how long, fenced, code-like). System prompt: words.
-//! Values are sublinear term frequencies (1 + ln tf), hashed into `buckets` (modulo); each piece
-//! of the instruction is normalised on its own, so a short ask beside a paragraph read as
-//! instruction (two short blocks) weighs as much as the paragraph.
+//! summarize, summary and Zusammenfassung share some; 2- to 5-grams in Hangul, Thai, Lao, Khmer and
+//! Myanmar words), and Han/kana characters and character bigrams (Chinese and Japanese are not
+//! split into words); the instruction's first and last sentences again in a space of their own; and
+//! the concepts a hand-written lexicon finds in the instruction (`lexicon`: "zusammenfass*", "要約"
+//! and "summar*" are all `summarise`), in a space of their own, for models that record the lexicon
+//! (file format v6). Material features: words and Han/kana characters only, plus its shape (how
+//! long, fenced, code-like). System prompt: words. Values are sublinear term frequencies (1 + ln
+//! tf), hashed into `buckets` (modulo); each piece of the instruction is normalised on its own, so
+//! a short ask beside a paragraph read as instruction (two short blocks) weighs as much as the
+//! paragraph.
+
+use super::lexicon::Lexicon;
+pub use super::text::fnv1a;
+use super::text::{bigram_script, tokens, Token};
 
 /// Text read per prompt: enough to know the task, and bounds the cost of a long prompt.
 const MAX_TEXT: usize = 16 * 1024;
@@ -35,6 +41,7 @@ const MAX_INSTRUCTION: usize = 1500;
 const MATERIAL_WEIGHT: f32 = 0.5;
 const SYSTEM_WEIGHT: f32 = 0.5;
 const EDGE_WEIGHT: f32 = 1.0;
+const CONCEPT_WEIGHT: f32 = 1.0;
 
 /// Hash spaces.
 const I_WORD: u32 = 1;
@@ -49,6 +56,7 @@ const M_WORD: u32 = 11;
 const M_HAN: u32 = 12;
 const SHAPE: u32 = 21;
 const S_WORD: u32 = 31;
+const CONCEPT: u32 = 41;
 
 /// The instruction and the material of a prompt, as pieces of it.
 #[derive(Debug, Default, PartialEq)]
@@ -392,29 +400,6 @@ fn cut(text: &str, max: usize) -> &str {
     &text[..end]
 }
 
-/// Chinese and Japanese characters, read as characters rather than words.
-fn is_han(c: char) -> bool {
-    matches!(c as u32,
-        0x3040..=0x30ff | 0x3400..=0x4dbf | 0x4e00..=0x9fff | 0xf900..=0xfaff | 0x20000..=0x2fa1f)
-}
-
-/// Hangul, and the scripts written without spaces between words (Thai, Lao, Myanmar, Khmer).
-fn bigram_script(c: char) -> bool {
-    matches!(c as u32, 0xac00..=0xd7a3 | 0x0e00..=0x0eff | 0x1000..=0x109f | 0x1780..=0x17ff)
-}
-
-/// FNV-1a over several byte slices, as if joined, seeded by the feature space.
-pub fn fnv1a(salt: u32, parts: &[&[u8]]) -> u32 {
-    let mut h: u32 = 0x811c_9dc5 ^ salt.wrapping_mul(0x0100_0193);
-    for part in parts {
-        for b in *part {
-            h ^= u32::from(*b);
-            h = h.wrapping_mul(0x0100_0193);
-        }
-    }
-    h
-}
-
 /// The salts of one family of text features: words, word bigrams, character n-grams, Han/kana.
 struct Salts(u32, u32, u32, u32);
 const INSTRUCTION: Salts = Salts(I_WORD, I_BIGRAM, I_CHARS, I_HAN);
@@ -535,61 +520,64 @@ impl Modulo {
     }
 }
 
-enum Token<'a> {
-    Word(&'a str),
-    Han(&'a [char]),
-}
-
-/// Words (runs of letters and digits other than Han/kana) and Han/kana runs of `text`, lowercased.
-fn tokens(text: &str, mut each: impl FnMut(Token<'_>)) {
-    let lowered = text.to_lowercase();
-    let mut run: Vec<char> = Vec::new();
-    let mut start: Option<usize> = None;
-    for (i, c) in lowered.char_indices() {
-        let h = is_han(c);
-        if h {
-            run.push(c);
-        } else if !run.is_empty() {
-            each(Token::Han(&run));
-            run.clear();
-        }
-        if c.is_alphanumeric() && !h {
-            start.get_or_insert(i);
-        } else if let Some(s) = start.take() {
-            each(Token::Word(&lowered[s..i]));
-        }
-    }
-    if let Some(s) = start {
-        each(Token::Word(&lowered[s..]));
-    }
-    if !run.is_empty() {
-        each(Token::Han(&run));
-    }
-}
-
 /// The hashed features of a prompt (the last user message and the system prompt), merged and
 /// sorted by bucket: `(bucket, value)`.
 pub fn features(user: &str, system: &str, buckets: u32) -> Vec<(u32, f32)> {
-    features_of(split(user), system, buckets)
+    features_of(split(user), system, buckets, true)
+}
+
+/// `features`, with the lexicon's concepts or without them (what models before file format v6
+/// read, and the comparisons in `taskrouter train --compare`).
+pub fn features_read(user: &str, system: &str, buckets: u32, concepts: bool) -> Vec<(u32, f32)> {
+    features_of(split(user), system, buckets, concepts)
 }
 
 /// `features` without telling the instruction from the material: the whole prompt (its first
-/// 4,096 bytes) read as instruction. For comparisons in `taskrouter train --compare`.
+/// 4,096 bytes) read as instruction, and no concepts. For comparisons in `taskrouter train
+/// --compare`.
 pub fn features_unsplit(user: &str, system: &str, buckets: u32) -> Vec<(u32, f32)> {
     let parts = Parts {
         instruction: vec![cut(user, MAX_MATERIAL)],
         ..Parts::default()
     };
-    features_of(parts, system, buckets)
+    features_of(parts, system, buckets, false)
 }
 
-fn features_of(parts: Parts<'_>, system: &str, buckets: u32) -> Vec<(u32, f32)> {
-    let mut out = Vec::new();
-    let max_instruction = if parts.material.is_empty() {
+/// The instruction text read: all of a prompt without material, else its first 1,500 bytes.
+fn max_instruction(parts: &Parts<'_>) -> usize {
+    if parts.material.is_empty() {
         MAX_MATERIAL
     } else {
         MAX_INSTRUCTION
-    };
+    }
+}
+
+/// The lexicon's concepts in what is read as instruction, each with how many places it was
+/// found at (piece by piece).
+fn instruction_concepts(parts: &Parts<'_>, max_instruction: usize) -> Vec<(&'static str, u32)> {
+    let lexicon = Lexicon::builtin();
+    let mut found: Vec<(&'static str, u32)> = Vec::new();
+    let mut read = 0;
+    for piece in &parts.instruction {
+        if read >= max_instruction {
+            break;
+        }
+        let piece = cut(piece, max_instruction - read);
+        read += piece.len();
+        found.extend(lexicon.concepts(&piece.to_lowercase()));
+    }
+    found
+}
+
+/// The concepts a model that reads them finds in `user`'s instruction (for `taskrouter classify`).
+pub fn concepts_read(user: &str) -> Vec<(&'static str, u32)> {
+    let parts = split(user);
+    instruction_concepts(&parts, max_instruction(&parts))
+}
+
+fn features_of(parts: Parts<'_>, system: &str, buckets: u32, concepts: bool) -> Vec<(u32, f32)> {
+    let mut out = Vec::new();
+    let max_instruction = max_instruction(&parts);
     let mut space = Space::new(buckets);
 
     // The instruction.
@@ -608,6 +596,17 @@ fn features_of(parts: Parts<'_>, system: &str, buckets: u32) -> Vec<(u32, f32)> 
         words += text_features(&mut space, piece, INSTRUCTION, &mut gram);
         space.flush(1.0 / pieces.sqrt(), &mut out);
     }
+    // The concepts the lexicon finds in what was read as instruction, in their own space: an ask
+    // in a language few writers used, by words the model learned in others.
+    if concepts {
+        for (concept, n) in instruction_concepts(&parts, max_instruction) {
+            for _ in 0..n.min(8) {
+                space.add(CONCEPT, &[concept.as_bytes()]);
+            }
+        }
+    }
+    space.flush(CONCEPT_WEIGHT, &mut out);
+
     // The prompt's first and last sentences again, in their own space: where the ask usually is,
     // even when no blank line parts it from what was pasted.
     for edge in &parts.edges {
@@ -869,7 +868,7 @@ mod tests {
             instruction: vec!["Summarise this please"],
             ..Parts::default()
         };
-        let alone = features_of(instruction(), "", 1 << 20);
+        let alone = features_of(instruction(), "", 1 << 20, true);
         let material = "lorem ipsum dolor sit amet ".repeat(200);
         let with_material = features_of(
             Parts {
@@ -878,9 +877,38 @@ mod tests {
             },
             "",
             1 << 20,
+            true,
         );
         let kept = alone.iter().filter(|f| with_material.contains(f)).count();
         assert!(kept * 10 >= alone.len() * 9, "{kept} of {}", alone.len());
+    }
+
+    #[test]
+    fn the_lexicon_s_concepts_are_features_of_their_own_only_when_asked() {
+        // "Zusammenfassung" and "summary" share a concept, whatever their n-grams share.
+        let concept = |text: &str| {
+            let with = features_read(text, "", 1 << 20, true);
+            let without = features_read(text, "", 1 << 20, false);
+            let only: Vec<u32> = with
+                .iter()
+                .map(|f| f.0)
+                .filter(|b| !without.iter().any(|g| g.0 == *b))
+                .collect();
+            only
+        };
+        let (de, en) = (
+            concept("Zusammenfassung bitte"),
+            concept("a summary please"),
+        );
+        assert!(
+            !de.is_empty() && de.iter().any(|b| en.contains(b)),
+            "{de:?} {en:?}"
+        );
+        assert!(concept("qwzx vbnm").is_empty(), "no concept, no feature");
+        assert_eq!(
+            features("a summary please", "", 4096),
+            features_read("a summary please", "", 4096, true)
+        );
     }
 
     #[test]

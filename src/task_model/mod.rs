@@ -8,11 +8,13 @@
 //! a compact, versioned, checksummed file; the default model ships with the Worker as a static
 //! asset (`builtin`). Runs in the wasm, no network.
 //!
-//! File format v5 (what training writes): `TRCLS` magic, version (u16 LE), classes, buckets,
-//! hidden units and slice width (u32 LE), temperature (f32), labels (u16 length + UTF-8 each), per
+//! File format v6 (what training writes): `TRCLS` magic, version (u16 LE), classes, buckets,
+//! hidden units, slice width and the fingerprint of the lexicon whose concepts the model reads
+//! (u32 LE; `lexicon::fingerprint`), temperature (f32), labels (u16 length + UTF-8 each), per
 //! class its bias (f32), per unit its bias and one output weight per class (f32), per slice of a
 //! row 256 centroids of `width` weights (f32), then `buckets` rows of `units / width` bytes, each
-//! the index of its slice's centroid (`codebook`); then the SHA-256 of all of it. Still read: v4
+//! the index of its slice's centroid (`codebook`); then the SHA-256 of all of it. Still read: v5
+//! (the same with no lexicon: it reads no concepts), v4
 //! (the same hidden layer, no width; per unit 16 weight values, then rows of four-bit indices,
 //! `(units + 1) / 2` bytes), v3 (no hidden layer: per class the bias and 16 weight values, then
 //! rows of four-bit indices per class) and v2 (per class the bias and a step, then rows of one i8
@@ -21,7 +23,9 @@
 pub mod cells;
 pub mod codebook;
 pub mod features;
+pub mod lexicon;
 mod rng;
+pub mod text;
 pub mod train;
 
 use cells::{Coded, Product, Rows, Stepped};
@@ -32,8 +36,11 @@ use std::sync::Arc;
 pub use features::features;
 
 const MAGIC: &[u8; 5] = b"TRCLS";
-/// What training writes: a hidden layer, its rows product-quantised (`UnitRows::Product`).
-const VERSION: u16 = 5;
+/// What training writes: a hidden layer, its rows product-quantised (`UnitRows::Product`), and
+/// the fingerprint of the lexicon whose concepts it reads (`lexicon`).
+const VERSION: u16 = 6;
+/// Still read: the same without the lexicon's concepts.
+const PRODUCT: u16 = 5;
 /// Still read: a hidden layer, four-bit weights (`UnitRows::Coded`).
 const HIDDEN_CODED: u16 = 4;
 /// Still read: no hidden layer, four-bit weights (`Layers::Coded`).
@@ -58,7 +65,7 @@ pub struct TaskModel {
 /// version that reads it back.
 #[derive(Debug, Clone, PartialEq)]
 enum Layers {
-    /// v5 and v4: rows of one weight per hidden unit, and the layer above them.
+    /// v6, v5 and v4: rows of one weight per hidden unit, and the layer above them.
     Hidden { rows: UnitRows, hidden: Hidden },
     /// v3: rows of four-bit weights, one per class, straight into the classes' scores.
     Coded(Coded),
@@ -69,8 +76,10 @@ enum Layers {
 /// The rows a hidden layer's units sum.
 #[derive(Debug, Clone, PartialEq)]
 pub enum UnitRows {
-    /// v5, what training makes: product-quantised (`codebook`).
-    Product(Product),
+    /// v6, what training makes, and v5: product-quantised (`codebook`); the model reads the
+    /// concepts of the lexicon `lexicon` fingerprints (`lexicon::fingerprint`), or none when it
+    /// is 0 (v5).
+    Product { rows: Product, lexicon: u32 },
     /// v4: four bits a weight.
     Coded(Coded),
 }
@@ -78,7 +87,7 @@ pub enum UnitRows {
 impl Rows for UnitRows {
     fn add_row(&self, bucket: usize, value: f32, sums: &mut [f32]) {
         match self {
-            UnitRows::Product(p) => p.add_row(bucket, value, sums),
+            UnitRows::Product { rows, .. } => rows.add_row(bucket, value, sums),
             UnitRows::Coded(c) => c.add_row(bucket, value, sums),
         }
     }
@@ -137,6 +146,24 @@ impl TaskModel {
         }
     }
 
+    /// Whether it reads the lexicon's concepts (file format v6), as it was trained to.
+    pub fn reads_concepts(&self) -> bool {
+        self.lexicon() != 0
+    }
+
+    /// The fingerprint of the lexicon it was trained with (`lexicon::fingerprint`); 0 when it
+    /// reads no concepts. A model trained with another version of the lexicon still reads this
+    /// one's, which may cost it some accuracy: retrain it.
+    pub fn lexicon(&self) -> u32 {
+        match &self.layers {
+            Layers::Hidden {
+                rows: UnitRows::Product { lexicon, .. },
+                ..
+            } => *lexicon,
+            _ => 0,
+        }
+    }
+
     pub fn buckets(&self) -> u32 {
         self.buckets
     }
@@ -176,7 +203,12 @@ impl TaskModel {
     /// Calibrated probability per label, in `labels` order.
     pub fn probabilities(&self, user: &str, system: &str) -> Vec<f32> {
         Self::softmax(
-            &self.logits(&features(user, system, self.buckets)),
+            &self.logits(&features::features_read(
+                user,
+                system,
+                self.buckets,
+                self.reads_concepts(),
+            )),
             self.temperature,
         )
     }
@@ -208,7 +240,11 @@ impl TaskModel {
         out.extend_from_slice(MAGIC);
         let version = match &self.layers {
             Layers::Hidden {
-                rows: UnitRows::Product(_),
+                rows: UnitRows::Product { lexicon: 0, .. },
+                ..
+            } => PRODUCT,
+            Layers::Hidden {
+                rows: UnitRows::Product { .. },
                 ..
             } => VERSION,
             Layers::Hidden {
@@ -223,8 +259,11 @@ impl TaskModel {
         out.extend_from_slice(&self.buckets.to_le_bytes());
         if let Layers::Hidden { rows, hidden } = &self.layers {
             out.extend_from_slice(&(hidden.bias.len() as u32).to_le_bytes());
-            if let UnitRows::Product(p) = rows {
-                out.extend_from_slice(&(p.width as u32).to_le_bytes());
+            if let UnitRows::Product { rows, lexicon } = rows {
+                out.extend_from_slice(&(rows.width as u32).to_le_bytes());
+                if *lexicon != 0 {
+                    out.extend_from_slice(&lexicon.to_le_bytes());
+                }
             }
         }
         out.extend_from_slice(&self.temperature.to_le_bytes());
@@ -248,9 +287,9 @@ impl TaskModel {
                     floats(&mut out, row);
                 }
                 match rows {
-                    UnitRows::Product(p) => {
-                        floats(&mut out, &p.books);
-                        out.extend_from_slice(&p.codes);
+                    UnitRows::Product { rows, .. } => {
+                        floats(&mut out, &rows.books);
+                        out.extend_from_slice(&rows.codes);
                     }
                     UnitRows::Coded(c) => {
                         c.levels().iter().for_each(|t| floats(&mut out, t));
@@ -303,7 +342,7 @@ impl TaskModel {
             return Err("not a task model (bad magic)".into());
         }
         let version = u16::from_le_bytes(r.array()?);
-        if ![VERSION, HIDDEN_CODED, CODED, STEPPED].contains(&version) {
+        if ![VERSION, PRODUCT, HIDDEN_CODED, CODED, STEPPED].contains(&version) {
             return Err(format!(
                 "task model version {version} is not supported (this router reads {STEPPED} to {VERSION}): retrain it with this version's `taskrouter train`"
             ));
@@ -315,10 +354,15 @@ impl TaskModel {
         } else {
             0
         };
-        let width = if version == VERSION {
+        let width = if version >= PRODUCT {
             u32::from_le_bytes(r.array()?) as usize
         } else {
             1
+        };
+        let lexicon = if version == VERSION {
+            u32::from_le_bytes(r.array()?)
+        } else {
+            0
         };
         let temperature = f32::from_le_bytes(r.array()?);
         if classes == 0
@@ -328,7 +372,8 @@ impl TaskModel {
             || units > 1000
             || (version >= HIDDEN_CODED && units == 0)
             || width == 0
-            || (version == VERSION && (width > units || units % width != 0))
+            || (version >= PRODUCT && (width > units || units % width != 0))
+            || (version == VERSION && lexicon == 0)
         {
             return Err("the task model's sizes are out of range".into());
         }
@@ -345,7 +390,7 @@ impl TaskModel {
         let out_of_range = || "the task model's sizes are out of range".to_string();
         let mut bias = Vec::with_capacity(classes);
         let layers = match version {
-            VERSION | HIDDEN_CODED => {
+            VERSION | PRODUCT | HIDDEN_CODED => {
                 bias = r.floats(classes)?;
                 let mut h = Hidden {
                     bias: Vec::with_capacity(units),
@@ -355,16 +400,19 @@ impl TaskModel {
                     h.bias.push(f32::from_le_bytes(r.array()?));
                     h.out.extend(r.floats(classes)?);
                 }
-                let rows = if version == VERSION {
+                let rows = if version >= PRODUCT {
                     let slices = units / width;
                     let books = r.floats(slices * codebook::CENTROIDS * width)?;
                     let rows = (buckets as usize).checked_mul(slices);
                     let codes = r.take(rows.ok_or_else(out_of_range)?)?.to_vec();
-                    UnitRows::Product(Product {
-                        width,
-                        books,
-                        codes,
-                    })
+                    UnitRows::Product {
+                        rows: Product {
+                            width,
+                            books,
+                            codes,
+                        },
+                        lexicon,
+                    }
                 } else {
                     let levels = (0..units).map(|_| r.table()).collect::<Result<_, _>>()?;
                     let rows = (buckets as usize).checked_mul(cells::coded_row(units));
@@ -547,7 +595,7 @@ mod tests {
         let examples: Vec<Example> = rows
             .iter()
             .map(|(t, l)| Example {
-                features: features(t, "", 4096),
+                features: features::features_read(t, "", 4096, settings.reads_concepts()),
                 label: labels.binary_search(&l.to_string()).unwrap(),
             })
             .collect();
@@ -667,7 +715,7 @@ mod tests {
             },
         );
         let Layers::Hidden {
-            rows: UnitRows::Product(rows),
+            rows: UnitRows::Product { rows, .. },
             ..
         } = &m.layers
         else {
@@ -688,8 +736,35 @@ mod tests {
         );
         assert_eq!(m.predict("what is 3 times 9", "").0, "reasoning");
         let bytes = m.to_bytes();
-        assert_eq!(u16::from_le_bytes([bytes[5], bytes[6]]), 5);
+        assert_eq!(u16::from_le_bytes([bytes[5], bytes[6]]), 6);
         assert_eq!(TaskModel::from_bytes(&bytes).unwrap(), m);
+        // It records the lexicon it was trained with, and reads its concepts.
+        assert!(m.reads_concepts());
+        assert_eq!(m.lexicon(), lexicon::fingerprint());
+        assert_eq!(bytes[23..27], lexicon::fingerprint().to_le_bytes());
+        // Without a lexicon it is a version 5 model, which reads no concepts; a version 6 file
+        // that names no lexicon is refused.
+        let mut v5 = m.clone();
+        if let Layers::Hidden {
+            rows: UnitRows::Product { lexicon, .. },
+            ..
+        } = &mut v5.layers
+        {
+            *lexicon = 0;
+        }
+        let v5_bytes = v5.to_bytes();
+        assert_eq!(u16::from_le_bytes([v5_bytes[5], v5_bytes[6]]), 5);
+        assert_eq!(v5_bytes.len(), bytes.len() - 4);
+        let read = TaskModel::from_bytes(&v5_bytes).unwrap();
+        assert_eq!(read, v5);
+        assert!(!read.reads_concepts());
+        let mut nameless = bytes[..bytes.len() - 32].to_vec();
+        nameless[23..27].copy_from_slice(&0u32.to_le_bytes());
+        let sum = Sha256::digest(&nameless);
+        nameless.extend_from_slice(&sum);
+        assert!(TaskModel::from_bytes(&nameless)
+            .unwrap_err()
+            .contains("out of range"));
         // The slice width is read after the units: one that does not divide them is refused.
         for width in [0u32, 3, 32] {
             let mut bad = bytes[..bytes.len() - 32].to_vec();

@@ -7,6 +7,7 @@
 
 use super::cells::{Coded, Product};
 use super::codebook;
+use super::lexicon;
 use super::rng::SplitMix;
 use super::{rectified_scores, TaskModel, UnitRows};
 use std::borrow::Borrow;
@@ -70,6 +71,12 @@ impl Settings {
 
     /// The model before: logistic regression (four bits per bucket and label), at 49,152
     /// buckets unless given others.
+    /// Whether the model these settings train reads the lexicon's concepts: only the
+    /// product-quantised hidden layer (file format v6) records the lexicon it was trained with.
+    pub fn reads_concepts(&self) -> bool {
+        self.hidden > 0 && self.width > 0
+    }
+
     pub fn linear() -> Self {
         Settings {
             buckets: 49_152,
@@ -368,11 +375,14 @@ pub fn fit<E: Borrow<Example>>(examples: &[E], labels: Vec<String>, s: &Settings
                     .unwrap_or(1);
                 let (books, codes) =
                     codebook::fit(&w.e, units, width, &reached(examples, s.buckets));
-                UnitRows::Product(Product {
-                    width,
-                    books,
-                    codes,
-                })
+                UnitRows::Product {
+                    rows: Product {
+                        width,
+                        books,
+                        codes,
+                    },
+                    lexicon: lexicon::fingerprint(),
+                }
             }
         };
         return TaskModel::from_hidden(labels, s.buckets, rows, w.b1, w.u, w.b2);

@@ -227,13 +227,13 @@ fn training_is_seeded_and_reports_grouped_test_and_comparison_figures() {
         std::fs::read(&a).unwrap() != std::fs::read(&c).unwrap(),
         "--epochs is read"
     );
-    // The model before: four bits a weight (format v4), one falling rate; the default is v5.
+    // The model before: four bits a weight (format v4), one falling rate; the default is v6.
     stdout(&train(&data, &c, &["--width", "0", "--optimizer", "sgd"]));
     let version = |p: &Path| {
         let b = std::fs::read(p).unwrap();
         u16::from_le_bytes([b[5], b[6]])
     };
-    assert_eq!((version(&a), version(&c)), (5, 4));
+    assert_eq!((version(&a), version(&c)), (6, 4));
     stdout(&train(&data, &c, &["--seed", "2"]));
     let bytes = std::fs::read(&a).unwrap();
     assert_eq!(
@@ -262,6 +262,17 @@ fn training_is_seeded_and_reports_grouped_test_and_comparison_figures() {
     ]));
     let v: serde_json::Value = serde_json::from_str(&out).unwrap();
     assert_eq!(v["instruction"][0], "translate this into German please");
+    // The lexicon's concepts it read in the instruction ("translate", "German").
+    let concepts: Vec<&str> = v["concepts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|c| c.as_str())
+        .collect();
+    assert!(
+        concepts.contains(&"translate") && concepts.contains(&"language_name"),
+        "{concepts:?}"
+    );
     assert_eq!(v["top"].as_array().unwrap().len(), 3);
     std::fs::remove_dir_all(&dir).unwrap();
 }

@@ -20,8 +20,9 @@ mod nb;
 use crate::rules_cmds::{flag, has, INVALID, OK, USAGE};
 use eval::{Report, Scored};
 use serde_json::{json, Value};
+use taskrouter::task_model::features::{features_read, features_unsplit};
 use taskrouter::task_model::train::{fit, fit_temperature, shuffled, Example, Settings};
-use taskrouter::task_model::{features, features::features_unsplit, TaskModel};
+use taskrouter::task_model::TaskModel;
 
 /// The default `min_score` of the rules: the threshold coverage and false accepts are read at.
 const MIN_SCORE: f64 = 0.5;
@@ -142,11 +143,14 @@ impl Family {
             Family::NaiveBayesV1 => "naive Bayes, v1 features (the previous model)",
         }
     }
-    fn features(self, text: &str, buckets: u32) -> Vec<(u32, f32)> {
+    /// What it reads of a prompt: the shipped family the lexicon's concepts too when its model
+    /// records them (`Settings::reads_concepts`), the others what they read before there was one.
+    fn features(self, text: &str, s: &Settings) -> Vec<(u32, f32)> {
         match self {
-            Family::Shipped | Family::Logistic | Family::NaiveBayes => features(text, "", buckets),
-            Family::LogisticUnsplit => features_unsplit(text, "", buckets),
-            Family::NaiveBayesV1 => nb::v1_features(text, buckets),
+            Family::Shipped => features_read(text, "", s.buckets, s.reads_concepts()),
+            Family::Logistic | Family::NaiveBayes => features_read(text, "", s.buckets, false),
+            Family::LogisticUnsplit => features_unsplit(text, "", s.buckets),
+            Family::NaiveBayesV1 => nb::v1_features(text, s.buckets),
         }
     }
     /// The settings it trains with: the shipped family those given; the others logistic
@@ -180,10 +184,10 @@ impl Family {
     }
 }
 
-fn examples(rows: &[Row], labels: &[String], family: Family, buckets: u32) -> Vec<Example> {
+fn examples(rows: &[Row], labels: &[String], family: Family, s: &Settings) -> Vec<Example> {
     rows.iter()
         .map(|r| Example {
-            features: family.features(&r.text, buckets),
+            features: family.features(&r.text, s),
             label: labels.binary_search(&r.label).unwrap_or(0),
         })
         .collect()
@@ -320,7 +324,7 @@ pub fn train(file: &str, args: &[String]) -> i32 {
     let mut shipped = None;
     for family in families {
         let fs = family.settings(&settings);
-        let exs = examples(&rows, &labels, *family, fs.buckets);
+        let exs = examples(&rows, &labels, *family, &fs);
         let oof = cross_validate(&exs, &fold, &labels, *family, &fs);
         let t = fit_temperature(&oof);
         let cv = scored(&labels, &oof, t).report(MIN_SCORE);
@@ -340,7 +344,7 @@ pub fn train(file: &str, args: &[String]) -> i32 {
                 .iter()
                 .map(|r| {
                     let k = labels.binary_search(&r.label).unwrap_or(0);
-                    (trained.logits(&family.features(&r.text, fs.buckets)), k)
+                    (trained.logits(&family.features(&r.text, &fs)), k)
                 })
                 .collect();
             scored(&labels, &logits, t).report(MIN_SCORE)
@@ -463,13 +467,19 @@ pub fn classify(text: &str, args: &[String]) -> i32 {
     let mut ranked: Vec<(&String, f32)> = model.labels.iter().zip(p.iter().copied()).collect();
     ranked.sort_by(|a, b| b.1.total_cmp(&a.1));
     let parts = taskrouter::task_model::features::split(&text);
+    let concepts = if model.reads_concepts() {
+        taskrouter::task_model::features::concepts_read(&text)
+    } else {
+        Vec::new()
+    };
+    let concepts: Vec<String> = concepts.iter().map(|(c, _)| c.to_string()).collect();
     if has(args, "--json") {
         out!(
             "{}",
             json!({
                 "task": (f64::from(score) >= MIN_SCORE).then_some(task), "best_task": task, "score": score,
                 "top": ranked.iter().take(3).map(|(l, p)| json!([l, p])).collect::<Vec<_>>(),
-                "instruction": parts.instruction, "edges": parts.edges,
+                "instruction": parts.instruction, "edges": parts.edges, "concepts": concepts,
             })
         );
         return OK;
@@ -483,11 +493,30 @@ pub fn classify(text: &str, args: &[String]) -> i32 {
         out!("task: none (best task {task} at {score:.3}, below min_score {MIN_SCORE})");
     }
     out!("instruction read: {:?}", parts.instruction);
+    if model.reads_concepts() {
+        out!(
+            "concepts read (data/tasks/lexicon): {}",
+            concepts.join(", ")
+        );
+    }
     OK
 }
 
-/// The model `--model FILE` names, or the one the Worker ships; an error is printed.
+/// The model `--model FILE` names, or the one the Worker ships; an error is printed, and a
+/// warning when the model was trained with another version of the lexicon than this router's.
 fn load_model(args: &[String]) -> Result<TaskModel, i32> {
+    let model = read_model(args)?;
+    if model.reads_concepts() && model.lexicon() != taskrouter::task_model::lexicon::fingerprint() {
+        eprintln!(
+            "taskrouter: warning: the model was trained with another version of the lexicon \
+             (data/tasks/lexicon) than this router's; it reads this one's, and may label less \
+             well: retrain it"
+        );
+    }
+    Ok(model)
+}
+
+fn read_model(args: &[String]) -> Result<TaskModel, i32> {
     match flag(args, "--model") {
         Some(path) => std::fs::read(path)
             .map_err(|e| e.to_string())

@@ -1,0 +1,364 @@
+//! A hand-written lexicon of task words in the corpus's languages (`data/tasks/lexicon/*.tsv`):
+//! each entry maps a word, a stem or a phrase of one language to a concept that means the same in
+//! every language ("zusammenfass*", "要約" and "summar*" to `summarise`), so that an ask in a
+//! language the training writers used little is read by words the model learned in others.
+//! `features` gives the concepts found in the instruction a hash space of their own.
+//!
+//! An entry is `concept<TAB>lang<TAB>form`, the form lowercase: a whole word or phrase, a stem
+//! ending in `*` (matches words that start with it), or, in the scripts written without spaces
+//! (Han, kana, Thai, Lao, Khmer, Myanmar), text that matches anywhere. Written by separate
+//! sessions from a brief (a list of concepts and what they cover), without the corpus.
+
+use super::text::{bigram_script, fnv1a, is_han, tokens_of_lowered, Token};
+use rustc_hash::FxHashMap;
+use std::sync::OnceLock;
+
+/// The lexicon's files, compiled in: the features must be the same in the CLI that trains and in
+/// the Worker that reads.
+const SOURCES: &[&str] = &[
+    include_str!("../../data/tasks/lexicon/g1-west.tsv"),
+    include_str!("../../data/tasks/lexicon/g2-east.tsv"),
+    include_str!("../../data/tasks/lexicon/g3-asia.tsv"),
+    include_str!("../../data/tasks/lexicon/g4-mideast.tsv"),
+    include_str!("../../data/tasks/lexicon/g5-southasia.tsv"),
+    include_str!("../../data/tasks/lexicon/g6-africa.tsv"),
+];
+
+/// The lexicon's fingerprint (FNV-1a of its files, never 0): a model records the one it was
+/// trained with.
+pub fn fingerprint() -> u32 {
+    let parts: Vec<&[u8]> = SOURCES.iter().map(|s| s.as_bytes()).collect();
+    fnv1a(0x1e71_c0de, &parts).max(1)
+}
+
+/// A form that starts with a word: the words after the first (as `features` reads a prompt's
+/// words), and whether the last may go on (`stem*`).
+struct Phrase<'a> {
+    rest: Vec<&'a str>,
+    stem: bool,
+    concept: u16,
+}
+
+/// The lexicon, indexed for lookups by word. Its forms are slices of its sources: building it
+/// is a hash insert per entry, no copy.
+#[derive(Default)]
+pub struct Lexicon<'a> {
+    concepts: Vec<&'a str>,
+    entries: usize,
+    /// Whole words and phrases, by their first word.
+    by_word: FxHashMap<&'a str, Vec<Phrase<'a>>>,
+    /// Stems of one word, by their first three characters (two for two-character stems).
+    stems: FxHashMap<&'a str, Vec<(&'a str, u16)>>,
+    /// Forms in the scripts written without spaces, by their first two characters.
+    unspaced: FxHashMap<[char; 2], Vec<(&'a str, u16)>>,
+}
+
+/// Han and kana, Thai, Lao, Khmer and Myanmar: written without spaces, so a form matches anywhere.
+fn unspaced(c: char) -> bool {
+    is_han(c) || (bigram_script(c) && !matches!(c as u32, 0xac00..=0xd7a3))
+}
+
+/// The words of lowercased text as `features` reads them; a Han or kana run between words is an
+/// empty word, so no phrase spans it.
+fn words(lowered: &str) -> Vec<&str> {
+    let mut spans = Vec::new();
+    let base = lowered.as_ptr() as usize;
+    tokens_of_lowered(lowered, |t| match t {
+        // A word is a slice of `lowered`: its place is where it starts.
+        Token::Word(w) => spans.push((w.as_ptr() as usize - base, w.len())),
+        Token::Han(_) => spans.push((0, 0)),
+    });
+    spans
+        .into_iter()
+        .map(|(at, len)| lowered.get(at..at + len).unwrap_or_default())
+        .collect()
+}
+
+/// The first two and the first three characters of `w` (each when it has that many).
+fn heads(w: &str) -> [Option<&str>; 2] {
+    let mut ends = w.char_indices().map(|(i, _)| i).skip(2);
+    let two = ends.next().map(|e| &w[..e]).or_else(|| {
+        let n = w.chars().count();
+        (n == 2).then_some(w)
+    });
+    let three = match (two, ends.next()) {
+        (Some(_), Some(e)) => Some(&w[..e]),
+        (Some(_), None) if w.chars().count() == 3 => Some(w),
+        _ => None,
+    };
+    [two, three]
+}
+
+impl<'a> Lexicon<'a> {
+    /// The lexicon from TSV sources (`concept<TAB>lang<TAB>form`, the form lowercase, as a unit
+    /// test checks the shipped files' are); malformed lines are skipped.
+    pub fn parse(sources: &[&'a str]) -> Lexicon<'a> {
+        let mut l = Lexicon::default();
+        let mut last: Option<usize> = None;
+        for line in sources.iter().flat_map(|s| s.lines()) {
+            let mut fields = line.split('\t');
+            let (Some(concept), Some(_lang), Some(form), None) =
+                (fields.next(), fields.next(), fields.next(), fields.next())
+            else {
+                continue;
+            };
+            if concept.starts_with('#') || concept.is_empty() {
+                continue;
+            }
+            let (form, stem) = match form.strip_suffix('*') {
+                Some(f) => (f.trim(), true),
+                None => (form.trim(), false),
+            };
+            let Some(first) = form.chars().next() else {
+                continue;
+            };
+            // Lines come grouped by concept: the last one's id first.
+            let id = match last.filter(|i| l.concepts[*i] == concept) {
+                Some(i) => i,
+                None => match l.concepts.iter().position(|c| *c == concept) {
+                    Some(i) => i,
+                    None => {
+                        l.concepts.push(concept);
+                        l.concepts.len() - 1
+                    }
+                },
+            };
+            last = Some(id);
+            let id = id as u16;
+            if unspaced(first) {
+                let mut chars = form.chars();
+                if let (Some(a), Some(b)) = (chars.next(), chars.next()) {
+                    l.unspaced.entry([a, b]).or_default().push((form, id));
+                    l.entries += 1;
+                }
+                continue;
+            }
+            // A form of one word is that word (as `words` would find it), without reading it so.
+            let one = [form];
+            let words = if form.chars().all(|c| c.is_alphanumeric() && !is_han(c)) {
+                one.to_vec()
+            } else {
+                words(form)
+            };
+            match &words[..] {
+                [] => continue,
+                [one] if stem => {
+                    let [two, three] = heads(one);
+                    let Some(key) = three.or(two) else {
+                        continue;
+                    };
+                    l.stems.entry(key).or_default().push((one, id));
+                }
+                [first, rest @ ..] => {
+                    if first.is_empty() {
+                        continue;
+                    }
+                    l.by_word.entry(first).or_default().push(Phrase {
+                        rest: rest.to_vec(),
+                        stem,
+                        concept: id,
+                    });
+                }
+            }
+            l.entries += 1;
+        }
+        l
+    }
+
+    /// How many entries it has.
+    pub fn len(&self) -> usize {
+        self.entries
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.entries == 0
+    }
+
+    /// Each concept found in `lowered` (lowercase text), with how many places it was found at
+    /// (a word, or a character of an unspaced script).
+    pub fn concepts(&self, lowered: &str) -> Vec<(&'a str, u32)> {
+        let mut found: Vec<(u16, usize)> = Vec::new();
+        let words = words(lowered);
+        for (i, w) in words.iter().enumerate() {
+            if w.is_empty() {
+                continue;
+            }
+            for p in self.by_word.get(w).into_iter().flatten() {
+                let next = words.get(i + 1..i + 1 + p.rest.len()).unwrap_or_default();
+                let fits = next.len() == p.rest.len()
+                    && next.iter().zip(&p.rest).enumerate().all(|(k, (w, r))| {
+                        if p.stem && k + 1 == p.rest.len() {
+                            w.starts_with(r)
+                        } else {
+                            w == r
+                        }
+                    });
+                if fits {
+                    found.push((p.concept, i));
+                }
+            }
+            for key in heads(w).into_iter().flatten() {
+                for (stem, concept) in self.stems.get(key).into_iter().flatten() {
+                    if w.starts_with(stem) {
+                        found.push((*concept, i));
+                    }
+                }
+            }
+        }
+        if !self.unspaced.is_empty() && lowered.chars().any(unspaced) {
+            let mut at = lowered.char_indices().peekable();
+            let mut j = 0;
+            while let Some((i, a)) = at.next() {
+                j += 1;
+                let Some(&(_, b)) = at.peek() else {
+                    break;
+                };
+                if !unspaced(a) {
+                    continue;
+                }
+                for (form, concept) in self.unspaced.get(&[a, b]).into_iter().flatten() {
+                    if lowered[i..].starts_with(form) {
+                        found.push((*concept, words.len() + j));
+                    }
+                }
+            }
+        }
+        found.sort_unstable();
+        found.dedup();
+        let mut out: Vec<(&'a str, u32)> = Vec::new();
+        let mut last = None;
+        for (concept, _) in found {
+            match out.last_mut() {
+                Some((_, n)) if last == Some(concept) => *n += 1,
+                _ => out.push((self.concepts[usize::from(concept)], 1)),
+            }
+            last = Some(concept);
+        }
+        out
+    }
+}
+
+impl Lexicon<'static> {
+    /// The lexicon compiled into the router, built on first use (what that costs: `cargo bench
+    /// --bench route -- lexicon`).
+    pub fn builtin() -> &'static Lexicon<'static> {
+        static BUILT: OnceLock<Lexicon<'static>> = OnceLock::new();
+        BUILT.get_or_init(Lexicon::build)
+    }
+
+    /// The compiled-in lexicon, built anew.
+    pub fn build() -> Lexicon<'static> {
+        Lexicon::parse(SOURCES)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const TINY: &str = "# a comment\n\
+        summarise\ten\tsummar*\n\
+        summarise\tde\tzusammenfass*\n\
+        summarise\tzh\t总结\n\
+        summarise\ten\ttl;dr\n\
+        greeting\ten\thi\n\
+        greeting\ten\tgood morning\n\
+        howto\ten\thow do i\n\
+        summarise\tko\t요약*\n\
+        summarise\tth\tสรุป\n\
+        bad line without tabs\n";
+
+    #[test]
+    fn words_stems_and_unspaced_scripts_match_as_they_should() {
+        let l = Lexicon::parse(&[TINY]);
+        assert_eq!(l.len(), 9);
+        assert_eq!(l.concepts("bitte zusammenfassen"), [("summarise", 1)]);
+        assert_eq!(l.concepts("请总结一下"), [("summarise", 1)]);
+        assert_eq!(l.concepts("tl;dr pls, summary too"), [("summarise", 2)]);
+        // A stem matches only at a word's start; a whole word only as a whole word.
+        assert!(l.concepts("an unsummarised host").is_empty());
+        assert!(l.concepts("this is high").is_empty());
+        assert_eq!(l.concepts("hi! good morning"), [("greeting", 2)]);
+        assert!(l.concepts("").is_empty());
+        // Phrases are whole words in a row; Hangul words are spaced, Thai is not.
+        assert_eq!(l.concepts("so how do i reset it?"), [("howto", 1)]);
+        assert!(l.concepts("how do it").is_empty());
+        assert_eq!(l.concepts("이 글 요약해줘"), [("summarise", 1)]);
+        assert_eq!(l.concepts("ช่วยสรุปให้หน่อย"), [("summarise", 1)]);
+    }
+
+    /// The concepts the writers were briefed with.
+    const BRIEFED: &[&str] = &[
+        "translate",
+        "language_name",
+        "summarise",
+        "grammar",
+        "rewrite",
+        "code",
+        "prog_name",
+        "format",
+        "error",
+        "fix",
+        "extract",
+        "classify",
+        "marketing",
+        "long_form",
+        "write",
+        "reasoning",
+        "numbers",
+        "billing",
+        "account",
+        "orders",
+        "howto",
+        "policy",
+        "upset",
+        "complaint",
+        "greeting",
+        "thanks",
+        "smalltalk",
+        "roleplay",
+        "opinion",
+        "joke",
+        "explain",
+        "list",
+        "deixis",
+        "email",
+        "test",
+    ];
+
+    #[test]
+    fn every_line_of_the_lexicon_is_well_formed() {
+        for line in SOURCES.iter().flat_map(|s| s.lines()) {
+            if line.starts_with('#') {
+                continue;
+            }
+            let fields: Vec<&str> = line.split('\t').collect();
+            assert_eq!(fields.len(), 3, "three fields: {line:?}");
+            let (concept, lang, form) = (fields[0], fields[1], fields[2]);
+            assert!(BRIEFED.contains(&concept), "concept: {line:?}");
+            assert!(
+                (2..=3).contains(&lang.len()) && lang.chars().all(|c| c.is_ascii_lowercase()),
+                "lang: {line:?}"
+            );
+            let bare = form.strip_suffix('*').unwrap_or(form);
+            assert_eq!(bare, bare.trim(), "no spaces around: {line:?}");
+            assert_eq!(bare, bare.to_lowercase(), "lowercase: {line:?}");
+            assert!(
+                bare.chars().count() >= 2,
+                "two characters at least: {line:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn the_builtin_lexicon_reads_every_line() {
+        let l = Lexicon::builtin();
+        let lines = SOURCES
+            .iter()
+            .flat_map(|s| s.lines())
+            .filter(|l| !l.starts_with('#') && !l.trim().is_empty())
+            .count();
+        assert_eq!(l.len(), lines, "every entry line is an entry");
+        assert_eq!(l.concepts("please summarise this"), [("summarise", 1)]);
+    }
+}
