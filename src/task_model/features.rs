@@ -543,7 +543,7 @@ pub fn features_unsplit(user: &str, system: &str, buckets: u32) -> Vec<(u32, f32
     features_of(parts, system, buckets, false)
 }
 
-/// The instruction text read: all of a prompt without material, else its first 1,500 bytes.
+/// How much of the instruction is read: 4,096 bytes of a prompt without material, else 1,500.
 fn max_instruction(parts: &Parts<'_>) -> usize {
     if parts.material.is_empty() {
         MAX_MATERIAL

@@ -133,10 +133,9 @@ impl<'a> Lexicon<'a> {
                 }
                 continue;
             }
-            // A form of one word is that word (as `words` would find it), without reading it so.
-            let one = [form];
+            // A form that is a single word (most are) needs no tokenizing.
             let words = if form.chars().all(|c| c.is_alphanumeric() && !is_han(c)) {
-                one.to_vec()
+                vec![form]
             } else {
                 words(form)
             };

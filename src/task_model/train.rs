@@ -69,14 +69,14 @@ impl Settings {
         1.0 - (rate * self.l2 * examples as f32).min(0.5)
     }
 
-    /// The model before: logistic regression (four bits per bucket and label), at 49,152
-    /// buckets unless given others.
     /// Whether the model these settings train reads the lexicon's concepts: only the
     /// product-quantised hidden layer (file format v6) records the lexicon it was trained with.
     pub fn reads_concepts(&self) -> bool {
         self.hidden > 0 && self.width > 0
     }
 
+    /// The model before: logistic regression (four bits per bucket and label), at 49,152
+    /// buckets unless given others.
     pub fn linear() -> Self {
         Settings {
             buckets: 49_152,
