@@ -19,7 +19,7 @@
 
 use super::lexicon::Lexicon;
 pub use super::text::fnv1a;
-use super::text::{bigram_script, tokens, Token};
+use super::text::{bigram_script, tokens, tokens_of_lowered, Token};
 
 /// Text read per prompt: enough to know the task, and bounds the cost of a long prompt.
 const MAX_TEXT: usize = 16 * 1024;
@@ -406,11 +406,12 @@ const INSTRUCTION: Salts = Salts(I_WORD, I_BIGRAM, I_CHARS, I_HAN);
 const EDGES: Salts = Salts(E_WORD, E_BIGRAM, E_CHARS, E_HAN);
 
 /// Words, word bigrams, character 3- to 5-grams inside words, and Han/kana characters and
-/// bigrams of `piece`, into `space`; returns about how many words it read.
-fn text_features(space: &mut Space, piece: &str, salts: Salts, gram: &mut Vec<char>) -> usize {
+/// bigrams of `lowered` (a piece of text, lowercased), into `space`; returns about how many words
+/// it read.
+fn text_features(space: &mut Space, lowered: &str, salts: Salts, gram: &mut Vec<char>) -> usize {
     let mut words = 0;
     let mut previous = 0u32;
-    tokens(piece, |t| match t {
+    tokens_of_lowered(lowered, |t| match t {
         Token::Word(w) => {
             words += 1;
             space.add(salts.0, &[w.as_bytes()]);
@@ -543,66 +544,62 @@ pub fn features_unsplit(user: &str, system: &str, buckets: u32) -> Vec<(u32, f32
     features_of(parts, system, buckets, false)
 }
 
-/// How much of the instruction is read: 4,096 bytes of a prompt without material, else 1,500.
-fn max_instruction(parts: &Parts<'_>) -> usize {
-    if parts.material.is_empty() {
+/// The instruction's pieces as read: in order, cut so that no more than 4,096 bytes of a prompt
+/// without material are read in all, else 1,500.
+fn instruction_read<'p>(parts: &'p Parts<'_>) -> Vec<&'p str> {
+    let max = if parts.material.is_empty() {
         MAX_MATERIAL
     } else {
         MAX_INSTRUCTION
-    }
-}
-
-/// The lexicon's concepts in what is read as instruction, each with how many places it was
-/// found at (piece by piece).
-fn instruction_concepts(parts: &Parts<'_>, max_instruction: usize) -> Vec<(&'static str, u32)> {
-    let lexicon = Lexicon::builtin();
-    let mut found: Vec<(&'static str, u32)> = Vec::new();
+    };
     let mut read = 0;
+    let mut pieces = Vec::new();
     for piece in &parts.instruction {
-        if read >= max_instruction {
+        if read >= max {
             break;
         }
-        let piece = cut(piece, max_instruction - read);
+        let piece = cut(piece, max - read);
         read += piece.len();
-        found.extend(lexicon.concepts(&piece.to_lowercase()));
+        pieces.push(piece);
     }
-    found
+    pieces
 }
 
-/// The concepts a model that reads them finds in `user`'s instruction (for `taskrouter classify`).
+/// The concepts a model that reads them finds in `user`'s instruction, each with how many
+/// places it was found at, piece by piece (for `taskrouter classify`).
 pub fn concepts_read(user: &str) -> Vec<(&'static str, u32)> {
     let parts = split(user);
-    instruction_concepts(&parts, max_instruction(&parts))
+    let lexicon = Lexicon::builtin();
+    instruction_read(&parts)
+        .into_iter()
+        .flat_map(|piece| lexicon.concepts(&piece.to_lowercase()))
+        .collect()
 }
 
 fn features_of(parts: Parts<'_>, system: &str, buckets: u32, concepts: bool) -> Vec<(u32, f32)> {
     let mut out = Vec::new();
-    let max_instruction = max_instruction(&parts);
     let mut space = Space::new(buckets);
 
-    // The instruction.
-    let mut read = 0;
+    // The instruction, each piece lowercased once for its features and the lexicon.
     let mut words = 0usize;
     let mut gram: Vec<char> = Vec::with_capacity(32);
+    let mut found: Vec<(&str, u32)> = Vec::new();
     // Each piece normalised on its own, so that a long pasted block read as instruction cannot
     // drown a short ask beside it.
     let pieces = parts.instruction.len().max(1) as f32;
-    for piece in &parts.instruction {
-        if read >= max_instruction {
-            break;
-        }
-        let piece = cut(piece, max_instruction - read);
-        read += piece.len();
-        words += text_features(&mut space, piece, INSTRUCTION, &mut gram);
+    for piece in instruction_read(&parts) {
+        let lowered = piece.to_lowercase();
+        words += text_features(&mut space, &lowered, INSTRUCTION, &mut gram);
         space.flush(1.0 / pieces.sqrt(), &mut out);
+        if concepts {
+            found.extend(Lexicon::builtin().concepts(&lowered));
+        }
     }
-    // The concepts the lexicon finds in what was read as instruction, in their own space: an ask
+    // The concepts the lexicon found in what was read as instruction, in their own space: an ask
     // in a language few writers used, by words the model learned in others.
-    if concepts {
-        for (concept, n) in instruction_concepts(&parts, max_instruction) {
-            for _ in 0..n.min(8) {
-                space.add(CONCEPT, &[concept.as_bytes()]);
-            }
+    for (concept, n) in found {
+        for _ in 0..n.min(8) {
+            space.add(CONCEPT, &[concept.as_bytes()]);
         }
     }
     space.flush(CONCEPT_WEIGHT, &mut out);
@@ -610,7 +607,7 @@ fn features_of(parts: Parts<'_>, system: &str, buckets: u32, concepts: bool) -> 
     // The prompt's first and last sentences again, in their own space: where the ask usually is,
     // even when no blank line parts it from what was pasted.
     for edge in &parts.edges {
-        text_features(&mut space, edge, EDGES, &mut gram);
+        text_features(&mut space, &edge.to_lowercase(), EDGES, &mut gram);
     }
     space.flush(EDGE_WEIGHT, &mut out);
 
@@ -797,7 +794,7 @@ mod tests {
         let of = |piece: &str| {
             let mut space = Space::new(buckets);
             let mut gram = Vec::new();
-            text_features(&mut space, piece, INSTRUCTION, &mut gram);
+            text_features(&mut space, &piece.to_lowercase(), INSTRUCTION, &mut gram);
             let mut hashes = space.hashes.clone();
             hashes.sort_unstable();
             hashes.dedup();

@@ -61,32 +61,19 @@ fn unspaced(c: char) -> bool {
 /// The words of lowercased text as `features` reads them; a Han or kana run between words is an
 /// empty word, so no phrase spans it.
 fn words(lowered: &str) -> Vec<&str> {
-    let mut spans = Vec::new();
-    let base = lowered.as_ptr() as usize;
+    let mut out = Vec::new();
     tokens_of_lowered(lowered, |t| match t {
-        // A word is a slice of `lowered`: its place is where it starts.
-        Token::Word(w) => spans.push((w.as_ptr() as usize - base, w.len())),
-        Token::Han(_) => spans.push((0, 0)),
+        Token::Word(w) => out.push(w),
+        Token::Han(_) => out.push(""),
     });
-    spans
-        .into_iter()
-        .map(|(at, len)| lowered.get(at..at + len).unwrap_or_default())
-        .collect()
+    out
 }
 
 /// The first two and the first three characters of `w` (each when it has that many).
 fn heads(w: &str) -> [Option<&str>; 2] {
-    let mut ends = w.char_indices().map(|(i, _)| i).skip(2);
-    let two = ends.next().map(|e| &w[..e]).or_else(|| {
-        let n = w.chars().count();
-        (n == 2).then_some(w)
-    });
-    let three = match (two, ends.next()) {
-        (Some(_), Some(e)) => Some(&w[..e]),
-        (Some(_), None) if w.chars().count() == 3 => Some(w),
-        _ => None,
-    };
-    [two, three]
+    // Where each character ends: after the second, after the third.
+    let mut ends = w.char_indices().map(|(i, _)| i).chain([w.len()]).skip(2);
+    [ends.next(), ends.next()].map(|end| end.map(|e| &w[..e]))
 }
 
 impl<'a> Lexicon<'a> {
@@ -94,7 +81,7 @@ impl<'a> Lexicon<'a> {
     /// test checks the shipped files' are); malformed lines are skipped.
     pub fn parse(sources: &[&'a str]) -> Lexicon<'a> {
         let mut l = Lexicon::default();
-        let mut last: Option<usize> = None;
+        let mut ids: FxHashMap<&'a str, u16> = FxHashMap::default();
         for line in sources.iter().flat_map(|s| s.lines()) {
             let mut fields = line.split('\t');
             let (Some(concept), Some(_lang), Some(form), None) =
@@ -112,19 +99,10 @@ impl<'a> Lexicon<'a> {
             let Some(first) = form.chars().next() else {
                 continue;
             };
-            // Lines come grouped by concept: the last one's id first.
-            let id = match last.filter(|i| l.concepts[*i] == concept) {
-                Some(i) => i,
-                None => match l.concepts.iter().position(|c| *c == concept) {
-                    Some(i) => i,
-                    None => {
-                        l.concepts.push(concept);
-                        l.concepts.len() - 1
-                    }
-                },
-            };
-            last = Some(id);
-            let id = id as u16;
+            let id = *ids.entry(concept).or_insert_with(|| {
+                l.concepts.push(concept);
+                (l.concepts.len() - 1) as u16
+            });
             if unspaced(first) {
                 let mut chars = form.chars();
                 if let (Some(a), Some(b)) = (chars.next(), chars.next()) {
@@ -133,13 +111,7 @@ impl<'a> Lexicon<'a> {
                 }
                 continue;
             }
-            // A form that is a single word (most are) needs no tokenizing.
-            let words = if form.chars().all(|c| c.is_alphanumeric() && !is_han(c)) {
-                vec![form]
-            } else {
-                words(form)
-            };
-            match &words[..] {
+            match &words(form)[..] {
                 [] => continue,
                 [one] if stem => {
                     let [two, three] = heads(one);

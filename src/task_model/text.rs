@@ -25,19 +25,20 @@ pub fn fnv1a(salt: u32, parts: &[&[u8]]) -> u32 {
     h
 }
 
-/// One token of text: a word, or a run of Chinese or Japanese characters.
-pub enum Token<'a> {
-    Word(&'a str),
-    Han(&'a [char]),
+/// One token of text: a word (a slice of the text read), or a run of Chinese or Japanese
+/// characters.
+pub enum Token<'w, 'r> {
+    Word(&'w str),
+    Han(&'r [char]),
 }
 
 /// Words (runs of letters and digits other than Han/kana) and Han/kana runs of `text`, lowercased.
-pub fn tokens(text: &str, each: impl FnMut(Token<'_>)) {
+pub fn tokens(text: &str, each: impl FnMut(Token<'_, '_>)) {
     tokens_of_lowered(&text.to_lowercase(), each)
 }
 
-/// `tokens` of text already lowercased.
-pub fn tokens_of_lowered(lowered: &str, mut each: impl FnMut(Token<'_>)) {
+/// `tokens` of text already lowercased: its words are slices of it.
+pub fn tokens_of_lowered<'w>(lowered: &'w str, mut each: impl FnMut(Token<'w, '_>)) {
     let mut run: Vec<char> = Vec::new();
     let mut start: Option<usize> = None;
     for (i, c) in lowered.char_indices() {

@@ -472,7 +472,7 @@ pub fn classify(text: &str, args: &[String]) -> i32 {
     } else {
         Vec::new()
     };
-    let concepts: Vec<String> = concepts.iter().map(|(c, _)| c.to_string()).collect();
+    let concepts: Vec<&str> = concepts.iter().map(|(c, _)| *c).collect();
     if has(args, "--json") {
         out!(
             "{}",
