@@ -2,11 +2,12 @@
 # Build the Worker (build/index.js + build/index_bg.wasm) with worker-build, using the toolchain
 # route scripts/setup.sh recorded for this machine. wrangler runs this as its [build] command.
 # It also assembles the Worker's static assets (wrangler.toml [assets]) in build/assets/: the task
-# model (models/*.trcls, at the top) and the operator console (console/*, under console/); the
-# Worker answers every path itself and fetches from there only what it chooses to serve.
+# model (models/*.trcls, at the top), the lexicon of task words it reads (data/tasks/lexicon/*.tsv
+# joined in name order, as lexicon.tsv: the order src/task_model/lexicon.rs lists them in) and
+# the operator console (console/*, under console/); the Worker answers every path itself and
+# fetches from there only what it chooses to serve.
 # Skips the wasm build when the output is newer than every input: the sources, the task model,
-# the lexicon it reads (data/tasks/lexicon, compiled in), the manifests, this script and the
-# toolchain's environment (FORCE_BUILD=1 builds anyway).
+# the manifests, this script and the toolchain's environment (FORCE_BUILD=1 builds anyway).
 # The wasm's name section (function names, about 50 KB of the gzipped upload) is stripped;
 # KEEP_WASM_NAMES=1 keeps it, for readable profiles (perf/profile.mjs) and stack traces.
 set -euo pipefail
@@ -25,6 +26,7 @@ assemble_assets() {
   rm -rf "$staged"
   mkdir -p "$staged/console"
   cp models/*.trcls "$staged/"
+  find data/tasks/lexicon -maxdepth 1 -name '*.tsv' | LC_ALL=C sort | xargs cat > "$staged/lexicon.tsv"
   cp console/index.html console/console.css console/console.js "$staged/console/"
   if [ -d "$assets" ] && diff -rq "$staged" "$assets" >/dev/null; then
     rm -rf "$staged"
@@ -41,7 +43,7 @@ out=build/index_bg.wasm
 names="${KEEP_WASM_NAMES:-0}"
 if [ "${FORCE_BUILD:-0}" != 1 ] && [ -f "$out" ] && [ -f build/index.js ] \
   && [ "$(cat build/.wasm-names 2>/dev/null)" = "$names" ] \
-  && [ -z "$(find src models data/tasks/lexicon Cargo.toml Cargo.lock scripts/build-wasm.sh "$env_file" -newer "$out" -print -quit)" ]; then
+  && [ -z "$(find src models Cargo.toml Cargo.lock scripts/build-wasm.sh "$env_file" -newer "$out" -print -quit)" ]; then
   echo "build-wasm: $out is up to date"
   exit 0
 fi

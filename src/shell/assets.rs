@@ -1,25 +1,53 @@
 //! The Worker's static assets (wrangler.toml `[assets]`, binding `ASSETS`, the folder
-//! `build/assets/` that scripts/build-wasm.sh assembles): the built-in task model, read once per
-//! isolate on its first request instead of being compiled into the wasm, which keeps the upload
-//! small; and the operator console's files, fetched as `fronts::console` names them.
+//! `build/assets/` that scripts/build-wasm.sh assembles): the built-in task model and the lexicon
+//! of task words it reads, read once per isolate on its first request instead of being compiled
+//! into the wasm, which keeps the upload small; and the operator console's files, fetched as
+//! `fronts::console` names them.
 
 use super::convert;
 use crate::fronts::console::{self, Asset};
 use crate::http::Reply;
-use crate::task_model;
+use crate::task_model::{self, lexicon};
 use worker::{console_error, console_warn, Env};
 
 pub const BINDING: &str = "ASSETS";
 
-/// Hand the built-in task model to the core if it has not got it yet. A missing binding or asset,
-/// or a file that is not a model, is a broken deployment: said once and kept (the rules that turn
-/// the model on then fail validation with that reason). Anything else is tried again on the next
-/// request.
+/// Hand the built-in task model, and the lexicon of task words it reads, to the core if it has
+/// not got them yet (both read side by side). A missing binding or asset, or a file that is not
+/// what it should be, is a broken deployment: said once and kept (the rules that turn the model on
+/// then fail validation with that reason). Anything else is tried again on the next request; the
+/// model waits for its lexicon, without which it would be refused.
 pub async fn load_task_model(env: &Env) {
     if !task_model::builtin_wanted() {
         return;
     }
-    match read(env, task_model::BUILTIN_ASSET).await {
+    let lexicon_wanted = lexicon::wanted();
+    let (lexicon_read, model_read) = futures_util::future::join(
+        async {
+            match lexicon_wanted {
+                true => Some(read(env, lexicon::ASSET).await),
+                false => None,
+            }
+        },
+        read(env, task_model::BUILTIN_ASSET),
+    )
+    .await;
+    match lexicon_read {
+        None => {}
+        Some(Ok(bytes)) => lexicon::install(Ok(bytes)),
+        Some(Err(Read::Missing(why))) => {
+            // Said once: when the model is missing too, the reason is the same (no binding).
+            if model_read.is_ok() {
+                console_error!("task model: {why}");
+            }
+            lexicon::install(Err(why));
+        }
+        Some(Err(Read::Failed(why))) => {
+            console_warn!("task model: {why}; trying again on the next request");
+            return;
+        }
+    }
+    match model_read {
         Ok(bytes) => task_model::install_builtin(Ok(bytes)),
         Err(Read::Missing(why)) => {
             console_error!("task model: {why}");

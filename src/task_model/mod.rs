@@ -377,6 +377,13 @@ impl TaskModel {
         {
             return Err("the task model's sizes are out of range".into());
         }
+        if lexicon != 0 {
+            // In the Worker, the lexicon is a static asset: a model that reads it is no use
+            // without it (natively it is compiled in).
+            lexicon::loaded().map_err(|why| {
+                format!("the model reads the lexicon of task words (file format v6), but {why}")
+            })?;
+        }
         if !(temperature.is_finite() && temperature > 0.0) {
             return Err("the task model's temperature is not a positive number".into());
         }
@@ -566,6 +573,19 @@ pub fn builtin_wanted() -> bool {
 pub fn install_builtin(file: Result<Vec<u8>, String>) {
     let model = file
         .and_then(|bytes| TaskModel::from_shipped_asset(&bytes))
+        .and_then(|model| {
+            // Both assets come from one build (scripts/build-wasm.sh): a lexicon other than the
+            // one the model was trained with means they were assembled wrong.
+            let read = lexicon::fingerprint();
+            if model.reads_concepts() && model.lexicon() != read {
+                return Err(format!(
+                    "it was trained with another lexicon (fingerprint {:08x}) than {} holds ({read:08x}): rebuild with scripts/build-wasm.sh",
+                    model.lexicon(),
+                    lexicon::ASSET
+                ));
+            }
+            Ok(model)
+        })
         .map(Arc::new)
         .map_err(|e| {
             format!("the built-in task model ({BUILTIN_ASSET} in the Worker's static assets): {e}")

@@ -4,7 +4,10 @@
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
 import http from "node:http";
-import { startMock, startWorker, testRules, chat, userMessage, GATEWAY_KEY, MOCK_API_KEY } from "./harness.mjs";
+import { copyFileSync, mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import path from "node:path";
+import { startMock, startWorker, testRules, chat, userMessage, GATEWAY_KEY, MOCK_API_KEY, ROOT } from "./harness.mjs";
 
 /** POST with the test key on a new connection, closed after; the answer as a fetch `Response`. */
 function postAlone(url, body) {
@@ -212,6 +215,23 @@ describe("misconfigured Worker", () => {
     } finally {
       await worker.stop();
       await mock.stop();
+    }
+  });
+
+  test("static assets without the lexicon: rules that use the task model are refused naming it", async () => {
+    const mock = await startMock();
+    const dir = mkdtempSync(path.join(tmpdir(), "taskrouter-assets-"));
+    copyFileSync(path.join(ROOT, "build", "assets", "tasks-v2.trcls"), path.join(dir, "tasks-v2.trcls"));
+    const worker = await startWorker({ rules: testRules(mock.url, { classifier: {} }), assets: dir });
+    try {
+      const body = await expectError(await chat(worker.url, { model: "auto", messages: userMessage() }), 503, "rules_invalid");
+      assert.match(body.error.message, /classifier\.model/);
+      assert.match(body.error.message, /reads the lexicon of task words.*\/lexicon\.tsv is not among the Worker's static assets/);
+      assert.ok(worker.logs.some((l) => l.includes("task model: /lexicon.tsv is not among")), worker.logs.join("\n"));
+    } finally {
+      await worker.stop();
+      await mock.stop();
+      rmSync(dir, { recursive: true, force: true });
     }
   });
 

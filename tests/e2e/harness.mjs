@@ -187,8 +187,9 @@ export async function startWorker({ rules, keys = { [GATEWAY_KEY]: { id: "test-k
     bindings: { RULES_KEY: "rules", CACHE_TTL_SECONDS: "30", MAX_BODY_BYTES: "1048576", ...vars, ...secrets },
     wrappedBindings: { ANALYTICS: { scriptName: "ae-recorder" }, ...(ai ? { AI: { scriptName: "ai-double" } } : {}) },
     // Static assets as wrangler.toml has them (build/assets/: the task model and the console),
-    // the Worker first for every path; `assets: false` deploys it without (a misconfiguration).
-    ...(assets ? { assets: { directory: path.join(ROOT, "build", "assets"), binding: "ASSETS", routerConfig: { has_user_worker: true, invoke_user_worker_ahead_of_assets: true } } } : {}),
+    // the Worker first for every path; `assets: false` deploys it without (a misconfiguration),
+    // a path deploys that directory instead.
+    ...(assets ? { assets: { directory: typeof assets === "string" ? assets : path.join(ROOT, "build", "assets"), binding: "ASSETS", routerConfig: { has_user_worker: true, invoke_user_worker_ahead_of_assets: true } } } : {}),
     ...extra,
   });
   const mf = new Miniflare({
