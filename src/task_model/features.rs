@@ -42,6 +42,7 @@ const MATERIAL_WEIGHT: f32 = 0.5;
 const SYSTEM_WEIGHT: f32 = 0.5;
 const EDGE_WEIGHT: f32 = 1.0;
 const CONCEPT_WEIGHT: f32 = 1.0;
+const CONCEPT_PAIR_WEIGHT: f32 = 1.0;
 
 /// Hash spaces.
 const I_WORD: u32 = 1;
@@ -57,6 +58,7 @@ const M_HAN: u32 = 12;
 const SHAPE: u32 = 21;
 const S_WORD: u32 = 31;
 const CONCEPT: u32 = 41;
+const CONCEPT_PAIR: u32 = 43;
 
 /// The instruction and the material of a prompt, as pieces of it.
 #[derive(Debug, Default, PartialEq)]
@@ -521,15 +523,32 @@ impl Modulo {
     }
 }
 
+/// What a model reads beyond the text's own features, as its file version says.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Concepts {
+    /// Nothing more: file format v5 and older, and the comparisons in `taskrouter train
+    /// --compare`.
+    No,
+    /// The concepts the lexicon finds in the instruction (file format v6).
+    Found,
+    /// Those, and each pair of them found together (file format v7, what training writes).
+    Paired,
+}
+
 /// The hashed features of a prompt (the last user message and the system prompt), merged and
 /// sorted by bucket: `(bucket, value)`.
 pub fn features(user: &str, system: &str, buckets: u32) -> Vec<(u32, f32)> {
-    features_of(split(user), system, buckets, true)
+    features_of(split(user), system, buckets, Concepts::Paired)
 }
 
-/// `features`, with the lexicon's concepts or without them (what models before file format v6
-/// read, and the comparisons in `taskrouter train --compare`).
-pub fn features_read(user: &str, system: &str, buckets: u32, concepts: bool) -> Vec<(u32, f32)> {
+/// `features`, reading as much of the lexicon's concepts as `concepts` says (what models of
+/// older file versions read).
+pub fn features_read(
+    user: &str,
+    system: &str,
+    buckets: u32,
+    concepts: Concepts,
+) -> Vec<(u32, f32)> {
     features_of(split(user), system, buckets, concepts)
 }
 
@@ -541,7 +560,7 @@ pub fn features_unsplit(user: &str, system: &str, buckets: u32) -> Vec<(u32, f32
         instruction: vec![cut(user, MAX_MATERIAL)],
         ..Parts::default()
     };
-    features_of(parts, system, buckets, false)
+    features_of(parts, system, buckets, Concepts::No)
 }
 
 /// The instruction's pieces as read: in order, cut so that no more than 4,096 bytes of a prompt
@@ -576,7 +595,12 @@ pub fn concepts_read(user: &str) -> Vec<(&'static str, u32)> {
         .collect()
 }
 
-fn features_of(parts: Parts<'_>, system: &str, buckets: u32, concepts: bool) -> Vec<(u32, f32)> {
+fn features_of(
+    parts: Parts<'_>,
+    system: &str,
+    buckets: u32,
+    concepts: Concepts,
+) -> Vec<(u32, f32)> {
     let mut out = Vec::new();
     let mut space = Space::new(buckets);
 
@@ -591,18 +615,31 @@ fn features_of(parts: Parts<'_>, system: &str, buckets: u32, concepts: bool) -> 
         let lowered = piece.to_lowercase();
         words += text_features(&mut space, &lowered, INSTRUCTION, &mut gram);
         space.flush(1.0 / pieces.sqrt(), &mut out);
-        if concepts {
+        if concepts != Concepts::No {
             found.extend(Lexicon::builtin().concepts(&lowered));
         }
     }
     // The concepts the lexicon found in what was read as instruction, in their own space: an ask
     // in a language few writers used, by words the model learned in others.
-    for (concept, n) in found {
-        for _ in 0..n.min(8) {
+    for (concept, n) in &found {
+        for _ in 0..(*n).min(8) {
             space.add(CONCEPT, &[concept.as_bytes()]);
         }
     }
     space.flush(CONCEPT_WEIGHT, &mut out);
+    // Each pair of concepts found together ("translate" with a language's name, "explain" with
+    // "code"), in a space of their own: what two words say together, in any language.
+    if concepts == Concepts::Paired {
+        let mut names: Vec<&str> = found.iter().map(|(c, _)| *c).collect();
+        names.sort_unstable();
+        names.dedup();
+        for (i, a) in names.iter().enumerate() {
+            for b in &names[i + 1..] {
+                space.add(CONCEPT_PAIR, &[a.as_bytes(), b"|", b.as_bytes()]);
+            }
+        }
+        space.flush(CONCEPT_PAIR_WEIGHT, &mut out);
+    }
 
     // The prompt's first and last sentences again, in their own space: where the ask usually is,
     // even when no blank line parts it from what was pasted.
@@ -865,7 +902,7 @@ mod tests {
             instruction: vec!["Summarise this please"],
             ..Parts::default()
         };
-        let alone = features_of(instruction(), "", 1 << 20, true);
+        let alone = features_of(instruction(), "", 1 << 20, Concepts::Paired);
         let material = "lorem ipsum dolor sit amet ".repeat(200);
         let with_material = features_of(
             Parts {
@@ -874,7 +911,7 @@ mod tests {
             },
             "",
             1 << 20,
-            true,
+            Concepts::Paired,
         );
         let kept = alone.iter().filter(|f| with_material.contains(f)).count();
         assert!(kept * 10 >= alone.len() * 9, "{kept} of {}", alone.len());
@@ -884,8 +921,8 @@ mod tests {
     fn the_lexicon_s_concepts_are_features_of_their_own_only_when_asked() {
         // "Zusammenfassung" and "summary" share a concept, whatever their n-grams share.
         let concept = |text: &str| {
-            let with = features_read(text, "", 1 << 20, true);
-            let without = features_read(text, "", 1 << 20, false);
+            let with = features_read(text, "", 1 << 20, Concepts::Found);
+            let without = features_read(text, "", 1 << 20, Concepts::No);
             let only: Vec<u32> = with
                 .iter()
                 .map(|f| f.0)
@@ -904,8 +941,35 @@ mod tests {
         assert!(concept("qwzx vbnm").is_empty(), "no concept, no feature");
         assert_eq!(
             features("a summary please", "", 4096),
-            features_read("a summary please", "", 4096, true)
+            features_read("a summary please", "", 4096, Concepts::Paired)
         );
+    }
+
+    #[test]
+    fn pairs_of_concepts_found_together_are_features_of_their_own_only_when_asked() {
+        let extra = |text: &str| {
+            let paired = features_read(text, "", 1 << 20, Concepts::Paired);
+            let found = features_read(text, "", 1 << 20, Concepts::Found);
+            paired.len() - found.len()
+        };
+        // "translate" and a language's name, the same pair in Swahili and in English.
+        assert_eq!(extra("nitafsirie kwa Kiingereza"), 1);
+        assert_eq!(extra("translate into English"), 1);
+        let pair = |text: &str| {
+            let paired = features_read(text, "", 1 << 20, Concepts::Paired);
+            let found = features_read(text, "", 1 << 20, Concepts::Found);
+            paired
+                .into_iter()
+                .map(|f| f.0)
+                .filter(|b| !found.iter().any(|g| g.0 == *b))
+                .collect::<Vec<u32>>()
+        };
+        assert_eq!(
+            pair("nitafsirie kwa Kiingereza"),
+            pair("translate into English")
+        );
+        // One concept alone makes no pair.
+        assert_eq!(extra("a summary please"), 0);
     }
 
     #[test]

@@ -8,6 +8,9 @@
 //! ending in `*` (matches words that start with it), or, in the scripts written without spaces
 //! (Han, kana, Thai, Lao, Khmer, Myanmar), text that matches anywhere. Written by separate
 //! sessions from a brief (a list of concepts and what they cover), without the corpus.
+//!
+//! Native builds (the CLI that trains, the tests) have the files compiled in; the Worker reads
+//! them joined, as a static asset its shell installs (`install`), beside the model.
 
 use super::text::{bigram_script, fnv1a, is_han, tokens_of_lowered, Token};
 use rustc_hash::FxHashMap;

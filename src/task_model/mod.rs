@@ -8,13 +8,14 @@
 //! a compact, versioned, checksummed file; the default model ships with the Worker as a static
 //! asset (`builtin`). Runs in the wasm, no network.
 //!
-//! File format v6 (what training writes): `TRCLS` magic, version (u16 LE), classes, buckets,
-//! hidden units, slice width and the fingerprint of the lexicon whose concepts the model reads
-//! (u32 LE; `lexicon::fingerprint`), temperature (f32), labels (u16 length + UTF-8 each), per
+//! File format v7 (what training writes): `TRCLS` magic, version (u16 LE), classes, buckets,
+//! hidden units, slice width and the fingerprint of the lexicon whose concepts, and pairs of
+//! them, the model reads (u32 LE; `lexicon::fingerprint`), temperature (f32), labels (u16 length + UTF-8 each), per
 //! class its bias (f32), per unit its bias and one output weight per class (f32), per slice of a
 //! row 256 centroids of `width` weights (f32), then `buckets` rows of `units / width` bytes, each
-//! the index of its slice's centroid (`codebook`); then the SHA-256 of all of it. Still read: v5
-//! (the same with no lexicon: it reads no concepts), v4
+//! the index of its slice's centroid (`codebook`); then the SHA-256 of all of it. Still read: v6
+//! (the same; it reads the concepts without their pairs), v5 (the same with no lexicon: it reads
+//! no concepts), v4
 //! (the same hidden layer, no width; per unit 16 weight values, then rows of four-bit indices,
 //! `(units + 1) / 2` bytes), v3 (no hidden layer: per class the bias and 16 weight values, then
 //! rows of four-bit indices per class) and v2 (per class the bias and a step, then rows of one i8
@@ -33,12 +34,14 @@ use cells::{Coded, Product, Rows, Stepped};
 use sha2::{Digest, Sha256};
 use std::sync::Arc;
 
-pub use features::features;
+pub use features::{features, Concepts};
 
 const MAGIC: &[u8; 5] = b"TRCLS";
 /// What training writes: a hidden layer, its rows product-quantised (`UnitRows::Product`), and
-/// the fingerprint of the lexicon whose concepts it reads (`lexicon`).
-const VERSION: u16 = 6;
+/// the fingerprint of the lexicon whose concepts, and pairs of them, it reads (`lexicon`).
+const VERSION: u16 = 7;
+/// Still read: the same, reading the concepts without their pairs.
+const CONCEPTS: u16 = 6;
 /// Still read: the same without the lexicon's concepts.
 const PRODUCT: u16 = 5;
 /// Still read: a hidden layer, four-bit weights (`UnitRows::Coded`).
@@ -73,13 +76,48 @@ enum Layers {
     Stepped(Stepped),
 }
 
+/// What a product-quantised model reads beyond the text, one file version each.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Reads {
+    /// v5: the text alone.
+    Text,
+    /// v6: the concepts of the lexicon `lexicon` fingerprints (`lexicon::fingerprint`).
+    Concepts { lexicon: u32 },
+    /// v7, what training writes: those concepts, and each pair of them found together.
+    Pairs { lexicon: u32 },
+}
+
+impl Reads {
+    fn lexicon(self) -> u32 {
+        match self {
+            Reads::Text => 0,
+            Reads::Concepts { lexicon } | Reads::Pairs { lexicon } => lexicon,
+        }
+    }
+
+    fn concepts(self) -> Concepts {
+        match self {
+            Reads::Text => Concepts::No,
+            Reads::Concepts { .. } => Concepts::Found,
+            Reads::Pairs { .. } => Concepts::Paired,
+        }
+    }
+
+    fn version(self) -> u16 {
+        match self {
+            Reads::Text => PRODUCT,
+            Reads::Concepts { .. } => CONCEPTS,
+            Reads::Pairs { .. } => VERSION,
+        }
+    }
+}
+
 /// The rows a hidden layer's units sum.
 #[derive(Debug, Clone, PartialEq)]
 pub enum UnitRows {
-    /// v6, what training makes, and v5: product-quantised (`codebook`); the model reads the
-    /// concepts of the lexicon `lexicon` fingerprints (`lexicon::fingerprint`), or none when it
-    /// is 0 (v5).
-    Product { rows: Product, lexicon: u32 },
+    /// v7, what training makes, v6 and v5: product-quantised (`codebook`); what the model
+    /// reads beyond the text says which.
+    Product { rows: Product, reads: Reads },
     /// v4: four bits a weight.
     Coded(Coded),
 }
@@ -146,21 +184,30 @@ impl TaskModel {
         }
     }
 
-    /// Whether it reads the lexicon's concepts (file format v6), as it was trained to.
+    /// How much of the lexicon's concepts it reads (file format v6 and v7), as it was trained to.
+    pub fn concepts(&self) -> Concepts {
+        self.reads().concepts()
+    }
+
+    /// Whether it reads the lexicon's concepts at all.
     pub fn reads_concepts(&self) -> bool {
-        self.lexicon() != 0
+        self.concepts() != Concepts::No
     }
 
     /// The fingerprint of the lexicon it was trained with (`lexicon::fingerprint`); 0 when it
     /// reads no concepts. A model trained with another version of the lexicon still reads this
     /// one's, which may cost it some accuracy: retrain it.
     pub fn lexicon(&self) -> u32 {
+        self.reads().lexicon()
+    }
+
+    fn reads(&self) -> Reads {
         match &self.layers {
             Layers::Hidden {
-                rows: UnitRows::Product { lexicon, .. },
+                rows: UnitRows::Product { reads, .. },
                 ..
-            } => *lexicon,
-            _ => 0,
+            } => *reads,
+            _ => Reads::Text,
         }
     }
 
@@ -207,7 +254,7 @@ impl TaskModel {
                 user,
                 system,
                 self.buckets,
-                self.reads_concepts(),
+                self.concepts(),
             )),
             self.temperature,
         )
@@ -240,13 +287,9 @@ impl TaskModel {
         out.extend_from_slice(MAGIC);
         let version = match &self.layers {
             Layers::Hidden {
-                rows: UnitRows::Product { lexicon: 0, .. },
+                rows: UnitRows::Product { reads, .. },
                 ..
-            } => PRODUCT,
-            Layers::Hidden {
-                rows: UnitRows::Product { .. },
-                ..
-            } => VERSION,
+            } => reads.version(),
             Layers::Hidden {
                 rows: UnitRows::Coded(_),
                 ..
@@ -259,10 +302,10 @@ impl TaskModel {
         out.extend_from_slice(&self.buckets.to_le_bytes());
         if let Layers::Hidden { rows, hidden } = &self.layers {
             out.extend_from_slice(&(hidden.bias.len() as u32).to_le_bytes());
-            if let UnitRows::Product { rows, lexicon } = rows {
+            if let UnitRows::Product { rows, reads } = rows {
                 out.extend_from_slice(&(rows.width as u32).to_le_bytes());
-                if *lexicon != 0 {
-                    out.extend_from_slice(&lexicon.to_le_bytes());
+                if *reads != Reads::Text {
+                    out.extend_from_slice(&reads.lexicon().to_le_bytes());
                 }
             }
         }
@@ -342,7 +385,7 @@ impl TaskModel {
             return Err("not a task model (bad magic)".into());
         }
         let version = u16::from_le_bytes(r.array()?);
-        if ![VERSION, PRODUCT, HIDDEN_CODED, CODED, STEPPED].contains(&version) {
+        if ![VERSION, CONCEPTS, PRODUCT, HIDDEN_CODED, CODED, STEPPED].contains(&version) {
             return Err(format!(
                 "task model version {version} is not supported (this router reads {STEPPED} to {VERSION}): retrain it with this version's `taskrouter train`"
             ));
@@ -359,7 +402,7 @@ impl TaskModel {
         } else {
             1
         };
-        let lexicon = if version == VERSION {
+        let lexicon = if version >= CONCEPTS {
             u32::from_le_bytes(r.array()?)
         } else {
             0
@@ -373,7 +416,7 @@ impl TaskModel {
             || (version >= HIDDEN_CODED && units == 0)
             || width == 0
             || (version >= PRODUCT && (width > units || units % width != 0))
-            || (version == VERSION && lexicon == 0)
+            || (version >= CONCEPTS && lexicon == 0)
         {
             return Err("the task model's sizes are out of range".into());
         }
@@ -381,7 +424,9 @@ impl TaskModel {
             // In the Worker, the lexicon is a static asset: a model that reads it is no use
             // without it (natively it is compiled in).
             lexicon::loaded().map_err(|why| {
-                format!("the model reads the lexicon of task words (file format v6), but {why}")
+                format!(
+                    "the model reads the lexicon of task words (file format v{version}), but {why}"
+                )
             })?;
         }
         if !(temperature.is_finite() && temperature > 0.0) {
@@ -397,7 +442,7 @@ impl TaskModel {
         let out_of_range = || "the task model's sizes are out of range".to_string();
         let mut bias = Vec::with_capacity(classes);
         let layers = match version {
-            VERSION | PRODUCT | HIDDEN_CODED => {
+            VERSION | CONCEPTS | PRODUCT | HIDDEN_CODED => {
                 bias = r.floats(classes)?;
                 let mut h = Hidden {
                     bias: Vec::with_capacity(units),
@@ -418,7 +463,11 @@ impl TaskModel {
                             books,
                             codes,
                         },
-                        lexicon,
+                        reads: match version {
+                            VERSION => Reads::Pairs { lexicon },
+                            CONCEPTS => Reads::Concepts { lexicon },
+                            _ => Reads::Text,
+                        },
                     }
                 } else {
                     let levels = (0..units).map(|_| r.table()).collect::<Result<_, _>>()?;
@@ -615,7 +664,7 @@ mod tests {
         let examples: Vec<Example> = rows
             .iter()
             .map(|(t, l)| Example {
-                features: features::features_read(t, "", 4096, settings.reads_concepts()),
+                features: features::features_read(t, "", 4096, settings.concepts()),
                 label: labels.binary_search(&l.to_string()).unwrap(),
             })
             .collect();
@@ -756,35 +805,54 @@ mod tests {
         );
         assert_eq!(m.predict("what is 3 times 9", "").0, "reasoning");
         let bytes = m.to_bytes();
-        assert_eq!(u16::from_le_bytes([bytes[5], bytes[6]]), 6);
+        assert_eq!(u16::from_le_bytes([bytes[5], bytes[6]]), 7);
         assert_eq!(TaskModel::from_bytes(&bytes).unwrap(), m);
-        // It records the lexicon it was trained with, and reads its concepts.
-        assert!(m.reads_concepts());
+        // It records the lexicon it was trained with, and reads its concepts and their pairs.
+        assert_eq!(m.concepts(), Concepts::Paired);
         assert_eq!(m.lexicon(), lexicon::fingerprint());
         assert_eq!(bytes[23..27], lexicon::fingerprint().to_le_bytes());
-        // Without a lexicon it is a version 5 model, which reads no concepts; a version 6 file
-        // that names no lexicon is refused.
-        let mut v5 = m.clone();
-        if let Layers::Hidden {
-            rows: UnitRows::Product { lexicon, .. },
-            ..
-        } = &mut v5.layers
-        {
-            *lexicon = 0;
+        // The same weights read as each older version: v6 reads the concepts without their
+        // pairs, v5 (no lexicon, 4 bytes shorter) none.
+        let lexicon = lexicon::fingerprint();
+        let pair = "translate this into German, please";
+        for (reads, version, concepts, len) in [
+            (Reads::Concepts { lexicon }, 6, Concepts::Found, bytes.len()),
+            (Reads::Text, 5, Concepts::No, bytes.len() - 4),
+        ] {
+            let mut old = m.clone();
+            if let Layers::Hidden {
+                rows: UnitRows::Product { reads: r, .. },
+                ..
+            } = &mut old.layers
+            {
+                *r = reads;
+            }
+            let old_bytes = old.to_bytes();
+            assert_eq!(u16::from_le_bytes([old_bytes[5], old_bytes[6]]), version);
+            assert_eq!(old_bytes.len(), len);
+            let read = TaskModel::from_bytes(&old_bytes).unwrap();
+            assert_eq!(read, old);
+            assert_eq!(read.concepts(), concepts);
+            assert_eq!(
+                read.probabilities(pair, ""),
+                TaskModel::softmax(
+                    &read.logits(&features::features_read(pair, "", 4096, concepts)),
+                    read.temperature
+                )
+            );
+            assert_ne!(read.probabilities(pair, ""), m.probabilities(pair, ""));
         }
-        let v5_bytes = v5.to_bytes();
-        assert_eq!(u16::from_le_bytes([v5_bytes[5], v5_bytes[6]]), 5);
-        assert_eq!(v5_bytes.len(), bytes.len() - 4);
-        let read = TaskModel::from_bytes(&v5_bytes).unwrap();
-        assert_eq!(read, v5);
-        assert!(!read.reads_concepts());
-        let mut nameless = bytes[..bytes.len() - 32].to_vec();
-        nameless[23..27].copy_from_slice(&0u32.to_le_bytes());
-        let sum = Sha256::digest(&nameless);
-        nameless.extend_from_slice(&sum);
-        assert!(TaskModel::from_bytes(&nameless)
-            .unwrap_err()
-            .contains("out of range"));
+        // A v6 or v7 file that names no lexicon is refused.
+        for version in [6u16, 7] {
+            let mut nameless = bytes[..bytes.len() - 32].to_vec();
+            nameless[5..7].copy_from_slice(&version.to_le_bytes());
+            nameless[23..27].copy_from_slice(&0u32.to_le_bytes());
+            let sum = Sha256::digest(&nameless);
+            nameless.extend_from_slice(&sum);
+            assert!(TaskModel::from_bytes(&nameless)
+                .unwrap_err()
+                .contains("out of range"));
+        }
         // The slice width is read after the units: one that does not divide them is refused.
         for width in [0u32, 3, 32] {
             let mut bad = bytes[..bytes.len() - 32].to_vec();

@@ -9,7 +9,7 @@ use super::cells::{Coded, Product};
 use super::codebook;
 use super::lexicon;
 use super::rng::SplitMix;
-use super::{rectified_scores, TaskModel, UnitRows};
+use super::{rectified_scores, Concepts, Reads, TaskModel, UnitRows};
 use std::borrow::Borrow;
 
 /// One labelled prompt: its features (`features`) and its label's index.
@@ -69,10 +69,15 @@ impl Settings {
         1.0 - (rate * self.l2 * examples as f32).min(0.5)
     }
 
-    /// Whether the model these settings train reads the lexicon's concepts: only the
-    /// product-quantised hidden layer (file format v6) records the lexicon it was trained with.
-    pub fn reads_concepts(&self) -> bool {
-        self.hidden > 0 && self.width > 0
+    /// What the model these settings train reads of the lexicon's concepts: the concepts and
+    /// their pairs with the product-quantised hidden layer (file format v7, which records the
+    /// lexicon it was trained with), none with the others.
+    pub fn concepts(&self) -> Concepts {
+        if self.hidden > 0 && self.width > 0 {
+            Concepts::Paired
+        } else {
+            Concepts::No
+        }
     }
 
     /// The model before: logistic regression (four bits per bucket and label), at 49,152
@@ -381,7 +386,9 @@ pub fn fit<E: Borrow<Example>>(examples: &[E], labels: Vec<String>, s: &Settings
                         books,
                         codes,
                     },
-                    lexicon: lexicon::fingerprint(),
+                    reads: Reads::Pairs {
+                        lexicon: lexicon::fingerprint(),
+                    },
                 }
             }
         };

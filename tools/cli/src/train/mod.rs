@@ -20,7 +20,7 @@ mod nb;
 use crate::rules_cmds::{flag, has, INVALID, OK, USAGE};
 use eval::{Report, Scored};
 use serde_json::{json, Value};
-use taskrouter::task_model::features::{features_read, features_unsplit};
+use taskrouter::task_model::features::{features_read, features_unsplit, Concepts};
 use taskrouter::task_model::train::{fit, fit_temperature, shuffled, Example, Settings};
 use taskrouter::task_model::TaskModel;
 
@@ -143,12 +143,15 @@ impl Family {
             Family::NaiveBayesV1 => "naive Bayes, v1 features (the previous model)",
         }
     }
-    /// What it reads of a prompt: the shipped family the lexicon's concepts too when its model
-    /// records them (`Settings::reads_concepts`), the others what they read before there was one.
+    /// What it reads of a prompt: the shipped family the lexicon's concepts and their pairs too
+    /// when its model records them (`Settings::concepts`), the others what they read before there
+    /// was a lexicon.
     fn features(self, text: &str, s: &Settings) -> Vec<(u32, f32)> {
         match self {
-            Family::Shipped => features_read(text, "", s.buckets, s.reads_concepts()),
-            Family::Logistic | Family::NaiveBayes => features_read(text, "", s.buckets, false),
+            Family::Shipped => features_read(text, "", s.buckets, s.concepts()),
+            Family::Logistic | Family::NaiveBayes => {
+                features_read(text, "", s.buckets, Concepts::No)
+            }
             Family::LogisticUnsplit => features_unsplit(text, "", s.buckets),
             Family::NaiveBayesV1 => nb::v1_features(text, s.buckets),
         }
