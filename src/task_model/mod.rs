@@ -8,18 +8,17 @@
 //! a compact, versioned, checksummed file; the default model ships with the Worker as a static
 //! asset (`builtin`). Runs in the wasm, no network.
 //!
-//! File format v7 (what training writes): `TRCLS` magic, version (u16 LE), classes, buckets,
-//! hidden units, slice width and the fingerprint of the lexicon whose concepts, and pairs of
-//! them, the model reads (u32 LE; `lexicon::fingerprint`), temperature (f32), labels (u16 length + UTF-8 each), per
-//! class its bias (f32), per unit its bias and one output weight per class (f32), per slice of a
-//! row 256 centroids of `width` weights (f32), then `buckets` rows of `units / width` bytes, each
-//! the index of its slice's centroid (`codebook`); then the SHA-256 of all of it. Still read: v6
-//! (the same; it reads the concepts without their pairs), v5 (the same with no lexicon: it reads
-//! no concepts), v4
-//! (the same hidden layer, no width; per unit 16 weight values, then rows of four-bit indices,
-//! `(units + 1) / 2` bytes), v3 (no hidden layer: per class the bias and 16 weight values, then
-//! rows of four-bit indices per class) and v2 (per class the bias and a step, then rows of one i8
-//! weight per class).
+//! File format v7 (what training writes): `TRCLS` magic, version (u16 LE), classes, buckets, hidden
+//! units, slice width and the fingerprint of the lexicon whose concepts, and pairs of them, the
+//! model reads (u32 LE; `lexicon::fingerprint`), temperature (f32), labels (u16 length + UTF-8
+//! each), per class its bias (f32), per unit its bias and one output weight per class (f32), per
+//! slice of a row 256 centroids of `width` weights (f32), then `buckets` rows of `units / width`
+//! bytes, each the index of its slice's centroid (`codebook`); then the SHA-256 of all of it. Still
+//! read: v6 (the same; it reads the concepts without their pairs), v5 (the same with no lexicon: it
+//! reads no concepts), v4 (the same hidden layer, no width; per unit 16 weight values, then rows of
+//! four-bit indices, `(units + 1) / 2` bytes), v3 (no hidden layer: per class the bias and 16
+//! weight values, then rows of four-bit indices per class) and v2 (per class the bias and a step,
+//! then rows of one i8 weight per class).
 
 pub mod cells;
 pub mod codebook;
