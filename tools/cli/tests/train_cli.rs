@@ -227,13 +227,13 @@ fn training_is_seeded_and_reports_grouped_test_and_comparison_figures() {
         std::fs::read(&a).unwrap() != std::fs::read(&c).unwrap(),
         "--epochs is read"
     );
-    // The model before: four bits a weight (format v4), one falling rate; the default is v6.
+    // The model before: four bits a weight (format v4), one falling rate; the default is v7.
     stdout(&train(&data, &c, &["--width", "0", "--optimizer", "sgd"]));
     let version = |p: &Path| {
         let b = std::fs::read(p).unwrap();
         u16::from_le_bytes([b[5], b[6]])
     };
-    assert_eq!((version(&a), version(&c)), (6, 4));
+    assert_eq!((version(&a), version(&c)), (7, 4));
     stdout(&train(&data, &c, &["--seed", "2"]));
     let bytes = std::fs::read(&a).unwrap();
     assert_eq!(
