@@ -200,6 +200,12 @@ impl TaskModel {
         self.reads().lexicon()
     }
 
+    /// Whether it reads concepts, but was trained with another lexicon than the one this router
+    /// reads (in the Worker, its static asset).
+    pub fn trained_with_another_lexicon(&self) -> bool {
+        self.reads_concepts() && self.lexicon() != lexicon::fingerprint()
+    }
+
     fn reads(&self) -> Reads {
         match &self.layers {
             Layers::Hidden {
@@ -624,12 +630,12 @@ pub fn install_builtin(file: Result<Vec<u8>, String>) {
         .and_then(|model| {
             // Both assets come from one build (scripts/build-wasm.sh): a lexicon other than the
             // one the model was trained with means they were assembled wrong.
-            let read = lexicon::fingerprint();
-            if model.reads_concepts() && model.lexicon() != read {
+            if model.trained_with_another_lexicon() {
                 return Err(format!(
-                    "it was trained with another lexicon (fingerprint {:08x}) than {} holds ({read:08x}): rebuild with scripts/build-wasm.sh",
+                    "it was trained with another lexicon (fingerprint {:08x}) than {} holds ({:08x}): rebuild with scripts/build-wasm.sh",
                     model.lexicon(),
-                    lexicon::ASSET
+                    lexicon::ASSET,
+                    lexicon::fingerprint()
                 ));
             }
             Ok(model)
@@ -810,6 +816,18 @@ mod tests {
         assert_eq!(m.concepts(), Concepts::Paired);
         assert_eq!(m.lexicon(), lexicon::fingerprint());
         assert_eq!(bytes[23..27], lexicon::fingerprint().to_le_bytes());
+        assert!(!m.trained_with_another_lexicon());
+        let mut other = m.clone();
+        if let Layers::Hidden {
+            rows: UnitRows::Product { reads, .. },
+            ..
+        } = &mut other.layers
+        {
+            *reads = Reads::Pairs {
+                lexicon: lexicon::fingerprint() ^ 1,
+            };
+        }
+        assert!(other.trained_with_another_lexicon());
         // The same weights read as each older version: v6 reads the concepts without their
         // pairs, v5 (no lexicon, 4 bytes shorter) none.
         let lexicon = lexicon::fingerprint();

@@ -509,7 +509,7 @@ pub fn classify(text: &str, args: &[String]) -> i32 {
 /// warning when the model was trained with another version of the lexicon than this router's.
 fn load_model(args: &[String]) -> Result<TaskModel, i32> {
     let model = read_model(args)?;
-    if model.reads_concepts() && model.lexicon() != taskrouter::task_model::lexicon::fingerprint() {
+    if model.trained_with_another_lexicon() {
         eprintln!(
             "taskrouter: warning: the model was trained with another version of the lexicon \
              (data/tasks/lexicon) than this router's; it reads this one's, and may label less \
