@@ -26,6 +26,12 @@ const SOURCES: &[&str] = &[
     include_str!("../../data/tasks/lexicon/g4-mideast.tsv"),
     include_str!("../../data/tasks/lexicon/g5-southasia.tsv"),
     include_str!("../../data/tasks/lexicon/g6-africa.tsv"),
+    include_str!("../../data/tasks/lexicon/p2-1.tsv"),
+    include_str!("../../data/tasks/lexicon/p2-2.tsv"),
+    include_str!("../../data/tasks/lexicon/p2-3.tsv"),
+    include_str!("../../data/tasks/lexicon/p2-4.tsv"),
+    include_str!("../../data/tasks/lexicon/p2-5.tsv"),
+    include_str!("../../data/tasks/lexicon/p2-6.tsv"),
 ];
 
 /// The lexicon's files joined, among the Worker's static assets (scripts/build-wasm.sh writes
