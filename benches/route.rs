@@ -17,7 +17,7 @@ use taskrouter::decide::route::{decide, Trace};
 use taskrouter::http::Body;
 use taskrouter::ports::SeededRandom;
 use taskrouter::rules::{parse_rules, Rules};
-use taskrouter::task_model::lexicon::Lexicon;
+use taskrouter::task_model::lexicon::{self, Lexicon};
 use taskrouter::task_model::{TaskModel, BUILTIN};
 
 mod workload;
@@ -82,9 +82,16 @@ fn bench(c: &mut Criterion) {
             b.iter(|| black_box(model.predict(black_box(&prompt), "You are helpful.").1))
         });
     }
-    // What an isolate's first labelled prompt pays once: building the lexicon's index.
-    c.bench_function("lexicon: build the index of its entries", |b| {
-        b.iter(|| black_box(Lexicon::build().len()))
+    // What an isolate's first labelled prompt pays once: reading the lexicon's index, as the
+    // Worker does (models/lexicon.trlx); and what building it from the text costs (natively, once
+    // per process that trains, and in `taskrouter lexicon`).
+    let index = std::fs::read(concat!(env!("CARGO_MANIFEST_DIR"), "/models/lexicon.trlx"))
+        .unwrap_or_else(|e| panic!("models/lexicon.trlx: {e}"));
+    c.bench_function("lexicon: read its index", |b| {
+        b.iter(|| black_box(Lexicon::read(black_box(&index)).map(|l| l.len())))
+    });
+    c.bench_function("lexicon: build its index from the text", |b| {
+        b.iter(|| black_box(lexicon::shipped_index().map(|i| i.len())))
     });
     c.bench_function(
         "validate and compile the 100-route, 2000-keyword document",

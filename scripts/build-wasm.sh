@@ -2,8 +2,8 @@
 # Build the Worker (build/index.js + build/index_bg.wasm) with worker-build, using the toolchain
 # route scripts/setup.sh recorded for this machine. wrangler runs this as its [build] command.
 # It also assembles the Worker's static assets (wrangler.toml [assets]) in build/assets/: the task
-# model (models/*.trcls, at the top), the lexicon of task words it reads (data/tasks/lexicon/*.tsv
-# joined in name order, as lexicon.tsv: the order src/task_model/lexicon.rs lists them in) and
+# model (models/*.trcls, at the top), the index of the lexicon of task words it reads
+# (models/lexicon.trlx, which `taskrouter lexicon` builds from data/tasks/lexicon/*.tsv) and
 # the operator console (console/*, under console/); the Worker answers every path itself and
 # fetches from there only what it chooses to serve.
 # Skips the wasm build when the output is newer than every input: the sources, the task model,
@@ -25,8 +25,7 @@ assemble_assets() {
   local assets=build/assets staged=build/.assets.tmp
   rm -rf "$staged"
   mkdir -p "$staged/console"
-  cp models/*.trcls "$staged/"
-  find data/tasks/lexicon -maxdepth 1 -name '*.tsv' | LC_ALL=C sort | xargs cat > "$staged/lexicon.tsv"
+  cp models/*.trcls models/lexicon.trlx "$staged/"
   cp console/index.html console/console.css console/console.js "$staged/console/"
   if [ -d "$assets" ] && diff -rq "$staged" "$assets" >/dev/null; then
     rm -rf "$staged"

@@ -229,8 +229,8 @@ mod tests {
             "/admin/console/.js",
             "/admin/console/console.js.map",
             "/admin/console/tasks-v2.trcls",
-            "/admin/console/lexicon.tsv",
-            "/admin/console/../lexicon.tsv",
+            "/admin/console/lexicon.trlx",
+            "/admin/console/../lexicon.trlx",
             "/admin/console/console",
             "/admin/console/a.b.js",
         ] {

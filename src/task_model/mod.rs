@@ -629,10 +629,11 @@ pub fn install_builtin(file: Result<Vec<u8>, String>) {
         .and_then(|bytes| TaskModel::from_shipped_asset(&bytes))
         .and_then(|model| {
             // Both assets come from one build (scripts/build-wasm.sh): a lexicon other than the
-            // one the model was trained with means they were assembled wrong.
+            // one the model was trained with means they were assembled wrong, or the index was
+            // not written anew after the lexicon changed (a unit test says so).
             if model.trained_with_another_lexicon() {
                 return Err(format!(
-                    "it was trained with another lexicon (fingerprint {:08x}) than {} holds ({:08x}): rebuild with scripts/build-wasm.sh",
+                    "it was trained with another lexicon (fingerprint {:08x}) than {} holds ({:08x}): write it anew (taskrouter lexicon --out models/lexicon.trlx), retrain if the lexicon changed, and rebuild with scripts/build-wasm.sh",
                     model.lexicon(),
                     lexicon::ASSET,
                     lexicon::fingerprint()

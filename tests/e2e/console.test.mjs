@@ -173,8 +173,8 @@ describe("operator console", () => {
       assert.ok((await r.text()).length > 100, p);
     }
     assert.equal((await fetch(`${worker.url}/admin/console/tasks-v2.trcls`)).status, 404, "the task model is never served");
-    assert.equal((await fetch(`${worker.url}/admin/console/lexicon.tsv`)).status, 404, "nor its lexicon");
-    assert.equal((await fetch(`${worker.url}/lexicon.tsv`)).status, 404);
+    assert.equal((await fetch(`${worker.url}/admin/console/lexicon.trlx`)).status, 404, "nor its lexicon");
+    assert.equal((await fetch(`${worker.url}/lexicon.trlx`)).status, 404);
     assert.equal((await fetch(`${worker.url}/admin/rules`)).status, 401);
   });
 

@@ -4,7 +4,7 @@
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
 import http from "node:http";
-import { copyFileSync, mkdtempSync, rmSync } from "node:fs";
+import { copyFileSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { startMock, startWorker, testRules, chat, userMessage, GATEWAY_KEY, MOCK_API_KEY, ROOT } from "./harness.mjs";
@@ -226,8 +226,24 @@ describe("misconfigured Worker", () => {
     try {
       const body = await expectError(await chat(worker.url, { model: "auto", messages: userMessage() }), 503, "rules_invalid");
       assert.match(body.error.message, /classifier\.model/);
-      assert.match(body.error.message, /reads the lexicon of task words.*\/lexicon\.tsv is not among the Worker's static assets/);
-      assert.ok(worker.logs.some((l) => l.includes("task model: /lexicon.tsv is not among")), worker.logs.join("\n"));
+      assert.match(body.error.message, /reads the lexicon of task words.*\/lexicon\.trlx is not among the Worker's static assets/);
+      assert.ok(worker.logs.some((l) => l.includes("task model: /lexicon.trlx is not among")), worker.logs.join("\n"));
+    } finally {
+      await worker.stop();
+      await mock.stop();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  test("a lexicon index that is not one (the text, say, where the index belongs): refused naming it", async () => {
+    const mock = await startMock();
+    const dir = mkdtempSync(path.join(tmpdir(), "taskrouter-assets-"));
+    copyFileSync(path.join(ROOT, "build", "assets", "tasks-v2.trcls"), path.join(dir, "tasks-v2.trcls"));
+    writeFileSync(path.join(dir, "lexicon.trlx"), "summarise\ten\tsummar*\n");
+    const worker = await startWorker({ rules: testRules(mock.url, { classifier: {} }), assets: dir });
+    try {
+      const body = await expectError(await chat(worker.url, { model: "auto", messages: userMessage() }), 503, "rules_invalid");
+      assert.match(body.error.message, /the lexicon \(\/lexicon\.trlx in the Worker's static assets\): not a lexicon index \(no TRLX header\)/);
     } finally {
       await worker.stop();
       await mock.stop();

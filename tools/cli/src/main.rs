@@ -8,6 +8,7 @@
 //!     (CLOUDFLARE_ACCOUNT_ID, CLOUDFLARE_API_TOKEN; CLOUDFLARE_API_BASE to point elsewhere)
 //! taskrouter classify <prompt | -> [--model FILE] [--json]
 //! taskrouter evaluate <labelled.jsonl> [--model FILE] [--mistakes FILE] [--json]
+//! taskrouter lexicon [--out FILE]                  the lexicon's index, as the Worker reads it
 //! taskrouter push <rules.json> | pull [--out FILE] | diff <rules.json> | history | rollback [--version N]
 //!     (rules versions in KV, as the admin API keeps them; plus KV_NAMESPACE_ID)
 //! ```
@@ -41,6 +42,7 @@ const HELP: &str = "usage:
   taskrouter corpus <dir> [--check]
   taskrouter classify <prompt | -> [--model FILE] [--json]
   taskrouter evaluate <labelled.jsonl> [--model FILE] [--mistakes FILE] [--json]
+  taskrouter lexicon [--out models/lexicon.trlx]
   taskrouter keys create --name NAME [--id ID] [--routes a,b] [--tasks x,y] [--rpm N] [--spend-per-day USD] [--json]
   taskrouter keys list [--json] | keys revoke <id>
     (CLOUDFLARE_ACCOUNT_ID, CLOUDFLARE_API_TOKEN, KV_NAMESPACE_ID)";
@@ -100,6 +102,7 @@ fn main() {
         ["corpus", dir] => train::corpus::corpus(dir, has(&args, "--check")),
         ["classify", text] => train::classify(text, &args),
         ["evaluate", file] => train::evaluate(file, &args),
+        ["lexicon"] => train::lexicon(&args),
         ["keys", "create"] => keys::create(&args),
         ["keys", "list"] => keys::list(&args),
         ["keys", "revoke", id] => keys::revoke(id),

@@ -1,4 +1,4 @@
-//! `taskrouter train`, `corpus` and `classify`: the shipped model is exactly what training on the
+//! `taskrouter train`, `corpus`, `classify` and `lexicon`: the shipped model is exactly what training on the
 //! shipped data makes; the corpus files are what the hand-written batches make, without
 //! near-duplicates and with every label's share; the report has the honest figures; bad data is
 //! refused with the line that is wrong.
@@ -67,6 +67,32 @@ fn the_shipped_model_is_reproducible_from_the_shipped_data() {
         std::fs::read(&model).unwrap() == std::fs::read(root().join("models/tasks-v2.trcls")).unwrap(),
         "models/tasks-v2.trcls is stale: retrain with `taskrouter train data/tasks/tasks.jsonl --out models/tasks-v2.trcls --seed 1`"
     );
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn lexicon_writes_the_index_the_worker_reads() {
+    let dir = temp_dir("lexicon");
+    let out = dir.join("lexicon.trlx");
+    let said = stdout(&cli(&["lexicon", "--out", out.to_str().unwrap()]));
+    assert!(
+        said.starts_with("wrote ") && said.contains(" entries, fingerprint "),
+        "{said}"
+    );
+    assert!(
+        std::fs::read(&out).unwrap() == std::fs::read(root().join("models/lexicon.trlx")).unwrap(),
+        "models/lexicon.trlx is stale: `taskrouter lexicon --out models/lexicon.trlx`"
+    );
+    // Without --out it only says what the index holds.
+    let said = stdout(&cli(&["lexicon"]));
+    assert!(said.contains("--out FILE writes it"), "{said}");
+    let refused = cli(&[
+        "lexicon",
+        "--out",
+        dir.join("no/such/dir/x").to_str().unwrap(),
+    ]);
+    assert_eq!(refused.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("cannot write"));
     std::fs::remove_dir_all(&dir).unwrap();
 }
 

@@ -12,6 +12,8 @@
 //!
 //! `corpus <dir> [--check]` (corpus.rs) composes the training and test files from the batches.
 //! `classify` shows what a model makes of one prompt; `evaluate` scores it on labelled prompts.
+//! `lexicon [--out FILE]` builds the index of the lexicon of task words compiled in, the file the
+//! Worker reads (`models/lexicon.trlx`), and says what it holds.
 
 pub mod corpus;
 mod eval;
@@ -445,6 +447,43 @@ fn write_mistakes(
 
 fn print_report(r: &Report, title: &str, labels: &[String]) {
     r.print(title, labels, MIN_SCORE);
+}
+
+/// `lexicon [--out FILE]`: the index of the lexicon compiled in (what `models/lexicon.trlx` must
+/// hold), written to FILE; what it holds, said either way.
+pub fn lexicon(args: &[String]) -> i32 {
+    use taskrouter::task_model::lexicon::{self, Lexicon};
+    let bytes = match lexicon::shipped_index() {
+        Ok(b) => b,
+        Err(why) => {
+            eprintln!("taskrouter: {why}");
+            return INVALID;
+        }
+    };
+    let read = match Lexicon::read(&bytes) {
+        Ok(l) => l,
+        Err(why) => {
+            eprintln!("taskrouter: the index built does not read back: {why}");
+            return INVALID;
+        }
+    };
+    let what = format!(
+        "{} entries, fingerprint {:08x}, {} bytes",
+        read.len(),
+        read.fingerprint(),
+        bytes.len()
+    );
+    match flag(args, "--out") {
+        Some(out) => match std::fs::write(out, &bytes) {
+            Ok(()) => out!("wrote {out}: {what}"),
+            Err(e) => {
+                eprintln!("taskrouter: cannot write {out}: {e}");
+                return USAGE;
+            }
+        },
+        None => out!("the lexicon's index: {what} (--out FILE writes it)"),
+    }
+    OK
 }
 
 /// `classify [--model FILE] <text | ->`: what the task model makes of one prompt: the most likely
