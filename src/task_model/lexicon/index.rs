@@ -133,10 +133,20 @@ impl<'a> Lexicon<'a> {
             concepts.push(std::str::from_utf8(name).map_err(|_| "a concept is not UTF-8")?);
             at += 1 + len;
         }
-        let sizes = [slots * 4, groups * GROUP, records * RECORD, strings];
+        // Sizes that overflow (a 32-bit usize in the Worker) cannot fit the file either.
+        let sizes = [
+            slots.checked_mul(4),
+            groups.checked_mul(GROUP),
+            records.checked_mul(RECORD),
+        ];
         let mut parts = [&file[..0]; 4];
-        for (part, size) in parts.iter_mut().zip(sizes) {
-            *part = bytes_at(file, at, size).ok_or("it is shorter than its header says")?;
+        for (part, size) in parts
+            .iter_mut()
+            .zip(sizes.into_iter().chain([Some(strings)]))
+        {
+            let shorter = "it is shorter than its header says";
+            let size = size.ok_or(shorter)?;
+            *part = bytes_at(file, at, size).ok_or(shorter)?;
             at += size;
         }
         if at != file.len() {
@@ -184,14 +194,17 @@ impl<'a> Lexicon<'a> {
         let mut i = hash(kind, key) as usize & mask;
         for _ in 0..n {
             let group = u32_at(self.slots, i * 4) as usize;
-            let Some(at) = group.checked_sub(1).map(|g| g * GROUP) else {
+            // Offsets from the file saturate rather than wrap: one past the end reads nothing.
+            let Some(at) = group.checked_sub(1).map(|g| g.saturating_mul(GROUP)) else {
                 return &[];
             };
-            let g = |k| u32_at(self.groups, at + k) as usize;
-            let stored = bytes_at(self.strings, g(0), usize::from(u16_at(self.groups, at + 8)));
+            let g = |k: usize| u32_at(self.groups, at.saturating_add(k)) as usize;
+            let key_len = usize::from(u16_at(self.groups, at.saturating_add(8)));
+            let stored = bytes_at(self.strings, g(0), key_len);
             if stored.and_then(|s| s.split_first()) == Some((&kind.byte(), key)) {
-                let count = usize::from(u16_at(self.groups, at + 10));
-                return bytes_at(self.records, g(4) * RECORD, count * RECORD).unwrap_or_default();
+                let count = usize::from(u16_at(self.groups, at.saturating_add(10)));
+                let first = g(4).saturating_mul(RECORD);
+                return bytes_at(self.records, first, count * RECORD).unwrap_or_default();
             }
             i = (i + 1) & mask;
         }

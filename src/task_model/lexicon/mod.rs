@@ -274,6 +274,26 @@ mod tests {
         let mut odd = good.clone();
         odd[16] = 3;
         assert!(refused(&odd).contains("power of two"));
+        // A header whose sizes cannot fit the file is refused, not trusted.
+        let mut huge = good.clone();
+        huge[16..20].copy_from_slice(&0x8000_0000u32.to_le_bytes());
+        assert!(refused(&huge).contains("shorter than its header says"));
+        // Slots that point past every group find nothing, and nothing panics.
+        let mut at = index::HEADER;
+        for _ in 0..u16::from_le_bytes([good[6], good[7]]) {
+            at += 1 + usize::from(good[at]);
+        }
+        let slots = u32::from_le_bytes(good[16..20].try_into().unwrap()) as usize;
+        let mut wild = good.clone();
+        for slot in wild[at..at + 4 * slots].chunks_exact_mut(4) {
+            if slot != [0; 4] {
+                slot.copy_from_slice(&u32::MAX.to_le_bytes());
+            }
+        }
+        let wild = Lexicon::read(&wild).unwrap();
+        assert!(wild
+            .concepts("please summarise this, good morning")
+            .is_empty());
     }
 
     #[test]
