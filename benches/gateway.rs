@@ -87,6 +87,7 @@ fn bench(c: &mut Criterion) {
         rng: &rng,
         cache: &NoSharedCache,
         coordinator: &NoCoordinator,
+        model_files: &taskrouter::ports::CompiledIn,
     };
     let settings = Settings::default();
     for (name, prompt) in [

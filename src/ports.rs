@@ -444,6 +444,27 @@ impl Coordinator for NoCoordinator {
     }
 }
 
+/// The built-in task model and the lexicon of task words it reads. Natively both are compiled
+/// in; the Worker reads them from its static assets, once per isolate, and only when rules that
+/// turn the model on are first read, so a Worker whose rules do not use it never pays for them.
+#[expect(
+    async_fn_in_trait,
+    reason = "single-threaded runtime: no Send bound wanted"
+)]
+pub trait ModelFiles {
+    /// Hand the model and its lexicon to the core (`task_model::install_builtin`) if it has not
+    /// got them yet. What cannot be read is said there, and the rules that need the model fail
+    /// validation with that reason.
+    async fn load_builtin(&self);
+}
+
+/// The model and lexicon compiled into the binary: native runs and tests.
+pub struct CompiledIn;
+
+impl ModelFiles for CompiledIn {
+    async fn load_builtin(&self) {}
+}
+
 /// The outside world for one request, as one bundle: the shell's bindings, or tests' doubles.
 /// Everything in the core that needs more than one port takes `&impl PortSet`.
 pub trait PortSet {
@@ -454,6 +475,7 @@ pub trait PortSet {
     type Random: Random;
     type Cache: SharedCache;
     type Coordinator: Coordinator;
+    type ModelFiles: ModelFiles;
     fn kv(&self) -> &Self::Kv;
     fn secrets(&self) -> &Self::Secrets;
     fn upstream(&self) -> &Self::Upstream;
@@ -463,13 +485,15 @@ pub trait PortSet {
     fn cache(&self) -> &Self::Cache;
     /// The Durable Objects shared across the edge.
     fn coordinator(&self) -> &Self::Coordinator;
+    /// The built-in task model's files.
+    fn model_files(&self) -> &Self::ModelFiles;
 }
 
 /// The upstream body type of a port set: what a committed stream passes on.
 pub type BodyOf<P> = <<P as PortSet>::Upstream as Upstream>::Body;
 
 /// The ports, borrowed for one request: what the shell and tests build.
-pub struct Ports<'a, K, S, U, C, R, X, D = NoCoordinator> {
+pub struct Ports<'a, K, S, U, C, R, X, D = NoCoordinator, M = CompiledIn> {
     pub kv: &'a K,
     pub secrets: &'a S,
     pub upstream: &'a U,
@@ -477,9 +501,10 @@ pub struct Ports<'a, K, S, U, C, R, X, D = NoCoordinator> {
     pub rng: &'a R,
     pub cache: &'a X,
     pub coordinator: &'a D,
+    pub model_files: &'a M,
 }
 
-impl<K, S, U, C, R, X, D> PortSet for Ports<'_, K, S, U, C, R, X, D>
+impl<K, S, U, C, R, X, D, M> PortSet for Ports<'_, K, S, U, C, R, X, D, M>
 where
     K: KvStore,
     S: Secrets,
@@ -488,6 +513,7 @@ where
     R: Random,
     X: SharedCache,
     D: Coordinator,
+    M: ModelFiles,
 {
     type Kv = K;
     type Secrets = S;
@@ -496,6 +522,7 @@ where
     type Random = R;
     type Cache = X;
     type Coordinator = D;
+    type ModelFiles = M;
     fn kv(&self) -> &K {
         self.kv
     }
@@ -516,6 +543,9 @@ where
     }
     fn coordinator(&self) -> &D {
         self.coordinator
+    }
+    fn model_files(&self) -> &M {
+        self.model_files
     }
 }
 

@@ -186,6 +186,7 @@ impl World {
             rng: &self.rng,
             cache: &NoSharedCache,
             coordinator: &NoCoordinator,
+            model_files: &taskrouter::ports::CompiledIn,
         };
         block_on(handle(&self.state, &ports, &self.settings, req))
     }

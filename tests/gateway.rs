@@ -168,6 +168,7 @@ impl World {
             rng: &rng,
             cache: &NoSharedCache,
             coordinator: &NoCoordinator,
+            model_files: &taskrouter::ports::CompiledIn,
         };
         let req = Incoming {
             method: Method::Post,

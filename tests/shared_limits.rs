@@ -169,6 +169,7 @@ impl<'a> Edge<'a> {
             rng: &SeededRandom::new(3),
             cache: &NoSharedCache,
             coordinator: &self.objects,
+            model_files: &taskrouter::ports::CompiledIn,
         };
         let req = Incoming {
             method: Method::Post,

@@ -25,7 +25,7 @@ use crate::dispatch::fallback::{self, Attempts, Run};
 use crate::error::{ApiError, ErrorCode};
 use crate::fronts::{admin, anthropic, models, responses};
 use crate::http::{Incoming, Method, Reply, ReplyBody};
-use crate::ports::{BodyOf, Clock, Coordinator, KvStore, PortSet, Secret};
+use crate::ports::{BodyOf, Clock, Coordinator, PortSet, Secret};
 use crate::record::analytics::{RequestOutcome, RequestRecord};
 use crate::record::events::Event;
 use crate::rules::cache::Loaded;
@@ -192,7 +192,7 @@ async fn admit<P: PortSet>(
     chat.endpoint = endpoint;
     record.stream = chat.stream;
     record.prompt_bytes = chat.size;
-    let loaded = load_rules(state, ports.kv(), settings, now, logs).await?;
+    let loaded = load_rules(state, ports, settings, now, logs).await?;
     record.rules_version = Some(loaded.rules.version);
     Ok(Admitted {
         key,
@@ -206,14 +206,20 @@ async fn admit<P: PortSet>(
 /// holds something unusable.
 async fn load_rules(
     state: &State,
-    kv: &impl KvStore,
+    ports: &impl PortSet,
     settings: &Settings,
     now: f64,
     logs: &mut Vec<String>,
 ) -> Result<Loaded, ApiError> {
     let loaded = state
         .rules
-        .get(kv, &settings.rules_key, now, settings.cache_ttl_ms)
+        .get(
+            ports.kv(),
+            ports.model_files(),
+            &settings.rules_key,
+            now,
+            settings.cache_ttl_ms,
+        )
         .await?;
     if let Some(reason) = &loaded.stale_because {
         let serving_version = loaded.rules.version;
@@ -249,7 +255,7 @@ async fn models_steps<P: PortSet>(
     let now = ports.clock().now_ms();
     let ttl = settings.cache_ttl_ms;
     state.keys.authenticate(req, ports.kv(), now, ttl).await?;
-    let loaded = load_rules(state, ports.kv(), settings, now, logs).await?;
+    let loaded = load_rules(state, ports, settings, now, logs).await?;
     let mut reply = Reply::json(200, &models::list(&loaded.rules));
     mark_rules(&mut reply, &loaded);
     Ok(reply)

@@ -6,8 +6,8 @@
 //! borrow is held across an `.await`.
 
 use crate::error::{ApiError, ErrorCode};
-use crate::ports::KvStore;
-use crate::rules::{parse_rules, summarize, Rules};
+use crate::ports::{KvStore, ModelFiles};
+use crate::rules::{parse_rules, summarize, Rules, RulesError};
 use crate::task_model::TaskModel;
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine as _;
@@ -44,6 +44,7 @@ impl RulesCache {
     pub async fn get(
         &self,
         kv: &impl KvStore,
+        files: &impl ModelFiles,
         key: &str,
         now_ms: f64,
         ttl_ms: f64,
@@ -59,7 +60,7 @@ impl RulesCache {
         }
         // Parse (and fetch a KV task model) with no borrow of the cache held across `.await`.
         let parsed = match read {
-            Ok(Some(text)) => match parse_rules(&text) {
+            Ok(Some(text)) => match parse_with_model(&text, files).await {
                 Ok(mut rules) => match attach_task_model(kv, &mut rules).await {
                     Ok(()) => Ok((text, rules)),
                     Err(why) => Err(ApiError::new(
@@ -115,6 +116,35 @@ impl RulesCache {
         let slot = self.entry.borrow();
         let e = slot.as_ref()?;
         (now_ms - e.checked_at_ms < ttl_ms && now_ms >= e.checked_at_ms).then(|| loaded(e))
+    }
+}
+
+/// Parse and validate a rules document, first asking for the built-in task model's files when
+/// the document turns the model on and the core has not got them yet: a Worker whose rules do
+/// not use the model never reads them.
+pub async fn parse_with_model(
+    text: &str,
+    files: &impl ModelFiles,
+) -> Result<Rules, Vec<RulesError>> {
+    if crate::task_model::builtin_wanted() && turns_the_model_on(text) {
+        files.load_builtin().await;
+    }
+    parse_rules(text)
+}
+
+/// Whether a document has a top-level `classifier` (which validation checks against the built-in
+/// model), read without building the document. One that cannot be read this way (not JSON, or a
+/// key twice) is taken to have one if the word is there: validation then reports what is wrong
+/// with it, and nothing about a model not read.
+fn turns_the_model_on(text: &str) -> bool {
+    #[derive(serde::Deserialize)]
+    struct Probe {
+        #[serde(default)]
+        classifier: Option<serde::de::IgnoredAny>,
+    }
+    match serde_json::from_str::<Probe>(text) {
+        Ok(probe) => probe.classifier.is_some(),
+        Err(_) => text.contains("classifier"),
     }
 }
 
@@ -234,7 +264,7 @@ mod tests {
         *kv.value.borrow_mut() = Some(doc(1));
         let cache = RulesCache::new();
         let v = |now| {
-            block_on(cache.get(&kv, "rules", now, 1000.0))
+            block_on(cache.get(&kv, &crate::ports::CompiledIn, "rules", now, 1000.0))
                 .unwrap()
                 .rules
                 .version
@@ -252,7 +282,7 @@ mod tests {
     fn keeps_the_last_good_document() {
         let kv = FakeKv::default();
         let cache = RulesCache::new();
-        let get = |now| block_on(cache.get(&kv, "rules", now, 10.0));
+        let get = |now| block_on(cache.get(&kv, &crate::ports::CompiledIn, "rules", now, 10.0));
         assert_eq!(get(0.0).unwrap_err().code, ErrorCode::RulesMissing);
         *kv.value.borrow_mut() = Some("{\"version\": 2}".into());
         let err = get(20.0).unwrap_err();
@@ -294,7 +324,7 @@ mod tests {
         put("rules:v:3", &doc(3));
         let cache = RulesCache::new();
         let v = |now| {
-            block_on(cache.get(&kv, "rules", now, 10.0))
+            block_on(cache.get(&kv, &crate::ports::CompiledIn, "rules", now, 10.0))
                 .map(|l| (l.rules.version, l.stale_because.is_some()))
         };
         assert_eq!(v(0.0).unwrap(), (1, false), "no pointer: the simple layout");
@@ -322,9 +352,33 @@ mod tests {
         let kv = FakeKv::default();
         *kv.value.borrow_mut() = Some(doc(1));
         let cache = RulesCache::new();
-        block_on(cache.get(&kv, "rules", 1000.0, 100.0)).unwrap();
-        block_on(cache.get(&kv, "rules", 10.0, 100.0)).unwrap();
+        block_on(cache.get(&kv, &crate::ports::CompiledIn, "rules", 1000.0, 100.0)).unwrap();
+        block_on(cache.get(&kv, &crate::ports::CompiledIn, "rules", 10.0, 100.0)).unwrap();
         assert_eq!(kv.reads.get(), 2);
+    }
+
+    #[test]
+    fn the_model_is_asked_for_only_by_documents_that_turn_it_on() {
+        // In the Worker, `parse_with_model` reads the model's files only for these.
+        assert!(turns_the_model_on(r#"{"version": 1, "classifier": {}}"#));
+        assert!(turns_the_model_on(
+            r#"{"classifier": {"model": "kv:m"}, "routes": []}"#
+        ));
+        // A key written with an escape is the same key.
+        assert!(turns_the_model_on(r#"{"\u0063lassifier": {}}"#));
+        // Not JSON, or a key twice: validation reports it, and nothing about a model not read.
+        assert!(turns_the_model_on(
+            r#"{"classifier": {}, "classifier": {}}"#
+        ));
+        assert!(turns_the_model_on(r#"{"classifier": {"#));
+        assert!(!turns_the_model_on(
+            r#"{"version": 1, "tasks": {"classifier": {}}}"#
+        ));
+        assert!(!turns_the_model_on(r#"{"version": 1, "classifier": null}"#));
+        assert!(!turns_the_model_on(
+            r#"{"version": 1, "description": "no model"}"#
+        ));
+        assert!(!turns_the_model_on("not json"));
     }
 
     #[test]
@@ -349,21 +403,29 @@ mod tests {
         let kv = crate::ports::MemoryKv::default();
         kv.insert("rules", rules);
         kv.insert("models/lang", &STANDARD.encode(model.to_bytes()));
-        let loaded = block_on(RulesCache::new().get(&kv, "rules", 0.0, 1000.0)).unwrap();
+        let loaded =
+            block_on(RulesCache::new().get(&kv, &crate::ports::CompiledIn, "rules", 0.0, 1000.0))
+                .unwrap();
         let config = loaded.rules.task_model.as_ref().unwrap();
         assert_eq!(config.model.labels, ["english", "spanish"]);
         // Missing or damaged: the document is unusable, saying which key and why.
         kv.insert("models/lang", "not base64!");
-        let err = block_on(RulesCache::new().get(&kv, "rules", 0.0, 1000.0)).unwrap_err();
+        let err =
+            block_on(RulesCache::new().get(&kv, &crate::ports::CompiledIn, "rules", 0.0, 1000.0))
+                .unwrap_err();
         assert_eq!(err.code, ErrorCode::RulesInvalid);
         assert!(err.message.contains("models/lang"), "{}", err.message);
         let mut damaged = model.to_bytes();
         damaged[10] ^= 1;
         kv.insert("models/lang", &STANDARD.encode(damaged));
-        let err = block_on(RulesCache::new().get(&kv, "rules", 0.0, 1000.0)).unwrap_err();
+        let err =
+            block_on(RulesCache::new().get(&kv, &crate::ports::CompiledIn, "rules", 0.0, 1000.0))
+                .unwrap_err();
         assert!(err.message.contains("checksum"), "{}", err.message);
         kv.remove("models/lang");
-        let err = block_on(RulesCache::new().get(&kv, "rules", 0.0, 1000.0)).unwrap_err();
+        let err =
+            block_on(RulesCache::new().get(&kv, &crate::ports::CompiledIn, "rules", 0.0, 1000.0))
+                .unwrap_err();
         assert!(err.message.contains("no task model"), "{}", err.message);
     }
 }

@@ -1,23 +1,34 @@
 //! The Worker's static assets (wrangler.toml `[assets]`, binding `ASSETS`, the folder
 //! `build/assets/` that scripts/build-wasm.sh assembles): the built-in task model and the lexicon
-//! of task words it reads, read once per isolate on its first request instead of being compiled
-//! into the wasm, which keeps the upload small; and the operator console's files, fetched as
+//! of task words it reads, read once per isolate when rules that turn the model on are first read
+//! (the core asks through `ports::ModelFiles`), instead of being compiled into the wasm, which
+//! keeps the upload small and spares a Worker whose rules do not use the model; and the operator console's files, fetched as
 //! `fronts::console` names them.
 
 use super::convert;
 use crate::fronts::console::{self, Asset};
 use crate::http::Reply;
+use crate::ports::ModelFiles;
 use crate::task_model::{self, lexicon};
 use worker::{console_error, console_warn, Env};
 
 pub const BINDING: &str = "ASSETS";
+
+/// The core's port to the built-in model's files: the Worker's static assets.
+pub struct ModelAssets<'a>(pub &'a Env);
+
+impl ModelFiles for ModelAssets<'_> {
+    async fn load_builtin(&self) {
+        load_task_model(self.0).await;
+    }
+}
 
 /// Hand the built-in task model, and the lexicon of task words it reads, to the core if it has
 /// not got them yet (both read side by side). A missing binding or asset, or a file that is not
 /// what it should be, is a broken deployment: said once and kept (the rules that turn the model on
 /// then fail validation with that reason). Anything else is tried again on the next request; the
 /// model waits for its lexicon, without which it would be refused.
-pub async fn load_task_model(env: &Env) {
+async fn load_task_model(env: &Env) {
     if !task_model::builtin_wanted() {
         return;
     }

@@ -62,12 +62,7 @@ async fn fetch(req: Request, env: Env, ctx: Context) -> Result<web_sys::Response
         Some(console::Route::Refused(err)) => return assets::send(console::refused(&err)),
         None => {}
     }
-    // Every route but the health check reads the rules, which may use the task model.
-    let reads_rules = req.path() != crate::gateway::HEALTH_PATH;
     let incoming = convert::incoming(req, settings.max_body_bytes).await;
-    if reads_rules {
-        assets::load_task_model(&env).await;
-    }
     let kv = match kv::Kv::bound(&env, KV_BINDING) {
         Some(kv) => kv,
         None => {
@@ -97,6 +92,7 @@ async fn fetch(req: Request, env: Env, ctx: Context) -> Result<web_sys::Response
         rng: &MathRandom,
         cache: &cache::EdgeCache,
         coordinator: &objects,
+        model_files: &assets::ModelAssets(&env),
     };
     let state = STATE.with(Rc::clone);
     let Handled {
@@ -194,6 +190,7 @@ async fn run_after(env: Env, state: Rc<State>, settings: Settings, work: Vec<Def
         rng: &MathRandom,
         cache: &NoSharedCache,
         coordinator: &objects,
+        model_files: &assets::ModelAssets(&env),
     };
     run_deferred(&state, &ports, &settings, work).await;
 }

@@ -251,6 +251,31 @@ describe("misconfigured Worker", () => {
     }
   });
 
+  test("rules that do not use the task model never read its files; rules that do, read them when they arrive", async () => {
+    const mock = await startMock();
+    // A broken model and no lexicon: a Worker whose rules do not use them must not notice.
+    const dir = mkdtempSync(path.join(tmpdir(), "taskrouter-assets-"));
+    writeFileSync(path.join(dir, "tasks-v2.trcls"), "not a model");
+    const worker = await startWorker({ rules: testRules(mock.url), assets: dir, vars: { CACHE_TTL_SECONDS: "1" } });
+    try {
+      for (let i = 0; i < 2; i++) assert.equal((await chat(worker.url, { model: "auto", messages: userMessage() })).status, 200);
+      assert.ok(!worker.logs.some((l) => l.includes("task model")), worker.logs.join("\n"));
+      // New rules that turn the model on: the files are read then, and what is wrong is said;
+      // the last good rules keep serving.
+      await worker.kv.put("rules", JSON.stringify(testRules(mock.url, { classifier: {} })));
+      await new Promise((r) => setTimeout(r, 1100));
+      const res = await chat(worker.url, { model: "auto", messages: userMessage() });
+      assert.equal(res.status, 200);
+      await res.text();
+      assert.ok(worker.logs.some((l) => l.includes("task model: /lexicon.trlx is not among")), worker.logs.join("\n"));
+      assert.ok(worker.logs.some((l) => l.includes("the rules in KV key") && l.includes("classifier.model")), worker.logs.join("\n"));
+    } finally {
+      await worker.stop();
+      await mock.stop();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
   test("no KV binding: 503 rules_unavailable naming the binding, for chat and the models list", async () => {
     const worker = await startWorker({ kvBinding: false });
     try {

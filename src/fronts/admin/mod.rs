@@ -75,14 +75,14 @@ pub async fn handle<P: PortSet, B>(
     now_ms: f64,
 ) -> Result<Reply<B>, ApiError> {
     authorize(req, ports.secrets())?;
-    let (kv, base) = (ports.kv(), settings.rules_key.as_str());
+    let (kv, files, base) = (ports.kv(), ports.model_files(), settings.rules_key.as_str());
     let path = req.path.as_str();
     match (path, &req.method) {
         ("/admin/rules", Method::Get) => rules::get_live(kv, base).await,
-        ("/admin/rules", Method::Put) => rules::put(req, kv, cache, base, now_ms).await,
-        ("/admin/rules/validate", Method::Post) => rules::validate(req),
+        ("/admin/rules", Method::Put) => rules::put(req, kv, files, cache, base, now_ms).await,
+        ("/admin/rules/validate", Method::Post) => rules::validate(req, files).await,
         ("/admin/rules/rollback", Method::Post) => {
-            rules::post_rollback(req, kv, cache, base, now_ms).await
+            rules::post_rollback(req, kv, files, cache, base, now_ms).await
         }
         ("/admin/rules/history", Method::Get) => rules::get_history(kv, base).await,
         ("/admin/keys", Method::Get) => keys::get_list(kv).await,

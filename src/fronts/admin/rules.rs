@@ -2,7 +2,7 @@
 //!
 //! KV layout (docs/operations.md): each version at `<base>:v:<n>`, the live one named by
 //! `<base>:live`, and the change log at `<base>:history`, so a rollback is one pointer write.
-//! A document is stored only once it validates (`parse_rules`), and the live version only goes
+//! A document is stored only once it validates (`parse_with_model`), and the live version only goes
 //! up by a push; a rollback may point back to any stored version that still validates.
 //!
 //! - `GET /admin/rules`: the live document and its version.
@@ -18,8 +18,11 @@ use super::errors::{invalid_json, store_error};
 use crate::error::{ApiError, ErrorCode};
 use crate::http::{Body, Incoming, Reply};
 use crate::ports::KvStore;
-use crate::rules::cache::{history_key, live_key, read_live, version_key, RulesCache};
-use crate::rules::{parse_rules, RulesError};
+use crate::ports::ModelFiles;
+use crate::rules::cache::{
+    history_key, live_key, parse_with_model, read_live, version_key, RulesCache,
+};
+use crate::rules::RulesError;
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 
@@ -101,8 +104,16 @@ async fn go_live(
 }
 
 /// Validate and store a new version, log it, make it live. Its `version` must be above the live one.
-pub async fn push(kv: &impl KvStore, base: &str, text: &str, now_ms: f64) -> Result<u64, Refused> {
-    let rules = parse_rules(text).map_err(Refused::Invalid)?;
+pub async fn push(
+    kv: &impl KvStore,
+    files: &impl ModelFiles,
+    base: &str,
+    text: &str,
+    now_ms: f64,
+) -> Result<u64, Refused> {
+    let rules = parse_with_model(text, files)
+        .await
+        .map_err(Refused::Invalid)?;
     if let Some(live) = live_version(kv, base).await? {
         if rules.version <= live {
             return Err(Refused::Other(ApiError::new(
@@ -136,6 +147,7 @@ pub async fn push(kv: &impl KvStore, base: &str, text: &str, now_ms: f64) -> Res
 /// live before).
 pub async fn rollback(
     kv: &impl KvStore,
+    files: &impl ModelFiles,
     base: &str,
     asked: Option<u64>,
     now_ms: f64,
@@ -169,7 +181,9 @@ pub async fn rollback(
         )
         .into());
     };
-    parse_rules(&text).map_err(Refused::Invalid)?;
+    parse_with_model(&text, files)
+        .await
+        .map_err(Refused::Invalid)?;
     go_live(
         kv,
         base,
@@ -253,9 +267,12 @@ pub(super) async fn get_version<B>(
 /// `POST /admin/rules/validate`: `{"valid": true, "version": n}`, or `{"valid": false, "errors":
 /// [{"path", "message"}]}` (a body that is not JSON is one error at the path `""`). Nothing is
 /// stored.
-pub(super) fn validate<B>(req: &Incoming) -> Result<Reply<B>, ApiError> {
+pub(super) async fn validate<B>(
+    req: &Incoming,
+    files: &impl ModelFiles,
+) -> Result<Reply<B>, ApiError> {
     let text = document(req)?;
-    let answer = match parse_rules(&text) {
+    let answer = match parse_with_model(&text, files).await {
         Ok(rules) => json!({"valid": true, "version": rules.version}),
         Err(errors) => json!({"valid": false, "errors": error_list(&errors)}),
     };
@@ -277,12 +294,13 @@ fn document(req: &Incoming) -> Result<String, ApiError> {
 pub(super) async fn put<B>(
     req: &Incoming,
     kv: &impl KvStore,
+    files: &impl ModelFiles,
     cache: &RulesCache,
     base: &str,
     now_ms: f64,
 ) -> Result<Reply<B>, ApiError> {
     let text = document(req)?;
-    match push(kv, base, &text, now_ms).await {
+    match push(kv, files, base, &text, now_ms).await {
         Ok(v) => {
             cache.invalidate();
             Ok(Reply::json(200, &json!({"live_version": v})))
@@ -335,12 +353,13 @@ fn asked_version(body: &Body) -> Result<Option<u64>, ApiError> {
 pub(super) async fn post_rollback<B>(
     req: &Incoming,
     kv: &impl KvStore,
+    files: &impl ModelFiles,
     cache: &RulesCache,
     base: &str,
     now_ms: f64,
 ) -> Result<Reply<B>, ApiError> {
     let asked = asked_version(&req.body)?;
-    match rollback(kv, base, asked, now_ms).await {
+    match rollback(kv, files, base, asked, now_ms).await {
         Ok((target, previous)) => {
             cache.invalidate();
             Ok(Reply::json(

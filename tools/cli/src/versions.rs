@@ -6,6 +6,7 @@ use crate::rules_cmds::{flag, INVALID, OK, USAGE};
 use futures::executor::block_on;
 use serde_json::Value;
 use taskrouter::fronts::admin::{self, Refused};
+use taskrouter::ports::CompiledIn;
 
 const BASE: &str = "rules";
 
@@ -44,7 +45,7 @@ pub fn push(file: &str) -> i32 {
         Ok(k) => k,
         Err(code) => return code,
     };
-    match block_on(admin::push(&kv, BASE, &text, now_ms())) {
+    match block_on(admin::push(&kv, &CompiledIn, BASE, &text, now_ms())) {
         Ok(v) => {
             out!("pushed version {v}; it is live");
             OK
@@ -193,7 +194,7 @@ pub fn rollback(args: &[String]) -> i32 {
         Ok(k) => k,
         Err(code) => return code,
     };
-    match block_on(admin::rollback(&kv, BASE, asked, now_ms())) {
+    match block_on(admin::rollback(&kv, &CompiledIn, BASE, asked, now_ms())) {
         Ok((v, from)) => {
             out!(
                 "version {v} is live again{}",
