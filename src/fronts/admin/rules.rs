@@ -17,8 +17,7 @@
 use super::errors::{invalid_json, store_error};
 use crate::error::{ApiError, ErrorCode};
 use crate::http::{Body, Incoming, Reply};
-use crate::ports::KvStore;
-use crate::ports::ModelFiles;
+use crate::ports::{KvStore, ModelFiles};
 use crate::rules::cache::{
     history_key, live_key, parse_with_model, read_live, version_key, RulesCache,
 };
