@@ -366,9 +366,9 @@ if (STREAMS_ONLY) {
 }
 
 // (4) Cold start: a new workerd until the first chat answer, for the router and for the floor;
-// and the router without its static assets binding (the rules here do not use the task model,
-// so it answers without): what reading the task model and its lexicon on the first request
-// costs; and with rules that turn the model on, so the first prompt is labelled.
+// the router without its static assets binding (the rules here do not use the task model, which
+// is then not read at all: what the binding alone costs); and with rules that turn the model on,
+// so the first prompt is labelled (what reading the model and its lexicon costs).
 {
   // Also split: until workerd answers /healthz (polled every 50 ms: the wasm compiled and
   // instantiated, no rules read), then the first chat answer (rules read and compiled, the task
@@ -492,7 +492,7 @@ results.budgets_above_floor = [
     row("stream, CPU inside the Worker per further event (ms)", sc.floor.per_event_inside_ms, sc.router.per_event_inside_ms, sc.router.per_event_inside_ms - sc.floor.per_event_inside_ms, "-", null),
     row("stream, first body byte (ms after direct)", fl.stream_ttfb_added_median_ms, s.ttfb.added_median_ms, ttfbAbove, "above floor <= 0.3", ttfbAbove <= 0.3),
     row("cold start: new workerd to first chat answer (ms)", results.cold_start_ms.floor_median, results.cold_start_ms.median, results.cold_start_ms.median - results.cold_start_ms.floor_median, "<= 60", results.cold_start_ms.median <= 60),
-    row("cold start without reading the task model (ms)", results.cold_start_ms.floor_median, results.cold_start_ms.without_assets_median, results.cold_start_ms.without_assets_median - results.cold_start_ms.floor_median, "-", null),
+    row("cold start without the static assets binding (ms)", results.cold_start_ms.floor_median, results.cold_start_ms.without_assets_median, results.cold_start_ms.without_assets_median - results.cold_start_ms.floor_median, "-", null),
     row("cold start, the first prompt labelled by the task model (ms)", results.cold_start_ms.floor_median, results.cold_start_ms.labelled_median, results.cold_start_ms.labelled_median - results.cold_start_ms.floor_median, "-", null),
     row("upload, gzip (KiB)", null, upload / 1024, null, "<= 400", upload <= 400 * 1024),
   ];

@@ -134,8 +134,8 @@ pub async fn parse_with_model(
 
 /// Whether a document has a top-level `classifier` (which validation checks against the built-in
 /// model), read without building the document. One that cannot be read this way (not JSON, or a
-/// key twice) is taken to have one if the word is there: validation then reports what is wrong
-/// with it, and nothing about a model not read.
+/// key twice) is taken to have one if the word may be there (written plainly or with an escape):
+/// validation then reports what is wrong with it, and nothing about a model not read.
 fn turns_the_model_on(text: &str) -> bool {
     #[derive(serde::Deserialize)]
     struct Probe {
@@ -144,7 +144,7 @@ fn turns_the_model_on(text: &str) -> bool {
     }
     match serde_json::from_str::<Probe>(text) {
         Ok(probe) => probe.classifier.is_some(),
-        Err(_) => text.contains("classifier"),
+        Err(_) => text.contains("lassifier") || text.contains("\\u"),
     }
 }
 
@@ -371,6 +371,12 @@ mod tests {
             r#"{"classifier": {}, "classifier": {}}"#
         ));
         assert!(turns_the_model_on(r#"{"classifier": {"#));
+        assert!(turns_the_model_on(
+            r#"{"\u0063lassifier": {}, "\u0063lassifier": {}}"#
+        ));
+        assert!(turns_the_model_on(
+            r#"{"c\u006cassifier": {}, "x": 1, "x": 2}"#
+        ));
         assert!(!turns_the_model_on(
             r#"{"version": 1, "tasks": {"classifier": {}}}"#
         ));

@@ -26,8 +26,9 @@ impl ModelFiles for ModelAssets<'_> {
 /// Hand the built-in task model, and the lexicon of task words it reads, to the core if it has
 /// not got them yet (both read side by side). A missing binding or asset, or a file that is not
 /// what it should be, is a broken deployment: said once and kept (the rules that turn the model on
-/// then fail validation with that reason). Anything else is tried again on the next request; the
-/// model waits for its lexicon, without which it would be refused.
+/// then fail validation with that reason). Anything else is tried again when rules that use the
+/// model are next validated (the next request, or one rules-cache TTL later when the last good
+/// rules are kept meanwhile); the model waits for its lexicon, without which it would be refused.
 async fn load_task_model(env: &Env) {
     if !task_model::builtin_wanted() {
         return;
@@ -54,7 +55,7 @@ async fn load_task_model(env: &Env) {
             lexicon::install(Err(why));
         }
         Some(Err(Read::Failed(why))) => {
-            console_warn!("task model: {why}; trying again on the next request");
+            console_warn!("task model: {why}; trying again when the rules are next read");
             return;
         }
     }
@@ -65,7 +66,7 @@ async fn load_task_model(env: &Env) {
             task_model::install_builtin(Err(why));
         }
         Err(Read::Failed(why)) => {
-            console_warn!("task model: {why}; trying again on the next request");
+            console_warn!("task model: {why}; trying again when the rules are next read");
         }
     }
 }
