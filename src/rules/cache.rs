@@ -226,7 +226,7 @@ fn loaded(e: &Entry) -> Loaded {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::ports::StoreError;
+    use crate::ports::{CompiledIn, StoreError};
     use futures::executor::block_on;
     use std::cell::Cell;
 
@@ -264,7 +264,7 @@ mod tests {
         *kv.value.borrow_mut() = Some(doc(1));
         let cache = RulesCache::new();
         let v = |now| {
-            block_on(cache.get(&kv, &crate::ports::CompiledIn, "rules", now, 1000.0))
+            block_on(cache.get(&kv, &CompiledIn, "rules", now, 1000.0))
                 .unwrap()
                 .rules
                 .version
@@ -282,7 +282,7 @@ mod tests {
     fn keeps_the_last_good_document() {
         let kv = FakeKv::default();
         let cache = RulesCache::new();
-        let get = |now| block_on(cache.get(&kv, &crate::ports::CompiledIn, "rules", now, 10.0));
+        let get = |now| block_on(cache.get(&kv, &CompiledIn, "rules", now, 10.0));
         assert_eq!(get(0.0).unwrap_err().code, ErrorCode::RulesMissing);
         *kv.value.borrow_mut() = Some("{\"version\": 2}".into());
         let err = get(20.0).unwrap_err();
@@ -324,7 +324,7 @@ mod tests {
         put("rules:v:3", &doc(3));
         let cache = RulesCache::new();
         let v = |now| {
-            block_on(cache.get(&kv, &crate::ports::CompiledIn, "rules", now, 10.0))
+            block_on(cache.get(&kv, &CompiledIn, "rules", now, 10.0))
                 .map(|l| (l.rules.version, l.stale_because.is_some()))
         };
         assert_eq!(v(0.0).unwrap(), (1, false), "no pointer: the simple layout");
@@ -352,8 +352,8 @@ mod tests {
         let kv = FakeKv::default();
         *kv.value.borrow_mut() = Some(doc(1));
         let cache = RulesCache::new();
-        block_on(cache.get(&kv, &crate::ports::CompiledIn, "rules", 1000.0, 100.0)).unwrap();
-        block_on(cache.get(&kv, &crate::ports::CompiledIn, "rules", 10.0, 100.0)).unwrap();
+        block_on(cache.get(&kv, &CompiledIn, "rules", 1000.0, 100.0)).unwrap();
+        block_on(cache.get(&kv, &CompiledIn, "rules", 10.0, 100.0)).unwrap();
         assert_eq!(kv.reads.get(), 2);
     }
 
@@ -410,28 +410,24 @@ mod tests {
         kv.insert("rules", rules);
         kv.insert("models/lang", &STANDARD.encode(model.to_bytes()));
         let loaded =
-            block_on(RulesCache::new().get(&kv, &crate::ports::CompiledIn, "rules", 0.0, 1000.0))
-                .unwrap();
+            block_on(RulesCache::new().get(&kv, &CompiledIn, "rules", 0.0, 1000.0)).unwrap();
         let config = loaded.rules.task_model.as_ref().unwrap();
         assert_eq!(config.model.labels, ["english", "spanish"]);
         // Missing or damaged: the document is unusable, saying which key and why.
         kv.insert("models/lang", "not base64!");
         let err =
-            block_on(RulesCache::new().get(&kv, &crate::ports::CompiledIn, "rules", 0.0, 1000.0))
-                .unwrap_err();
+            block_on(RulesCache::new().get(&kv, &CompiledIn, "rules", 0.0, 1000.0)).unwrap_err();
         assert_eq!(err.code, ErrorCode::RulesInvalid);
         assert!(err.message.contains("models/lang"), "{}", err.message);
         let mut damaged = model.to_bytes();
         damaged[10] ^= 1;
         kv.insert("models/lang", &STANDARD.encode(damaged));
         let err =
-            block_on(RulesCache::new().get(&kv, &crate::ports::CompiledIn, "rules", 0.0, 1000.0))
-                .unwrap_err();
+            block_on(RulesCache::new().get(&kv, &CompiledIn, "rules", 0.0, 1000.0)).unwrap_err();
         assert!(err.message.contains("checksum"), "{}", err.message);
         kv.remove("models/lang");
         let err =
-            block_on(RulesCache::new().get(&kv, &crate::ports::CompiledIn, "rules", 0.0, 1000.0))
-                .unwrap_err();
+            block_on(RulesCache::new().get(&kv, &CompiledIn, "rules", 0.0, 1000.0)).unwrap_err();
         assert!(err.message.contains("no task model"), "{}", err.message);
     }
 }

@@ -2,8 +2,8 @@
 //! `build/assets/` that scripts/build-wasm.sh assembles): the built-in task model and the lexicon
 //! of task words it reads, read once per isolate when rules that turn the model on are first read
 //! (the core asks through `ports::ModelFiles`), instead of being compiled into the wasm, which
-//! keeps the upload small and spares a Worker whose rules do not use the model; and the operator console's files, fetched as
-//! `fronts::console` names them.
+//! keeps the upload small and spares a Worker whose rules do not use the model; and the operator
+//! console's files, fetched as `fronts::console` names them.
 
 use super::convert;
 use crate::fronts::console::{self, Asset};
