@@ -38,7 +38,7 @@ const HELP: &str = "usage:
   taskrouter schema
   taskrouter report [--since 7d|24h|30m] [--dataset taskrouter_requests] [--chart out.png] [--json] [--print-sql]
   taskrouter push <rules.json> | pull [--out FILE] | diff <rules.json> | history | rollback [--version N]
-  taskrouter train <data.jsonl> --out <model> [--test <test.jsonl>] [--seed N] [--buckets N] [--hidden N] [--width N] [--optimizer adagrad|sgd] [--epochs N] [--rate R] [--l2 L] [--dropout D] [--compare] [--mistakes FILE] [--json]
+  taskrouter train <data.jsonl> --out <model> [--test <test.jsonl>] [--seed N] [--buckets N] [--hidden N] [--width N] [--optimizer adagrad|sgd] [--epochs N] [--rate R] [--l2 L] [--dropout D] [--folds writer|batch] [--compare] [--mistakes FILE] [--json]
   taskrouter corpus <dir> [--check]
   taskrouter classify <prompt | -> [--model FILE] [--json]
   taskrouter evaluate <labelled.jsonl> [--model FILE] [--mistakes FILE] [--json]
@@ -50,8 +50,9 @@ const HELP: &str = "usage:
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
     // Positional words: not flags, and not the value of a flag that takes one.
-    const VALUED: [&str; 25] = [
+    const VALUED: [&str; 26] = [
         "--epochs",
+        "--folds",
         "--width",
         "--optimizer",
         "--hidden",

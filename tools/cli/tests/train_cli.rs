@@ -253,6 +253,13 @@ fn training_is_seeded_and_reports_grouped_test_and_comparison_figures() {
         std::fs::read(&a).unwrap() != std::fs::read(&c).unwrap(),
         "--epochs is read"
     );
+    // Folds that hold out batches (sittings) rather than writers, as a flag; writers by default.
+    let report = stdout(&train(&data, &c, &["--epochs", "3", "--folds", "batch"]));
+    assert!(
+        report.contains("holds out whole batches") && !report.contains("whole writers ("),
+        "{report}"
+    );
+    assert!(report.contains("macro-F1"), "{report}");
     // The model before: four bits a weight (format v4), one falling rate; the default is v7.
     stdout(&train(&data, &c, &["--width", "0", "--optimizer", "sgd"]));
     let version = |p: &Path| {
@@ -338,6 +345,9 @@ fn bad_training_data_names_the_line() {
     let run = train(&good, &dir.join("m.trcls"), &["--optimizer", "adam"]);
     assert_eq!(run.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&run.stderr).contains("adagrad or sgd, not \"adam\""));
+    let run = train(&good, &dir.join("m.trcls"), &["--folds", "sitting"]);
+    assert_eq!(run.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&run.stderr).contains("writer or batch, not \"sitting\""));
     // Slices must cut the hidden layer's rows evenly, or the file could not be read back.
     let run = train(&good, &dir.join("m.trcls"), &["--width", "3"]);
     assert_eq!(run.status.code(), Some(2));

@@ -74,27 +74,47 @@ fn writer(batch: &str) -> &str {
     }
 }
 
+/// What a fold holds out whole: a writer (every sitting of theirs, the default and the stricter)
+/// or a batch (one sitting: the writer's other sittings may be in training).
+#[derive(Clone, Copy, PartialEq)]
+enum Groups {
+    Writer,
+    Batch,
+}
+
 /// Fold of each row, and how the folds were made.
-fn folds(rows: &[Row], seed: u64) -> (Vec<usize>, String) {
-    let mut writers: Vec<&str> = rows
+fn folds(rows: &[Row], seed: u64, groups: Groups) -> (Vec<usize>, String) {
+    fn group(batch: &str, groups: Groups) -> &str {
+        match groups {
+            Groups::Writer => writer(batch),
+            Groups::Batch => batch,
+        }
+    }
+    let mut names: Vec<&str> = rows
         .iter()
-        .filter_map(|r| r.batch.as_deref().map(writer))
+        .filter_map(|r| r.batch.as_deref().map(|b| group(b, groups)))
         .collect();
-    writers.sort_unstable();
-    writers.dedup();
-    if rows.iter().all(|r| r.batch.is_some()) && writers.len() >= 3 {
-        let k = writers.len().min(10);
+    names.sort_unstable();
+    names.dedup();
+    if rows.iter().all(|r| r.batch.is_some()) && names.len() >= 3 {
+        let k = names.len().min(10);
         let fold = rows
             .iter()
             .map(|r| {
-                let w = r.batch.as_deref().map_or("", writer);
-                writers.binary_search(&w).unwrap_or(0) % k
+                let w = r.batch.as_deref().map_or("", |b| group(b, groups));
+                names.binary_search(&w).unwrap_or(0) % k
             })
             .collect();
-        let how = format!(
-            "grouped {k}-fold cross-validation: each fold holds out whole writers ({})",
-            writers.join(", ")
-        );
+        let how = match groups {
+            Groups::Writer => format!(
+                "grouped {k}-fold cross-validation: each fold holds out whole writers ({})",
+                names.join(", ")
+            ),
+            Groups::Batch => format!(
+                "grouped {k}-fold cross-validation: each fold holds out whole batches, {} of them; a writer's other batches may be in training (--folds writer holds out whole writers)",
+                names.len()
+            ),
+        };
         return (fold, how);
     }
     let mut fold = vec![0; rows.len()];
@@ -313,7 +333,15 @@ pub fn train(file: &str, args: &[String]) -> i32 {
         );
         return INVALID;
     }
-    let (fold, how) = folds(&rows, seed);
+    let groups = match flag(args, "--folds") {
+        None | Some("writer") => Groups::Writer,
+        Some("batch") => Groups::Batch,
+        Some(other) => {
+            eprintln!("taskrouter: --folds is writer or batch, not {other:?}");
+            return USAGE;
+        }
+    };
+    let (fold, how) = folds(&rows, seed, groups);
     let families: &[Family] = if has(args, "--compare") {
         &[
             Family::NaiveBayesV1,
