@@ -281,6 +281,14 @@ pub fn train(file: &str, args: &[String]) -> i32 {
             return USAGE;
         }
     };
+    let groups = match flag(args, "--folds") {
+        None | Some("writer") => Groups::Writer,
+        Some("batch") => Groups::Batch,
+        Some(other) => {
+            eprintln!("taskrouter: --folds is writer or batch, not {other:?}");
+            return USAGE;
+        }
+    };
     let buckets = flag(args, "--buckets")
         .and_then(|s| s.parse::<u32>().ok())
         .filter(|b| (64..=1 << 20).contains(b))
@@ -333,14 +341,6 @@ pub fn train(file: &str, args: &[String]) -> i32 {
         );
         return INVALID;
     }
-    let groups = match flag(args, "--folds") {
-        None | Some("writer") => Groups::Writer,
-        Some("batch") => Groups::Batch,
-        Some(other) => {
-            eprintln!("taskrouter: --folds is writer or batch, not {other:?}");
-            return USAGE;
-        }
-    };
     let (fold, how) = folds(&rows, seed, groups);
     let families: &[Family] = if has(args, "--compare") {
         &[
