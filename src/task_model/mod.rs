@@ -24,7 +24,7 @@ pub mod cells;
 pub mod codebook;
 pub mod features;
 pub mod lexicon;
-mod rng;
+pub mod rng;
 pub mod text;
 pub mod train;
 

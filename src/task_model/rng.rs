@@ -2,16 +2,21 @@
 //! and settings train the same bytes on every machine. It orders examples, drops features out,
 //! starts the weights and seeds the codebook's centroids.
 
+/// SplitMix64's finaliser: every bit of `z` moves every bit of the result (also how training
+/// spreads names that differ in a character, such as writers `h3` and `h4`, over folds).
+pub fn mix(mut z: u64) -> u64 {
+    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    z ^ (z >> 31)
+}
+
 /// SplitMix64 from a seed.
 pub struct SplitMix(pub u64);
 
 impl SplitMix {
     pub fn next(&mut self) -> u64 {
         self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
+        mix(self.0)
     }
 
     /// Uniform in [-1, 1), 24 bits of it.

@@ -5,7 +5,8 @@
 //! and seed, same bytes.
 //!
 //! The figures are honest ones: grouped cross-validation, where each fold holds out whole
-//! writers (a `batch` such as `h3-s2` belongs to writer `h3`), so no batch is on both sides;
+//! writers (a `batch` such as `h3-s2` belongs to writer `h3`; its fold a hash of the name, so
+//! adding writers moves no other), so no batch is on both sides;
 //! without batches, seeded random folds (and the report says so). The temperature that
 //! calibrates the probabilities is fitted on the out-of-fold scores. `--test` scores the final
 //! model on a file it never saw; `--compare` adds the table of model families.
@@ -22,7 +23,8 @@ mod nb;
 use crate::rules_cmds::{flag, has, INVALID, OK, USAGE};
 use eval::{Report, Scored};
 use serde_json::{json, Value};
-use taskrouter::task_model::features::{features_read, features_unsplit, Concepts};
+use taskrouter::task_model::features::{features_read, features_unsplit, fnv1a, Concepts};
+use taskrouter::task_model::rng::mix;
 use taskrouter::task_model::train::{fit, fit_temperature, shuffled, Example, Settings};
 use taskrouter::task_model::TaskModel;
 
@@ -82,7 +84,10 @@ enum Groups {
     Batch,
 }
 
-/// Fold of each row, and how the folds were made.
+/// Fold of each row, and how the folds were made. A group's fold is a hash of its name, so adding
+/// writers leaves every other writer in the fold it was in and rounds of data compare over the
+/// same splits; when the hash leaves a fold empty (a handful of groups), the groups' sorted order
+/// deals them out instead.
 fn folds(rows: &[Row], seed: u64, groups: Groups) -> (Vec<usize>, String) {
     fn group(batch: &str, groups: Groups) -> &str {
         match groups {
@@ -98,20 +103,36 @@ fn folds(rows: &[Row], seed: u64, groups: Groups) -> (Vec<usize>, String) {
     names.dedup();
     if rows.iter().all(|r| r.batch.is_some()) && names.len() >= 3 {
         let k = names.len().min(10);
+        let hashed = |name: &str| {
+            let h = mix(u64::from(fnv1a(0, &[name.as_bytes()])));
+            ((h >> 32) * k as u64 >> 32) as usize
+        };
+        let mut filled = vec![false; k];
+        names.iter().for_each(|n| filled[hashed(n)] = true);
+        let by_hash = filled.iter().all(|f| *f);
         let fold = rows
             .iter()
             .map(|r| {
                 let w = r.batch.as_deref().map_or("", |b| group(b, groups));
-                names.binary_search(&w).unwrap_or(0) % k
+                if by_hash {
+                    hashed(w)
+                } else {
+                    names.binary_search(&w).unwrap_or(0) % k
+                }
             })
             .collect();
+        let dealt = if by_hash {
+            "by a hash of the name"
+        } else {
+            "dealt out in sorted order"
+        };
         let how = match groups {
             Groups::Writer => format!(
-                "grouped {k}-fold cross-validation: each fold holds out whole writers ({})",
+                "grouped {k}-fold cross-validation: each fold holds out whole writers, {dealt} ({})",
                 names.join(", ")
             ),
             Groups::Batch => format!(
-                "grouped {k}-fold cross-validation: each fold holds out whole batches, {} of them; a writer's other batches may be in training (--folds writer holds out whole writers)",
+                "grouped {k}-fold cross-validation: each fold holds out whole batches, {} of them, {dealt}; a writer's other batches may be in training (--folds writer holds out whole writers)",
                 names.len()
             ),
         };
@@ -665,4 +686,56 @@ pub fn evaluate(file: &str, args: &[String]) -> i32 {
         print_report(&report, file, &model.labels);
     }
     OK
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rows(writers: &[String]) -> Vec<Row> {
+        writers
+            .iter()
+            .flat_map(|w| {
+                ["s1", "s2"].map(|s| Row {
+                    text: "x".into(),
+                    label: "faq".into(),
+                    batch: Some(format!("{w}-{s}")),
+                })
+            })
+            .collect()
+    }
+
+    fn used(folds: &[usize]) -> Vec<usize> {
+        let mut f = folds.to_vec();
+        f.sort_unstable();
+        f.dedup();
+        f
+    }
+
+    #[test]
+    fn adding_writers_leaves_every_other_writer_in_its_fold() {
+        let mut names: Vec<String> = (1..=60).map(|i| format!("h{i}")).collect();
+        let (before, how) = folds(&rows(&names), 1, Groups::Writer);
+        assert!(how.contains("by a hash of the name"), "{how}");
+        assert_eq!(used(&before), (0..10).collect::<Vec<_>>());
+        assert!(
+            before.chunks(2).all(|w| w[0] == w[1]),
+            "a writer's sittings split"
+        );
+        names.extend(["h7b".to_string(), "a0".to_string(), "h61".to_string()]);
+        let (after, _) = folds(&rows(&names), 1, Groups::Writer);
+        assert_eq!(after[..before.len()], before[..]);
+        let (by_batch, how) = folds(&rows(&names), 1, Groups::Batch);
+        assert!(how.contains("whole batches, 126 of them"), "{how}");
+        assert_eq!(used(&by_batch), (0..10).collect::<Vec<_>>());
+    }
+
+    #[test]
+    fn a_handful_of_writers_still_fills_every_fold() {
+        for n in 3..=12 {
+            let names: Vec<String> = (0..n).map(|i| format!("w{i}")).collect();
+            let (f, _) = folds(&rows(&names), 1, Groups::Writer);
+            assert_eq!(used(&f), (0..n.min(10)).collect::<Vec<_>>(), "{n} writers");
+        }
+    }
 }
