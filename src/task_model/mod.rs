@@ -24,7 +24,7 @@ pub mod cells;
 pub mod codebook;
 pub mod features;
 pub mod lexicon;
-pub mod rng;
+mod rng;
 pub mod text;
 pub mod train;
 
@@ -34,6 +34,7 @@ use sha2::{Digest, Sha256};
 use std::sync::Arc;
 
 pub use features::{features, Concepts};
+pub use rng::mix;
 
 const MAGIC: &[u8; 5] = b"TRCLS";
 /// What training writes: a hidden layer, its rows product-quantised (`UnitRows::Product`), and

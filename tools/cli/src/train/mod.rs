@@ -24,7 +24,7 @@ use crate::rules_cmds::{flag, has, INVALID, OK, USAGE};
 use eval::{Report, Scored};
 use serde_json::{json, Value};
 use taskrouter::task_model::features::{features_read, features_unsplit, fnv1a, Concepts};
-use taskrouter::task_model::rng::mix;
+use taskrouter::task_model::mix;
 use taskrouter::task_model::train::{fit, fit_temperature, shuffled, Example, Settings};
 use taskrouter::task_model::TaskModel;
 
@@ -105,7 +105,7 @@ fn folds(rows: &[Row], seed: u64, groups: Groups) -> (Vec<usize>, String) {
         let k = names.len().min(10);
         let hashed = |name: &str| {
             let h = mix(u64::from(fnv1a(0, &[name.as_bytes()])));
-            ((h >> 32) * k as u64 >> 32) as usize
+            (((h >> 32) * k as u64) >> 32) as usize
         };
         let mut filled = vec![false; k];
         names.iter().for_each(|n| filled[hashed(n)] = true);
