@@ -103,22 +103,25 @@ fn folds(rows: &[Row], seed: u64, groups: Groups) -> (Vec<usize>, String) {
     names.dedup();
     if rows.iter().all(|r| r.batch.is_some()) && names.len() >= 3 {
         let k = names.len().min(10);
-        let hashed = |name: &str| {
-            let h = mix(u64::from(fnv1a(0, &[name.as_bytes()])));
-            (((h >> 32) * k as u64) >> 32) as usize
+        // Each name's fold, computed once: by its hash, or by its place in sorted order.
+        let hashed: Vec<usize> = names
+            .iter()
+            .map(|name| {
+                let h = mix(u64::from(fnv1a(0, &[name.as_bytes()])));
+                (((h >> 32) * k as u64) >> 32) as usize
+            })
+            .collect();
+        let by_hash = (0..k).all(|f| hashed.contains(&f));
+        let of_name: Vec<usize> = if by_hash {
+            hashed
+        } else {
+            (0..names.len()).map(|i| i % k).collect()
         };
-        let mut filled = vec![false; k];
-        names.iter().for_each(|n| filled[hashed(n)] = true);
-        let by_hash = filled.iter().all(|f| *f);
         let fold = rows
             .iter()
             .map(|r| {
                 let w = r.batch.as_deref().map_or("", |b| group(b, groups));
-                if by_hash {
-                    hashed(w)
-                } else {
-                    names.binary_search(&w).unwrap_or(0) % k
-                }
+                of_name[names.binary_search(&w).unwrap_or(0)]
             })
             .collect();
         let dealt = if by_hash {
