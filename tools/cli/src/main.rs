@@ -7,7 +7,7 @@
 //! taskrouter report [--since 7d] [--dataset NAME] [--chart out.png] [--json] [--print-sql]
 //!     (CLOUDFLARE_ACCOUNT_ID, CLOUDFLARE_API_TOKEN; CLOUDFLARE_API_BASE to point elsewhere)
 //! taskrouter classify <prompt | -> [--model FILE] [--json]
-//! taskrouter evaluate <labelled.jsonl> [--model FILE] [--mistakes FILE] [--json]
+//! taskrouter evaluate <labelled.jsonl> [--model FILE] [--mistakes FILE] [--probabilities FILE] [--json]
 //! taskrouter lexicon [--out FILE]                  the lexicon's index, as the Worker reads it
 //! taskrouter push <rules.json> | pull [--out FILE] | diff <rules.json> | history | rollback [--version N]
 //!     (rules versions in KV, as the admin API keeps them; plus KV_NAMESPACE_ID)
@@ -38,10 +38,10 @@ const HELP: &str = "usage:
   taskrouter schema
   taskrouter report [--since 7d|24h|30m] [--dataset taskrouter_requests] [--chart out.png] [--json] [--print-sql]
   taskrouter push <rules.json> | pull [--out FILE] | diff <rules.json> | history | rollback [--version N]
-  taskrouter train <data.jsonl> --out <model> [--test <test.jsonl>] [--seed N] [--buckets N] [--hidden N] [--width N] [--optimizer adagrad|sgd] [--epochs N] [--rate R] [--l2 L] [--dropout D] [--folds writer|batch] [--compare] [--mistakes FILE] [--json]
+  taskrouter train <data.jsonl> --out <model> [--test <test.jsonl>] [--seed N] [--buckets N] [--hidden N] [--width N] [--optimizer adagrad|sgd] [--epochs N] [--rate R] [--l2 L] [--dropout D] [--folds writer|batch] [--compare] [--mistakes FILE] [--oof FILE] [--json]
   taskrouter corpus <dir> [--check]
   taskrouter classify <prompt | -> [--model FILE] [--json]
-  taskrouter evaluate <labelled.jsonl> [--model FILE] [--mistakes FILE] [--json]
+  taskrouter evaluate <labelled.jsonl> [--model FILE] [--mistakes FILE] [--probabilities FILE] [--json]
   taskrouter lexicon [--out models/lexicon.trlx]
   taskrouter keys create --name NAME [--id ID] [--routes a,b] [--tasks x,y] [--rpm N] [--spend-per-day USD] [--json]
   taskrouter keys list [--json] | keys revoke <id>
@@ -50,7 +50,7 @@ const HELP: &str = "usage:
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
     // Positional words: not flags, and not the value of a flag that takes one.
-    const VALUED: [&str; 26] = [
+    const VALUED: [&str; 28] = [
         "--epochs",
         "--folds",
         "--width",
@@ -62,6 +62,8 @@ fn main() {
         "--model",
         "--test",
         "--mistakes",
+        "--oof",
+        "--probabilities",
         "--metadata",
         "--since",
         "--dataset",

@@ -218,6 +218,7 @@ fn training_is_seeded_and_reports_grouped_test_and_comparison_figures() {
     let test = root().join("data/tasks/test.jsonl");
     let (a, b, c) = (dir.join("a"), dir.join("b"), dir.join("c"));
     let mistakes = dir.join("mistakes.jsonl");
+    let oof = dir.join("oof.jsonl");
     let report = stdout(&train(
         &data,
         &a,
@@ -227,6 +228,8 @@ fn training_is_seeded_and_reports_grouped_test_and_comparison_figures() {
             "--compare",
             "--mistakes",
             mistakes.to_str().unwrap(),
+            "--oof",
+            oof.to_str().unwrap(),
         ],
     ));
     assert!(
@@ -247,6 +250,47 @@ fn training_is_seeded_and_reports_grouped_test_and_comparison_figures() {
     let wrong = std::fs::read_to_string(&mistakes).unwrap();
     let first: serde_json::Value = serde_json::from_str(wrong.lines().next().unwrap()).unwrap();
     assert_ne!(first["label"], first["predicted"]);
+    // --oof: every training row out of fold, in order, with its fold; then the test's rows.
+    let oof = std::fs::read_to_string(&oof).unwrap();
+    let lines: Vec<serde_json::Value> = oof
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let rows = std::fs::read_to_string(&data).unwrap();
+    let rows: Vec<serde_json::Value> = rows
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), rows.len() + 1400);
+    for (line, row) in lines.iter().zip(&rows) {
+        assert_eq!(
+            (&line["set"], &line["label"], &line["batch"]),
+            (&"cv".into(), &row["label"], &row["batch"])
+        );
+        assert!(line["fold"].as_u64().unwrap() < 10, "{line}");
+    }
+    let wrong_rows = lines[..rows.len()]
+        .iter()
+        .filter(|l| {
+            let p = l["probabilities"].as_object().unwrap();
+            let sum: f64 = p.values().map(|v| v.as_f64().unwrap()).sum();
+            assert!((sum - 1.0).abs() < 1e-3 && p.len() == 15, "{l}");
+            let best = p
+                .iter()
+                .max_by(|a, b| a.1.as_f64().partial_cmp(&b.1.as_f64()).unwrap())
+                .unwrap()
+                .0;
+            l["label"].as_str() != Some(best.as_str())
+        })
+        .count();
+    assert_eq!(
+        wrong_rows,
+        wrong.lines().count(),
+        "the mistakes are the rows --oof gets wrong"
+    );
+    assert!(lines[rows.len()..]
+        .iter()
+        .all(|l| l["set"] == "test" && l["fold"].is_null()));
     stdout(&train(&data, &b, &[]));
     stdout(&train(&data, &c, &["--epochs", "3"]));
     assert!(
@@ -372,11 +416,14 @@ fn evaluate_scores_the_shipped_model_on_labelled_prompts() {
     )
     .unwrap();
     let mistakes = dir.join("wrong.jsonl");
+    let probabilities = dir.join("p.jsonl");
     let out = stdout(&cli(&[
         "evaluate",
         data.to_str().unwrap(),
         "--mistakes",
         mistakes.to_str().unwrap(),
+        "--probabilities",
+        probabilities.to_str().unwrap(),
         "--json",
     ]));
     let v: serde_json::Value = serde_json::from_str(&out).unwrap();
@@ -390,6 +437,20 @@ fn evaluate_scores_the_shipped_model_on_labelled_prompts() {
     let line: serde_json::Value = serde_json::from_str(wrong.trim()).unwrap();
     assert_eq!(line["label"], "billing");
     assert_eq!(line["routed"], "out_of_scope");
+    // --probabilities: each prompt's label and the model's probabilities, in the file's order.
+    let p = std::fs::read_to_string(&probabilities).unwrap();
+    let p: Vec<serde_json::Value> = p
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(p.len(), 3);
+    assert_eq!(p[0]["label"], "translation");
+    assert!(
+        p[0]["probabilities"]["translation"].as_f64().unwrap() > 0.5,
+        "{}",
+        p[0]
+    );
+    assert_eq!(p[2]["probabilities"].as_object().unwrap().len(), 15);
     // The text report has the same figures.
     let text = stdout(&cli(&["evaluate", data.to_str().unwrap()]));
     assert!(text.contains("routed at 0.5"), "{text}");

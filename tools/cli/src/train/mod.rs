@@ -1,6 +1,6 @@
 //! `train <data.jsonl> --out <model> [--test <test.jsonl>] [--seed N] [--buckets N] [--hidden N]
 //! [--width N] [--optimizer adagrad|sgd] [--epochs N] [--rate R] [--l2 L] [--dropout D]
-//! [--compare] [--mistakes FILE] [--json]`: trains the built-in task classifier (`taskrouter::task_model`) on labelled JSONL
+//! [--compare] [--mistakes FILE] [--oof FILE] [--json]`: trains the built-in task classifier (`taskrouter::task_model`) on labelled JSONL
 //! (`{"text", "label", "batch"?}`) and writes the versioned, checksummed model file. Same data
 //! and seed, same bytes.
 //!
@@ -396,6 +396,21 @@ pub fn train(file: &str, args: &[String]) -> i32 {
         // Trained on every row; for the shipped family this is the model written, calibrated by
         // the out-of-fold temperature, and its test figures come from it as quantised.
         let trained = family.fit(&exs, &labels, &fs);
+        if let (Family::Shipped, Some(path)) = (*family, flag(args, "--oof")) {
+            let test_rows = test.iter().flatten().map(|r| {
+                let k = labels.binary_search(&r.label).unwrap_or(0);
+                (r, (trained.logits(&family.features(&r.text, &fs)), k), None)
+            });
+            let cv_rows = rows
+                .iter()
+                .zip(&oof)
+                .zip(&fold)
+                .map(|((r, o), f)| (r, o.clone(), Some(*f)));
+            if let Err(e) = write_probabilities(path, &labels, cv_rows.chain(test_rows), t) {
+                eprintln!("taskrouter: cannot write {path}: {e}");
+                return USAGE;
+            }
+        }
         let test_report = test.as_ref().map(|test| {
             let logits: Vec<(Vec<f32>, usize)> = test
                 .iter()
@@ -470,6 +485,35 @@ pub fn train(file: &str, args: &[String]) -> i32 {
         }
     }
     OK
+}
+
+/// Every row's calibrated probabilities, as JSONL in the rows' order: `set` is `cv` (out of fold,
+/// with its `fold`) or `test` (the model trained on every row), for measuring other scorers
+/// beside this one on the same folds.
+fn write_probabilities<'a>(
+    path: &str,
+    labels: &[String],
+    rows: impl Iterator<Item = (&'a Row, (Vec<f32>, usize), Option<usize>)>,
+    t: f32,
+) -> std::io::Result<()> {
+    let mut out = String::new();
+    for (row, (logits, actual), fold) in rows {
+        let p = TaskModel::softmax(&logits, t);
+        let line = json!({"set": if fold.is_some() { "cv" } else { "test" }, "fold": fold,
+            "batch": row.batch, "label": labels[actual], "probabilities": probabilities(labels, &p)});
+        out.push_str(&line.to_string());
+        out.push('\n');
+    }
+    std::fs::write(path, out)
+}
+
+/// Probabilities by label name.
+fn probabilities(labels: &[String], p: &[f32]) -> serde_json::Map<String, serde_json::Value> {
+    labels
+        .iter()
+        .zip(p)
+        .map(|(l, v)| (l.clone(), json!(v)))
+        .collect()
 }
 
 /// The rows the cross-validation got wrong, as JSONL: text, label, predicted, probability.
@@ -626,12 +670,13 @@ fn read_model(args: &[String]) -> Result<TaskModel, i32> {
     }
 }
 
-/// `evaluate <labelled.jsonl> [--model FILE] [--mistakes FILE] [--json]`: a trained model (the
+/// `evaluate <labelled.jsonl> [--model FILE] [--mistakes FILE] [--probabilities FILE] [--json]`: a trained model (the
 /// shipped one unless `--model` names another) on labelled prompts of the operator's own
 /// (`{"text", "label"}` a line), with the figures `train` gives for its test file: accuracy,
 /// macro-F1, per-label F1 and the confusion matrix, calibration, coverage and out-of-scope false
 /// accepts at the default `min_score`, what routing at that threshold gets right, and the
-/// cascade table. `--mistakes` writes the prompts routed to another label than theirs.
+/// cascade table. `--mistakes` writes the prompts routed to another label than theirs;
+/// `--probabilities` every prompt's label and probabilities, in the file's order.
 pub fn evaluate(file: &str, args: &[String]) -> i32 {
     let model = match load_model(args) {
         Ok(m) => m,
@@ -662,6 +707,18 @@ pub fn evaluate(file: &str, args: &[String]) -> i32 {
         rows: scored_rows,
     };
     let report = scored.report(MIN_SCORE);
+    if let Some(path) = flag(args, "--probabilities") {
+        let mut out = String::new();
+        for (p, k) in &scored.rows {
+            let line = json!({"label": model.labels[*k], "probabilities": probabilities(&model.labels, p)});
+            out.push_str(&line.to_string());
+            out.push('\n');
+        }
+        if let Err(e) = std::fs::write(path, out) {
+            eprintln!("taskrouter: cannot write {path}: {e}");
+            return USAGE;
+        }
+    }
     if let Some(path) = flag(args, "--mistakes") {
         let oos = model
             .labels
