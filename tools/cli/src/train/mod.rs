@@ -387,40 +387,41 @@ pub fn train(file: &str, args: &[String]) -> i32 {
         let cv = scored(&labels, &oof, t).report(MIN_SCORE);
         if *family == Family::Shipped {
             if let Some(path) = flag(args, "--mistakes") {
-                if let Err(e) = write_mistakes(path, &rows, &labels, &oof, t) {
-                    eprintln!("taskrouter: cannot write {path}: {e}");
-                    return USAGE;
+                if let Err(code) = write_jsonl(path, mistakes(&rows, &labels, &oof, t)) {
+                    return code;
                 }
             }
         }
         // Trained on every row; for the shipped family this is the model written, calibrated by
         // the out-of-fold temperature, and its test figures come from it as quantised.
         let trained = family.fit(&exs, &labels, &fs);
-        if let (Family::Shipped, Some(path)) = (*family, flag(args, "--oof")) {
-            let test_rows = test.iter().flatten().map(|r| {
-                let k = labels.binary_search(&r.label).unwrap_or(0);
-                (r, (trained.logits(&family.features(&r.text, &fs)), k), None)
-            });
-            let cv_rows = rows
-                .iter()
-                .zip(&oof)
-                .zip(&fold)
-                .map(|((r, o), f)| (r, o.clone(), Some(*f)));
-            if let Err(e) = write_probabilities(path, &labels, cv_rows.chain(test_rows), t) {
-                eprintln!("taskrouter: cannot write {path}: {e}");
-                return USAGE;
-            }
-        }
-        let test_report = test.as_ref().map(|test| {
-            let logits: Vec<(Vec<f32>, usize)> = test
-                .iter()
+        let test_logits: Option<Vec<(Vec<f32>, usize)>> = test.as_ref().map(|test| {
+            test.iter()
                 .map(|r| {
                     let k = labels.binary_search(&r.label).unwrap_or(0);
                     (trained.logits(&family.features(&r.text, &fs)), k)
                 })
-                .collect();
-            scored(&labels, &logits, t).report(MIN_SCORE)
+                .collect()
         });
+        if let (Family::Shipped, Some(path)) = (*family, flag(args, "--oof")) {
+            let cv_rows = rows
+                .iter()
+                .zip(&oof)
+                .zip(&fold)
+                .map(|((r, o), f)| (r, o, Some(*f)));
+            let test_rows = test
+                .iter()
+                .flatten()
+                .zip(test_logits.iter().flatten())
+                .map(|(r, o)| (r, o, None));
+            if let Err(code) = write_jsonl(
+                path,
+                probability_lines(&labels, cv_rows.chain(test_rows), t),
+            ) {
+                return code;
+            }
+        }
+        let test_report = test_logits.map(|logits| scored(&labels, &logits, t).report(MIN_SCORE));
         table.push((
             *family,
             cv.macro_f1,
@@ -487,24 +488,33 @@ pub fn train(file: &str, args: &[String]) -> i32 {
     OK
 }
 
-/// Every row's calibrated probabilities, as JSONL in the rows' order: `set` is `cv` (out of fold,
-/// with its `fold`) or `test` (the model trained on every row), for measuring other scorers
-/// beside this one on the same folds.
-fn write_probabilities<'a>(
-    path: &str,
-    labels: &[String],
-    rows: impl Iterator<Item = (&'a Row, (Vec<f32>, usize), Option<usize>)>,
-    t: f32,
-) -> std::io::Result<()> {
+/// Writes `lines` as JSONL, one value a line; on failure says which file and gives the usage
+/// exit code, as every `--mistakes`, `--oof` and `--probabilities` file is a path the user named.
+fn write_jsonl(path: &str, lines: impl Iterator<Item = serde_json::Value>) -> Result<(), i32> {
     let mut out = String::new();
-    for (row, (logits, actual), fold) in rows {
-        let p = TaskModel::softmax(&logits, t);
-        let line = json!({"set": if fold.is_some() { "cv" } else { "test" }, "fold": fold,
-            "batch": row.batch, "label": labels[actual], "probabilities": probabilities(labels, &p)});
+    for line in lines {
         out.push_str(&line.to_string());
         out.push('\n');
     }
-    std::fs::write(path, out)
+    std::fs::write(path, out).map_err(|e| {
+        eprintln!("taskrouter: cannot write {path}: {e}");
+        USAGE
+    })
+}
+
+/// Every row's calibrated probabilities in the rows' order: `set` is `cv` (out of fold, with its
+/// `fold`) or `test` (the model trained on every row), for measuring other scorers beside this
+/// one on the same folds.
+fn probability_lines<'a>(
+    labels: &'a [String],
+    rows: impl Iterator<Item = (&'a Row, &'a (Vec<f32>, usize), Option<usize>)> + 'a,
+    t: f32,
+) -> impl Iterator<Item = serde_json::Value> + 'a {
+    rows.map(move |(row, (logits, actual), fold)| {
+        let p = TaskModel::softmax(logits, t);
+        json!({"set": if fold.is_some() { "cv" } else { "test" }, "fold": fold,
+            "batch": row.batch, "label": labels[*actual], "probabilities": probabilities(labels, &p)})
+    })
 }
 
 /// Probabilities by label name.
@@ -516,29 +526,26 @@ fn probabilities(labels: &[String], p: &[f32]) -> serde_json::Map<String, serde_
         .collect()
 }
 
-/// The rows the cross-validation got wrong, as JSONL: text, label, predicted, probability.
-fn write_mistakes(
-    path: &str,
-    rows: &[Row],
-    labels: &[String],
-    oof: &[(Vec<f32>, usize)],
+/// The rows the cross-validation got wrong: text, label, predicted, probability.
+fn mistakes<'a>(
+    rows: &'a [Row],
+    labels: &'a [String],
+    oof: &'a [(Vec<f32>, usize)],
     t: f32,
-) -> std::io::Result<()> {
-    let mut out = String::new();
-    for (row, (logits, actual)) in rows.iter().zip(oof) {
-        let p = TaskModel::softmax(logits, t);
-        let (k, top) = p
-            .iter()
-            .enumerate()
-            .fold((0, 0f32), |b, (k, v)| if *v > b.1 { (k, *v) } else { b });
-        if k != *actual {
-            let line = json!({"text": row.text, "label": labels[*actual], "predicted": labels[k],
-                "probability": top, "batch": row.batch});
-            out.push_str(&line.to_string());
-            out.push('\n');
-        }
-    }
-    std::fs::write(path, out)
+) -> impl Iterator<Item = serde_json::Value> + 'a {
+    rows.iter()
+        .zip(oof)
+        .filter_map(move |(row, (logits, actual))| {
+            let p = TaskModel::softmax(logits, t);
+            let (k, top) = p
+                .iter()
+                .enumerate()
+                .fold((0, 0f32), |b, (k, v)| if *v > b.1 { (k, *v) } else { b });
+            (k != *actual).then(|| {
+                json!({"text": row.text, "label": labels[*actual], "predicted": labels[k],
+                "probability": top, "batch": row.batch})
+            })
+        })
 }
 
 fn print_report(r: &Report, title: &str, labels: &[String]) {
@@ -708,15 +715,11 @@ pub fn evaluate(file: &str, args: &[String]) -> i32 {
     };
     let report = scored.report(MIN_SCORE);
     if let Some(path) = flag(args, "--probabilities") {
-        let mut out = String::new();
-        for (p, k) in &scored.rows {
-            let line = json!({"label": model.labels[*k], "probabilities": probabilities(&model.labels, p)});
-            out.push_str(&line.to_string());
-            out.push('\n');
-        }
-        if let Err(e) = std::fs::write(path, out) {
-            eprintln!("taskrouter: cannot write {path}: {e}");
-            return USAGE;
+        let lines = scored.rows.iter().map(|(p, k)| {
+            json!({"label": model.labels[*k], "probabilities": probabilities(&model.labels, p)})
+        });
+        if let Err(code) = write_jsonl(path, lines) {
+            return code;
         }
     }
     if let Some(path) = flag(args, "--mistakes") {
@@ -724,20 +727,19 @@ pub fn evaluate(file: &str, args: &[String]) -> i32 {
             .labels
             .iter()
             .position(|l| l == taskrouter::task_model::OUT_OF_SCOPE);
-        let mut out = String::new();
-        for (row, (p, actual)) in rows.iter().zip(&scored.rows) {
-            let (task, score) = model.best_task(p);
-            let routed = &model.labels[eval::routed(p, oos, MIN_SCORE)];
-            if *routed != model.labels[*actual] {
-                let line = json!({"text": row.text, "label": row.label, "routed": routed,
-                    "best_task": task, "score": score});
-                out.push_str(&line.to_string());
-                out.push('\n');
-            }
-        }
-        if let Err(e) = std::fs::write(path, out) {
-            eprintln!("taskrouter: cannot write {path}: {e}");
-            return USAGE;
+        let lines = rows
+            .iter()
+            .zip(&scored.rows)
+            .filter_map(|(row, (p, actual))| {
+                let (task, score) = model.best_task(p);
+                let routed = &model.labels[eval::routed(p, oos, MIN_SCORE)];
+                (*routed != model.labels[*actual]).then(|| {
+                    json!({"text": row.text, "label": row.label, "routed": routed,
+                    "best_task": task, "score": score})
+                })
+            });
+        if let Err(code) = write_jsonl(path, lines) {
+            return code;
         }
     }
     if has(args, "--json") {
