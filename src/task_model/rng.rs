@@ -4,6 +4,7 @@
 
 /// SplitMix64's finaliser: every bit of `z` moves every bit of the result (also how training
 /// spreads names that differ in a character, such as writers `h3` and `h4`, over folds).
+#[inline]
 pub fn mix(mut z: u64) -> u64 {
     z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
     z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
@@ -14,17 +15,20 @@ pub fn mix(mut z: u64) -> u64 {
 pub struct SplitMix(pub u64);
 
 impl SplitMix {
+    #[inline]
     pub fn next(&mut self) -> u64 {
         self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
         mix(self.0)
     }
 
     /// Uniform in [-1, 1), 24 bits of it.
+    #[inline]
     pub fn signed_unit(&mut self) -> f32 {
         (self.next() >> 40) as f32 / (1u64 << 24) as f32 * 2.0 - 1.0
     }
 
     /// Uniform in [0, 1), 53 bits of it.
+    #[inline]
     pub fn unit(&mut self) -> f64 {
         (self.next() >> 11) as f64 / (1u64 << 53) as f64
     }
