@@ -374,14 +374,12 @@ fn step(w: &mut f32, sq: Option<&mut f32>, rate: f32, a: f32, b: f32) {
 }
 
 /// `step` with AdaGrad over a whole row at once (`w[j]` against `a * b[j]`, `sq[j]` its sum of
-/// squares), the same arithmetic in the same order, written so the compiler can vectorise it:
-/// this is most of training's time.
+/// squares): with the sums known to be there, the compiler vectorises the loop, and this is most
+/// of training's time.
 #[inline]
 fn adagrad_row(row: &mut [f32], sq: &mut [f32], b: &[f32], rate: f32, a: f32) {
     for ((w, q), b) in row.iter_mut().zip(sq.iter_mut()).zip(b) {
-        let g = a * b;
-        *q += g * g;
-        *w -= rate * g / (q.sqrt() + 1e-8);
+        step(w, Some(q), rate, a, *b);
     }
 }
 
