@@ -1,9 +1,10 @@
 //! What the task model reads in a prompt. A prompt is usually an instruction plus pasted text,
 //! code or data, and the task is in the instruction: `split` finds it (the first and last
-//! blocks when short, else their first and last sentences; lines ending in a colon; in a short
-//! first block that reads "lead: text", the lead), and `features` gives the instruction and the
-//! material their own hash spaces, each normalised on its own, so long pasted context cannot
-//! drown the instruction.
+//! blocks when short, else their first and last lines when short, else sentences; after a short
+//! first block, the last line when it names a task, as an ask after a pasted text's title does;
+//! lines ending in a colon; in a short first block that reads "lead: text", the lead), and
+//! `features` gives the instruction and the material their own hash spaces, each normalised on
+//! its own, so long pasted context cannot drown the instruction.
 //!
 //! Instruction features: words, word bigrams, character 3- to 5-grams inside words (summarise,
 //! summarize, summary and Zusammenfassung share some; 2- to 5-grams in Hangul, Thai, Lao, Khmer and
@@ -303,15 +304,37 @@ pub fn split(text: &str) -> Parts<'_> {
         // are instruction, the rest material.
         let (mut from, mut to) = (0, block.len());
         if Some(i) == first {
-            let head = first_sentence(block);
+            // Its first line when that is short, else its first sentence.
+            let line = block.split('\n').next().unwrap_or_default();
+            let head = if line.trim_end().len() <= EDGE_SENTENCE {
+                line
+            } else {
+                first_sentence(block)
+            };
             parts.instruction.push(head);
             from = head.len();
         }
         if Some(i) == last && !asked_first {
-            let tail = last_sentence(&block[from..]);
+            // Its last line when that is short (an ask of two sentences, "which rows? as a
+            // table"), else its last sentence.
+            let line = last_line(&block[from..]);
+            let tail = if line.is_empty() {
+                last_sentence(&block[from..])
+            } else {
+                line
+            };
             if !tail.is_empty() {
                 parts.instruction.push(tail);
                 to = block.len() - tail.len();
+            }
+        }
+        if Some(i) == last && asked_first {
+            // A short first block may be the pasted text's title, and the ask the line after
+            // it: read the last line as instruction when it names a task.
+            let line = last_line(&block[from..]);
+            if asks(line) {
+                parts.instruction.push(line);
+                to = block.len() - line.len();
             }
         }
         if from < to {
@@ -372,6 +395,46 @@ fn first_sentence(block: &str) -> &str {
         }
     }
     cut(&block[..end], EDGE_SENTENCE)
+}
+
+/// The concepts that name a task or point at what was pasted ("summarise", "translate",
+/// "the above"): a line with one of them is an ask, not the end of a pasted text.
+const ASKING: &[&str] = &[
+    "summarise",
+    "translate",
+    "fix",
+    "rewrite",
+    "classify",
+    "extract",
+    "explain",
+    "write",
+    "list",
+    "format",
+    "grammar",
+    "long_form",
+    "marketing",
+    "howto",
+    "reasoning",
+    "deixis",
+];
+
+/// Whether `line` names a task, by the lexicon's concepts.
+fn asks(line: &str) -> bool {
+    !line.is_empty()
+        && Lexicon::builtin()
+            .concepts(&line.to_lowercase())
+            .iter()
+            .any(|(c, _)| ASKING.contains(c))
+}
+
+/// The last line of `block`, when it is no longer than an edge sentence; else nothing.
+fn last_line(block: &str) -> &str {
+    let line = block.rsplit('\n').next().unwrap_or_default().trim();
+    if line.len() <= EDGE_SENTENCE {
+        line
+    } else {
+        ""
+    }
 }
 
 fn last_sentence(block: &str) -> &str {
@@ -788,6 +851,44 @@ mod tests {
             format!("Two files.\n\n{long}\nHere is the second one:\n{long}\n\nWhich is faster?");
         let p = split(&text);
         assert!(p.instruction.contains(&"Here is the second one:"), "{p:?}");
+    }
+
+    #[test]
+    fn a_pasted_text_s_title_does_not_hide_the_ask_on_its_last_line() {
+        let body = "Revenue grew 12% on the quarter, driven by the enterprise tier. ".repeat(12);
+        // A title, a blank line, the text, and the ask on the line after it.
+        let text =
+            format!("Quarterly Operations Review\n\n{body}\nCan you summarise this as 3 bullets?");
+        let p = split(&text);
+        assert_eq!(
+            p.instruction,
+            [
+                "Quarterly Operations Review",
+                "Can you summarise this as 3 bullets?"
+            ],
+            "{p:?}"
+        );
+        assert_eq!(
+            p.edges.last(),
+            Some(&"Can you summarise this as 3 bullets?")
+        );
+        // A last line that names no task is the text's own: the short first block stays the ask.
+        let text = format!("tl;dr pls\n\n{body}\nKind regards, Dana");
+        assert_eq!(split(&text).instruction, ["tl;dr pls"]);
+        // The last line is read whole when it is short: an ask of two sentences.
+        let text = format!("{body}\nwhich quarter grew most? answer as a table");
+        let p = split(&text);
+        assert_eq!(
+            p.instruction.last(),
+            Some(&"which quarter grew most? answer as a table")
+        );
+        // And the first line: "Here is our export. Convert it to YAML" before the paste.
+        let json = "  {\"id\": 1, \"name\": \"a\"},\n".repeat(30);
+        let text = format!("Here is our export. Convert it to YAML\n{json}");
+        assert_eq!(
+            split(&text).instruction[0],
+            "Here is our export. Convert it to YAML"
+        );
     }
 
     #[test]
