@@ -300,41 +300,36 @@ pub fn split(text: &str) -> Parts<'_> {
             }
             continue;
         }
-        // A long edge block: its first sentence (first block) and last sentence (last block)
-        // are instruction, the rest material.
+        // A long edge block: its first line (first block) and last line (last block) are
+        // instruction when short (an ask of two sentences, "which rows? as a table"), else its
+        // first and last sentences; the rest is material.
         let (mut from, mut to) = (0, block.len());
         if Some(i) == first {
-            // Its first line when that is short, else its first sentence.
-            let line = block.split('\n').next().unwrap_or_default();
-            let head = if line.trim_end().len() <= EDGE_SENTENCE {
-                line
-            } else {
-                first_sentence(block)
+            let head = match first_line(block) {
+                "" => first_sentence(block),
+                line => line,
             };
             parts.instruction.push(head);
             from = head.len();
         }
-        if Some(i) == last && !asked_first {
-            // Its last line when that is short (an ask of two sentences, "which rows? as a
-            // table"), else its last sentence.
-            let line = last_line(&block[from..]);
-            let tail = if line.is_empty() {
-                last_sentence(&block[from..])
-            } else {
-                line
+        if Some(i) == last {
+            let rest = &block[from..];
+            let tail = match last_line(rest) {
+                // A short first block may be the pasted text's title, and the ask the line
+                // after it: the last line is instruction when it names a task.
+                line if asked_first => {
+                    if asks(line) {
+                        line
+                    } else {
+                        ""
+                    }
+                }
+                "" => last_sentence(rest),
+                line => line,
             };
             if !tail.is_empty() {
                 parts.instruction.push(tail);
                 to = block.len() - tail.len();
-            }
-        }
-        if Some(i) == last && asked_first {
-            // A short first block may be the pasted text's title, and the ask the line after
-            // it: read the last line as instruction when it names a task.
-            let line = last_line(&block[from..]);
-            if asks(line) {
-                parts.instruction.push(line);
-                to = block.len() - line.len();
             }
         }
         if from < to {
@@ -425,6 +420,17 @@ fn asks(line: &str) -> bool {
             .concepts(&line.to_lowercase())
             .iter()
             .any(|(c, _)| ASKING.contains(c))
+}
+
+/// The first line of `block` (its end untrimmed), when it is no longer than an edge sentence;
+/// else nothing.
+fn first_line(block: &str) -> &str {
+    let line = block.split('\n').next().unwrap_or_default();
+    if line.trim_end().len() <= EDGE_SENTENCE {
+        line
+    } else {
+        ""
+    }
 }
 
 /// The last line of `block`, when it is no longer than an edge sentence; else nothing.
